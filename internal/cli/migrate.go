@@ -1,0 +1,104 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agops/agops/internal/migrate"
+	"github.com/agops/agops/internal/plan"
+)
+
+// loadFlags are the Compose loading flags shared by the verbs that read a project.
+type loadFlags struct {
+	files       []string
+	projectDir  string
+	projectName string
+	envFiles    []string
+	profiles    []string
+	plan        plan.Options
+}
+
+func (f *loadFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	f.plan = plan.DefaultOptions()
+	fl.StringArrayVarP(&f.files, "file", "f", nil, "compose file (repeatable, merged in order; default: compose.yaml and compose.override.yaml)")
+	fl.StringVar(&f.projectDir, "project-directory", "", "project folder (default: the folder of the first file)")
+	fl.StringVarP(&f.projectName, "project-name", "p", "", "project name (default: name: in the file, else the folder name)")
+	fl.StringArrayVar(&f.envFiles, "env-file", nil, "environment file for interpolation (repeatable; default: .env)")
+	fl.StringArrayVar(&f.profiles, "profile", nil, "profile to enable (repeatable; default: COMPOSE_PROFILES)")
+	fl.StringVar(&f.plan.HelperImage, "helper-image", f.plan.HelperImage, "agops image for init containers that wait on dependencies (see agops image push)")
+	fl.StringVar(&f.plan.Registry, "registry", f.plan.Registry, "registry prefix for images of services that only have build:")
+	fl.StringVar(&f.plan.StorageClass, "storage-class", "", "storage class of volume claims (default: the cluster's default)")
+	fl.StringVar(&f.plan.StorageSize, "storage-size", f.plan.StorageSize, "size of volume claims without an x-agops size")
+	fl.StringVar(&f.plan.NPUResource, "npu-resource", "", "extended resource requested for /dev/accel NPUs (e.g. vendor.com/npu)")
+}
+
+func (f *loadFlags) options(s streams) migrate.Options {
+	o := migrate.Options{Plan: f.plan, Stdout: s.out}
+	o.Compose.Files = f.files
+	o.Compose.ProjectDir = f.projectDir
+	o.Compose.ProjectName = f.projectName
+	o.Compose.EnvFiles = f.envFiles
+	o.Compose.Profiles = f.profiles
+	o.Compose.Environ = os.Environ()
+	return o
+}
+
+type migrateFlags struct {
+	load          loadFlags
+	out           string
+	format        string
+	overlay       string
+	strict        bool
+	inlineSecrets bool
+}
+
+func newMigrateCmd(g *globals, s streams) *cobra.Command {
+	f := &migrateFlags{}
+	cmd := &cobra.Command{
+		Use:   "migrate [-f compose.yaml] -o OUT",
+		Short: "Convert a Compose project into Kubernetes manifests (base + single-node and ha overlays) and a report",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := f.validate(); err != nil {
+				return err
+			}
+			o := f.load.options(s)
+			o.Out, o.Format, o.Overlay, o.Strict, o.InlineSecrets = f.out, f.format, f.overlay, f.strict, f.inlineSecrets
+			res, err := migrate.Run(cmd.Context(), o)
+			if !g.quiet && res.Model != nil {
+				fmt.Fprint(s.err, res.Report.Line())
+				if err == nil && f.format == migrate.FormatFiles {
+					fmt.Fprintf(s.err, "agops: wrote %s (report: %s/report.md)\n", f.out, f.out)
+				}
+			}
+			return err
+		},
+	}
+	f.load.register(cmd)
+	fl := cmd.Flags()
+	fl.StringVarP(&f.out, "output", "o", "", "output folder (replaced atomically)")
+	fl.StringVar(&f.format, "format", migrate.FormatFiles, "files (a kustomize tree in -o) or yaml (one overlay to stdout)")
+	fl.StringVar(&f.overlay, "overlay", "ha", "overlay printed by --format yaml: ha or single-node")
+	fl.BoolVar(&f.strict, "strict", false, "fail when any decision needs input")
+	fl.BoolVar(&f.inlineSecrets, "inline-secrets", false, "write Secret values into the output (off: values never leave your machine's files)")
+	return cmd
+}
+
+func (f *migrateFlags) validate() error {
+	switch f.format {
+	case migrate.FormatFiles:
+		if f.out == "" {
+			return usageError{fmt.Errorf("-o OUT is required with --format files")}
+		}
+	case migrate.FormatYAML:
+	default:
+		return usageError{fmt.Errorf("--format must be files or yaml, not %q", f.format)}
+	}
+	if f.overlay != "ha" && f.overlay != "single-node" {
+		return usageError{fmt.Errorf("--overlay must be ha or single-node, not %q", f.overlay)}
+	}
+	return nil
+}

@@ -1,0 +1,113 @@
+// Package cli owns the agops command line: one file per verb, each parsing flags into a struct and making one
+// library call. The only os.Exit of the program lives in Main.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// Version is the agops release; it also tags the default helper image.
+var Version = "v0.1.0"
+
+// Exit codes: 0 success, 1 input or conversion error, 2 usage error.
+const (
+	exitOK    = 0
+	exitInput = 1
+	exitUsage = 2
+)
+
+// usageError marks an error that comes from how the command was called.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// streams carries the standard streams so that tests can run verbs in-process.
+type streams struct {
+	in       io.Reader
+	out, err io.Writer
+}
+
+// globals are the flags every verb shares.
+type globals struct {
+	verbose bool
+	quiet   bool
+}
+
+func (g *globals) logger(w io.Writer) *slog.Logger {
+	level := slog.LevelWarn
+	switch {
+	case g.quiet:
+		level = slog.LevelError
+	case g.verbose:
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// Main runs agops with the process's arguments and exits with its code.
+func Main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := Run(ctx, os.Args[1:], streams{in: os.Stdin, out: os.Stdout, err: os.Stderr})
+	stop()
+	os.Exit(code)
+}
+
+// Run executes one agops command line and returns the exit code.
+func Run(ctx context.Context, args []string, s streams) int {
+	root := newRoot(s)
+	root.SetArgs(args)
+	root.SetOut(s.out)
+	root.SetErr(s.err)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintf(s.err, "agops: %v\n", err)
+	var u usageError
+	if errors.As(err, &u) || strings.HasPrefix(err.Error(), "unknown command") {
+		return exitUsage
+	}
+	return exitInput
+}
+
+func newRoot(s streams) *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:           "agops",
+		Short:         "Take a Docker Compose AI stack to a production-grade Kubernetes AI lab",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       Version,
+	}
+	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "log debug details to stderr")
+	root.PersistentFlags().BoolVarP(&g.quiet, "quiet", "q", false, "print only errors")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(
+		newMigrateCmd(g, s),
+		newSecretsCmd(g, s),
+		newWaitCmd(g, s),
+		newImageCmd(g, s),
+	)
+	return root
+}
+
+// exactArgs is cobra.ExactArgs reporting a usage error.
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
+}

@@ -1,0 +1,148 @@
+package compose
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/compose-spec/compose-go/v2/types"
+)
+
+// HintKey is the extension key agops reads on services and volumes.
+const HintKey = "x-agops"
+
+// ServiceHints are the x-agops settings of one service. Every field is optional. The schema is documented in
+// docs/x-agops.md.
+type ServiceHints struct {
+	// Kind forces the workload kind: Deployment, StatefulSet, DaemonSet or Job.
+	Kind string `json:"kind,omitempty"`
+	// Replicas sets the replica count in every overlay.
+	Replicas *int32 `json:"replicas,omitempty"`
+	// Ports lists container ports of a service that declares none ("8080", "53/udp" or numbers).
+	Ports []PortHint `json:"ports,omitempty"`
+	// Storage sets size and class for the PVCs of this service's named volumes.
+	Storage *StorageHint `json:"storage,omitempty"`
+	// Probe replaces the probes derived from healthcheck.
+	Probe *ProbeHint `json:"probe,omitempty"`
+	// Accelerator names the extended resource for devices agops does not recognise, e.g. an NPU.
+	Accelerator *AcceleratorHint `json:"accelerator,omitempty"`
+	// Role and Tier are read by later stages (agent workers, namespaces); kept here so hints validate in one place.
+	Role string `json:"role,omitempty"`
+	Tier string `json:"tier,omitempty"`
+	// User is the numeric uid[:gid] to run as when Compose names a user agops cannot resolve.
+	User string `json:"user,omitempty"`
+	// Bind maps a directory bind mount's container path to how it should be carried over: "pvc", "emptydir" or
+	// "hostpath".
+	Bind map[string]string `json:"bind,omitempty"`
+}
+
+// PortHint is a container port with an optional protocol.
+type PortHint struct {
+	Port     int32
+	Protocol string // tcp, udp or sctp
+}
+
+// UnmarshalJSON accepts 8080, "8080" and "8080/udp".
+func (p *PortHint) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(b), `"`)
+	num, proto, _ := strings.Cut(s, "/")
+	n, err := strconv.Atoi(num)
+	if err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("port %s: must be 1-65535, optionally with /tcp, /udp or /sctp", s)
+	}
+	proto = strings.ToLower(proto)
+	switch proto {
+	case "", "tcp", "udp", "sctp":
+	default:
+		return fmt.Errorf("port %s: unknown protocol %q", s, proto)
+	}
+	if proto == "" {
+		proto = "tcp"
+	}
+	*p = PortHint{Port: int32(n), Protocol: proto}
+	return nil
+}
+
+// StorageHint sizes a PersistentVolumeClaim.
+type StorageHint struct {
+	Size  string `json:"size,omitempty"`
+	Class string `json:"class,omitempty"`
+	// AccessMode is ReadWriteOnce (default), ReadWriteMany or ReadWriteOncePod.
+	AccessMode string `json:"accessMode,omitempty"`
+}
+
+// ProbeHint is a probe given by hand. Exactly one of HTTP, TCP, Exec or None.
+type ProbeHint struct {
+	HTTP *struct {
+		Path string `json:"path"`
+		Port int32  `json:"port"`
+	} `json:"http,omitempty"`
+	TCP  int32    `json:"tcp,omitempty"`
+	Exec []string `json:"exec,omitempty"`
+	None bool     `json:"none,omitempty"`
+	// InitialDelay, Period in seconds; zero keeps defaults.
+	InitialDelay int32 `json:"initialDelay,omitempty"`
+	Period       int32 `json:"period,omitempty"`
+}
+
+// AcceleratorHint asks for an extended resource.
+type AcceleratorHint struct {
+	Resource     string `json:"resource"`
+	Count        int64  `json:"count,omitempty"`
+	RuntimeClass string `json:"runtimeClass,omitempty"`
+}
+
+// VolumeHints are the x-agops settings of a top-level volume.
+type VolumeHints = StorageHint
+
+// Hints returns the x-agops hints of a service; a malformed value is an error naming the service.
+func Hints(s types.ServiceConfig) (ServiceHints, error) {
+	var h ServiceHints
+	if err := decodeExtension(s.Extensions, &h); err != nil {
+		return h, fmt.Errorf("service %q: %s: %w", s.Name, HintKey, err)
+	}
+	switch h.Kind {
+	case "", "Deployment", "StatefulSet", "DaemonSet", "Job":
+	default:
+		return h, fmt.Errorf("service %q: %s.kind: %q is not one of Deployment, StatefulSet, DaemonSet, Job", s.Name, HintKey, h.Kind)
+	}
+	if h.Replicas != nil && *h.Replicas < 0 {
+		return h, fmt.Errorf("service %q: %s.replicas: must not be negative", s.Name, HintKey)
+	}
+	for path, how := range h.Bind {
+		switch how {
+		case "pvc", "emptydir", "hostpath":
+		default:
+			return h, fmt.Errorf("service %q: %s.bind[%s]: %q is not one of pvc, emptydir, hostpath", s.Name, HintKey, path, how)
+		}
+	}
+	return h, nil
+}
+
+// VolumeHint returns the x-agops hints of a top-level volume.
+func VolumeHint(name string, v types.VolumeConfig) (VolumeHints, error) {
+	var h VolumeHints
+	if err := decodeExtension(v.Extensions, &h); err != nil {
+		return h, fmt.Errorf("volume %q: %s: %w", name, HintKey, err)
+	}
+	return h, nil
+}
+
+func decodeExtension(ext types.Extensions, into any) error {
+	raw, ok := ext[HintKey]
+	if !ok || raw == nil {
+		return nil
+	}
+	b, err := json.Marshal(raw)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(into); err != nil {
+		return fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	return nil
+}

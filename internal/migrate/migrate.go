@@ -1,0 +1,204 @@
+// Package migrate runs the whole conversion: load the Compose project, plan it into the model, render the base and
+// overlays, build the report, and write the output tree atomically (or one stream to stdout).
+package migrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/agops/agops/internal/compose"
+	"github.com/agops/agops/internal/fsutil"
+	"github.com/agops/agops/internal/model"
+	"github.com/agops/agops/internal/plan"
+	"github.com/agops/agops/internal/render/k8s"
+	"github.com/agops/agops/internal/render/kustomize"
+	"github.com/agops/agops/internal/report"
+)
+
+// Formats of output.
+const (
+	FormatFiles = "files"
+	FormatYAML  = "yaml"
+)
+
+// Options for one migration.
+type Options struct {
+	Compose compose.Options
+	Plan    plan.Options
+	// Out is the output folder (FormatFiles).
+	Out string
+	// Format is FormatFiles (a kustomize tree) or FormatYAML (one stream of Overlay to Stdout).
+	Format  string
+	Overlay string
+	// Strict turns needs-input decisions into an error.
+	Strict bool
+	// InlineSecrets writes Secret values into the output; every value must then be known.
+	InlineSecrets bool
+	Stdout        io.Writer
+}
+
+// Result is what a migration produced.
+type Result struct {
+	Report report.Report
+	Model  *model.Project
+	// Files are the written paths, relative to Out (FormatFiles only).
+	Files []string
+}
+
+// ErrNeedsInput is returned under Strict when a person must decide something.
+var ErrNeedsInput = errors.New("needs input")
+
+// Load loads and plans a project; `agops secrets` uses it too.
+func Load(ctx context.Context, o Options) (*model.Project, []string, error) {
+	p, err := compose.Load(ctx, o.Compose)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := plan.Plan(p, o.Plan)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, relFiles(p.ComposeFiles), nil
+}
+
+// Run migrates a project.
+func Run(ctx context.Context, o Options) (Result, error) {
+	m, files, err := Load(ctx, o)
+	if err != nil {
+		return Result{}, err
+	}
+	rep := report.Build(m, files)
+	res := Result{Report: rep, Model: m}
+	if o.Strict {
+		if err := strictCheck(m); err != nil {
+			return res, err
+		}
+	}
+	if o.Format == FormatYAML {
+		return res, writeStream(m, o)
+	}
+	tree, err := renderTree(m, o, rep)
+	if err != nil {
+		return res, err
+	}
+	if err := fsutil.WriteTree(o.Out, tree); err != nil {
+		return res, err
+	}
+	for name := range tree {
+		res.Files = append(res.Files, name)
+	}
+	return res, nil
+}
+
+func strictCheck(m *model.Project) error {
+	needs := model.NeedingInput(m.Decisions)
+	if len(needs) == 0 {
+		return nil
+	}
+	lines := make([]string, 0, len(needs))
+	for _, d := range needs {
+		svc := d.Service
+		if svc == "" {
+			svc = "(project)"
+		}
+		line := fmt.Sprintf("%s: %s: %s", svc, d.Key, d.Reason)
+		if d.Hint != "" {
+			line += " (hint: " + d.Hint + ")"
+		}
+		lines = append(lines, line)
+	}
+	return fmt.Errorf("%w (--strict): %d decisions:\n  %s", ErrNeedsInput, len(needs), strings.Join(lines, "\n  "))
+}
+
+func variant(overlay string) (k8s.Variant, error) {
+	switch overlay {
+	case "", "ha":
+		return k8s.HA, nil
+	case "single-node":
+		return k8s.SingleNode, nil
+	}
+	return "", fmt.Errorf("unknown overlay %q: use ha or single-node", overlay)
+}
+
+func writeStream(m *model.Project, o Options) error {
+	v, err := variant(o.Overlay)
+	if err != nil {
+		return err
+	}
+	items, err := k8s.Render(m, k8s.Options{Variant: v, InlineSecrets: o.InlineSecrets})
+	if err != nil {
+		return err
+	}
+	out, err := kustomize.Stream(items)
+	if err != nil {
+		return err
+	}
+	_, err = o.Stdout.Write(out)
+	return err
+}
+
+func renderTree(m *model.Project, o Options, rep report.Report) (map[string][]byte, error) {
+	base, err := k8s.Render(m, k8s.Options{Variant: k8s.Base, InlineSecrets: o.InlineSecrets})
+	if err != nil {
+		return nil, err
+	}
+	ha, err := k8s.Render(m, k8s.Options{Variant: k8s.HA, InlineSecrets: o.InlineSecrets})
+	if err != nil {
+		return nil, err
+	}
+	tree, err := kustomize.Tree(base, ha)
+	if err != nil {
+		return nil, err
+	}
+	js, err := rep.JSON()
+	if err != nil {
+		return nil, err
+	}
+	tree["report.json"] = js
+	tree["report.md"] = rep.Markdown()
+	if o.InlineSecrets {
+		tree[".gitignore"] = []byte("# --inline-secrets wrote Secret values here: keep them out of version control.\nbase/secrets.yaml\n")
+	}
+	return tree, nil
+}
+
+// relFiles shows compose files relative to the working directory when they are below it.
+func relFiles(files []string) []string {
+	wd, _ := os.Getwd()
+	out := make([]string, len(files))
+	for i, f := range files {
+		out[i] = f
+		if rel, err := filepath.Rel(wd, f); err == nil && !strings.HasPrefix(rel, "..") {
+			out[i] = rel
+		}
+	}
+	return out
+}
+
+// PrintSecrets writes the project's Secrets with their values to Stdout, for `agops secrets | kubectl apply -f -`.
+// A value that is not available (a missing file, an unset variable) is an error naming it.
+func PrintSecrets(ctx context.Context, o Options) error {
+	m, _, err := Load(ctx, o)
+	if err != nil {
+		return err
+	}
+	objs, err := k8s.Secrets(m)
+	if err != nil {
+		return err
+	}
+	items := make([]k8s.Item, len(objs))
+	for i, obj := range objs {
+		items[i] = k8s.Item{Object: obj}
+	}
+	out, err := kustomize.Stream(items)
+	if err != nil {
+		return err
+	}
+	_, err = o.Stdout.Write(out)
+	return err
+}

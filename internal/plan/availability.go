@@ -1,0 +1,58 @@
+package plan
+
+import (
+	"fmt"
+
+	"github.com/agops/agops/internal/model"
+)
+
+// ruleAvailability decides the ha overlay: stateless Deployments run at least two replicas spread over nodes with
+// a PodDisruptionBudget; single-writer stateful services stay at one; every long-running pod leaves a dead node
+// after about 30 seconds instead of five minutes.
+func (pl *planner) ruleAvailability() {
+	for _, n := range pl.primaryServices() {
+		w := pl.work[n]
+		w.HAReplicas = w.Replicas
+		switch {
+		case w.Kind == model.StatefulSet:
+			pl.record(n, "ha:replicas", model.Approximated,
+				"writes to a volume: stays at 1 replica in ha (a ReadWriteOnce volume has one writer); if its node dies, it restarts elsewhere only once the volume can move",
+				"run a replicated database (an operator) for zero-downtime failover")
+		case w.Kind == model.Deployment && w.Replicas == 0:
+		case w.Kind == model.Deployment && usesAccelerator(w):
+			pl.record(n, "ha:replicas", model.Approximated, fmt.Sprintf("uses an accelerator: stays at %d replica(s) in ha; add replicas when more than one node has one", w.Replicas), "x-agops: {replicas: N}")
+		case w.Kind == model.Deployment && usesClaim(w):
+			pl.record(n, "ha:replicas", model.Approximated, fmt.Sprintf("mounts a persistent volume: stays at %d replica(s) in ha", w.Replicas), "")
+		case w.Kind == model.Deployment && pl.hints[n].Replicas != nil:
+		case w.Kind == model.Deployment:
+			w.HAReplicas = max(w.Replicas, 2)
+			pl.record(n, "ha:replicas", model.Mapped,
+				fmt.Sprintf("stateless: %d replicas in ha, spread over nodes (maxSkew 1), PodDisruptionBudget maxUnavailable 1", w.HAReplicas), "")
+		}
+		if w.Kind == model.Deployment || w.Kind == model.StatefulSet {
+			pl.record(n, "ha:failover", model.Mapped, "ha tolerates not-ready/unreachable nodes for 30s: pods leave a dead node after about a minute, not five", "")
+		}
+		w.ServiceAccount = w.Name
+		pl.record(n, "default:serviceAccount", model.Mapped, "ServiceAccount "+w.Name+" of its own; no API token mounted in the service's containers", "")
+	}
+}
+
+func usesAccelerator(w *model.Workload) bool {
+	for _, c := range w.Pod.Containers {
+		for k := range c.Resources.Limits {
+			if k != "cpu" && k != "memory" && k != "ephemeral-storage" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func usesClaim(w *model.Workload) bool {
+	for _, v := range w.Pod.Volumes {
+		if v.Claim != "" {
+			return true
+		}
+	}
+	return false
+}

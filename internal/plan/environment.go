@@ -1,0 +1,109 @@
+package plan
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/agops/agops/internal/model"
+)
+
+// ruleEnvironment splits each service's environment (env_file already merged in by compose-go) into a ConfigMap
+// and, for values that look like credentials, a Secret; both are imported with envFrom. References to renamed
+// peers are rewritten.
+func (pl *planner) ruleEnvironment() {
+	for _, n := range pl.order {
+		c := pl.primary[n]
+		if c == nil {
+			continue
+		}
+		s := pl.svcs[n]
+		if len(s.EnvFiles) > 0 {
+			pl.record(n, "env_file", model.Mapped, "variables from env_file are carried with environment", "")
+		}
+		if len(s.Environment) == 0 {
+			continue
+		}
+		plain := map[string]string{}
+		var secret []model.SecretKey
+		for _, k := range sortedKeys(s.Environment) {
+			v := s.Environment[k]
+			if v == nil {
+				pl.record(n, "environment."+k, model.Dropped, "declared without a value and unset when loading: Compose passes nothing either", "")
+				continue
+			}
+			val := *v
+			if nv, changed := pl.rewriteHosts(val); changed {
+				val = nv
+				if !isCredential(k, *v) {
+					pl.record(n, "environment."+k, model.Approximated, fmt.Sprintf("renamed peers rewritten: %q", val), "")
+				} else {
+					pl.record(n, "environment."+k, model.Approximated, "renamed peers rewritten in the secret value", "")
+				}
+			}
+			if isCredential(k, *v) {
+				secret = append(secret, model.SecretKey{Key: k, Source: "environment of service " + n, Value: []byte(val), Known: true})
+				continue
+			}
+			plain[k] = val
+		}
+		name := pl.names[n] + "-env"
+		if len(plain) > 0 {
+			pl.configMaps[name] = &model.ConfigMap{Name: pl.unique("configmap", name), Data: plain}
+			c.EnvFrom = append(c.EnvFrom, model.EnvFrom{ConfigMap: pl.configMaps[name].Name})
+			pl.record(n, "environment", model.Mapped, fmt.Sprintf("%d variables in ConfigMap %s, imported with envFrom", len(plain), name), "")
+		}
+		if len(secret) > 0 {
+			sec := &model.Secret{Name: pl.unique("secret", name), Keys: secret}
+			pl.secrets[sec.Name] = sec
+			c.EnvFrom = append(c.EnvFrom, model.EnvFrom{Secret: sec.Name})
+			keys := make([]string, len(secret))
+			for i, k := range secret {
+				keys[i] = k.Key
+			}
+			pl.record(n, "environment", model.Mapped,
+				fmt.Sprintf("credentials %s go to Secret %s (values are not written to the output)", strings.Join(keys, ", "), sec.Name),
+				secretHint(pl.p.Name))
+		}
+	}
+}
+
+// secretHint tells how to create the Secrets whose values agops knows but does not write.
+func secretHint(project string) string {
+	return "create it with: agops secrets -f <compose files> | kubectl apply -f -"
+}
+
+var urlPassword = regexp.MustCompile(`://[^:/@\s]+:[^@/\s]+@`)
+
+// credentialWords are name parts that mark a credential; notCredentialLast are last parts that mean the value is
+// about a credential (a file path, a length) rather than the credential itself.
+var (
+	credentialWords = map[string]bool{
+		"PASSWORD": true, "PASSWD": true, "PASS": true, "PWD": true, "SECRET": true, "SECRETS": true, "TOKEN": true,
+		"APIKEY": true, "KEY": true, "CREDENTIAL": true, "CREDENTIALS": true, "PRIVATEKEY": true, "PASSPHRASE": true,
+		"SALT": true, "DSN": true, "AUTHKEY": true, "COOKIE": true,
+	}
+	notCredentialLast = map[string]bool{
+		"FILE": true, "PATH": true, "DIR": true, "LENGTH": true, "LEN": true, "TTL": true, "EXPIRY": true,
+		"EXPIRE": true, "EXPIRES": true, "TYPE": true, "NAME": true, "ID": true, "HEADER": true, "ENABLED": true,
+		"ALGORITHM": true, "URL": true, "ENDPOINT": true, "HOST": true, "PORT": true, "USER": true, "USERNAME": true,
+		"MODE": true, "METHOD": true, "TIMEOUT": true, "SIZE": true, "FORMAT": true,
+	}
+)
+
+// isCredential tells whether an environment variable holds a secret, by its name or by a password in a URL.
+func isCredential(key, value string) bool {
+	if urlPassword.MatchString(value) {
+		return true
+	}
+	parts := strings.FieldsFunc(strings.ToUpper(key), func(r rune) bool { return r == '_' || r == '-' || r == '.' })
+	if len(parts) == 0 || notCredentialLast[parts[len(parts)-1]] {
+		return false
+	}
+	for _, p := range parts {
+		if credentialWords[p] {
+			return true
+		}
+	}
+	return false
+}

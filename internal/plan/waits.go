@@ -1,0 +1,103 @@
+package plan
+
+import (
+	"fmt"
+
+	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/agops/agops/internal/model"
+)
+
+// helperUID is the non-root user of the agops helper image.
+const helperUID = 65532
+
+// ruleWaits keeps Compose's start order: service_healthy becomes an init container that waits for a ready endpoint
+// of the dependency's Service, service_completed_successfully one that waits for its Job to complete. The waiting
+// is done by `agops wait` in the helper image; only the init container gets an API token.
+func (pl *planner) ruleWaits() {
+	for _, n := range pl.order {
+		w := pl.workloadOf(n)
+		if w == nil {
+			continue
+		}
+		for _, dep := range sortedKeys(pl.svcs[n].DependsOn) {
+			pl.wait(n, dep, pl.svcs[n].DependsOn[dep], w)
+		}
+	}
+}
+
+func (pl *planner) wait(n, dep string, d types.ServiceDependency, w *model.Workload) {
+	key := "depends_on." + dep
+	depWork := pl.workloadOf(dep)
+	switch {
+	case depWork == nil:
+		pl.record(n, key, model.Dropped, "the dependency is not part of the selected profiles and is optional", "")
+		return
+	case depWork == w:
+		pl.record(n, key, model.Mapped, "both run in the same pod and start together", "")
+		return
+	case !d.Required:
+		pl.record(n, key, model.Mapped, "optional dependency (required: false): no wait", "")
+		return
+	}
+	if d.Restart {
+		pl.record(n, key+".restart", model.Dropped, "Kubernetes does not restart dependents when a dependency restarts", "")
+	}
+	switch d.Condition {
+	case types.ServiceConditionCompletedSuccessfully:
+		pl.addWait(w, "job", depWork.Name)
+		pl.record(n, key, model.Mapped, fmt.Sprintf("init container waits until Job %s completes (agops wait job)", depWork.Name), "")
+	case types.ServiceConditionHealthy:
+		pl.addWait(w, "service", depWork.Name)
+		reason := fmt.Sprintf("init container waits until Service %s has a ready endpoint (agops wait service)", depWork.Name)
+		if hc := pl.svcs[dep].HealthCheck; hc == nil || hc.Disable {
+			pl.record(n, key, model.Approximated, reason+"; the dependency has no healthcheck, so ready means its readiness probe passed", "")
+		} else {
+			pl.record(n, key, model.Mapped, reason, "")
+		}
+	default:
+		pl.record(n, key, model.Approximated, "service_started: pods start without waiting; the service must retry its connections, as it must on any restart", "")
+	}
+}
+
+func (pl *planner) addWait(w *model.Workload, what, target string) {
+	name := dns1035("wait-" + target)
+	for _, c := range w.Pod.InitContainers {
+		if c.Name == name {
+			return
+		}
+	}
+	w.APIAccess = true
+	uid := int64(helperUID)
+	w.Pod.InitContainers = append(w.Pod.InitContainers, model.Container{
+		Name:  name,
+		Image: pl.opts.HelperImage,
+		Args:  []string{"wait", what, target, "--timeout", "30m"},
+		Resources: model.Resources{
+			Requests: map[string]string{"cpu": "10m", "memory": "32Mi"},
+			Limits:   map[string]string{"memory": "64Mi"},
+		},
+		Security: model.Security{
+			RunAsUser: &uid, RunAsGroup: &uid, RunAsNonRoot: boolPtr(true), ReadOnlyRootFilesystem: true,
+			AllowPrivilegeEscalation: boolPtr(false), CapDrop: []string{"ALL"}, Seccomp: "RuntimeDefault",
+		},
+		Mounts: []model.Mount{{Volume: tokenVolume, Path: "/var/run/secrets/kubernetes.io/serviceaccount", ReadOnly: true}},
+	})
+	if !hasVolume(w, tokenVolume) {
+		w.Pod.Volumes = append(w.Pod.Volumes, model.Volume{Name: tokenVolume, ServiceAccountToken: true})
+	}
+	if what == "service" {
+		pl.waitedServices[target] = true
+	}
+}
+
+const tokenVolume = "agops-wait-token"
+
+func hasVolume(w *model.Workload, name string) bool {
+	for _, v := range w.Pod.Volumes {
+		if v.Name == name {
+			return true
+		}
+	}
+	return false
+}

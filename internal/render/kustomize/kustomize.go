@@ -1,0 +1,269 @@
+// Package kustomize lays rendered objects out as a kustomize tree: base/ with one file per workload, and
+// overlays/single-node and overlays/ha whose kustomization.yaml files `kubectl kustomize` renders. The ha overlay
+// is expressed as JSON patches computed from the difference between the base and the ha rendering, so that the
+// overlay and `--format yaml --overlay ha` cannot drift apart.
+package kustomize
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/agops/agops/internal/render/k8s"
+)
+
+// Kustomization is the subset of kustomize's kustomization.yaml that agops writes.
+type Kustomization struct {
+	APIVersion string   `json:"apiVersion"`
+	Kind       string   `json:"kind"`
+	Resources  []string `json:"resources,omitempty"`
+	Patches    []Patch  `json:"patches,omitempty"`
+}
+
+// Patch is one patch file and the object it applies to.
+type Patch struct {
+	Path   string `json:"path"`
+	Target Target `json:"target"`
+}
+
+// Target selects one object.
+type Target struct {
+	Group   string `json:"group,omitempty"`
+	Version string `json:"version"`
+	Kind    string `json:"kind"`
+	Name    string `json:"name"`
+}
+
+// Op is one JSON patch (RFC 6902) operation.
+type Op struct {
+	Op    string `json:"op"`
+	Path  string `json:"path"`
+	Value any    `json:"value"`
+}
+
+// MarshalJSON leaves the value out of remove operations only, so false, 0 and empty values survive.
+func (o Op) MarshalJSON() ([]byte, error) {
+	if o.Op == "remove" {
+		return json.Marshal(struct {
+			Op   string `json:"op"`
+			Path string `json:"path"`
+		}{o.Op, o.Path})
+	}
+	type plain Op
+	return json.Marshal(plain(o))
+}
+
+// Tree builds the files of base/ and the overlays, keyed by slash-separated path.
+func Tree(base, ha []k8s.Item) (map[string][]byte, error) {
+	files := map[string][]byte{}
+	if err := writeBase(files, base); err != nil {
+		return nil, err
+	}
+	if err := putYAML(files, "overlays/single-node/kustomization.yaml", newKustomization([]string{"../../base"})); err != nil {
+		return nil, err
+	}
+	if err := writeHA(files, base, ha); err != nil {
+		return nil, err
+	}
+	return files, nil
+}
+
+func newKustomization(resources []string) Kustomization {
+	return Kustomization{APIVersion: "kustomize.config.k8s.io/v1beta1", Kind: "Kustomization", Resources: resources}
+}
+
+func writeBase(files map[string][]byte, items []k8s.Item) error {
+	byFile := map[string][][]byte{}
+	var order []string
+	for _, it := range items {
+		b, err := k8s.Encode(it.Object)
+		if err != nil {
+			return err
+		}
+		if _, ok := byFile[it.File]; !ok {
+			order = append(order, it.File)
+		}
+		byFile[it.File] = append(byFile[it.File], b)
+	}
+	sort.SliceStable(order, func(i, j int) bool {
+		return fileRank(order[i]) < fileRank(order[j]) || fileRank(order[i]) == fileRank(order[j]) && order[i] < order[j]
+	})
+	for _, f := range order {
+		files["base/"+f] = joinDocs(byFile[f])
+	}
+	return putYAML(files, "base/kustomization.yaml", newKustomization(order))
+}
+
+// fileRank puts the namespace and cluster-wide files first, then shared objects, then workloads.
+func fileRank(f string) int {
+	switch f {
+	case "namespace.yaml":
+		return 0
+	case "runtimeclasses.yaml", "rbac.yaml":
+		return 1
+	case "storage.yaml", "configmaps.yaml", "secrets.yaml":
+		return 2
+	}
+	return 3
+}
+
+// JoinDocs joins YAML documents into one multi-document stream.
+func joinDocs(docs [][]byte) []byte {
+	var buf bytes.Buffer
+	for i, d := range docs {
+		if i > 0 {
+			buf.WriteString("---\n")
+		}
+		buf.Write(d)
+	}
+	return buf.Bytes()
+}
+
+// Stream renders items as one multi-document YAML stream, in the order given.
+func Stream(items []k8s.Item) ([]byte, error) {
+	var docs [][]byte
+	for _, it := range items {
+		b, err := k8s.Encode(it.Object)
+		if err != nil {
+			return nil, err
+		}
+		docs = append(docs, b)
+	}
+	return joinDocs(docs), nil
+}
+
+func writeHA(files map[string][]byte, base, ha []k8s.Item) error {
+	baseByID := map[string]k8s.Object{}
+	for _, it := range base {
+		baseByID[objectID(it.Object)] = it.Object
+	}
+	k := newKustomization([]string{"../../base"})
+	var extra [][]byte
+	for _, it := range ha {
+		id := objectID(it.Object)
+		b, ok := baseByID[id]
+		if !ok {
+			doc, err := k8s.Encode(it.Object)
+			if err != nil {
+				return err
+			}
+			extra = append(extra, doc)
+			continue
+		}
+		ops, err := diffObjects(b, it.Object)
+		if err != nil {
+			return err
+		}
+		if len(ops) == 0 {
+			continue
+		}
+		gvk := it.Object.GetObjectKind().GroupVersionKind()
+		p := fmt.Sprintf("patches/%s-%s.yaml", strings.ToLower(gvk.Kind), it.Object.GetName())
+		if err := putYAML(files, "overlays/ha/"+p, ops); err != nil {
+			return err
+		}
+		k.Patches = append(k.Patches, Patch{Path: p, Target: Target{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind, Name: it.Object.GetName()}})
+	}
+	if len(extra) > 0 {
+		files["overlays/ha/disruption-budgets.yaml"] = joinDocs(extra)
+		k.Resources = append(k.Resources, "disruption-budgets.yaml")
+	}
+	return putYAML(files, "overlays/ha/kustomization.yaml", k)
+}
+
+func objectID(o k8s.Object) string {
+	gvk := o.GetObjectKind().GroupVersionKind()
+	return gvk.Group + "/" + gvk.Kind + "/" + o.GetNamespace() + "/" + o.GetName()
+}
+
+func putYAML(files map[string][]byte, name string, v any) error {
+	b, err := yaml.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encoding %s: %w", name, err)
+	}
+	files[name] = b
+	return nil
+}
+
+// diffObjects returns the JSON patch that turns a into b.
+func diffObjects(a, b k8s.Object) ([]Op, error) {
+	am, err := toMap(a)
+	if err != nil {
+		return nil, err
+	}
+	bm, err := toMap(b)
+	if err != nil {
+		return nil, err
+	}
+	var ops []Op
+	diff("", am, bm, &ops)
+	return ops, nil
+}
+
+func toMap(o k8s.Object) (map[string]any, error) {
+	raw, err := k8s.Encode(o)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := yaml.Unmarshal(raw, &m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// diff appends the operations turning a into b, recursing into maps and replacing lists whole.
+func diff(at string, a, b map[string]any, ops *[]Op) {
+	keys := map[string]bool{}
+	for k := range a {
+		keys[k] = true
+	}
+	for k := range b {
+		keys[k] = true
+	}
+	sorted := make([]string, 0, len(keys))
+	for k := range keys {
+		sorted = append(sorted, k)
+	}
+	sort.Strings(sorted)
+	for _, k := range sorted {
+		p := at + "/" + escape(k)
+		av, inA := a[k]
+		bv, inB := b[k]
+		switch {
+		case !inB:
+			*ops = append(*ops, Op{Op: "remove", Path: p})
+		case !inA:
+			*ops = append(*ops, Op{Op: "add", Path: p, Value: bv})
+		default:
+			am, aIsMap := av.(map[string]any)
+			bm, bIsMap := bv.(map[string]any)
+			if aIsMap && bIsMap {
+				diff(p, am, bm, ops)
+			} else if !equalJSON(av, bv) {
+				*ops = append(*ops, Op{Op: "replace", Path: p, Value: bv})
+			}
+		}
+	}
+}
+
+func escape(k string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(k, "~", "~0"), "/", "~1")
+}
+
+func equalJSON(a, b any) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return bytes.Equal(ja, jb)
+}
+
+// Base is the folder of the base inside the output tree.
+const Base = "base"
+
+// OverlayDir returns the folder of an overlay.
+func OverlayDir(name string) string { return path.Join("overlays", name) }
