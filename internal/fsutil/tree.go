@@ -42,21 +42,25 @@ func WriteTree(dir string, files map[string][]byte) (err error) {
 		names = append(names, name)
 	}
 	sort.Strings(names)
+	made := map[string]bool{}
 	for _, name := range names {
-		if err := writeOne(tmp, name, files[name]); err != nil {
+		if err := writeOne(tmp, name, files[name], made); err != nil {
 			return err
 		}
 	}
 	return swap(tmp, dir)
 }
 
-func writeOne(root, name string, data []byte) error {
+func writeOne(root, name string, data []byte, made map[string]bool) error {
 	if filepath.IsAbs(name) || strings.Contains(name, "..") {
 		return fmt.Errorf("refusing to write %q outside the output folder", name)
 	}
 	p := filepath.Join(root, filepath.FromSlash(name))
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
+	if dir := filepath.Dir(p); !made[dir] {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		made[dir] = true
 	}
 	return os.WriteFile(p, data, 0o644)
 }

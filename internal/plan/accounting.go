@@ -98,17 +98,7 @@ func (pl *planner) ruleAccounting() {
 
 // covered tells whether a decision exists for the key (or one of its sub-keys) of the service.
 func (pl *planner) covered(n, key string) bool {
-	for _, d := range pl.decisions {
-		if d.Service != n {
-			continue
-		}
-		for _, part := range strings.Split(d.Key, "/") {
-			if part == key || strings.HasPrefix(part, key+".") || strings.HasPrefix(part, key+"[") {
-				return true
-			}
-		}
-	}
-	return false
+	return pl.keyRoots[n][key]
 }
 
 // presentKeys lists the Compose keys a service sets, by the yaml names of its non-zero fields.
@@ -125,7 +115,7 @@ func presentKeys(s types.ServiceConfig) []string {
 				walk(v.Field(i))
 				continue
 			}
-			if name == "" || name == "-" || name == "name" || strings.HasPrefix(name, "#") || v.Field(i).IsZero() {
+			if name == "" || name == "-" || name == "name" || strings.HasPrefix(name, "#") || isEmpty(v.Field(i)) {
 				continue
 			}
 			keys = append(keys, name)
@@ -133,4 +123,13 @@ func presentKeys(s types.ServiceConfig) []string {
 	}
 	walk(reflect.ValueOf(s))
 	return keys
+}
+
+// isEmpty treats zero values and empty maps and lists (which normalization leaves behind) as not set.
+func isEmpty(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.Map, reflect.Slice:
+		return v.Len() == 0
+	}
+	return v.IsZero()
 }

@@ -24,6 +24,10 @@ func (pl *planner) ruleAvailability() {
 		case w.Kind == model.Deployment && usesClaim(w):
 			pl.record(n, "ha:replicas", model.Approximated, fmt.Sprintf("mounts a persistent volume: stays at %d replica(s) in ha", w.Replicas), "")
 		case w.Kind == model.Deployment && pl.hints[n].Replicas != nil:
+		case w.Kind == model.Deployment && singleInstance[imageBase(pl.svcs[n].Image)]:
+			pl.record(n, "ha:replicas", model.Approximated,
+				fmt.Sprintf("%s keeps its state in one process: stays at %d replica(s) in ha (more would be separate, diverging instances)", imageBase(pl.svcs[n].Image), w.Replicas),
+				"give it a volume, or run a replicated setup (an operator) for failover")
 		case w.Kind == model.Deployment:
 			w.HAReplicas = max(w.Replicas, 2)
 			pl.record(n, "ha:replicas", model.Mapped,
@@ -55,4 +59,16 @@ func usesClaim(w *model.Workload) bool {
 		}
 	}
 	return false
+}
+
+// singleInstance are images whose replicas would not share state: databases, caches, brokers, vector stores.
+var singleInstance = map[string]bool{
+	"postgres": true, "postgresql": true, "postgis": true, "pgvector": true, "timescaledb": true, "mysql": true,
+	"mariadb": true, "percona": true, "percona-server": true, "redis": true, "valkey": true, "redis-stack-server": true,
+	"keydb": true, "dragonfly": true, "mongo": true, "mongodb": true, "rabbitmq": true, "nats": true, "qdrant": true,
+	"milvus": true, "weaviate": true, "chroma": true, "elasticsearch": true, "opensearch": true, "kafka": true,
+	"zookeeper": true, "etcd": true, "minio": true, "clickhouse-server": true, "influxdb": true, "neo4j": true,
+	"mssql-server": true, "cassandra": true, "couchdb": true, "typesense": true, "meilisearch": true, "ollama": true,
+	"memcached": true, "vault": true, "consul": true, "gitea": true, "nextcloud": true, "registry": true,
+	"prometheus": true, "grafana": true, "loki": true,
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
 
@@ -106,7 +107,9 @@ type planner struct {
 	used       map[string]bool // Kubernetes names taken per object kind, "kind/name"
 
 	decisions []model.Decision
-	errs      []error
+	// keyRoots indexes, per service, the top-level Compose keys some decision covers.
+	keyRoots map[string]map[string]bool
+	errs     []error
 }
 
 func newPlanner(p *compose.Project, o Options) (*planner, error) {
@@ -117,7 +120,7 @@ func newPlanner(p *compose.Project, o Options) (*planner, error) {
 		ports: map[string][]portInfo{}, renames: map[string]string{}, aliases: map[string][]string{},
 		completes: map[string]bool{}, healthy: map[string]bool{}, waitedServices: map[string]bool{},
 		claims: map[string]*model.Claim{}, configMaps: map[string]*model.ConfigMap{}, secrets: map[string]*model.Secret{},
-		used: map[string]bool{},
+		used: map[string]bool{}, keyRoots: map[string]map[string]bool{},
 	}
 	var errs []error
 	for name, s := range p.Services {
@@ -138,12 +141,27 @@ func newPlanner(p *compose.Project, o Options) (*planner, error) {
 
 // record appends a Decision.
 func (pl *planner) record(service, key string, o model.Outcome, reason, hint string) {
-	pl.decisions = append(pl.decisions, model.Decision{Service: service, Key: key, Outcome: o, Reason: reason, Hint: hint})
+	pl.add(model.Decision{Service: service, Key: key, Outcome: o, Reason: reason, Hint: hint})
 }
 
 // security records a Decision that weakens isolation; the report lists these first.
 func (pl *planner) security(service, key string, o model.Outcome, reason, hint string) {
-	pl.decisions = append(pl.decisions, model.Decision{Service: service, Key: key, Outcome: o, Reason: reason, Hint: hint, Security: true})
+	pl.add(model.Decision{Service: service, Key: key, Outcome: o, Reason: reason, Hint: hint, Security: true})
+}
+
+func (pl *planner) add(d model.Decision) {
+	pl.decisions = append(pl.decisions, d)
+	roots := pl.keyRoots[d.Service]
+	if roots == nil {
+		roots = map[string]bool{}
+		pl.keyRoots[d.Service] = roots
+	}
+	for _, part := range strings.Split(d.Key, "/") {
+		if i := strings.IndexAny(part, ".["); i >= 0 {
+			part = part[:i]
+		}
+		roots[part] = true
+	}
 }
 
 // fail records a problem that stops the conversion.

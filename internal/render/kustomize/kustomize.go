@@ -7,11 +7,16 @@ package kustomize
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
+	goyaml "go.yaml.in/yaml/v2"
 	"sigs.k8s.io/yaml"
 
 	"github.com/agops/agops/internal/render/k8s"
@@ -61,13 +66,17 @@ func (o Op) MarshalJSON() ([]byte, error) {
 // Tree builds the files of base/ and the overlays, keyed by slash-separated path.
 func Tree(base, ha []k8s.Item) (map[string][]byte, error) {
 	files := map[string][]byte{}
-	if err := writeBase(files, base); err != nil {
+	baseMaps, err := toMaps(base)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeBase(files, base, baseMaps); err != nil {
 		return nil, err
 	}
 	if err := putYAML(files, "overlays/single-node/kustomization.yaml", newKustomization([]string{"../../base"})); err != nil {
 		return nil, err
 	}
-	if err := writeHA(files, base, ha); err != nil {
+	if err := writeHA(files, base, baseMaps, ha); err != nil {
 		return nil, err
 	}
 	return files, nil
@@ -77,18 +86,18 @@ func newKustomization(resources []string) Kustomization {
 	return Kustomization{APIVersion: "kustomize.config.k8s.io/v1beta1", Kind: "Kustomization", Resources: resources}
 }
 
-func writeBase(files map[string][]byte, items []k8s.Item) error {
+func writeBase(files map[string][]byte, items []k8s.Item, maps []map[string]any) error {
+	docs, err := parallel(len(items), func(i int) ([]byte, error) { return k8s.EncodeMap(maps[i]) })
+	if err != nil {
+		return err
+	}
 	byFile := map[string][][]byte{}
 	var order []string
-	for _, it := range items {
-		b, err := k8s.Encode(it.Object)
-		if err != nil {
-			return err
-		}
+	for i, it := range items {
 		if _, ok := byFile[it.File]; !ok {
 			order = append(order, it.File)
 		}
-		byFile[it.File] = append(byFile[it.File], b)
+		byFile[it.File] = append(byFile[it.File], docs[i])
 	}
 	sort.SliceStable(order, func(i, j int) bool {
 		return fileRank(order[i]) < fileRank(order[j]) || fileRank(order[i]) == fileRank(order[j]) && order[i] < order[j]
@@ -137,36 +146,39 @@ func Stream(items []k8s.Item) ([]byte, error) {
 	return joinDocs(docs), nil
 }
 
-func writeHA(files map[string][]byte, base, ha []k8s.Item) error {
-	baseByID := map[string]k8s.Object{}
-	for _, it := range base {
-		baseByID[objectID(it.Object)] = it.Object
+func writeHA(files map[string][]byte, base []k8s.Item, baseMaps []map[string]any, ha []k8s.Item) error {
+	baseByID := map[string]map[string]any{}
+	for i, it := range base {
+		baseByID[objectID(it.Object)] = baseMaps[i]
+	}
+	haMaps, err := toMaps(ha)
+	if err != nil {
+		return err
 	}
 	k := newKustomization([]string{"../../base"})
 	var extra [][]byte
-	for _, it := range ha {
-		id := objectID(it.Object)
-		b, ok := baseByID[id]
+	for i, it := range ha {
+		b, ok := baseByID[objectID(it.Object)]
 		if !ok {
-			doc, err := k8s.Encode(it.Object)
+			doc, err := k8s.EncodeMap(haMaps[i])
 			if err != nil {
 				return err
 			}
 			extra = append(extra, doc)
 			continue
 		}
-		ops, err := diffObjects(b, it.Object)
-		if err != nil {
-			return err
-		}
+		var ops []Op
+		diff("", b, haMaps[i], &ops)
 		if len(ops) == 0 {
 			continue
 		}
 		gvk := it.Object.GetObjectKind().GroupVersionKind()
 		p := fmt.Sprintf("patches/%s-%s.yaml", strings.ToLower(gvk.Kind), it.Object.GetName())
-		if err := putYAML(files, "overlays/ha/"+p, ops); err != nil {
+		doc, err := encodeOps(ops)
+		if err != nil {
 			return err
 		}
+		files["overlays/ha/"+p] = doc
 		k.Patches = append(k.Patches, Patch{Path: p, Target: Target{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind, Name: it.Object.GetName()}})
 	}
 	if len(extra) > 0 {
@@ -174,6 +186,42 @@ func writeHA(files map[string][]byte, base, ha []k8s.Item) error {
 		k.Resources = append(k.Resources, "disruption-budgets.yaml")
 	}
 	return putYAML(files, "overlays/ha/kustomization.yaml", k)
+}
+
+// encodeOps writes a JSON patch as YAML, leaving the value out of remove operations only.
+func encodeOps(ops []Op) ([]byte, error) {
+	list := make([]map[string]any, len(ops))
+	for i, o := range ops {
+		list[i] = map[string]any{"op": o.Op, "path": o.Path}
+		if o.Op != "remove" {
+			list[i]["value"] = o.Value
+		}
+	}
+	return goyaml.Marshal(list)
+}
+
+func toMaps(items []k8s.Item) ([]map[string]any, error) {
+	return parallel(len(items), func(i int) (map[string]any, error) { return k8s.ToMap(items[i].Object) })
+}
+
+// parallel computes f(0..n-1) on every core, keeping results in order.
+func parallel[T any](n int, f func(int) (T, error)) ([]T, error) {
+	out := make([]T, n)
+	errs := make([]error, n)
+	workers := min(runtime.GOMAXPROCS(0), max(n, 1))
+	var wg sync.WaitGroup
+	next := atomic.Int64{}
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				out[i], errs[i] = f(i)
+			}
+		}()
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
 }
 
 func objectID(o k8s.Object) string {
@@ -188,33 +236,6 @@ func putYAML(files map[string][]byte, name string, v any) error {
 	}
 	files[name] = b
 	return nil
-}
-
-// diffObjects returns the JSON patch that turns a into b.
-func diffObjects(a, b k8s.Object) ([]Op, error) {
-	am, err := toMap(a)
-	if err != nil {
-		return nil, err
-	}
-	bm, err := toMap(b)
-	if err != nil {
-		return nil, err
-	}
-	var ops []Op
-	diff("", am, bm, &ops)
-	return ops, nil
-}
-
-func toMap(o k8s.Object) (map[string]any, error) {
-	raw, err := k8s.Encode(o)
-	if err != nil {
-		return nil, err
-	}
-	var m map[string]any
-	if err := yaml.Unmarshal(raw, &m); err != nil {
-		return nil, err
-	}
-	return m, nil
 }
 
 // diff appends the operations turning a into b, recursing into maps and replacing lists whole.

@@ -1,0 +1,124 @@
+// Package archtest checks the house rules that keep the flow compose → plan → model → render one-directional, and
+// that library code never ends the process.
+package archtest
+
+import (
+	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/agops/agops"
+
+type pkg struct {
+	ImportPath string
+	Dir        string
+	GoFiles    []string
+	Imports    []string
+	Deps       []string
+}
+
+func listPackages(t *testing.T) []pkg {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-json", module+"/...")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var pkgs []pkg
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for {
+		var p pkg
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	if len(pkgs) < 5 {
+		t.Fatalf("go list found only %d packages", len(pkgs))
+	}
+	return pkgs
+}
+
+// rules: a package (prefix) must not depend, directly or not, on any of these import path prefixes.
+var rules = []struct {
+	pkg       string
+	forbidden []string
+	why       string
+}{
+	{"internal/model", []string{"github.com/compose-spec/", "k8s.io/", "sigs.k8s.io/"}, "the model owns no foreign types"},
+	{"internal/plan", []string{"k8s.io/api", "sigs.k8s.io/", module + "/internal/render"}, "plan builds the model, not Kubernetes objects"},
+	{"internal/render", []string{"github.com/compose-spec/", module + "/internal/plan", module + "/internal/compose"}, "render reads the model only"},
+	{"internal/report", []string{"github.com/compose-spec/", "k8s.io/", module + "/internal/plan"}, "the report reads Decisions only"},
+}
+
+func TestImportRules(t *testing.T) {
+	for _, p := range listPackages(t) {
+		rel := strings.TrimPrefix(strings.TrimPrefix(p.ImportPath, module), "/")
+		for _, r := range rules {
+			if rel != r.pkg && !strings.HasPrefix(rel, r.pkg+"/") {
+				continue
+			}
+			for _, d := range p.Deps {
+				for _, f := range r.forbidden {
+					if strings.HasPrefix(d, f) {
+						t.Errorf("%s depends on %s: %s", rel, d, r.why)
+					}
+				}
+			}
+		}
+		// Only internal/compose drives compose-go's loader.
+		if rel != "internal/compose" {
+			for _, i := range p.Imports {
+				if strings.HasPrefix(i, "github.com/compose-spec/compose-go/v2/cli") || strings.HasPrefix(i, "github.com/compose-spec/compose-go/v2/loader") {
+					t.Errorf("%s imports %s: only internal/compose loads projects", rel, i)
+				}
+			}
+		}
+	}
+}
+
+// TestNoExitInLibraries: library code reports errors; only cmd/ and internal/cli may end the process.
+func TestNoExitInLibraries(t *testing.T) {
+	for _, p := range listPackages(t) {
+		rel := strings.TrimPrefix(strings.TrimPrefix(p.ImportPath, module), "/")
+		if strings.HasPrefix(rel, "cmd/") || rel == "internal/cli" {
+			continue
+		}
+		for _, f := range p.GoFiles {
+			path := filepath.Join(p.Dir, f)
+			file, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ast.Inspect(file, func(n ast.Node) bool {
+				call, ok := n.(*ast.CallExpr)
+				if !ok {
+					return true
+				}
+				switch fn := call.Fun.(type) {
+				case *ast.SelectorExpr:
+					if x, ok := fn.X.(*ast.Ident); ok {
+						name := x.Name + "." + fn.Sel.Name
+						if name == "os.Exit" || name == "log.Fatal" || name == "log.Fatalf" || name == "log.Panic" {
+							t.Errorf("%s calls %s: libraries return errors", path, name)
+						}
+					}
+				case *ast.Ident:
+					if fn.Name == "panic" {
+						t.Errorf("%s calls panic: libraries return errors", path)
+					}
+				}
+				return true
+			})
+		}
+	}
+}
