@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 )
 
@@ -92,6 +93,13 @@ func newRoot(s streams) *cobra.Command {
 	}
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "log debug details to stderr")
 	root.PersistentFlags().BoolVarP(&g.quiet, "quiet", "q", false, "print only errors")
+	root.PersistentPreRun = func(*cobra.Command, []string) {
+		// compose-go warns through the global logrus logger; show its warnings only with -v.
+		logrus.SetOutput(io.Discard)
+		if g.verbose {
+			logrus.SetOutput(s.err)
+		}
+	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(
 		newMigrateCmd(g, s),

@@ -100,7 +100,7 @@ func (pl *planner) rewriteArgs(n, key string, args []string) []string {
 	out := make([]string, len(args))
 	for i, a := range args {
 		if v, changed := pl.rewriteHosts(a); changed {
-			pl.record(n, key, model.Approximated, fmt.Sprintf("renamed peers rewritten in %q", v), "")
+			pl.record(n, key, model.Approximated, "references to renamed peers rewritten", "")
 			a = v
 		}
 		// Kubernetes expands $(VAR) in command and args; Compose does not. Escape it so the shell sees it.

@@ -43,6 +43,12 @@ func (pl *planner) ruleEnvironment() {
 			}
 			if isCredential(k, *v) {
 				secret = append(secret, model.SecretKey{Key: k, Source: "environment of service " + n, Value: []byte(val), Known: true})
+				if len(val) >= minCredentialLen {
+					if pl.credentials[n] == nil {
+						pl.credentials[n] = map[string]string{}
+					}
+					pl.credentials[n][k] = val
+				}
 				continue
 			}
 			plain[k] = val
@@ -91,10 +97,14 @@ var (
 	}
 )
 
-// isCredential tells whether an environment variable holds a secret, by its name or by a password in a URL.
+// isCredential tells whether an environment variable holds a secret, by its name or by a password in a URL. A
+// value that is a file path (POSTGRES_PASSWORD=/run/secrets/pw) points at a secret and is not one.
 func isCredential(key, value string) bool {
 	if urlPassword.MatchString(value) {
 		return true
+	}
+	if isFilePath(value) {
+		return false
 	}
 	parts := strings.FieldsFunc(strings.ToUpper(key), func(r rune) bool { return r == '_' || r == '-' || r == '.' })
 	if len(parts) == 0 || notCredentialLast[parts[len(parts)-1]] {
@@ -106,4 +116,9 @@ func isCredential(key, value string) bool {
 		}
 	}
 	return false
+}
+
+// isFilePath tells whether a value is an absolute path such as /run/secrets/db-password.
+func isFilePath(v string) bool {
+	return strings.HasPrefix(v, "/") && strings.Count(v, "/") >= 2 && !strings.ContainsAny(v, " \t:@")
 }

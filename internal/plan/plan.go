@@ -71,6 +71,7 @@ var rules = []rule{
 	{"storage", (*planner).ruleStorage},
 	{"files", (*planner).ruleFiles},
 	{"probes", (*planner).ruleProbes},
+	{"credential-refs", (*planner).ruleCredentialRefs},
 	{"resources", (*planner).ruleResources},
 	{"security", (*planner).ruleSecurity},
 	{"scheduling", (*planner).ruleScheduling},
@@ -98,6 +99,8 @@ type planner struct {
 	aliases   map[string][]string         // compose service -> extra names (hostname, container_name, aliases)
 	completes map[string]bool             // services others wait on to complete
 	healthy   map[string]bool             // services others wait on to be healthy
+	// credentials are the credential environment values of each service, by variable name.
+	credentials map[string]map[string]string
 	// waitedServices are Kubernetes workload names some init container waits on.
 	waitedServices map[string]bool
 
@@ -118,7 +121,7 @@ func newPlanner(p *compose.Project, o Options) (*planner, error) {
 		names: map[string]string{}, svcs: map[string]types.ServiceConfig{}, hints: map[string]compose.ServiceHints{},
 		owner: map[string]string{}, work: map[string]*model.Workload{}, primary: map[string]*model.Container{},
 		ports: map[string][]portInfo{}, renames: map[string]string{}, aliases: map[string][]string{},
-		completes: map[string]bool{}, healthy: map[string]bool{}, waitedServices: map[string]bool{},
+		completes: map[string]bool{}, healthy: map[string]bool{}, waitedServices: map[string]bool{}, credentials: map[string]map[string]string{},
 		claims: map[string]*model.Claim{}, configMaps: map[string]*model.ConfigMap{}, secrets: map[string]*model.Secret{},
 		used: map[string]bool{}, keyRoots: map[string]map[string]bool{},
 	}
@@ -208,6 +211,7 @@ func (pl *planner) finish() *model.Project {
 		mp.Secrets = append(mp.Secrets, *s)
 	}
 	mp.Decisions = pl.decisions
+	redact(mp.Decisions, mp.Secrets)
 	model.SortDecisions(mp.Decisions)
 	return mp
 }
@@ -233,4 +237,26 @@ func compareStrings(a, b string) int {
 		return 1
 	}
 	return 0
+}
+
+// redact removes every known secret value from the decisions' text, so that no report can leak one.
+func redact(ds []model.Decision, secrets []model.Secret) {
+	var values []string
+	for _, s := range secrets {
+		for _, k := range s.Keys {
+			if v := strings.TrimSpace(string(k.Value)); k.Known && len(v) >= minCredentialLen {
+				values = append(values, v)
+			}
+		}
+	}
+	if len(values) == 0 {
+		return
+	}
+	sort.Slice(values, func(i, j int) bool { return len(values[i]) > len(values[j]) })
+	for i := range ds {
+		for _, v := range values {
+			ds[i].Reason = strings.ReplaceAll(ds[i].Reason, v, "<redacted>")
+			ds[i].Hint = strings.ReplaceAll(ds[i].Hint, v, "<redacted>")
+		}
+	}
 }

@@ -66,7 +66,7 @@ func (pl *planner) healthProbes(n string, c *model.Container, hc *types.HealthCh
 	base := model.Probe{Exec: exec, PeriodSeconds: seconds(interval), TimeoutSeconds: seconds(timeout), FailureThreshold: max(retries, 1)}
 	readiness, liveness := base, base
 	c.Readiness, c.Liveness = &readiness, &liveness
-	reason := fmt.Sprintf("readiness and liveness probes run %v every %ds (timeout %ds, %d failures)", exec, base.PeriodSeconds, base.TimeoutSeconds, base.FailureThreshold)
+	reason := fmt.Sprintf("readiness and liveness probes run the %s check every %ds (timeout %ds, %d failures)", hc.Test[0], base.PeriodSeconds, base.TimeoutSeconds, base.FailureThreshold)
 	if hc.StartPeriod != nil && *hc.StartPeriod > 0 {
 		startInterval := durationOr(hc.StartInterval, defaultStartInterval)
 		startup := base

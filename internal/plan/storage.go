@@ -235,7 +235,7 @@ func (pl *planner) dirBind(n, key string, v types.ServiceVolumeConfig, c *model.
 	default:
 		pl.mountVolume(n, c, model.Volume{EmptyDir: &model.EmptyDir{}}, v.Target, v.ReadOnly, "")
 		pl.record(n, key, model.NeedsInput,
-			fmt.Sprintf("directory %s is bind-mounted at %s; the output mounts an empty directory there until you choose", rel, v.Target),
+			fmt.Sprintf("%s is bind-mounted at %s and is a directory or absent here (Docker would create a directory); the output mounts an empty directory there until you choose", rel, v.Target),
 			fmt.Sprintf(`x-agops: {bind: {%q: pvc}}  (or emptydir, or hostpath)`, v.Target))
 	}
 }
