@@ -59,11 +59,28 @@ func Load(ctx context.Context, o Options) (*model.Project, []string, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	files := relFiles(p.ComposeFiles)
 	m, err := plan.Plan(p, o.Plan)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, inFiles(files, err)
 	}
-	return m, relFiles(p.ComposeFiles), nil
+	return m, files, nil
+}
+
+// inFiles prefixes each of the plan's problems with the compose file(s) it comes from.
+func inFiles(files []string, err error) error {
+	where := strings.Join(files, ", ")
+	var errs []error
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = joined.Unwrap()
+	} else {
+		errs = []error{err}
+	}
+	out := make([]error, len(errs))
+	for i, e := range errs {
+		out[i] = fmt.Errorf("%s: %w", where, e)
+	}
+	return errors.Join(out...)
 }
 
 // Run migrates a project.

@@ -73,6 +73,7 @@ var otherKeys = map[string]struct {
 // with a fixed outcome, then a catch-all for keys no rule knows.
 func (pl *planner) ruleOtherKeys() {
 	for _, n := range pl.order {
+		pl.deployKeys(n)
 		for _, k := range presentKeys(pl.svcs[n]) {
 			if o, ok := otherKeys[k]; ok && !pl.covered(n, k) {
 				pl.record(n, k, o.outcome, o.reason, o.hint)
@@ -132,4 +133,30 @@ func isEmpty(v reflect.Value) bool {
 		return v.Len() == 0
 	}
 	return v.IsZero()
+}
+
+// deployKeys accounts for the parts of deploy: that no other rule reads.
+func (pl *planner) deployKeys(n string) {
+	d := pl.svcs[n].Deploy
+	if d == nil {
+		return
+	}
+	if d.UpdateConfig != nil {
+		pl.record(n, "deploy.update_config", model.Approximated, "Kubernetes rolls updates out with maxSurge/maxUnavailable 25%; Swarm's parallelism and delay are not carried over", "")
+	}
+	if d.RollbackConfig != nil {
+		pl.record(n, "deploy.rollback_config", model.Dropped, "roll back with kubectl rollout undo", "")
+	}
+	if len(d.Labels) > 0 {
+		pl.record(n, "deploy.labels", model.Dropped, "Swarm service labels do not carry over", "")
+	}
+	if d.EndpointMode != "" {
+		pl.record(n, "deploy.endpoint_mode", model.Mapped, "Services balance over pod endpoints", "")
+	}
+	if d.RestartPolicy != nil && pl.workloadOf(n) != nil && pl.workloadOf(n).Kind != model.Job {
+		pl.record(n, "deploy.restart_policy", model.Mapped, "Kubernetes restarts containers that stop", "")
+	}
+	if !pl.covered(n, "deploy") {
+		pl.record(n, "deploy", model.Mapped, "see the decisions on resources and replicas", "")
+	}
 }

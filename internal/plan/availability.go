@@ -70,5 +70,5 @@ var singleInstance = map[string]bool{
 	"zookeeper": true, "etcd": true, "minio": true, "clickhouse-server": true, "influxdb": true, "neo4j": true,
 	"mssql-server": true, "cassandra": true, "couchdb": true, "typesense": true, "meilisearch": true, "ollama": true,
 	"memcached": true, "vault": true, "consul": true, "gitea": true, "nextcloud": true, "registry": true,
-	"prometheus": true, "grafana": true, "loki": true,
+	"prometheus": true, "grafana": true, "loki": true, "auto-setup": true,
 }

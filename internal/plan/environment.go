@@ -41,6 +41,15 @@ func (pl *planner) ruleEnvironment() {
 					pl.record(n, "environment."+k, model.Approximated, "renamed peers rewritten in the secret value", "")
 				}
 			}
+			if !validKey.MatchString(k) {
+				if isCredential(k, *v) {
+					pl.record(n, "environment."+k, model.NeedsInput, "a credential whose name is not a valid Secret key ([-._a-zA-Z0-9]) is left out", "rename the variable")
+					continue
+				}
+				c.Env = append(c.Env, model.EnvVar{Name: k, Value: val})
+				pl.record(n, "environment."+k, model.Mapped, "set directly on the container (the name is not a valid ConfigMap key)", "")
+				continue
+			}
 			if isCredential(k, *v) {
 				secret = append(secret, model.SecretKey{Key: k, Source: "environment of service " + n, Value: []byte(val), Known: true})
 				if len(val) >= minCredentialLen {
@@ -78,6 +87,9 @@ func (pl *planner) ruleEnvironment() {
 func secretHint(project string) string {
 	return "create it with: agops secrets -f <compose files> | kubectl apply -f -"
 }
+
+// validKey is what ConfigMap and Secret keys may contain.
+var validKey = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
 
 var urlPassword = regexp.MustCompile(`://[^:/@\s]+:[^@/\s]+@`)
 

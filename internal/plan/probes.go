@@ -48,6 +48,10 @@ func (pl *planner) ruleProbes() {
 }
 
 func (pl *planner) healthProbes(n string, c *model.Container, hc *types.HealthCheckConfig) {
+	if len(hc.Test) == 1 && (hc.Test[0] == "CMD" || hc.Test[0] == "CMD-SHELL") {
+		pl.record(n, "healthcheck", model.Dropped, "the healthcheck has no command", "")
+		return
+	}
 	var exec []string
 	switch hc.Test[0] {
 	case "CMD":

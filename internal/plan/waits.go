@@ -15,6 +15,7 @@ const helperUID = 65532
 // of the dependency's Service, service_completed_successfully one that waits for its Job to complete. The waiting
 // is done by `agops wait` in the helper image; only the init container gets an API token.
 func (pl *planner) ruleWaits() {
+	waits := false
 	for _, n := range pl.order {
 		w := pl.workloadOf(n)
 		if w == nil {
@@ -23,6 +24,12 @@ func (pl *planner) ruleWaits() {
 		for _, dep := range sortedKeys(pl.svcs[n].DependsOn) {
 			pl.wait(n, dep, pl.svcs[n].DependsOn[dep], w)
 		}
+		waits = waits || w.APIAccess
+	}
+	if waits {
+		pl.record("", "depends_on", model.Approximated,
+			fmt.Sprintf("init containers run `agops wait` from the helper image %s, which must be pullable by the cluster", pl.opts.HelperImage),
+			fmt.Sprintf("agops image push %s (or --helper-image REF for an image you pushed)", pl.opts.HelperImage))
 	}
 }
 
@@ -43,11 +50,17 @@ func (pl *planner) wait(n, dep string, d types.ServiceDependency, w *model.Workl
 	if d.Restart {
 		pl.record(n, key+".restart", model.Dropped, "Kubernetes does not restart dependents when a dependency restarts", "")
 	}
-	switch d.Condition {
-	case types.ServiceConditionCompletedSuccessfully:
+	switch {
+	case d.Condition == types.ServiceConditionCompletedSuccessfully && depWork.Kind != model.Job:
+		pl.record(n, key, model.NeedsInput, fmt.Sprintf("waits for %s to complete, but it runs as a %s, which never completes", dep, depWork.Kind),
+			fmt.Sprintf("remove x-agops.kind from %s, or change the condition", dep))
+	case d.Condition == types.ServiceConditionCompletedSuccessfully:
 		pl.addWait(w, "job", depWork.Name)
 		pl.record(n, key, model.Mapped, fmt.Sprintf("init container waits until Job %s completes (agops wait job)", depWork.Name), "")
-	case types.ServiceConditionHealthy:
+	case d.Condition == types.ServiceConditionHealthy && depWork.Kind == model.Job:
+		pl.addWait(w, "job", depWork.Name)
+		pl.record(n, key, model.Approximated, fmt.Sprintf("%s is a one-shot Job: the init container waits until it completes", dep), "")
+	case d.Condition == types.ServiceConditionHealthy:
 		pl.addWait(w, "service", depWork.Name)
 		reason := fmt.Sprintf("init container waits until Service %s has a ready endpoint (agops wait service)", depWork.Name)
 		if hc := pl.svcs[dep].HealthCheck; hc == nil || hc.Disable {

@@ -106,7 +106,7 @@ func (r *renderer) add(file string, obj Object) {
 }
 
 func (r *renderer) meta(name string, labels map[string]string) metav1.ObjectMeta {
-	l := map[string]string{LabelPartOf: r.p.Name, LabelManagedBy: "agops"}
+	l := map[string]string{LabelPartOf: r.p.Namespace, LabelManagedBy: "agops"}
 	for k, v := range labels {
 		l[k] = v
 	}
@@ -120,7 +120,7 @@ func (r *renderer) selector(w *model.Workload) map[string]string {
 func (r *renderer) namespace() Object {
 	return &corev1.Namespace{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
-		ObjectMeta: metav1.ObjectMeta{Name: r.p.Namespace, Labels: map[string]string{LabelPartOf: r.p.Name, LabelManagedBy: "agops"}},
+		ObjectMeta: metav1.ObjectMeta{Name: r.p.Namespace, Labels: map[string]string{LabelPartOf: r.p.Namespace, LabelManagedBy: "agops"}},
 	}
 }
 

@@ -171,7 +171,7 @@ func (r *renderer) podTemplate(w *model.Workload) corev1.PodTemplateSpec {
 
 func (r *renderer) podLabels(w *model.Workload) map[string]string {
 	l := r.selector(w)
-	l[LabelPartOf] = r.p.Name
+	l[LabelPartOf] = r.p.Namespace
 	l[LabelManagedBy] = "agops"
 	return l
 }
