@@ -160,3 +160,39 @@ func (pl *planner) deployKeys(n string) {
 		pl.record(n, "deploy", model.Mapped, "see the decisions on resources and replicas", "")
 	}
 }
+
+// ruleProjectKeys accounts for top-level networks, and for volumes, secrets and configs no selected service uses.
+func (pl *planner) ruleProjectKeys() {
+	for _, name := range sortedKeys(pl.p.Networks) {
+		n := pl.p.Networks[name]
+		switch {
+		case bool(n.External):
+			pl.record("", "networks."+name, model.Dropped, "external Docker network: pods share the cluster network", "")
+		case n.Internal:
+			pl.record("", "networks."+name, model.Approximated, "internal network: all pods share the cluster network; a NetworkPolicy is needed to keep it from reaching outside", "")
+		default:
+			pl.record("", "networks."+name, model.Approximated, "pods share the cluster network; isolation between networks needs NetworkPolicies", "")
+		}
+		if n.Ipam.Driver != "" || len(n.Ipam.Config) > 0 {
+			pl.record("", "networks."+name+".ipam", model.Dropped, "pod addresses come from the cluster network", "")
+		}
+	}
+	for _, name := range sortedKeys(pl.p.Volumes) {
+		if _, used := pl.claims[name]; !used {
+			pl.record("", "volumes."+name, model.Dropped, "no selected service mounts it", "")
+		}
+	}
+	for _, name := range sortedKeys(pl.p.Secrets) {
+		if _, used := pl.secrets["compose:"+name]; !used {
+			pl.record("", "secrets."+name, model.Dropped, "no selected service uses it", "")
+		}
+	}
+	for _, name := range sortedKeys(pl.p.Configs) {
+		if _, used := pl.configMaps["config:"+name]; !used {
+			pl.record("", "configs."+name, model.Dropped, "no selected service uses it", "")
+		}
+	}
+	for _, name := range sortedKeys(pl.p.Models) {
+		pl.record("", "models."+name, model.NeedsInput, "Compose models need a model runner; run one as a service (e.g. Ollama) and point the service at it", "add an LLM server service")
+	}
+}

@@ -80,6 +80,7 @@ var rules = []rule{
 	{"availability", (*planner).ruleAvailability},
 	{"other-keys", (*planner).ruleOtherKeys},
 	{"accounting", (*planner).ruleAccounting},
+	{"project-keys", (*planner).ruleProjectKeys},
 }
 
 // planner carries the state shared by the rules.

@@ -177,6 +177,10 @@ func (r Report) JSON() ([]byte, error) {
 // Summary is the few lines printed to stderr after a migration.
 func (r Report) Line() string {
 	c := r.Summary
-	return fmt.Sprintf("agops: %d services of %q into namespace %s: %d mapped, %d approximated, %d dropped, %d need input; verdict: %s\n",
+	line := fmt.Sprintf("agops: %d services of %q into namespace %s: %d mapped, %d approximated, %d dropped, %d need input; verdict: %s\n",
 		len(r.Services), r.Project, r.Namespace, c.Mapped, c.Approximated, c.Dropped, c.NeedsInput, r.Verdict)
+	if n := len(r.Secrets); n > 0 {
+		line += fmt.Sprintf("agops: %d Secrets to create before applying (values are not in the output): see report.md\n", n)
+	}
+	return line
 }
