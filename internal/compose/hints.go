@@ -3,7 +3,9 @@ package compose
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -142,7 +144,44 @@ func decodeExtension(ext types.Extensions, into any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(into); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return typeError(te)
+		}
 		return fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "json: "))
 	}
 	return nil
+}
+
+// typeError says in YAML's words, not Go's, that a value has the wrong type.
+func typeError(te *json.UnmarshalTypeError) error {
+	got := te.Value
+	if kind, _, _ := strings.Cut(got, " "); kind != "" {
+		got = map[string]string{"object": "mapping", "array": "list", "bool": "boolean"}[kind]
+		if got == "" {
+			got = kind
+		}
+	}
+	t := te.Type
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	var want string
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		want = "an integer"
+	case reflect.String:
+		want = "a string"
+	case reflect.Bool:
+		want = "true or false"
+	case reflect.Slice, reflect.Array:
+		want = "a list"
+	default:
+		want = "a mapping"
+	}
+	if te.Field == "" {
+		return fmt.Errorf("must be %s, not a %s", want, got)
+	}
+	return fmt.Errorf("%s: must be %s, not a %s", te.Field, want, got)
 }
