@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -120,7 +121,68 @@ func Hints(s types.ServiceConfig) (ServiceHints, error) {
 			return h, fmt.Errorf("service %q: %s.bind[%s]: %q is not one of pvc, emptydir, hostpath", s.Name, HintKey, path, how)
 		}
 	}
+	if err := h.check(); err != nil {
+		return h, fmt.Errorf("service %q: %s.%w", s.Name, HintKey, err)
+	}
 	return h, nil
+}
+
+var (
+	quantity     = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$`)
+	numericUser  = regexp.MustCompile(`^[0-9]+(:[0-9]+)?$`)
+	resourceName = regexp.MustCompile(`^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`)
+)
+
+// check validates the values the JSON schema constrains beyond their types.
+func (h ServiceHints) check() error {
+	if err := h.Storage.check(); err != nil {
+		return fmt.Errorf("storage.%w", err)
+	}
+	if h.User != "" && !numericUser.MatchString(h.User) {
+		return fmt.Errorf("user: %q must be numeric, UID or UID:GID", h.User)
+	}
+	if a := h.Accelerator; a != nil {
+		if !resourceName.MatchString(a.Resource) || !strings.Contains(a.Resource, "/") {
+			return fmt.Errorf("accelerator.resource: %q must be an extended resource name like vendor.com/npu", a.Resource)
+		}
+		if a.Count < 0 {
+			return fmt.Errorf("accelerator.count: must not be negative")
+		}
+	}
+	if p := h.Probe; p != nil {
+		set := 0
+		for _, b := range []bool{p.HTTP != nil, p.TCP != 0, len(p.Exec) > 0, p.None} {
+			if b {
+				set++
+			}
+		}
+		switch {
+		case set != 1:
+			return fmt.Errorf("probe: give exactly one of http, tcp, exec or none")
+		case p.HTTP != nil && (p.HTTP.Port < 1 || p.HTTP.Port > 65535):
+			return fmt.Errorf("probe.http.port: must be 1-65535")
+		case p.TCP < 0 || p.TCP > 65535:
+			return fmt.Errorf("probe.tcp: must be 1-65535")
+		case p.InitialDelay < 0 || p.Period < 0:
+			return fmt.Errorf("probe: initialDelay and period must not be negative")
+		}
+	}
+	return nil
+}
+
+func (s *StorageHint) check() error {
+	if s == nil {
+		return nil
+	}
+	if s.Size != "" && !quantity.MatchString(s.Size) {
+		return fmt.Errorf("size: %q is not a size like 10Gi or 500Mi", s.Size)
+	}
+	switch s.AccessMode {
+	case "", "ReadWriteOnce", "ReadWriteMany", "ReadWriteOncePod", "ReadOnlyMany":
+	default:
+		return fmt.Errorf("accessMode: %q is not one of ReadWriteOnce, ReadWriteMany, ReadWriteOncePod, ReadOnlyMany", s.AccessMode)
+	}
+	return nil
 }
 
 // VolumeHint returns the x-agops hints of a top-level volume.
@@ -128,6 +190,9 @@ func VolumeHint(name string, v types.VolumeConfig) (VolumeHints, error) {
 	var h VolumeHints
 	if err := decodeExtension(v.Extensions, &h); err != nil {
 		return h, fmt.Errorf("volume %q: %s: %w", name, HintKey, err)
+	}
+	if err := h.check(); err != nil {
+		return h, fmt.Errorf("volume %q: %s.%w", name, HintKey, err)
 	}
 	return h, nil
 }

@@ -96,6 +96,11 @@ func TestHintsInvalid(t *testing.T) {
 		{"probe-exec-string", []string{"probe.exec: must be a list, not a string"}},
 		{"not-a-map", []string{"x-agops: must be a mapping, not a string"}},
 		{"bad-bind", []string{"bind[/data]", `"nfs"`}},
+		{"bad-size", []string{"storage.size", `"lots"`}},
+		{"bad-access-mode", []string{"storage.accessMode", `"Shared"`}},
+		{"named-user-hint", []string{"user", `"nobody"`, "numeric"}},
+		{"bad-accelerator", []string{"accelerator.resource", `"npu"`}},
+		{"two-probes", []string{"probe", "exactly one"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.service, func(t *testing.T) {

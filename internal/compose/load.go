@@ -82,7 +82,7 @@ func Load(ctx context.Context, o Options) (*Project, error) {
 		return nil, loadError(popts.ConfigPaths, err)
 	}
 	if err := checkConsistency(p); err != nil {
-		return nil, inFiles(popts.ConfigPaths, err)
+		return nil, InFiles(popts.ConfigPaths, err)
 	}
 	return &Project{Project: p, Env: map[string]string(popts.Environment)}, nil
 }
@@ -157,8 +157,8 @@ func aliasToAncestor(n *yaml.Node, open map[*yaml.Node]bool) *yaml.Node {
 	return nil
 }
 
-// inFiles prefixes each of the problems in err with the compose files they come from.
-func inFiles(files []string, err error) error {
+// InFiles prefixes each of the problems in err with the compose files they come from.
+func InFiles(files []string, err error) error {
 	errs := []error{err}
 	if joined, ok := err.(interface{ Unwrap() []error }); ok {
 		errs = joined.Unwrap()

@@ -62,25 +62,9 @@ func Load(ctx context.Context, o Options) (*model.Project, []string, error) {
 	files := relFiles(p.ComposeFiles)
 	m, err := plan.Plan(p, o.Plan)
 	if err != nil {
-		return nil, nil, inFiles(files, err)
+		return nil, nil, compose.InFiles(files, err)
 	}
 	return m, files, nil
-}
-
-// inFiles prefixes each of the plan's problems with the compose file(s) it comes from.
-func inFiles(files []string, err error) error {
-	where := strings.Join(files, ", ")
-	var errs []error
-	if joined, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = joined.Unwrap()
-	} else {
-		errs = []error{err}
-	}
-	out := make([]error, len(errs))
-	for i, e := range errs {
-		out[i] = fmt.Errorf("%s: %w", where, e)
-	}
-	return errors.Join(out...)
 }
 
 // Run migrates a project.

@@ -49,6 +49,7 @@ func Plan(p *compose.Project, o Options) (*model.Project, error) {
 		r.apply(pl)
 	}
 	if len(pl.errs) > 0 {
+		slices.SortStableFunc(pl.errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 		return nil, errors.Join(pl.errs...)
 	}
 	return pl.finish(), nil
