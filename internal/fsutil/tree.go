@@ -42,27 +42,31 @@ func WriteTree(dir string, files map[string][]byte) (err error) {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	made := map[string]bool{}
-	for _, name := range names {
-		if err := writeOne(tmp, name, files[name], made); err != nil {
-			return err
-		}
+	if err := writeAll(tmp, names, files); err != nil {
+		return err
 	}
 	return swap(tmp, dir)
 }
 
-func writeOne(root, name string, data []byte, made map[string]bool) error {
-	if filepath.IsAbs(name) || strings.Contains(name, "..") {
-		return fmt.Errorf("refusing to write %q outside the output folder", name)
-	}
-	p := filepath.Join(root, filepath.FromSlash(name))
-	if dir := filepath.Dir(p); !made[dir] {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+// writeAll writes every file below root, creating each folder once.
+func writeAll(root string, names []string, files map[string][]byte) error {
+	made := map[string]bool{}
+	for _, name := range names {
+		if filepath.IsAbs(name) || strings.Contains(name, "..") {
+			return fmt.Errorf("refusing to write %q outside the output folder", name)
+		}
+		p := filepath.Join(root, filepath.FromSlash(name))
+		if dir := filepath.Dir(p); !made[dir] {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+			made[dir] = true
+		}
+		if err := os.WriteFile(p, files[name], 0o644); err != nil {
 			return err
 		}
-		made[dir] = true
 	}
-	return os.WriteFile(p, data, 0o644)
+	return nil
 }
 
 func replaceable(dir string) error {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agops/agops/internal/compose"
 	"github.com/agops/agops/internal/plan"
 )
 
@@ -72,6 +73,39 @@ func BenchmarkMigrate(b *testing.B) {
 				}
 			}
 			b.ReportMetric(maxRSSMB(), "maxRSS-MB")
+		})
+	}
+}
+
+// BenchmarkMigrateStream is the same work without the disk: the ha overlay as one stream, as --format yaml does.
+func BenchmarkMigrateStream(b *testing.B) {
+	for _, n := range []int{10, 100, 1000} {
+		b.Run(fmt.Sprintf("services=%d", n), func(b *testing.B) {
+			file := genProject(b, n)
+			b.ReportAllocs()
+			for b.Loop() {
+				o := Options{Plan: plan.DefaultOptions(), Format: FormatYAML, Overlay: "ha", Stdout: io.Discard}
+				o.Compose.Files = []string{file}
+				if _, err := Run(context.Background(), o); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(maxRSSMB(), "maxRSS-MB")
+		})
+	}
+}
+
+// BenchmarkLoad measures compose-go's share: loading the project alone.
+func BenchmarkLoad(b *testing.B) {
+	for _, n := range []int{10, 100, 1000} {
+		b.Run(fmt.Sprintf("services=%d", n), func(b *testing.B) {
+			file := genProject(b, n)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := compose.Load(context.Background(), compose.Options{Files: []string{file}}); err != nil {
+					b.Fatal(err)
+				}
+			}
 		})
 	}
 }

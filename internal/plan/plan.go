@@ -243,10 +243,12 @@ func compareStrings(a, b string) int {
 
 // redact removes every known secret value from the decisions' text, so that no report can leak one.
 func redact(ds []model.Decision, secrets []model.Secret) {
+	seen := map[string]bool{}
 	var values []string
 	for _, s := range secrets {
 		for _, k := range s.Keys {
-			if v := strings.TrimSpace(string(k.Value)); k.Known && len(v) >= minCredentialLen {
+			if v := strings.TrimSpace(string(k.Value)); k.Known && len(v) >= minCredentialLen && !seen[v] {
+				seen[v] = true
 				values = append(values, v)
 			}
 		}
@@ -254,11 +256,17 @@ func redact(ds []model.Decision, secrets []model.Secret) {
 	if len(values) == 0 {
 		return
 	}
-	sort.Slice(values, func(i, j int) bool { return len(values[i]) > len(values[j]) })
+	// Longest first, so that a value containing another is replaced whole.
+	sort.Slice(values, func(i, j int) bool {
+		return len(values[i]) > len(values[j]) || len(values[i]) == len(values[j]) && values[i] < values[j]
+	})
+	pairs := make([]string, 0, 2*len(values))
+	for _, v := range values {
+		pairs = append(pairs, v, "<redacted>")
+	}
+	r := strings.NewReplacer(pairs...)
 	for i := range ds {
-		for _, v := range values {
-			ds[i].Reason = strings.ReplaceAll(ds[i].Reason, v, "<redacted>")
-			ds[i].Hint = strings.ReplaceAll(ds[i].Hint, v, "<redacted>")
-		}
+		ds[i].Reason = r.Replace(ds[i].Reason)
+		ds[i].Hint = r.Replace(ds[i].Hint)
 	}
 }
