@@ -87,16 +87,16 @@ func replaceInArgs(args []string, creds map[string]string, keys []string) ([]str
 	if isShell(args) {
 		return replaceInExec(args, creds, keys)
 	}
+	pairs := make([]string, 0, 2*len(keys))
+	for _, k := range keys {
+		pairs = append(pairs, creds[k], "$("+k+")")
+	}
+	r := strings.NewReplacer(pairs...)
 	out := make([]string, len(args))
 	changed := false
 	for i, a := range args {
-		for _, k := range keys {
-			if strings.Contains(a, creds[k]) {
-				a = strings.ReplaceAll(a, creds[k], "$("+k+")")
-				changed = true
-			}
-		}
-		out[i] = a
+		out[i] = r.Replace(a)
+		changed = changed || out[i] != a
 	}
 	return out, changed
 }
@@ -115,20 +115,14 @@ func isShell(args []string) bool {
 func replaceInExec(args []string, creds map[string]string, keys []string) ([]string, bool) {
 	found := false
 	for _, a := range args {
-		if containsAny(a, creds, keys) {
-			found = true
-		}
+		found = found || containsAny(a, creds, keys)
 	}
 	if !found {
 		return args, false
 	}
 	if isShell(args) {
 		out := append([]string{}, args...)
-		for i := 2; i < len(out); i++ {
-			for _, k := range keys {
-				out[i] = strings.ReplaceAll(out[i], creds[k], "${"+k+"}")
-			}
-		}
+		out[2] = replaceInScript(out[2], creds, keys)
 		return out, true
 	}
 	words := make([]string, len(args))
@@ -138,36 +132,81 @@ func replaceInExec(args []string, creds map[string]string, keys []string) ([]str
 	return []string{"sh", "-c", strings.Join(words, " ")}, true
 }
 
-// quoteWithVars single-quotes a word for sh, leaving "${KEY}" unquoted where a credential value was.
-func quoteWithVars(word string, creds map[string]string, keys []string) string {
-	parts := []string{word}
+// matchAt returns the credential whose value starts at s[i], longest first.
+func matchAt(s string, i int, creds map[string]string, keys []string) (string, bool) {
 	for _, k := range keys {
-		var next []string
-		for _, p := range parts {
-			if strings.HasPrefix(p, "\x00") {
-				next = append(next, p)
-				continue
-			}
-			pieces := strings.Split(p, creds[k])
-			for i, piece := range pieces {
-				if i > 0 {
-					next = append(next, "\x00"+k)
-				}
-				next = append(next, piece)
-			}
+		if strings.HasPrefix(s[i:], creds[k]) {
+			return k, true
 		}
-		parts = next
 	}
+	return "", false
+}
+
+// replaceInScript replaces credential values in a shell script with the variable, quoted for where the value stood:
+// "${KEY}" outside quotes, ${KEY} inside double quotes, '"${KEY}"' inside single quotes.
+func replaceInScript(script string, creds map[string]string, keys []string) string {
+	const (
+		bare = iota
+		single
+		double
+	)
 	var b strings.Builder
-	for _, p := range parts {
-		if k, ok := strings.CutPrefix(p, "\x00"); ok {
-			b.WriteString(`"${` + k + `}"`)
+	state := bare
+	for i := 0; i < len(script); {
+		if k, ok := matchAt(script, i, creds, keys); ok {
+			switch state {
+			case bare:
+				b.WriteString(`"${` + k + `}"`)
+			case single:
+				b.WriteString(`'"${` + k + `}"'`)
+			default:
+				b.WriteString("${" + k + "}")
+			}
+			i += len(creds[k])
 			continue
 		}
-		if p != "" {
-			b.WriteString("'" + strings.ReplaceAll(p, "'", `'\''`) + "'")
+		c := script[i]
+		switch {
+		case c == '\\' && state != single && i+1 < len(script):
+			b.WriteString(script[i : i+2])
+			i += 2
+			continue
+		case c == '\'' && state == bare:
+			state = single
+		case c == '\'' && state == single:
+			state = bare
+		case c == '"' && state == bare:
+			state = double
+		case c == '"' && state == double:
+			state = bare
+		}
+		b.WriteByte(c)
+		i++
+	}
+	return b.String()
+}
+
+// quoteWithVars single-quotes a word for sh, with "${KEY}" where a credential value was.
+func quoteWithVars(word string, creds map[string]string, keys []string) string {
+	var b strings.Builder
+	lit := 0
+	flush := func(end int) {
+		if end > lit {
+			b.WriteString("'" + strings.ReplaceAll(word[lit:end], "'", `'\''`) + "'")
 		}
 	}
+	for i := 0; i < len(word); {
+		k, ok := matchAt(word, i, creds, keys)
+		if !ok {
+			i++
+			continue
+		}
+		flush(i)
+		b.WriteString(`"${` + k + `}"`)
+		i += len(creds[k])
+		lit = i
+	}
+	flush(len(word))
 	if b.Len() == 0 {
 		return "''"
 	}

@@ -91,7 +91,7 @@ func secretHint(project string) string {
 // validKey is what ConfigMap and Secret keys may contain.
 var validKey = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
 
-var urlPassword = regexp.MustCompile(`://[^:/@\s]+:[^@/\s]+@`)
+var urlPassword = regexp.MustCompile(`://[^:/@\s]*:[^@/\s]+@`)
 
 // credentialWords are name parts that mark a credential; notCredentialLast are last parts that mean the value is
 // about a credential (a file path, a length) rather than the credential itself.

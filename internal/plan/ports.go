@@ -252,11 +252,13 @@ func siblingPort(env types.MappingWithEquals, key, value string) int32 {
 		if !ok || strings.ContainsAny(value, ":/ ,") {
 			continue
 		}
-		for _, k := range []string{prefix + "_PORT", key[:len(prefix)] + "_PORT"} {
-			if p, ok := env[k]; ok && p != nil {
-				if n, err := strconv.Atoi(*p); err == nil && n > 0 && n <= 65535 {
-					return int32(n)
-				}
+		for _, k := range sortedKeys(env) {
+			p := env[k]
+			if p == nil || !strings.EqualFold(k, prefix+"_PORT") {
+				continue
+			}
+			if n, err := strconv.Atoi(*p); err == nil && n > 0 && n <= 65535 {
+				return int32(n)
 			}
 		}
 	}
