@@ -73,7 +73,8 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	rep := report.Build(m, files)
+	wd, _ := os.Getwd()
+	rep := report.Build(m, files, wd)
 	res := Result{Report: rep, Model: m}
 	if o.Strict {
 		if err := strictCheck(m); err != nil {

@@ -5,6 +5,7 @@ package report
 import (
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -74,8 +75,9 @@ type SecretRef struct {
 	Create  string   `json:"create"`
 }
 
-// Build assembles the report from the model.
-func Build(p *model.Project, composeFiles []string) Report {
+// Build assembles the report from the model. composeFiles are shown in commands as given; file paths in commands
+// are made relative to workDir (where the user runs them), when they are below it.
+func Build(p *model.Project, composeFiles []string, workDir string) Report {
 	r := Report{Project: p.Name, Namespace: p.Namespace}
 	byService := map[string][]model.Decision{}
 	for _, d := range p.Decisions {
@@ -118,7 +120,7 @@ func Build(p *model.Project, composeFiles []string) Report {
 		}
 		r.Services = append(r.Services, s)
 	}
-	r.Secrets = secretRefs(p, composeFiles)
+	r.Secrets = secretRefs(p, composeFiles, workDir)
 	r.Verdict = verdict(r)
 	return r
 }
@@ -135,7 +137,7 @@ func verdict(r Report) string {
 	return VerdictReady
 }
 
-func secretRefs(p *model.Project, composeFiles []string) []SecretRef {
+func secretRefs(p *model.Project, composeFiles []string, workDir string) []SecretRef {
 	var out []SecretRef
 	for _, s := range p.Secrets {
 		ref := SecretRef{Name: s.Name, Known: true}
@@ -148,7 +150,7 @@ func secretRefs(p *model.Project, composeFiles []string) []SecretRef {
 		case s.External:
 			ref.Create = fmt.Sprintf("external: must already exist in namespace %s", p.Namespace)
 		case len(s.Keys) == 1 && s.Keys[0].File != "":
-			ref.Create = fmt.Sprintf("kubectl create secret generic %s -n %s --from-file=%s=%s", s.Name, p.Namespace, s.Keys[0].Key, s.Keys[0].Source[len("file "):])
+			ref.Create = fmt.Sprintf("kubectl create secret generic %s -n %s --from-file=%s=%s", s.Name, p.Namespace, s.Keys[0].Key, shown(workDir, s.Keys[0].File))
 		default:
 			ref.Create = "agops secrets " + fileFlags(composeFiles) + " | kubectl apply -f -"
 		}
@@ -183,4 +185,15 @@ func (r Report) Line() string {
 		line += fmt.Sprintf("agops: %d Secrets to create before applying (values are not in the output): see report.md\n", n)
 	}
 	return line
+}
+
+// shown makes a path relative to dir when it lies below it.
+func shown(dir, path string) string {
+	if dir == "" {
+		return path
+	}
+	if rel, err := filepath.Rel(dir, path); err == nil && !strings.HasPrefix(rel, "..") {
+		return rel
+	}
+	return path
 }
