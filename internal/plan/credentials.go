@@ -70,6 +70,15 @@ func credentialKeys(creds map[string]string) []string {
 	return keys
 }
 
+func anyContains(list []string, creds map[string]string, keys []string) bool {
+	for _, s := range list {
+		if containsAny(s, creds, keys) {
+			return true
+		}
+	}
+	return false
+}
+
 func containsAny(s string, creds map[string]string, keys []string) bool {
 	for _, k := range keys {
 		if strings.Contains(s, creds[k]) {
@@ -121,9 +130,18 @@ func replaceInExec(args []string, creds map[string]string, keys []string) ([]str
 		return args, false
 	}
 	if isShell(args) {
-		out := append([]string{}, args...)
-		out[2] = replaceInScript(out[2], creds, keys)
-		return out, true
+		script := replaceInScript(args[2], creds, keys)
+		if len(args) <= 4 || !anyContains(args[4:], creds, keys) {
+			out := append([]string{}, args...)
+			out[2] = script
+			return out, true
+		}
+		// The script's positional parameters hold a credential: set them inside the script instead.
+		words := make([]string, 0, len(args)-4)
+		for _, a := range args[4:] {
+			words = append(words, quoteWithVars(a, creds, keys))
+		}
+		return []string{args[0], "-c", "set -- " + strings.Join(words, " ") + "\n" + script, args[3]}, true
 	}
 	words := make([]string, len(args))
 	for i, a := range args {

@@ -90,7 +90,7 @@ func (pl *planner) secretFor(n, key, name string) *model.Secret {
 	case top.File != "":
 		sec.Name = pl.unique("secret", dns1035(name))
 		sk.Source, sk.File = "file "+relTo(pl.p.WorkingDir, top.File), top.File
-		create := fmt.Sprintf("kubectl create secret generic %s -n %s --from-file=%s=%s", sec.Name, ns, dataKey, relTo(pl.p.WorkingDir, top.File))
+		create := fmt.Sprintf("kubectl create secret generic %s -n %s --from-file=%s=%s  (in the project folder)", sec.Name, ns, dataKey, relTo(pl.p.WorkingDir, top.File))
 		if data, err := os.ReadFile(top.File); err == nil {
 			sk.Value, sk.Known = data, true
 			pl.record("", "secrets."+name, model.Mapped, fmt.Sprintf("Secret %s from %s (the value is not written to the output)", sec.Name, relTo(pl.p.WorkingDir, top.File)), create)

@@ -61,6 +61,14 @@ func (pl *planner) cpuMemory(n string, s types.ServiceConfig, c *model.Container
 	}
 	set = setCPUMem(lim, float64(s.CPUS), int64(s.MemLimit)) || set
 	set = setCPUMem(req, 0, int64(s.MemReservation)) || set
+	for _, k := range []struct {
+		key, what string
+		set       bool
+	}{{"cpus", "CPU limit", s.CPUS > 0}, {"mem_limit", "memory limit", s.MemLimit > 0}, {"mem_reservation", "memory request", s.MemReservation > 0}} {
+		if k.set {
+			pl.record(n, k.key, model.Mapped, k.what, "")
+		}
+	}
 	if set {
 		// Kubernetes defaults requests to limits; say so explicitly so the output reads the same everywhere.
 		for k, v := range lim {
