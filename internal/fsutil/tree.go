@@ -18,6 +18,11 @@ const Marker = "report.json"
 // empty or holds the Marker of an earlier run.
 func WriteTree(dir string, files map[string][]byte) (err error) {
 	dir = filepath.Clean(dir)
+	for name := range files {
+		if err := checkName(name); err != nil {
+			return err
+		}
+	}
 	if err := replaceable(dir); err != nil {
 		return err
 	}
@@ -52,9 +57,6 @@ func WriteTree(dir string, files map[string][]byte) (err error) {
 func writeAll(root string, names []string, files map[string][]byte) error {
 	made := map[string]bool{}
 	for _, name := range names {
-		if filepath.IsAbs(name) || strings.Contains(name, "..") {
-			return fmt.Errorf("refusing to write %q outside the output folder", name)
-		}
 		p := filepath.Join(root, filepath.FromSlash(name))
 		if dir := filepath.Dir(p); !made[dir] {
 			if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -102,6 +104,19 @@ func swap(tmp, dir string) error {
 	}
 	if old != "" {
 		return os.RemoveAll(old)
+	}
+	return nil
+}
+
+// checkName refuses names that would land outside the output folder.
+func checkName(name string) error {
+	if name == "" || filepath.IsAbs(name) || strings.HasPrefix(name, "/") {
+		return fmt.Errorf("refusing to write %q outside the output folder", name)
+	}
+	for _, part := range strings.Split(name, "/") {
+		if part == ".." {
+			return fmt.Errorf("refusing to write %q outside the output folder", name)
+		}
 	}
 	return nil
 }

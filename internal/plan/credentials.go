@@ -161,47 +161,81 @@ func matchAt(s string, i int, creds map[string]string, keys []string) (string, b
 }
 
 // replaceInScript replaces credential values in a shell script with the variable, quoted for where the value stood:
-// "${KEY}" outside quotes, ${KEY} inside double quotes, '"${KEY}"' inside single quotes.
+// "${KEY}" outside quotes, ${KEY} inside double quotes, '"${KEY}"' inside single quotes. It follows quotes into
+// command substitutions ($(...) and backquotes start a fresh context) and leaves comments alone.
 func replaceInScript(script string, creds map[string]string, keys []string) string {
-	const (
-		bare = iota
-		single
-		double
-	)
-	var b strings.Builder
-	state := bare
-	for i := 0; i < len(script); {
-		if k, ok := matchAt(script, i, creds, keys); ok {
-			switch state {
-			case bare:
-				b.WriteString(`"${` + k + `}"`)
-			case single:
-				b.WriteString(`'"${` + k + `}"'`)
-			default:
-				b.WriteString("${" + k + "}")
-			}
-			i += len(creds[k])
+	sc := &scriptScanner{src: script, states: []int{bare}}
+	for sc.i < len(script) {
+		if k, ok := matchAt(script, sc.i, creds, keys); ok && sc.state() != comment {
+			sc.writeVar(k)
+			sc.i += len(creds[k])
 			continue
 		}
-		c := script[i]
-		switch {
-		case c == '\\' && state != single && i+1 < len(script):
-			b.WriteString(script[i : i+2])
-			i += 2
-			continue
-		case c == '\'' && state == bare:
-			state = single
-		case c == '\'' && state == single:
-			state = bare
-		case c == '"' && state == bare:
-			state = double
-		case c == '"' && state == double:
-			state = bare
-		}
-		b.WriteByte(c)
-		i++
+		sc.step()
 	}
-	return b.String()
+	return sc.out.String()
+}
+
+// Shell lexical states.
+const (
+	bare = iota
+	single
+	double
+	comment
+)
+
+type scriptScanner struct {
+	src    string
+	i      int
+	states []int // a stack: command substitutions push a fresh bare state
+	out    strings.Builder
+}
+
+func (s *scriptScanner) state() int { return s.states[len(s.states)-1] }
+func (s *scriptScanner) set(st int) { s.states[len(s.states)-1] = st }
+
+func (s *scriptScanner) writeVar(k string) {
+	switch s.state() {
+	case single:
+		s.out.WriteString(`'"${` + k + `}"'`)
+	case double:
+		s.out.WriteString("${" + k + "}")
+	default:
+		s.out.WriteString(`"${` + k + `}"`)
+	}
+}
+
+// step copies one token of the script and updates the state.
+func (s *scriptScanner) step() {
+	c, st := s.src[s.i], s.state()
+	n := 1
+	switch {
+	case st == comment:
+		if c == '\n' {
+			s.set(bare)
+		}
+	case st == single:
+		if c == '\'' {
+			s.set(bare)
+		}
+	case c == '\\' && s.i+1 < len(s.src):
+		n = 2
+	case c == '$' && s.i+1 < len(s.src) && s.src[s.i+1] == '(':
+		s.states = append(s.states, bare)
+		n = 2
+	case c == ')' && st == bare && len(s.states) > 1:
+		s.states = s.states[:len(s.states)-1]
+	case c == '"' && st == bare:
+		s.set(double)
+	case c == '"' && st == double:
+		s.set(bare)
+	case c == '\'' && st == bare:
+		s.set(single)
+	case c == '#' && st == bare && (s.i == 0 || strings.ContainsRune(" \t\n;&|(", rune(s.src[s.i-1]))):
+		s.set(comment)
+	}
+	s.out.WriteString(s.src[s.i : s.i+n])
+	s.i += n
 }
 
 // quoteWithVars single-quotes a word for sh, with "${KEY}" where a credential value was.

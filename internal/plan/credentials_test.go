@@ -47,26 +47,41 @@ func TestIsCredential(t *testing.T) {
 	}
 }
 
+// TestQuoteWithVars runs each quoted word through sh, with the credential in the environment, and checks that the
+// shell sees the original word while the quoted form holds no value.
 func TestQuoteWithVars(t *testing.T) {
 	t.Parallel()
-	creds := map[string]string{"DB_PASSWORD": "hunter22"}
+	if _, err := exec.LookPath("sh"); err != nil {
+		t.Skip("no sh on PATH")
+	}
+	creds := map[string]string{"DB_PASSWORD": "hunter22", "API_TOKEN": "hunter22-token"}
 	keys := credentialKeys(creds)
 	tests := []struct {
-		name, word, want string
+		name, word string
 	}{
-		{"valid-plain-word", "ping", "'ping'"},
-		{"valid-empty-word", "", "''"},
-		{"valid-whole-value", "hunter22", `"${DB_PASSWORD}"`},
-		{"valid-value-inside", "-phunter22!", `'-p'"${DB_PASSWORD}"'!'`},
-		{"valid-value-twice", "hunter22:hunter22", `"${DB_PASSWORD}"':'"${DB_PASSWORD}"`},
-		{"valid-single-quote", "it's", `'it'\''s'`},
-		{"valid-shell-metacharacters", "$HOME `id` \"x\"", `'$HOME ` + "`id`" + ` "x"'`},
+		{"valid-plain-word", "ping"},
+		{"valid-empty-word", ""},
+		{"valid-whole-value", "hunter22"},
+		{"valid-longer-value-wins", "hunter22-token"},
+		{"valid-value-inside", "-phunter22!"},
+		{"valid-value-twice", "hunter22:hunter22"},
+		{"valid-single-quote", "it's"},
+		{"valid-single-quote-next-to-value", "'hunter22'"},
+		{"valid-shell-metacharacters", "$HOME `id` \"x\" \\ ; | & * ?"},
+		{"valid-newline", "a\nhunter22\nb"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if got := quoteWithVars(tt.word, creds, keys); got != tt.want {
-				t.Errorf("quoteWithVars(%q) = %s, want %s", tt.word, got, tt.want)
+			q := quoteWithVars(tt.word, creds, keys)
+			for k, v := range creds {
+				if strings.Contains(q, v) {
+					t.Errorf("quoteWithVars(%q) = %s still holds the value of %s", tt.word, q, k)
+				}
+			}
+			env := []string{"DB_PASSWORD=hunter22", "API_TOKEN=hunter22-token"}
+			if out := run(t, []string{"sh", "-c", "printf '[%s]' " + q}, env); out != "["+tt.word+"]" {
+				t.Errorf("quoteWithVars(%q) = %s, which sh reads as %q", tt.word, q, out)
 			}
 		})
 	}
@@ -98,12 +113,6 @@ func TestReplaceInArgs(t *testing.T) {
 			creds: map[string]string{"A_PASSWORD": "abcd", "B_PASSWORD": "abcdefgh"},
 			args:  []string{"abcdefgh", "abcd"},
 			want:  []string{"$(B_PASSWORD)", "$(A_PASSWORD)"}, wantChanged: true,
-		},
-		{
-			name:  "valid-shell-script-uses-braces",
-			creds: map[string]string{"DB_PASSWORD": "hunter22"},
-			args:  []string{"/bin/sh", "-c", "mysql -phunter22 -e 'select 1'"},
-			want:  []string{"/bin/sh", "-c", "mysql -p${DB_PASSWORD} -e 'select 1'"}, wantChanged: true,
 		},
 		{
 			// A short value that is part of another variable's name must not be replaced inside the reference
@@ -163,7 +172,7 @@ func TestReplaceInExecRunsInShell(t *testing.T) {
 		{
 			name:  "valid-exec-form-quotes-and-metacharacters",
 			creds: map[string]string{"DB_PASSWORD": "hunter22"},
-			cmd:   []string{"printf", "[%s]", "it's", "a 'quoted' word", "$HOME", "`id`", "\"x\"", "a\\b", "", "x;y|z&"},
+			cmd:   []string{"printf", "[%s]", "it's", "a 'quoted' word", "$HOME", "`id`", "\"x\"", "a\\b", "", "x;y|z&", "-phunter22"},
 		},
 		{
 			name:  "valid-exec-form-value-with-quote-and-space",
@@ -188,6 +197,27 @@ func TestReplaceInExecRunsInShell(t *testing.T) {
 			cmd:   []string{"sh", "-c", `printf '[%s]' -p'hunter22'`},
 			want:  "[-phunter22]",
 		},
+		{
+			name:  "valid-shell-form-double-quoted-and-escaped",
+			creds: map[string]string{"DB_PASSWORD": "hunter22"},
+			cmd:   []string{"/bin/sh", "-c", `printf '[%s]' "a \"hunter22\" b" it\'s hunter22`},
+			want:  `[a "hunter22" b][it's][hunter22]`,
+		},
+		{
+			// A healthcheck like [ "$(redis-cli -a 'PASSWORD' ping)" = PONG ]: single quotes inside a command
+			// substitution inside double quotes are quotes again.
+			name:  "valid-shell-form-command-substitution-in-double-quotes",
+			creds: map[string]string{"REDIS_PASSWORD": "hunter22"},
+			cmd:   []string{"sh", "-c", `printf '[%s]' "$(printf '%s' 'hunter22')"`},
+			want:  "[hunter22]",
+		},
+		{
+			// The value is passed to the script as a positional parameter ($1), after the script.
+			name:  "valid-shell-form-value-after-script",
+			creds: map[string]string{"DB_PASSWORD": "hunter22"},
+			cmd:   []string{"sh", "-c", `printf '[%s]' "$1"`, "sh", "hunter22"},
+			want:  "[hunter22]",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -200,12 +230,20 @@ func TestReplaceInExecRunsInShell(t *testing.T) {
 			if !changed {
 				t.Fatalf("replaceInExec(%q) reported no change", tt.cmd)
 			}
-			if len(got) != 3 || got[1] != "-c" {
+			if !isShell(got) {
 				t.Fatalf("replaceInExec(%q) = %q, want a sh -c command", tt.cmd, got)
 			}
+			if isShell(tt.cmd) {
+				// command and args in shell form are rewritten the same way as exec probes.
+				if args, _ := replaceInArgs(tt.cmd, tt.creds, credentialKeys(tt.creds)); !slices.Equal(args, got) {
+					t.Errorf("replaceInArgs(%q) = %q, want %q as replaceInExec", tt.cmd, args, got)
+				}
+			}
 			for k, v := range tt.creds {
-				if strings.Contains(got[2], v) {
-					t.Errorf("script %s still contains the value of %s", got[2], k)
+				for _, word := range got {
+					if strings.Contains(word, v) {
+						t.Errorf("command %q still contains the value of %s", got, k)
+					}
 				}
 			}
 			var env []string
@@ -213,7 +251,7 @@ func TestReplaceInExecRunsInShell(t *testing.T) {
 				env = append(env, k+"="+v)
 			}
 			if out := run(t, got, env); out != want {
-				t.Errorf("script %s printed %q, want %q", got[2], out, want)
+				t.Errorf("command %q printed %q, want %q", got, out, want)
 			}
 		})
 	}

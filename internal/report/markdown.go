@@ -66,9 +66,9 @@ func decisionTable(b *strings.Builder, ds []model.Decision, withService bool) {
 			if svc == "" {
 				svc = "(project)"
 			}
-			fmt.Fprintf(b, "| %s | %s | %s | %s | %s |\n", svc, d.Key, d.Outcome, cell(d.Reason), hint)
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %s |\n", cell(svc), cell(d.Key), d.Outcome, cell(d.Reason), hint)
 		} else {
-			fmt.Fprintf(b, "| %s | %s | %s | %s |\n", d.Key, d.Outcome, cell(d.Reason), hint)
+			fmt.Fprintf(b, "| %s | %s | %s | %s |\n", cell(d.Key), d.Outcome, cell(d.Reason), hint)
 		}
 	}
 	b.WriteString("\n")

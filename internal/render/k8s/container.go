@@ -13,7 +13,7 @@ import (
 	"github.com/agops/agops/internal/model"
 )
 
-func container(c model.Container) corev1.Container {
+func (r *renderer) container(w *model.Workload, c model.Container) corev1.Container {
 	out := corev1.Container{
 		Name:            c.Name,
 		Image:           c.Image,
@@ -26,7 +26,7 @@ func container(c model.Container) corev1.Container {
 		ReadinessProbe:  probe(c.Readiness),
 		LivenessProbe:   probe(c.Liveness),
 		StartupProbe:    probe(c.Startup),
-		Resources:       resources(c.Resources),
+		Resources:       r.resources(w, c),
 		SecurityContext: securityContext(c.Security),
 	}
 	for _, p := range c.Ports {
@@ -92,13 +92,15 @@ func probe(p *model.Probe) *corev1.Probe {
 	return out
 }
 
-// resources converts quantities; the plan has validated them, so a bad one here is a programming error that is
-// still reported, not panicked on.
-func resources(r model.Resources) corev1.ResourceRequirements {
-	return corev1.ResourceRequirements{Requests: resourceList(r.Requests), Limits: resourceList(r.Limits)}
+// resources converts quantities; a bad one is reported with the workload and container it belongs to.
+func (r *renderer) resources(w *model.Workload, c model.Container) corev1.ResourceRequirements {
+	return corev1.ResourceRequirements{
+		Requests: r.resourceList(w, c, "requests", c.Resources.Requests),
+		Limits:   r.resourceList(w, c, "limits", c.Resources.Limits),
+	}
 }
 
-func resourceList(m map[string]string) corev1.ResourceList {
+func (r *renderer) resourceList(w *model.Workload, c model.Container, what string, m map[string]string) corev1.ResourceList {
 	if len(m) == 0 {
 		return nil
 	}
@@ -109,9 +111,12 @@ func resourceList(m map[string]string) corev1.ResourceList {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		if q, err := resource.ParseQuantity(m[k]); err == nil {
-			out[corev1.ResourceName(k)] = q
+		q, err := resource.ParseQuantity(m[k])
+		if err != nil {
+			r.errs = append(r.errs, fmt.Errorf("service %q: container %s: %s.%s: %q is not a Kubernetes quantity", w.Service, c.Name, what, k, m[k]))
+			continue
 		}
+		out[corev1.ResourceName(k)] = q
 	}
 	return out
 }
@@ -170,6 +175,11 @@ func apparmor(s string) *corev1.AppArmorProfile {
 func (r *renderer) volumes(w *model.Workload) []corev1.Volume {
 	var out []corev1.Volume
 	for _, v := range w.Pod.Volumes {
+		if v.EmptyDir != nil && v.EmptyDir.SizeLimit != "" {
+			if _, err := resource.ParseQuantity(v.EmptyDir.SizeLimit); err != nil {
+				r.errs = append(r.errs, fmt.Errorf("service %q: volume %s: size %q is not a Kubernetes quantity", w.Service, v.Name, v.EmptyDir.SizeLimit))
+			}
+		}
 		out = append(out, corev1.Volume{Name: v.Name, VolumeSource: volumeSource(v)})
 	}
 	return out

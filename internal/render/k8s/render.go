@@ -3,6 +3,7 @@
 package k8s
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 
@@ -89,7 +90,7 @@ func Render(p *model.Project, o Options) ([]Item, error) {
 		r.workload(&p.Workloads[i])
 	}
 	if len(r.errs) > 0 {
-		return nil, r.errs[0]
+		return nil, errors.Join(r.errs...)
 	}
 	return r.items, nil
 }

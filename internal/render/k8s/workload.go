@@ -155,10 +155,10 @@ func (r *renderer) podTemplate(w *model.Workload) corev1.PodTemplateSpec {
 		spec.HostAliases = append(spec.HostAliases, corev1.HostAlias{IP: h.IP, Hostnames: h.Hostnames})
 	}
 	for _, c := range w.Pod.InitContainers {
-		spec.InitContainers = append(spec.InitContainers, container(c))
+		spec.InitContainers = append(spec.InitContainers, r.container(w, c))
 	}
 	for _, c := range w.Pod.Containers {
-		spec.Containers = append(spec.Containers, container(c))
+		spec.Containers = append(spec.Containers, r.container(w, c))
 	}
 	if r.o.Variant == HA {
 		r.haPod(w, &spec)

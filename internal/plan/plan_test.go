@@ -1,0 +1,306 @@
+package plan_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/agops/agops/internal/compose"
+	"github.com/agops/agops/internal/model"
+	"github.com/agops/agops/internal/plan"
+)
+
+// project is a Compose file as Go values: written as JSON (which is YAML), so the test knows every key it sets.
+type project map[string]any
+
+// write lays out the compose file and extra files in a fresh folder and returns the compose file's path.
+func write(t *testing.T, p project, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		path := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "compose.yaml")
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+func load(t *testing.T, file string) *compose.Project {
+	t.Helper()
+	p, err := compose.Load(context.Background(), compose.Options{Files: []string{file}})
+	if err != nil {
+		t.Fatalf("compose.Load: %v", err)
+	}
+	return p
+}
+
+// planOf loads and plans a project, failing the test on any error.
+func planOf(t *testing.T, p project, files map[string]string, o plan.Options) *model.Project {
+	t.Helper()
+	m, err := plan.Plan(load(t, write(t, p, files)), o)
+	if err != nil {
+		t.Fatalf("plan.Plan: %v", err)
+	}
+	return m
+}
+
+func workload(t *testing.T, m *model.Project, service string) model.Workload {
+	t.Helper()
+	for _, w := range m.Workloads {
+		if w.Service == service {
+			return w
+		}
+	}
+	t.Fatalf("no workload for service %q", service)
+	return model.Workload{}
+}
+
+func decisionsFor(m *model.Project, service, key string) []model.Decision {
+	var out []model.Decision
+	for _, d := range m.Decisions {
+		if d.Service == service && d.Key == key {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func TestPlanNPUResource(t *testing.T) {
+	t.Parallel()
+	p := project{"services": map[string]any{
+		"infer": map[string]any{"image": "example/infer", "devices": []string{"/dev/accel/accel0:/dev/accel/accel0"}},
+	}}
+	tests := []struct {
+		name         string
+		npu          string
+		wantResource string
+		wantOutcome  model.Outcome
+	}{
+		{"valid-npu-resource", "intel.com/npu", "intel.com/npu", model.Mapped},
+		{"valid-no-npu-resource", "", "agops.dev/npu", model.NeedsInput},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			o := plan.DefaultOptions()
+			o.NPUResource = tt.npu
+			m := planOf(t, p, nil, o)
+			res := workload(t, m, "infer").Pod.Containers[0].Resources
+			if res.Limits[tt.wantResource] != "1" || res.Requests[tt.wantResource] != "1" {
+				t.Errorf("resources = %+v, want 1 %s requested and limited", res, tt.wantResource)
+			}
+			ds := decisionsFor(m, "infer", "devices[0]")
+			if len(ds) != 1 || ds[0].Outcome != tt.wantOutcome {
+				t.Fatalf("devices[0] decisions = %+v, want one %s", ds, tt.wantOutcome)
+			}
+			if tt.npu != "" && !strings.Contains(ds[0].Reason, tt.npu) {
+				t.Errorf("reason %q does not name %s", ds[0].Reason, tt.npu)
+			}
+		})
+	}
+}
+
+// TestPlanRenamedPeers: a service whose name is not a DNS label is renamed, and peers' references in environment
+// values (plain and secret) and commands follow.
+func TestPlanRenamedPeers(t *testing.T) {
+	t.Parallel()
+	p := project{"services": map[string]any{
+		"my_db": map[string]any{"image": "postgres:16", "environment": map[string]string{"POSTGRES_PASSWORD": "example_pw"}},
+		"app": map[string]any{
+			"image": "example/app",
+			"environment": map[string]string{
+				"DB_HOST":      "my_db",
+				"DATABASE_URL": "postgres://app:example_pw@my_db:5432/app",
+				"CACHE_URL":    "redis://my_db_cache:6379",
+			},
+			"command": []string{"wait-for", "my_db:5432"},
+		},
+	}}
+	m := planOf(t, p, nil, plan.DefaultOptions())
+	if w := workload(t, m, "my_db"); w.Name != "my-db" {
+		t.Fatalf("workload of my_db is named %q, want my-db", w.Name)
+	}
+	var cm *model.ConfigMap
+	for i := range m.ConfigMaps {
+		if m.ConfigMaps[i].Name == "app-env" {
+			cm = &m.ConfigMaps[i]
+		}
+	}
+	if cm == nil {
+		t.Fatalf("no ConfigMap app-env in %+v", m.ConfigMaps)
+	}
+	if got := cm.Data["DB_HOST"]; got != "my-db" {
+		t.Errorf("DB_HOST = %q, want my-db", got)
+	}
+	if got := cm.Data["CACHE_URL"]; got != "redis://my_db_cache:6379" {
+		t.Errorf("CACHE_URL = %q, want it unchanged (my_db_cache is no service)", got)
+	}
+	var secretURL string
+	for _, s := range m.Secrets {
+		for _, k := range s.Keys {
+			if k.Key == "DATABASE_URL" {
+				secretURL = string(k.Value)
+			}
+		}
+	}
+	if want := "postgres://app:example_pw@my-db:5432/app"; secretURL != want {
+		t.Errorf("secret DATABASE_URL = %q, want %q", secretURL, want)
+	}
+	if got := workload(t, m, "app").Pod.Containers[0].Args; !slices.Equal(got, []string{"wait-for", "my-db:5432"}) {
+		t.Errorf("args = %q, want [wait-for my-db:5432]", got)
+	}
+	if ds := decisionsFor(m, "app", "environment.DB_HOST"); len(ds) == 0 || ds[0].Outcome != model.Approximated {
+		t.Errorf("environment.DB_HOST decisions = %+v, want an approximated rewrite", ds)
+	}
+	for _, d := range m.Decisions {
+		if strings.Contains(d.Reason, "example_pw") || strings.Contains(d.Hint, "example_pw") {
+			t.Errorf("decision %s/%s leaks a secret value: %q %q", d.Service, d.Key, d.Reason, d.Hint)
+		}
+	}
+}
+
+// TestPlanErrorsTogether: problems that stop the conversion are all returned at once.
+func TestPlanErrorsTogether(t *testing.T) {
+	t.Parallel()
+	p := project{"services": map[string]any{
+		"orphan":  map[string]any{"image": "example/orphan", "depends_on": []string{"ghost"}},
+		"a":       map[string]any{"image": "example/a", "depends_on": []string{"b"}},
+		"b":       map[string]any{"image": "example/b", "depends_on": []string{"c"}},
+		"c":       map[string]any{"image": "example/c", "depends_on": []string{"a"}},
+		"nothing": map[string]any{"command": []string{"true"}},
+	}}
+	m, err := plan.Plan(load(t, write(t, p, nil)), plan.DefaultOptions())
+	if err == nil {
+		t.Fatalf("plan.Plan succeeded with %d workloads, want errors", len(m.Workloads))
+	}
+	if m != nil {
+		t.Errorf("plan.Plan returned a model along with the error")
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		`service "orphan": depends_on: unknown service "ghost"`,
+		"dependency cycle: a -> b -> c -> a",
+		`service "nothing": has neither image nor build`,
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error does not contain %q:\n%s", want, msg)
+		}
+	}
+	if lines := strings.Split(msg, "\n"); len(lines) != 3 {
+		t.Errorf("error has %d lines, want one per problem (3):\n%s", len(lines), msg)
+	}
+}
+
+// TestPlanValid checks a few outcomes of small valid projects through the exported model.
+func TestPlanValid(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		svc   map[string]any
+		check func(t *testing.T, w model.Workload)
+	}{
+		{"valid-stateless-deployment", map[string]any{"image": "example/web", "ports": []string{"8080:80"}},
+			func(t *testing.T, w model.Workload) {
+				if w.Kind != model.Deployment || w.Replicas != 1 || w.HAReplicas != 2 {
+					t.Errorf("kind %s replicas %d/%d, want Deployment 1/2", w.Kind, w.Replicas, w.HAReplicas)
+				}
+				if w.External == nil || w.External.Type != model.LoadBalancer {
+					t.Errorf("external service = %+v, want a LoadBalancer", w.External)
+				}
+			}},
+		{"valid-volume-makes-statefulset", map[string]any{"image": "example/store", "volumes": []string{"data:/data"}},
+			func(t *testing.T, w model.Workload) {
+				if w.Kind != model.StatefulSet || w.HAReplicas != 1 {
+					t.Errorf("kind %s ha replicas %d, want StatefulSet 1", w.Kind, w.HAReplicas)
+				}
+			}},
+		{"valid-restart-no-makes-job", map[string]any{"image": "example/task", "restart": "no"},
+			func(t *testing.T, w model.Workload) {
+				if w.Kind != model.Job || w.BackoffLimit == nil || *w.BackoffLimit != 0 || w.Pod.RestartPolicy != "Never" {
+					t.Errorf("kind %s backoff %v restartPolicy %s, want Job 0 Never", w.Kind, w.BackoffLimit, w.Pod.RestartPolicy)
+				}
+			}},
+		{"valid-global-makes-daemonset", map[string]any{"image": "example/agent", "deploy": map[string]any{"mode": "global"}},
+			func(t *testing.T, w model.Workload) {
+				if w.Kind != model.DaemonSet {
+					t.Errorf("kind %s, want DaemonSet", w.Kind)
+				}
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := project{"services": map[string]any{"svc": tt.svc}, "volumes": map[string]any{"data": map[string]any{}}}
+			tt.check(t, workload(t, planOf(t, p, nil, plan.DefaultOptions()), "svc"))
+		})
+	}
+}
+
+// TestPlanCredentialInHealthcheck: a password repeated in a healthcheck is read from the Secret's variable instead,
+// and the probe still runs the same command.
+func TestPlanCredentialInHealthcheck(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("sh"); err != nil {
+		t.Skip("no sh on PATH")
+	}
+	tests := []struct {
+		name string
+		test any
+	}{
+		{"valid-cmd", []string{"CMD", "printf", "[%s]", "-phunter22"}},
+		{"valid-cmd-shell", []string{"CMD-SHELL", "printf '[%s]' -phunter22"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := project{"services": map[string]any{"db": map[string]any{
+				"image":       "mysql:8",
+				"environment": map[string]string{"MYSQL_ROOT_PASSWORD": "hunter22"},
+				"healthcheck": map[string]any{"test": tt.test},
+			}}}
+			m := planOf(t, p, nil, plan.DefaultOptions())
+			c := workload(t, m, "db").Pod.Containers[0]
+			if c.Readiness == nil || c.Liveness == nil {
+				t.Fatalf("probes = %+v / %+v, want both", c.Readiness, c.Liveness)
+			}
+			probe := c.Readiness.Exec
+			if strings.Contains(strings.Join(probe, " "), "hunter22") {
+				t.Errorf("probe %q still holds the password", probe)
+			}
+			if len(probe) < 3 || probe[1] != "-c" {
+				t.Fatalf("probe %q is not a sh -c command", probe)
+			}
+			cmd := exec.Command(probe[0], probe[1:]...)
+			cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "MYSQL_ROOT_PASSWORD=hunter22"}
+			out, err := cmd.Output()
+			if err != nil || string(out) != "[-phunter22]" {
+				t.Errorf("probe %q printed %q (%v), want [-phunter22]", probe, out, err)
+			}
+			if ds := decisionsFor(m, "db", "healthcheck/command"); len(ds) != 1 || ds[0].Outcome != model.Approximated {
+				t.Errorf("healthcheck/command decisions = %+v, want one approximated", ds)
+			}
+			for _, d := range m.Decisions {
+				if strings.Contains(d.Reason+d.Hint, "hunter22") {
+					t.Errorf("decision %s/%s holds the password", d.Service, d.Key)
+				}
+			}
+		})
+	}
+}
