@@ -30,10 +30,10 @@ type Kustomization struct {
 	Patches    []Patch  `json:"patches,omitempty"`
 }
 
-// Patch is one patch file and the object it applies to.
+// Patch is one JSON patch, inline, and the object it applies to.
 type Patch struct {
-	Path   string `json:"path"`
 	Target Target `json:"target"`
+	Patch  string `json:"patch"`
 }
 
 // Target selects one object.
@@ -66,11 +66,8 @@ func (o Op) MarshalJSON() ([]byte, error) {
 // Tree builds the files of base/ and the overlays, keyed by slash-separated path.
 func Tree(base, ha []k8s.Item) (map[string][]byte, error) {
 	files := map[string][]byte{}
-	baseMaps, err := toMaps(base)
+	baseMaps, err := writeBase(files, base)
 	if err != nil {
-		return nil, err
-	}
-	if err := writeBase(files, base, baseMaps); err != nil {
 		return nil, err
 	}
 	if err := putYAML(files, "overlays/single-node/kustomization.yaml", newKustomization([]string{"../../base"})); err != nil {
@@ -86,10 +83,33 @@ func newKustomization(resources []string) Kustomization {
 	return Kustomization{APIVersion: "kustomize.config.k8s.io/v1beta1", Kind: "Kustomization", Resources: resources}
 }
 
-func writeBase(files map[string][]byte, items []k8s.Item, maps []map[string]any) error {
-	docs, err := parallel(len(items), func(i int) ([]byte, error) { return k8s.EncodeMap(maps[i]) })
+// encoded is an object as YAML, and as a generic map when the ha overlay may need to compare it.
+type encoded struct {
+	doc []byte
+	m   map[string]any
+}
+
+// writeBase writes base/ and returns the generic form of the objects that the ha rendering may change (nil for
+// the others, to keep memory low on large projects).
+func writeBase(files map[string][]byte, items []k8s.Item) ([]map[string]any, error) {
+	enc, err := parallel(len(items), func(i int) (encoded, error) {
+		m, err := k8s.ToMap(items[i].Object)
+		if err != nil {
+			return encoded{}, err
+		}
+		doc, err := k8s.EncodeMap(m)
+		if !hasPodTemplate(items[i].Object) {
+			m = nil
+		}
+		return encoded{doc, m}, err
+	})
 	if err != nil {
-		return err
+		return nil, err
+	}
+	maps := make([]map[string]any, len(items))
+	docs := make([][]byte, len(items))
+	for i, e := range enc {
+		maps[i], docs[i] = e.m, e.doc
 	}
 	byFile := map[string][][]byte{}
 	var order []string
@@ -105,7 +125,7 @@ func writeBase(files map[string][]byte, items []k8s.Item, maps []map[string]any)
 	for _, f := range order {
 		files["base/"+f] = joinDocs(byFile[f])
 	}
-	return putYAML(files, "base/kustomization.yaml", newKustomization(order))
+	return maps, putYAML(files, "base/kustomization.yaml", newKustomization(order))
 }
 
 // fileRank puts the namespace and cluster-wide files first, then shared objects, then workloads.
@@ -190,13 +210,11 @@ func writeHA(files map[string][]byte, base []k8s.Item, baseMaps []map[string]any
 			continue
 		}
 		gvk := it.Object.GetObjectKind().GroupVersionKind()
-		p := fmt.Sprintf("patches/%s-%s.yaml", strings.ToLower(gvk.Kind), it.Object.GetName())
 		doc, err := encodeOps(ops)
 		if err != nil {
 			return err
 		}
-		files["overlays/ha/"+p] = doc
-		k.Patches = append(k.Patches, Patch{Path: p, Target: Target{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind, Name: it.Object.GetName()}})
+		k.Patches = append(k.Patches, Patch{Patch: string(doc), Target: Target{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind, Name: it.Object.GetName()}})
 	}
 	if len(extra) > 0 {
 		files["overlays/ha/disruption-budgets.yaml"] = joinDocs(extra)

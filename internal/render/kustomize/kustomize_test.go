@@ -95,11 +95,11 @@ func TestTreeLayout(t *testing.T) {
 	var targets []string
 	for _, p := range hk.Patches {
 		targets = append(targets, p.Target.Kind+"/"+p.Target.Name)
-		if _, ok := files["overlays/ha/"+p.Path]; !ok {
-			t.Errorf("patch %s is listed but not in the tree", p.Path)
+		if strings.TrimSpace(p.Patch) == "" {
+			t.Errorf("patch for %s is empty", p.Target.Name)
 		}
 		if p.Target.Group != "apps" || p.Target.Version != "v1" {
-			t.Errorf("patch %s targets group %q version %q, want apps v1", p.Path, p.Target.Group, p.Target.Version)
+			t.Errorf("patch for %s targets group %q version %q, want apps v1", p.Target.Name, p.Target.Group, p.Target.Version)
 		}
 	}
 	// web gets replicas, spreading and tolerations; db gets tolerations; nothing else differs.
@@ -107,8 +107,8 @@ func TestTreeLayout(t *testing.T) {
 		t.Errorf("ha patches target %q, want %q", targets, want)
 	}
 	for name := range files {
-		if strings.HasPrefix(name, "overlays/ha/patches/") && !slices.ContainsFunc(hk.Patches, func(p Patch) bool { return "overlays/ha/"+p.Path == name }) {
-			t.Errorf("%s is in the tree but not listed", name)
+		if strings.HasPrefix(name, "overlays/ha/patches/") {
+			t.Errorf("%s: patches are inline in the kustomization", name)
 		}
 	}
 	pdbs := splitDocs(files["overlays/ha/disruption-budgets.yaml"])
@@ -135,20 +135,20 @@ func TestTreePatchesGiveHA(t *testing.T) {
 		id := p.Target.Kind + "/" + p.Target.Name
 		patched[id] = true
 		b, h := findItem(t, base, id), findItem(t, ha, id)
-		ops, err := yaml.YAMLToJSON(files["overlays/ha/"+p.Path])
+		ops, err := yaml.YAMLToJSON([]byte(p.Patch))
 		if err != nil {
 			t.Fatal(err)
 		}
 		patch, err := jsonpatch.DecodePatch(ops)
 		if err != nil {
-			t.Fatalf("%s: %v", p.Path, err)
+			t.Fatalf("%s: %v", id, err)
 		}
 		out, err := patch.Apply(toJSON(t, b))
 		if err != nil {
-			t.Fatalf("%s: applying to base %s: %v", p.Path, id, err)
+			t.Fatalf("applying the patch to base %s: %v", id, err)
 		}
 		if !jsonEqual(t, out, json.RawMessage(toJSON(t, h))) {
-			t.Errorf("%s: base %s patched differs from ha:\n%s\nwant\n%s", p.Path, id, out, toJSON(t, h))
+			t.Errorf("base %s patched differs from ha:\n%s\nwant\n%s", id, out, toJSON(t, h))
 		}
 	}
 	for _, it := range ha {
