@@ -116,9 +116,9 @@ func Hints(s types.ServiceConfig) (ServiceHints, error) {
 	}
 	for path, how := range h.Bind {
 		switch how {
-		case "pvc", "emptydir", "hostpath":
+		case "pvc", "emptydir", "hostpath", "configmap":
 		default:
-			return h, fmt.Errorf("service %q: %s.bind[%s]: %q is not one of pvc, emptydir, hostpath", s.Name, HintKey, path, how)
+			return h, fmt.Errorf("service %q: %s.bind[%s]: %q is not one of pvc, emptydir, hostpath, configmap", s.Name, HintKey, path, how)
 		}
 	}
 	if err := h.check(); err != nil {

@@ -213,7 +213,6 @@ func (pl *planner) finish() *model.Project {
 		mp.Secrets = append(mp.Secrets, *s)
 	}
 	mp.Decisions = pl.decisions
-	redact(mp.Decisions, mp.Secrets)
 	model.SortDecisions(mp.Decisions)
 	return mp
 }
@@ -239,34 +238,4 @@ func compareStrings(a, b string) int {
 		return 1
 	}
 	return 0
-}
-
-// redact removes every known secret value from the decisions' text, so that no report can leak one.
-func redact(ds []model.Decision, secrets []model.Secret) {
-	seen := map[string]bool{}
-	var values []string
-	for _, s := range secrets {
-		for _, k := range s.Keys {
-			if v := strings.TrimSpace(string(k.Value)); k.Known && len(v) >= minCredentialLen && !seen[v] {
-				seen[v] = true
-				values = append(values, v)
-			}
-		}
-	}
-	if len(values) == 0 {
-		return
-	}
-	// Longest first, so that a value containing another is replaced whole.
-	sort.Slice(values, func(i, j int) bool {
-		return len(values[i]) > len(values[j]) || len(values[i]) == len(values[j]) && values[i] < values[j]
-	})
-	pairs := make([]string, 0, 2*len(values))
-	for _, v := range values {
-		pairs = append(pairs, v, "<redacted>")
-	}
-	r := strings.NewReplacer(pairs...)
-	for i := range ds {
-		ds[i].Reason = r.Replace(ds[i].Reason)
-		ds[i].Hint = r.Replace(ds[i].Hint)
-	}
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -26,8 +27,20 @@ func (pl *planner) ruleStorage() {
 			continue
 		}
 		s := pl.svcs[n]
+		devMounts := pl.developmentMounts(n, s)
 		for i, v := range s.Volumes {
 			key := fmt.Sprintf("volumes[%d]", i)
+			switch {
+			case v.Type == types.VolumeTypeBind && slices.Contains(devMounts, v.Target):
+				pl.record(n, key, model.Approximated,
+					fmt.Sprintf("%s lies in the build context of the image: a development mount (live reload); not mounted, the image already holds these files", relTo(pl.p.WorkingDir, v.Source)),
+					fmt.Sprintf(`to mount it anyway: x-agops: {bind: {%q: pvc}}`, v.Target))
+				continue
+			case v.Type == types.VolumeTypeVolume && v.Source == "" && under(v.Target, devMounts):
+				pl.record(n, key, model.Approximated,
+					fmt.Sprintf("anonymous volume at %s only shielded the image's files from a development mount that is not carried over; not mounted", v.Target), "")
+				continue
+			}
 			switch v.Type {
 			case types.VolumeTypeVolume:
 				pl.namedVolume(n, key, v, c)
@@ -86,7 +99,7 @@ func (pl *planner) namedVolume(n, key string, v types.ServiceVolumeConfig, c *mo
 		sub = v.Volume.Subpath
 	}
 	pl.mountVolume(n, c, model.Volume{Claim: claim.Name}, v.Target, v.ReadOnly, sub)
-	reason := fmt.Sprintf("named volume %s: PersistentVolumeClaim %s (%s, %s)", v.Source, claim.Name, claim.Size, claim.AccessMode)
+	reason := fmt.Sprintf("named volume %s: PersistentVolumeClaim %s (%s, %s); unlike Docker, a new claim is not seeded with the image's files at %s", v.Source, claim.Name, claim.Size, claim.AccessMode, v.Target)
 	if claim.External {
 		reason = fmt.Sprintf("external volume %s: the existing PersistentVolumeClaim %s", v.Source, claim.Name)
 	}
@@ -232,12 +245,50 @@ func (pl *planner) dirBind(n, key string, v types.ServiceVolumeConfig, c *model.
 	case "hostpath":
 		pl.mountVolume(n, c, model.Volume{HostPath: &model.HostPath{Path: v.Source, Type: "DirectoryOrCreate"}}, v.Target, v.ReadOnly, "")
 		pl.security(n, key, model.Approximated, fmt.Sprintf("directory %s mounted from the node's disk (by hint): the pod is tied to nodes that have it", v.Source), "")
+	case "configmap":
+		if err := pl.dirConfigMap(n, v, c); err != nil {
+			pl.fail("service %q: %s: x-agops.bind %s: configmap: %v", n, key, v.Target, err)
+			return
+		}
+		pl.record(n, key, model.Approximated, fmt.Sprintf("the files of %s are copied into a ConfigMap mounted read-only at %s (by hint)", rel, v.Target), "")
 	default:
+		if v.ReadOnly && pl.dirConfigMap(n, v, c) == nil {
+			pl.record(n, key, model.Approximated,
+				fmt.Sprintf("read-only directory %s: its files are copied into a ConfigMap mounted at %s; edits on the host no longer reach the container", rel, v.Target), "")
+			return
+		}
 		pl.mountVolume(n, c, model.Volume{EmptyDir: &model.EmptyDir{}}, v.Target, v.ReadOnly, "")
 		pl.record(n, key, model.NeedsInput,
 			fmt.Sprintf("%s is bind-mounted at %s and is a directory or absent here (Docker would create a directory); the output mounts an empty directory there until you choose", rel, v.Target),
-			fmt.Sprintf(`x-agops: {bind: {%q: pvc}}  (or emptydir, or hostpath)`, v.Target))
+			fmt.Sprintf(`x-agops: {bind: {%q: configmap}}  (configuration files; or pvc, emptydir, hostpath)`, v.Target))
 	}
+}
+
+// dirConfigMap copies the files of a flat directory into a ConfigMap of their own and mounts it read-only at the
+// target. Subdirectories, a missing folder or more than 1 MiB are errors.
+func (pl *planner) dirConfigMap(n string, v types.ServiceVolumeConfig, c *model.Container) error {
+	entries, err := os.ReadDir(v.Source)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", relTo(pl.p.WorkingDir, v.Source), unwrapPathError(err))
+	}
+	name := dns1035(pl.names[n] + "-" + path.Base(v.Target))
+	cm := &model.ConfigMap{Name: name, Data: map[string]string{}}
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			return fmt.Errorf("%s holds %s, which is not a regular file; a ConfigMap holds flat files only", relTo(pl.p.WorkingDir, v.Source), e.Name())
+		}
+		data, err := os.ReadFile(filepath.Join(v.Source, e.Name()))
+		if err != nil {
+			return err
+		}
+		if err := putData(cm, keyName(e.Name()), data); err != nil {
+			return err
+		}
+	}
+	cm.Name = pl.unique("configmap", name)
+	pl.configMaps["dir:"+n+":"+v.Target] = cm
+	pl.mountVolume(n, c, model.Volume{ConfigMap: &model.ProjectedItems{Name: cm.Name}}, v.Target, true, "")
+	return nil
 }
 
 func relTo(base, p string) string {
@@ -298,4 +349,36 @@ func podVolumeName(w *model.Workload, label string) string {
 		name = fmt.Sprintf("%s-%d", base, i)
 	}
 	return name
+}
+
+// developmentMounts returns the targets of directory bind mounts whose source lies inside the service's build
+// context: the source code mounted over the image for live reload. The image built from that context already holds the files.
+// A bind hint for the target keeps the mount.
+func (pl *planner) developmentMounts(n string, s types.ServiceConfig) []string {
+	if s.Build == nil || !filepath.IsAbs(s.Build.Context) {
+		return nil
+	}
+	var out []string
+	for _, v := range s.Volumes {
+		if v.Type != types.VolumeTypeBind || pl.hints[n].Bind[v.Target] != "" {
+			continue
+		}
+		if st, err := os.Stat(v.Source); err == nil && st.Mode().IsRegular() {
+			continue // a single file is carried in a ConfigMap, whether or not the image has it
+		}
+		if rel, err := filepath.Rel(s.Build.Context, v.Source); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+			out = append(out, v.Target)
+		}
+	}
+	return out
+}
+
+// under tells whether path is one of dirs or inside one of them.
+func under(p string, dirs []string) bool {
+	for _, d := range dirs {
+		if p == d || strings.HasPrefix(p, strings.TrimSuffix(d, "/")+"/") {
+			return true
+		}
+	}
+	return false
 }
