@@ -258,9 +258,13 @@ func (pl *planner) dirBind(n, key string, v types.ServiceVolumeConfig, c *model.
 			return
 		}
 		pl.mountVolume(n, c, model.Volume{EmptyDir: &model.EmptyDir{}}, v.Target, v.ReadOnly, "")
+		hint := fmt.Sprintf(`x-agops: {bind: {%q: configmap}}  (configuration files; or pvc, emptydir, hostpath)`, v.Target)
+		if _, err := os.Stat(v.Source); err != nil {
+			hint = fmt.Sprintf(`x-agops: {bind: {%q: pvc}}  (data; or emptydir, hostpath, configmap once the folder exists)`, v.Target)
+		}
 		pl.record(n, key, model.NeedsInput,
 			fmt.Sprintf("%s is bind-mounted at %s and is a directory or absent here (Docker would create a directory); the output mounts an empty directory there until you choose", rel, v.Target),
-			fmt.Sprintf(`x-agops: {bind: {%q: configmap}}  (configuration files; or pvc, emptydir, hostpath)`, v.Target))
+			hint)
 	}
 }
 
