@@ -18,8 +18,11 @@ const minCredentialLen = 4
 func (pl *planner) ruleCredentialRefs() {
 	for _, n := range pl.order {
 		c := pl.primary[n]
-		creds := pl.credentials[n]
-		if c == nil || len(creds) == 0 {
+		if c == nil {
+			continue
+		}
+		creds := pl.borrowCredentials(n, c)
+		if len(creds) == 0 {
 			continue
 		}
 		keys := credentialKeys(creds)
@@ -48,6 +51,73 @@ func (pl *planner) ruleCredentialRefs() {
 				"refer to the variable ($VAR) in Compose too, so the password is not in the file")
 		}
 	}
+}
+
+// credentialRef says which Secret key holds a credential value.
+type credentialRef struct {
+	value, secret, key string
+}
+
+// indexCredential remembers where a credential value lives, so that other services' commands can refer to it.
+func (pl *planner) indexCredential(value, secret, key string) {
+	value = strings.TrimSpace(value)
+	if len(value) < minCredentialLen || !validKey.MatchString(key) {
+		return
+	}
+	for _, r := range pl.credentialIndex {
+		if r.value == value {
+			return
+		}
+	}
+	pl.credentialIndex = append(pl.credentialIndex, credentialRef{value: value, secret: secret, key: key})
+}
+
+// borrowCredentials returns the service's own credentials plus those of other services (or Compose secrets) whose
+// values appear in its commands or probes: Dify's redis is started with `--requirepass` and the password its peers
+// hold in their environment. Such a value reaches the container as an environment variable from its Secret.
+func (pl *planner) borrowCredentials(n string, c *model.Container) map[string]string {
+	creds := map[string]string{}
+	for k, v := range pl.credentials[n] {
+		creds[k] = v
+	}
+	own := map[string]bool{}
+	for _, v := range creds {
+		own[v] = true
+	}
+	texts := commandTexts(c)
+	for _, r := range pl.credentialIndex {
+		if own[r.value] || !containsText(texts, r.value) {
+			continue
+		}
+		if _, taken := pl.svcs[n].Environment[r.key]; taken || creds[r.key] != "" {
+			pl.record(n, "healthcheck/command", model.NeedsInput,
+				fmt.Sprintf("a command holds the value of %s from Secret %s, but the service already has a variable of that name", r.key, r.secret),
+				"refer to the password through a variable in Compose")
+			continue
+		}
+		c.Env = append(c.Env, model.EnvVar{Name: r.key, SecretRef: &model.KeyRef{Name: r.secret, Key: r.key}})
+		creds[r.key] = r.value
+	}
+	return creds
+}
+
+func commandTexts(c *model.Container) []string {
+	texts := append(append([]string{}, c.Command...), c.Args...)
+	for _, p := range []*model.Probe{c.Readiness, c.Liveness, c.Startup} {
+		if p != nil {
+			texts = append(texts, p.Exec...)
+		}
+	}
+	return append(append(texts, c.PostStart...), c.PreStop...)
+}
+
+func containsText(texts []string, v string) bool {
+	for _, t := range texts {
+		if strings.Contains(t, v) {
+			return true
+		}
+	}
+	return false
 }
 
 func probeExec(p *model.Probe) *[]string {

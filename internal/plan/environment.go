@@ -71,6 +71,9 @@ func (pl *planner) ruleEnvironment() {
 		if len(secret) > 0 {
 			sec := &model.Secret{Name: pl.unique("secret", name), Keys: secret}
 			pl.secrets[sec.Name] = sec
+			for _, k := range secret {
+				pl.indexCredential(string(k.Value), sec.Name, k.Key)
+			}
 			c.EnvFrom = append(c.EnvFrom, model.EnvFrom{Secret: sec.Name})
 			keys := make([]string, len(secret))
 			for i, k := range secret {

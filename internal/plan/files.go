@@ -115,6 +115,9 @@ func (pl *planner) secretFor(n, key, name string) *model.Secret {
 	}
 	sec.Keys = []model.SecretKey{sk}
 	sec.External = bool(top.External)
+	if sk.Known {
+		pl.indexCredential(string(sk.Value), sec.Name, sk.Key)
+	}
 	pl.secrets[id] = sec
 	return sec
 }

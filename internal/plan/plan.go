@@ -103,6 +103,8 @@ type planner struct {
 	healthy   map[string]bool             // services others wait on to be healthy
 	// credentials are the credential environment values of each service, by variable name.
 	credentials map[string]map[string]string
+	// credentialIndex lists every known credential value and the Secret key that holds it, in rule order.
+	credentialIndex []credentialRef
 	// waitedServices are Kubernetes workload names some init container waits on.
 	waitedServices map[string]bool
 
