@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
 
@@ -12,6 +13,18 @@ import (
 // and, for values that look like credentials, a Secret; both are imported with envFrom. References to renamed
 // peers are rewritten.
 func (pl *planner) ruleEnvironment() {
+	known := pl.knownSecretValues()
+	isSecret := func(k, v string) bool {
+		if isCredential(k, v) {
+			return true
+		}
+		for _, s := range known {
+			if strings.Contains(v, s) {
+				return true
+			}
+		}
+		return false
+	}
 	for _, n := range pl.order {
 		c := pl.primary[n]
 		if c == nil {
@@ -35,14 +48,14 @@ func (pl *planner) ruleEnvironment() {
 			val := *v
 			if nv, changed := pl.rewriteHosts(val); changed {
 				val = nv
-				if !isCredential(k, *v) {
+				if !isSecret(k, *v) {
 					pl.record(n, "environment."+k, model.Approximated, fmt.Sprintf("renamed peers rewritten: %q", val), "")
 				} else {
 					pl.record(n, "environment."+k, model.Approximated, "renamed peers rewritten in the secret value", "")
 				}
 			}
 			if !validKey.MatchString(k) {
-				if isCredential(k, *v) {
+				if isSecret(k, *v) {
 					pl.record(n, "environment."+k, model.NeedsInput, "a credential whose name is not a valid Secret key ([-._a-zA-Z0-9]) is left out", "rename the variable")
 					continue
 				}
@@ -50,7 +63,7 @@ func (pl *planner) ruleEnvironment() {
 				pl.record(n, "environment."+k, model.Mapped, "set directly on the container (the name is not a valid ConfigMap key)", "")
 				continue
 			}
-			if isCredential(k, *v) {
+			if isSecret(k, *v) {
 				secret = append(secret, model.SecretKey{Key: k, Source: "environment of service " + n, Value: []byte(val), Known: true})
 				if len(val) >= minCredentialLen {
 					if pl.credentials[n] == nil {
@@ -86,6 +99,46 @@ func (pl *planner) ruleEnvironment() {
 	}
 }
 
+// knownSecretValues are the values agops keeps secret anywhere in the project: credential variables of every service
+// and the contents of Compose secrets. The same value under another name (REDISCLI_AUTH, a DSN) is secret too.
+func (pl *planner) knownSecretValues() []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(v string) {
+		v = strings.TrimSpace(v)
+		if len(v) >= minCredentialLen && !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	for _, n := range pl.order {
+		for _, k := range sortedKeys(pl.svcs[n].Environment) {
+			v := pl.svcs[n].Environment[k]
+			switch {
+			case v == nil:
+			case urlPassword.MatchString(*v):
+				for _, m := range urlPasswordPart.FindAllStringSubmatch(*v, -1) {
+					add(m[1])
+				}
+			case isCredential(k, *v):
+				add(*v)
+			}
+		}
+	}
+	for _, name := range sortedKeys(pl.p.Secrets) {
+		s := pl.p.Secrets[name]
+		switch {
+		case s.Content != "":
+			add(s.Content)
+		case s.File != "":
+			if b, err := os.ReadFile(s.File); err == nil && len(b) <= maxConfigMapBytes {
+				add(string(b))
+			}
+		}
+	}
+	return out
+}
+
 // secretHint tells how to create the Secrets whose values agops knows but does not write.
 func secretHint(project string) string {
 	return "create it with: agops secrets -f <compose files> | kubectl apply -f -"
@@ -94,7 +147,10 @@ func secretHint(project string) string {
 // validKey is what ConfigMap and Secret keys may contain.
 var validKey = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
 
-var urlPassword = regexp.MustCompile(`://[^:/@\s]*:[^@/\s]+@`)
+var (
+	urlPassword     = regexp.MustCompile(`://[^:/@\s]*:[^@/\s]+@`)
+	urlPasswordPart = regexp.MustCompile(`://[^:/@\s]*:([^@/\s]+)@`)
+)
 
 // credentialWords are name parts that mark a credential; notCredentialLast are last parts that mean the value is
 // about a credential (a file path, a length) rather than the credential itself.
@@ -102,7 +158,7 @@ var (
 	credentialWords = map[string]bool{
 		"PASSWORD": true, "PASSWD": true, "PASS": true, "PWD": true, "SECRET": true, "SECRETS": true, "TOKEN": true,
 		"APIKEY": true, "KEY": true, "CREDENTIAL": true, "CREDENTIALS": true, "PRIVATEKEY": true, "PASSPHRASE": true,
-		"SALT": true, "DSN": true, "AUTHKEY": true, "COOKIE": true,
+		"SALT": true, "DSN": true, "AUTHKEY": true, "COOKIE": true, "AUTH": true,
 	}
 	notCredentialLast = map[string]bool{
 		"FILE": true, "PATH": true, "DIR": true, "LENGTH": true, "LEN": true, "TTL": true, "EXPIRY": true,
