@@ -26,76 +26,84 @@ func (pl *planner) ruleEnvironment() {
 		return false
 	}
 	for _, n := range pl.order {
-		c := pl.primary[n]
-		if c == nil {
+		if c := pl.primary[n]; c != nil {
+			pl.environment(n, c, isSecret)
+		}
+	}
+}
+
+// environment carries one service's variables over.
+func (pl *planner) environment(n string, c *model.Container, isSecret func(k, v string) bool) {
+	s := pl.svcs[n]
+	if len(s.EnvFiles) > 0 {
+		pl.record(n, "env_file", model.Mapped, "variables from env_file are carried with environment", "")
+	}
+	if len(s.Environment) == 0 {
+		return
+	}
+	plain := map[string]string{}
+	var secret []model.SecretKey
+	for _, k := range sortedKeys(s.Environment) {
+		v := s.Environment[k]
+		if v == nil {
+			pl.record(n, "environment."+k, model.Dropped, "declared without a value and unset when loading: Compose passes nothing either", "")
 			continue
 		}
-		s := pl.svcs[n]
-		if len(s.EnvFiles) > 0 {
-			pl.record(n, "env_file", model.Mapped, "variables from env_file are carried with environment", "")
+		val := *v
+		if nv, changed := pl.rewriteHosts(val); changed {
+			val = nv
+			if !isSecret(k, *v) {
+				pl.record(n, "environment."+k, model.Approximated, fmt.Sprintf("renamed peers rewritten: %q", val), "")
+			} else {
+				pl.record(n, "environment."+k, model.Approximated, "renamed peers rewritten in the secret value", "")
+			}
 		}
-		if len(s.Environment) == 0 {
-			continue
-		}
-		plain := map[string]string{}
-		var secret []model.SecretKey
-		for _, k := range sortedKeys(s.Environment) {
-			v := s.Environment[k]
-			if v == nil {
-				pl.record(n, "environment."+k, model.Dropped, "declared without a value and unset when loading: Compose passes nothing either", "")
-				continue
-			}
-			val := *v
-			if nv, changed := pl.rewriteHosts(val); changed {
-				val = nv
-				if !isSecret(k, *v) {
-					pl.record(n, "environment."+k, model.Approximated, fmt.Sprintf("renamed peers rewritten: %q", val), "")
-				} else {
-					pl.record(n, "environment."+k, model.Approximated, "renamed peers rewritten in the secret value", "")
-				}
-			}
-			if !validKey.MatchString(k) {
-				if isSecret(k, *v) {
-					pl.record(n, "environment."+k, model.NeedsInput, "a credential whose name is not a valid Secret key ([-._a-zA-Z0-9]) is left out", "rename the variable")
-					continue
-				}
-				c.Env = append(c.Env, model.EnvVar{Name: k, Value: val})
-				pl.record(n, "environment."+k, model.Mapped, "set directly on the container (the name is not a valid ConfigMap key)", "")
-				continue
-			}
+		if !validKey.MatchString(k) {
 			if isSecret(k, *v) {
-				secret = append(secret, model.SecretKey{Key: k, Source: "environment of service " + n, Value: []byte(val), Known: true})
-				if len(val) >= minCredentialLen {
-					if pl.credentials[n] == nil {
-						pl.credentials[n] = map[string]string{}
-					}
-					pl.credentials[n][k] = val
-				}
+				pl.record(n, "environment."+k, model.NeedsInput, "a credential whose name is not a valid Secret key ([-._a-zA-Z0-9]) is left out", "rename the variable")
 				continue
 			}
-			plain[k] = val
+			c.Env = append(c.Env, model.EnvVar{Name: k, Value: val})
+			pl.record(n, "environment."+k, model.Mapped, "set directly on the container (the name is not a valid ConfigMap key)", "")
+			continue
 		}
-		name := pl.names[n] + "-env"
-		if len(plain) > 0 {
-			pl.configMaps[name] = &model.ConfigMap{Name: pl.unique("configmap", name), Data: plain}
-			c.EnvFrom = append(c.EnvFrom, model.EnvFrom{ConfigMap: pl.configMaps[name].Name})
-			pl.record(n, "environment", model.Mapped, fmt.Sprintf("%d variables in ConfigMap %s, imported with envFrom", len(plain), name), "")
-		}
-		if len(secret) > 0 {
-			sec := &model.Secret{Name: pl.unique("secret", name), Keys: secret}
-			pl.secrets[sec.Name] = sec
-			for _, k := range secret {
-				pl.indexCredential(string(k.Value), sec.Name, k.Key)
+		if isSecret(k, *v) {
+			secret = append(secret, model.SecretKey{Key: k, Source: "environment of service " + n, Value: []byte(val), Known: true})
+			if len(val) >= minCredentialLen {
+				if pl.credentials[n] == nil {
+					pl.credentials[n] = map[string]string{}
+				}
+				pl.credentials[n][k] = val
 			}
-			c.EnvFrom = append(c.EnvFrom, model.EnvFrom{Secret: sec.Name})
-			keys := make([]string, len(secret))
-			for i, k := range secret {
-				keys[i] = k.Key
-			}
-			pl.record(n, "environment", model.Mapped,
-				fmt.Sprintf("credentials %s go to Secret %s (values are not written to the output)", strings.Join(keys, ", "), sec.Name),
-				secretHint(pl.p.Name))
+			continue
 		}
+		plain[k] = val
+	}
+	pl.envObjects(n, c, plain, secret)
+}
+
+// envObjects stores a service's plain variables in a ConfigMap and its credentials in a Secret.
+func (pl *planner) envObjects(n string, c *model.Container, plain map[string]string, secret []model.SecretKey) {
+	name := pl.names[n] + "-env"
+	if len(plain) > 0 {
+		pl.configMaps[name] = &model.ConfigMap{Name: pl.unique("configmap", name), Data: plain}
+		c.EnvFrom = append(c.EnvFrom, model.EnvFrom{ConfigMap: pl.configMaps[name].Name})
+		pl.record(n, "environment", model.Mapped, fmt.Sprintf("%d variables in ConfigMap %s, imported with envFrom", len(plain), name), "")
+	}
+	if len(secret) > 0 {
+		sec := &model.Secret{Name: pl.unique("secret", name), Keys: secret}
+		pl.secrets[sec.Name] = sec
+		for _, k := range secret {
+			pl.indexCredential(string(k.Value), sec.Name, k.Key)
+		}
+		c.EnvFrom = append(c.EnvFrom, model.EnvFrom{Secret: sec.Name})
+		keys := make([]string, len(secret))
+		for i, k := range secret {
+			keys[i] = k.Key
+		}
+		pl.record(n, "environment", model.Mapped,
+			fmt.Sprintf("credentials %s go to Secret %s (values are not written to the output)", strings.Join(keys, ", "), sec.Name),
+			secretHint(pl.p.Name))
 	}
 }
 
@@ -140,7 +148,7 @@ func (pl *planner) knownSecretValues() []string {
 }
 
 // secretHint tells how to create the Secrets whose values agops knows but does not write.
-func secretHint(project string) string {
+func secretHint(_ string) string {
 	return "create it with: agops secrets -f <compose files> | kubectl apply -f -"
 }
 
