@@ -103,7 +103,7 @@ func (pl *planner) envObjects(n string, c *model.Container, plain map[string]str
 		}
 		pl.record(n, "environment", model.Mapped,
 			fmt.Sprintf("credentials %s go to Secret %s (values are not written to the output)", strings.Join(keys, ", "), sec.Name),
-			secretHint(pl.p.Name))
+			secretHint())
 	}
 }
 
@@ -148,7 +148,7 @@ func (pl *planner) knownSecretValues() []string {
 }
 
 // secretHint tells how to create the Secrets whose values agops knows but does not write.
-func secretHint(_ string) string {
+func secretHint() string {
 	return "create it with: agops secrets -f <compose files> | kubectl apply -f -"
 }
 

@@ -102,7 +102,7 @@ func (pl *planner) secretFor(n, key, name string) *model.Secret {
 		sk.Source = "environment variable " + top.Environment
 		if top.Content != "" {
 			sk.Value, sk.Known = []byte(top.Content), true
-			pl.record("", "secrets."+name, model.Mapped, fmt.Sprintf("Secret %s from $%s (the value is not written to the output)", sec.Name, top.Environment), secretHint(pl.p.Name))
+			pl.record("", "secrets."+name, model.Mapped, fmt.Sprintf("Secret %s from $%s (the value is not written to the output)", sec.Name, top.Environment), secretHint())
 		} else {
 			pl.record("", "secrets."+name, model.NeedsInput, fmt.Sprintf("$%s is not set; create Secret %s yourself", top.Environment, sec.Name),
 				fmt.Sprintf("kubectl create secret generic %s -n %s --from-literal=%s=\"$%s\"", sec.Name, ns, dataKey, top.Environment))
@@ -111,7 +111,7 @@ func (pl *planner) secretFor(n, key, name string) *model.Secret {
 		sec.Name = pl.unique("secret", dns1035(name))
 		sk.Source = "inline content"
 		sk.Value, sk.Known = []byte(top.Content), true
-		pl.record("", "secrets."+name, model.Mapped, fmt.Sprintf("Secret %s from inline content (the value is not written to the output)", sec.Name), secretHint(pl.p.Name))
+		pl.record("", "secrets."+name, model.Mapped, fmt.Sprintf("Secret %s from inline content (the value is not written to the output)", sec.Name), secretHint())
 	}
 	sec.Keys = []model.SecretKey{sk}
 	sec.External = bool(top.External)
