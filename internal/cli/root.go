@@ -105,6 +105,7 @@ func newRoot(s streams) *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(
 		newMigrateCmd(g, s),
+		newApplyCmd(g, s),
 		newSecretsCmd(g, s),
 		newWaitCmd(g, s),
 		newImageCmd(g, s),
