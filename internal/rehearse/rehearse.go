@@ -1,0 +1,227 @@
+// Package rehearse proves a migration before the move: it applies the migrated manifests to a real control plane
+// with three simulated nodes, waits for every workload, kills one node's host process on purpose, and measures, per
+// service, ready replicas before, during and after the failure and how long recovery took, with a verdict that says
+// which services have downtime when a host dies and why.
+package rehearse
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/agops/agops/internal/kube"
+)
+
+// Cluster is what a rehearsal needs of a cluster: a real API server and nodes whose host can be killed.
+type Cluster interface {
+	RESTConfig() *rest.Config
+	Client() kubernetes.Interface
+	KillNode(name string) error
+	Nodes() []string
+}
+
+// Options tune a rehearsal.
+type Options struct {
+	// Kill is the node whose host dies.
+	Kill string
+	// Ready bounds the wait for the workloads before the kill; Recover bounds the observation after it.
+	Ready, Recover time.Duration
+	// Interval is how often the workloads are sampled.
+	Interval time.Duration
+	Logger   *slog.Logger
+	// Progress receives timeline events as they happen (optional).
+	Progress func(Event)
+}
+
+// Event is one line of the timeline.
+type Event struct {
+	At   time.Duration // since the kill (negative before it)
+	What string
+}
+
+// Service is the outcome for one workload.
+type Service struct {
+	Workload   kube.Ref
+	Desired    int64
+	Before     int64 // ready replicas before the kill
+	During     int64 // fewest ready replicas after the kill
+	After      int64 // ready replicas at the end
+	OnKilled   int   // pods that ran on the killed node
+	Nodes      []string
+	Recovered  time.Duration // when it was back at full strength (0: never went down)
+	Downtime   bool          // ready replicas reached 0 after the kill
+	Verdict    string
+	Unschedule string // why pods stay Pending, from the scheduler
+}
+
+// Report is the result of a rehearsal.
+type Report struct {
+	Killed   string
+	Timeline []Event
+	Services []Service
+}
+
+// Run applies objs, waits, kills a node and observes. The caller owns the cluster.
+func Run(ctx context.Context, c Cluster, objs []*unstructured.Unstructured, o Options) (Report, error) {
+	o = defaults(o, c)
+	r := &rehearsal{c: c, o: o, start: time.Now()}
+	a, err := kube.NewApplier(c.RESTConfig(), kube.WithLogger(o.Logger))
+	if err != nil {
+		return Report{}, err
+	}
+	if _, err := a.Apply(ctx, objs, kube.ApplyOptions{}); err != nil {
+		return Report{}, fmt.Errorf("applying to the test bed: %w", err)
+	}
+	r.event(0, fmt.Sprintf("applied %d objects", len(objs)))
+	r.workloads = workloadsOf(objs)
+	wctx, cancel := context.WithTimeout(ctx, o.Ready)
+	waitErr := a.Wait(wctx, r.workloads, nil)
+	cancel()
+	before, err := r.sample(ctx)
+	if err != nil {
+		return Report{}, err
+	}
+	if waitErr != nil {
+		r.event(0, "not every workload became ready before the kill: "+waitErr.Error())
+	} else {
+		r.event(0, "every workload ready")
+	}
+	if err := c.KillNode(o.Kill); err != nil {
+		return Report{}, fmt.Errorf("killing %s: %w", o.Kill, err)
+	}
+	r.killed = time.Now()
+	r.event(0, "killed the host of "+o.Kill)
+	return r.observe(ctx, before)
+}
+
+func defaults(o Options, c Cluster) Options {
+	if o.Kill == "" && len(c.Nodes()) > 1 {
+		o.Kill = c.Nodes()[1]
+	}
+	if o.Ready == 0 {
+		o.Ready = 3 * time.Minute
+	}
+	if o.Recover == 0 {
+		o.Recover = 3 * time.Minute
+	}
+	if o.Interval == 0 {
+		o.Interval = time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+type rehearsal struct {
+	c         Cluster
+	o         Options
+	start     time.Time
+	killed    time.Time
+	workloads []*unstructured.Unstructured
+	timeline  []Event
+}
+
+func (r *rehearsal) since() time.Duration {
+	if r.killed.IsZero() {
+		return 0
+	}
+	return time.Since(r.killed).Round(time.Second)
+}
+
+func (r *rehearsal) event(at time.Duration, what string) {
+	e := Event{At: at, What: what}
+	r.timeline = append(r.timeline, e)
+	if r.o.Progress != nil {
+		r.o.Progress(e)
+	}
+}
+
+func workloadsOf(objs []*unstructured.Unstructured) []*unstructured.Unstructured {
+	var out []*unstructured.Unstructured
+	for _, u := range objs {
+		switch u.GetKind() {
+		case "Deployment", "StatefulSet", "DaemonSet":
+			out = append(out, u)
+		}
+	}
+	kube.Sort(out)
+	return out
+}
+
+// snapshot is the state of every workload at one moment.
+type snapshot map[kube.Ref]workloadState
+
+type workloadState struct {
+	ready, desired int64
+	nodes          []string // nodes of its ready pods
+	pending        string   // the scheduler's reason for a Pending pod
+}
+
+// sample reads the ready pods of every workload and where they run.
+func (r *rehearsal) sample(ctx context.Context) (snapshot, error) {
+	snap := snapshot{}
+	for _, u := range r.workloads {
+		ref := kube.Ref{Kind: u.GetKind(), Namespace: u.GetNamespace(), Name: u.GetName()}
+		st, err := r.podsOf(ctx, u)
+		if err != nil {
+			return nil, err
+		}
+		snap[ref] = st
+	}
+	return snap, nil
+}
+
+func (r *rehearsal) podsOf(ctx context.Context, u *unstructured.Unstructured) (workloadState, error) {
+	sel, _, _ := unstructured.NestedStringMap(u.Object, "spec", "selector", "matchLabels")
+	pods, err := r.c.Client().CoreV1().Pods(u.GetNamespace()).List(ctx, metav1.ListOptions{LabelSelector: metav1.FormatLabelSelector(&metav1.LabelSelector{MatchLabels: sel})})
+	if err != nil {
+		return workloadState{}, fmt.Errorf("listing pods of %s: %w", u.GetName(), err)
+	}
+	st := workloadState{desired: desired(u)}
+	for _, p := range pods.Items {
+		// After the kill, a pod on the dead host serves nothing, whatever the API still says about it.
+		onDeadHost := !r.killed.IsZero() && p.Spec.NodeName == r.o.Kill
+		if p.DeletionTimestamp == nil && podReady(p) && !onDeadHost {
+			st.ready++
+			st.nodes = append(st.nodes, p.Spec.NodeName)
+		}
+		if p.Status.Phase == corev1.PodPending {
+			for _, c := range p.Status.Conditions {
+				if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Message != "" {
+					st.pending = c.Message
+				}
+			}
+		}
+	}
+	sort.Strings(st.nodes)
+	return st, nil
+}
+
+func desired(u *unstructured.Unstructured) int64 {
+	if u.GetKind() == "DaemonSet" {
+		return -1 // one per node: judged by the nodes alive
+	}
+	v, found, _ := unstructured.NestedInt64(u.Object, "spec", "replicas")
+	if !found {
+		return 1
+	}
+	return v
+}
+
+func podReady(p corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}

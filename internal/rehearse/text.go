@@ -1,0 +1,52 @@
+package rehearse
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Text renders the timeline and the per-service table.
+func (r Report) Text() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Timeline (t = 0 when the host of %s was killed):\n", r.Killed)
+	for _, e := range r.Timeline {
+		fmt.Fprintf(&b, "  %s  %s\n", stamp(e.At), e.What)
+	}
+	b.WriteString("\n")
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "WORKLOAD\tREPLICAS\tBEFORE\tDURING\tAFTER\tON "+strings.ToUpper(r.Killed)+"\tRECOVERY\tVERDICT")
+	for _, s := range r.Services {
+		rec := "-"
+		if s.Recovered > 0 {
+			rec = s.Recovered.String()
+		}
+		fmt.Fprintf(tw, "%s/%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", strings.ToLower(s.Workload.Kind), s.Workload.Name,
+			s.Desired, s.Before, s.During, s.After, s.OnKilled, rec, s.Verdict)
+	}
+	tw.Flush()
+	down := r.Down()
+	switch {
+	case len(down) == 0:
+		fmt.Fprintf(&b, "\nVerdict: every service survives losing %s.\n", r.Killed)
+	default:
+		fmt.Fprintf(&b, "\nVerdict: %d of %d services have downtime when %s dies: %s.\n", len(down), len(r.Services), r.Killed, strings.Join(down, ", "))
+	}
+	return b.String()
+}
+
+// Down lists the workloads that lost every ready replica or did not come back.
+func (r Report) Down() []string {
+	var out []string
+	for _, s := range r.Services {
+		if s.Desired > 0 && (s.Downtime || s.After < s.Desired) {
+			out = append(out, s.Workload.Name)
+		}
+	}
+	return out
+}
+
+func stamp(d time.Duration) string {
+	return fmt.Sprintf("%+5.0fs", d.Seconds())
+}
