@@ -106,6 +106,7 @@ func newRoot(s streams) *cobra.Command {
 	root.AddCommand(
 		newMigrateCmd(g, s),
 		newApplyCmd(g, s),
+		newRehearseCmd(g, s),
 		newSecretsCmd(g, s),
 		newWaitCmd(g, s),
 		newImageCmd(g, s),

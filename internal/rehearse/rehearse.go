@@ -32,6 +32,8 @@ type Cluster interface {
 type Options struct {
 	// Kill is the node whose host dies.
 	Kill string
+	// KillHostOf, when set, kills instead the node that runs the named workload's first ready pod.
+	KillHostOf string
 	// Ready bounds the wait for the workloads before the kill; Recover bounds the observation after it.
 	Ready, Recover time.Duration
 	// Interval is how often the workloads are sampled.
@@ -94,11 +96,18 @@ func Run(ctx context.Context, c Cluster, objs []*unstructured.Unstructured, o Op
 	} else {
 		r.event(0, "every workload ready")
 	}
-	if err := c.KillNode(o.Kill); err != nil {
-		return Report{}, fmt.Errorf("killing %s: %w", o.Kill, err)
+	if o.KillHostOf != "" {
+		node, err := hostOf(before, o.KillHostOf)
+		if err != nil {
+			return Report{}, err
+		}
+		r.o.Kill = node
+	}
+	if err := c.KillNode(r.o.Kill); err != nil {
+		return Report{}, fmt.Errorf("killing %s: %w", r.o.Kill, err)
 	}
 	r.killed = time.Now()
-	r.event(0, "killed the host of "+o.Kill)
+	r.event(0, "killed the host of "+r.o.Kill)
 	return r.observe(ctx, before)
 }
 
@@ -224,4 +233,17 @@ func podReady(p corev1.Pod) bool {
 		}
 	}
 	return false
+}
+
+// hostOf finds the node of a workload's first ready pod.
+func hostOf(snap snapshot, workload string) (string, error) {
+	for ref, st := range snap {
+		if ref.Name == workload {
+			if len(st.nodes) == 0 {
+				return "", fmt.Errorf("%s has no ready pod to find its host by", workload)
+			}
+			return st.nodes[0], nil
+		}
+	}
+	return "", fmt.Errorf("no workload named %s", workload)
 }

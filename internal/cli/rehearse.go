@@ -1,0 +1,99 @@
+package cli
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agops/agops/internal/rehearse"
+	"github.com/agops/agops/internal/testbed"
+)
+
+type rehearseFlags struct {
+	load    loadFlags
+	overlay string
+	kill    string
+	gpus    []string
+	ready   time.Duration
+	recover time.Duration
+}
+
+func newRehearseCmd(g *globals, s streams) *cobra.Command {
+	f := &rehearseFlags{}
+	cmd := &cobra.Command{
+		Use:   "rehearse [-f compose.yaml] [--kill node-b] [--overlay ha]",
+		Short: "Migrate, apply to a real three-node test bed, kill a host on purpose and report what survives",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p, err := f.plan(g, s)
+			if err != nil {
+				return err
+			}
+			rep, err := rehearse.Rehearse(cmd.Context(), p)
+			if err != nil {
+				return err
+			}
+			fmt.Fprint(s.out, rep.Text())
+			return nil
+		},
+	}
+	f.load.register(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&f.overlay, "overlay", "ha", "overlay to rehearse: ha or single-node")
+	fl.StringVar(&f.kill, "kill", "node-b", "node whose host is killed")
+	fl.StringArrayVar(&f.gpus, "gpus", []string{"node-a=1"}, "nvidia.com/gpu a node advertises, NODE=COUNT (repeatable)")
+	fl.DurationVar(&f.ready, "ready-timeout", 3*time.Minute, "how long to wait for the workloads before the kill")
+	fl.DurationVar(&f.recover, "recover-timeout", 3*time.Minute, "how long to watch after the kill")
+	return cmd
+}
+
+func (f *rehearseFlags) plan(g *globals, s streams) (rehearse.Plan, error) {
+	if f.overlay != "ha" && f.overlay != "single-node" {
+		return rehearse.Plan{}, usageError{fmt.Errorf("--overlay must be ha or single-node, not %q", f.overlay)}
+	}
+	nodes, err := nodeSpecs(f.gpus)
+	if err != nil {
+		return rehearse.Plan{}, err
+	}
+	found := false
+	for _, n := range nodes {
+		found = found || n.Name == f.kill
+	}
+	if !found {
+		return rehearse.Plan{}, usageError{fmt.Errorf("--kill %s: the test bed's nodes are node-a, node-b and node-c", f.kill)}
+	}
+	log := progressLogger(g, s.err)
+	p := rehearse.Plan{Migrate: f.load.options(s), Overlay: f.overlay}
+	p.Testbed = []testbed.Option{testbed.WithNodes(nodes), testbed.WithLogger(log)}
+	p.Options = rehearse.Options{Kill: f.kill, Ready: f.ready, Recover: f.recover, Logger: log}
+	if !g.quiet {
+		p.Progress = func(e rehearse.Event) { fmt.Fprintf(s.err, "agops: %+5.0fs %s\n", e.At.Seconds(), e.What) }
+	}
+	return p, nil
+}
+
+// nodeSpecs gives the three test-bed nodes the GPUs asked for with NODE=COUNT.
+func nodeSpecs(gpus []string) ([]testbed.NodeSpec, error) {
+	nodes := append([]testbed.NodeSpec(nil), testbed.DefaultNodes...)
+	for _, spec := range gpus {
+		name, count, ok := strings.Cut(spec, "=")
+		n, err := strconv.Atoi(count)
+		if !ok || err != nil || n < 0 {
+			return nil, usageError{fmt.Errorf("--gpus %q: want NODE=COUNT", spec)}
+		}
+		i := -1
+		for j := range nodes {
+			if nodes[j].Name == name {
+				i = j
+			}
+		}
+		if i < 0 {
+			return nil, usageError{fmt.Errorf("--gpus %q: no node %s (node-a, node-b, node-c)", spec, name)}
+		}
+		nodes[i].GPUs = n
+	}
+	return nodes, nil
+}

@@ -1,0 +1,141 @@
+package testbed
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite tools.txtar from tools/testbed")
+
+// toolsModuleDir is the tools module in the repository.
+const toolsModuleDir = "../../tools/testbed"
+
+func readToolsModule(t *testing.T) []archiveFile {
+	t.Helper()
+	var files []archiveFile
+	err := filepath.WalkDir(toolsModuleDir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(toolsModuleDir, path)
+		files = append(files, archiveFile{Name: filepath.ToSlash(rel), Data: data})
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("reading the tools module: %v", err)
+	}
+	return files
+}
+
+func TestToolsArchiveMatchesModule(t *testing.T) {
+	t.Parallel()
+	want := formatArchive(archiveComment, readToolsModule(t))
+	if *update {
+		if err := os.WriteFile("tools.txtar", want, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if !bytes.Equal(toolsArchive, want) {
+		t.Fatalf("tools.txtar differs from %s; run go test ./internal/testbed -run Archive -update", toolsModuleDir)
+	}
+}
+
+func TestArchiveRoundTrip(t *testing.T) {
+	t.Parallel()
+	files := []archiveFile{{Name: "go.mod", Data: []byte("module x\n")}, {Name: "cmd/a/main.go", Data: []byte("package main")}}
+	got := parseArchive(formatArchive("comment\n", files))
+	if len(got) != 2 || got[0].Name != "cmd/a/main.go" || string(got[0].Data) != "package main\n" ||
+		got[1].Name != "go.mod" || string(got[1].Data) != "module x\n" {
+		t.Fatalf("round trip gave %+v", got)
+	}
+	dir := t.TempDir()
+	if err := extractArchive(dir, []archiveFile{{Name: "../escape", Data: nil}}); err == nil {
+		t.Fatal("extracting ../escape succeeded")
+	}
+	if err := extractArchive(dir, got); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "cmd", "a", "main.go")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCacheKey(t *testing.T) {
+	t.Parallel()
+	a := cacheKey([]byte("x"), "go1.26.8")
+	if a != cacheKey([]byte("x"), "go1.26.8") {
+		t.Fatal("cache key is not stable")
+	}
+	if a == cacheKey([]byte("y"), "go1.26.8") || a == cacheKey([]byte("x"), "go1.26.9") {
+		t.Fatal("cache key ignores its inputs")
+	}
+}
+
+func TestLockFileExcludes(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "lock")
+	unlock, err := lockFile(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := lockFile(ctx, path); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("second lock while held: got %v, want a deadline error", err)
+	}
+	unlock()
+	unlock2, err := lockFile(context.Background(), path)
+	if err != nil {
+		t.Fatalf("lock after release: %v", err)
+	}
+	unlock2()
+}
+
+func TestConcurrentInstallBuildsOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the control plane")
+	}
+	t.Parallel()
+	type result struct {
+		bins Binaries
+		err  error
+	}
+	results := make(chan result, 3)
+	for range 3 {
+		go func() {
+			b, err := Install(context.Background())
+			results <- result{b, err}
+		}()
+	}
+	var first Binaries
+	for i := range 3 {
+		r := <-results
+		if r.err != nil {
+			t.Fatalf("Install: %v", r.err)
+		}
+		if i == 0 {
+			first = r.bins
+		} else if r.bins != first {
+			t.Fatalf("Install gave %+v and %+v", first, r.bins)
+		}
+	}
+	if !first.exist() {
+		t.Fatalf("binaries missing: %+v", first)
+	}
+	leftovers, _ := filepath.Glob(filepath.Join(filepath.Dir(first.Etcd), "..", "*.tmp-*"))
+	if len(leftovers) > 0 {
+		t.Fatalf("temporary build folders left: %v", leftovers)
+	}
+}

@@ -1,0 +1,90 @@
+package testbed
+
+import (
+	"io"
+	"log/slog"
+	"time"
+)
+
+// NodeSpec describes one fake node: its name and how many nvidia.com/gpu it
+// advertises.
+type NodeSpec struct {
+	Name string
+	GPUs int
+	// Extended lists other extended resources the node advertises, such as amd.com/gpu or an NPU.
+	Extended map[string]int
+}
+
+// DefaultNodes are the nodes a cluster has unless WithNodes says otherwise:
+// three nodes without GPUs. Copy it before changing it.
+var DefaultNodes = []NodeSpec{{Name: "node-a"}, {Name: "node-b"}, {Name: "node-c"}}
+
+// Option configures Install and Start.
+type Option func(*options)
+
+type options struct {
+	logger      *slog.Logger
+	cacheDir    string
+	binaries    *Binaries
+	nodes       []NodeSpec
+	classes     []string
+	stopGrace   time.Duration
+	readyWithin time.Duration
+}
+
+func newOptions(opts []Option) options {
+	o := options{
+		logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		nodes:       DefaultNodes,
+		stopGrace:   10 * time.Second,
+		readyWithin: 2 * time.Minute,
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
+// WithLogger sends build output and progress to l. The default is silent.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) {
+		if l != nil {
+			o.logger = l
+		}
+	}
+}
+
+// WithCacheDir sets the folder that holds the built binaries, one subfolder
+// per version of the tools module. The default is $AGOPS_CACHE/testbed, or
+// the user cache folder's agops/testbed.
+func WithCacheDir(dir string) Option {
+	return func(o *options) { o.cacheDir = dir }
+}
+
+// WithBinaries makes Start use these binaries instead of calling Install.
+func WithBinaries(b Binaries) Option {
+	return func(o *options) { o.binaries = &b }
+}
+
+// WithNodes sets the fake nodes of the cluster (default DefaultNodes).
+func WithNodes(nodes []NodeSpec) Option {
+	return func(o *options) { o.nodes = append([]NodeSpec(nil), nodes...) }
+}
+
+// WithStopGrace sets how long Stop waits after SIGTERM before it sends
+// SIGKILL (default 10s).
+func WithStopGrace(d time.Duration) Option {
+	return func(o *options) { o.stopGrace = d }
+}
+
+// WithReadyTimeout bounds each readiness wait of Start (default 2m), in
+// addition to the context.
+func WithReadyTimeout(d time.Duration) Option {
+	return func(o *options) { o.readyWithin = d }
+}
+
+// WithStorageClasses adds storage classes, besides the default local-path, whose claims the binder provisions, as
+// a cluster that has them would.
+func WithStorageClasses(names ...string) Option {
+	return func(o *options) { o.classes = append(o.classes, names...) }
+}

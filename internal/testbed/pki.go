@@ -1,0 +1,127 @@
+package testbed
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+)
+
+const (
+	adminUser = "agops-admin"
+	// serviceAccountIssuer is the issuer of service account tokens.
+	serviceAccountIssuer = "https://kubernetes.default.svc.cluster.local"
+)
+
+// writeServiceAccountKey writes a new RSA private key, PEM-encoded, to path.
+func writeServiceAccountKey(path string) error {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return fmt.Errorf("generating service account key: %w", err)
+	}
+	block := &pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}
+	return os.WriteFile(path, pem.EncodeToMemory(block), 0o600)
+}
+
+// writeTokenFile writes a static token file with one admin token in group
+// system:masters, and returns the token.
+func writeTokenFile(path string) (string, error) {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	token := hex.EncodeToString(b)
+	line := fmt.Sprintf("%s,%s,%s,\"system:masters\"\n", token, adminUser, adminUser)
+	return token, os.WriteFile(path, []byte(line), 0o600)
+}
+
+// ports of one cluster, all on 127.0.0.1.
+type ports struct {
+	etcdClient, etcdPeer, apiServer, controllerManager, scheduler int
+	kwok                                                          []int
+}
+
+// freePorts finds n free loopback ports. They are held until all are found,
+// so they differ; another process may still take one before it is used.
+func freePorts(n int) ([]int, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	out := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("finding a free port: %w", err)
+		}
+		ls = append(ls, l)
+		out = append(out, l.Addr().(*net.TCPAddr).Port)
+	}
+	return out, nil
+}
+
+func allocatePorts(nodes int) (ports, error) {
+	p, err := freePorts(5 + nodes)
+	if err != nil {
+		return ports{}, err
+	}
+	return ports{etcdClient: p[0], etcdPeer: p[1], apiServer: p[2], controllerManager: p[3], scheduler: p[4], kwok: p[5:]}, nil
+}
+
+func loopback(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
+
+// paths of the files of one cluster, under its temporary folder.
+type paths struct {
+	root, etcdData, certDir, logs, volumes string
+	saKey, tokens, kubeconfig, kwokConfig  string
+}
+
+func newPaths(root string) paths {
+	return paths{
+		root:       root,
+		etcdData:   filepath.Join(root, "etcd"),
+		certDir:    filepath.Join(root, "certs"),
+		logs:       filepath.Join(root, "logs"),
+		volumes:    filepath.Join(root, "volumes"),
+		saKey:      filepath.Join(root, "sa.key"),
+		tokens:     filepath.Join(root, "tokens.csv"),
+		kubeconfig: filepath.Join(root, "kubeconfig"),
+		kwokConfig: filepath.Join(root, "kwok.yaml"),
+	}
+}
+
+func (p paths) servingCert() string { return filepath.Join(p.certDir, "apiserver.crt") }
+
+// rootCA is the CA of the API server's serving certificate, alone.
+func (p paths) rootCA() string { return filepath.Join(p.root, "ca.crt") }
+
+// caCertificates returns the CA certificates of a PEM bundle, such as the
+// serving certificate the API server generates (leaf, then its CA). Without
+// any, it returns the whole bundle.
+func caCertificates(bundle []byte) []byte {
+	var out []byte
+	rest := bundle
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if block.Type == "CERTIFICATE" && err == nil && cert.IsCA {
+			out = append(out, pem.EncodeToMemory(block)...)
+		}
+	}
+	if len(out) == 0 {
+		return bundle
+	}
+	return out
+}

@@ -1,0 +1,58 @@
+package testbed
+
+import (
+	"context"
+	"log/slog"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// StartForTest starts a cluster for t (see Start) and stops it when the test
+// ends; if the test failed, it first logs the last 50 lines of each
+// process's log. Progress goes to t.Log unless WithLogger says otherwise.
+// It fails the test at once if the cluster cannot start.
+func StartForTest(t testing.TB, opts ...Option) *Cluster {
+	t.Helper()
+	opts = append([]Option{WithLogger(testLogger(t))}, opts...)
+	// Not t.Context(): it ends before cleanups run, and the logs must
+	// outlive it for the failure report.
+	c, err := Start(context.Background(), opts...)
+	if err != nil {
+		t.Fatalf("starting testbed cluster: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			c.logTails(t, 50)
+		}
+		if err := c.Stop(); err != nil {
+			t.Errorf("stopping testbed cluster: %v", err)
+		}
+	})
+	return c
+}
+
+func (c *Cluster) logTails(t testing.TB, n int) {
+	logs := c.Logs()
+	names := make([]string, 0, len(logs))
+	for name := range logs {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		t.Logf("--- last %d lines of %s (%s) ---\n%s", n, name, logs[name], tailFile(logs[name], n))
+	}
+}
+
+// testLogger logs at Info level to t.Log.
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// testWriter sends each write to t.Log.
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
