@@ -107,6 +107,7 @@ func newRoot(s streams) *cobra.Command {
 		newMigrateCmd(g, s),
 		newApplyCmd(g, s),
 		newRehearseCmd(g, s),
+		newTestbedCmd(g, s),
 		newSecretsCmd(g, s),
 		newWaitCmd(g, s),
 		newImageCmd(g, s),
