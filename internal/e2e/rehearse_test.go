@@ -54,7 +54,7 @@ func TestRehearseHostFailure(t *testing.T) {
 	c := testbed.StartForTest(t, testbed.WithNodes([]testbed.NodeSpec{{Name: "node-a", GPUs: 1}, {Name: "node-b"}, {Name: "node-c"}}))
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	rep, err := rehearse.Run(ctx, c, objs, rehearse.Options{KillHostOf: "solo", Ready: 2 * time.Minute, Recover: 3 * time.Minute})
+	rep, err := rehearse.Run(ctx, c, objs, rehearse.Options{KillHostOf: "solo", Ready: 2 * time.Minute, Recover: 4 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

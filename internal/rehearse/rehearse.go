@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -84,17 +85,9 @@ func Run(ctx context.Context, c Cluster, objs []*unstructured.Unstructured, o Op
 	}
 	r.event(0, fmt.Sprintf("applied %d objects", len(objs)))
 	r.workloads = workloadsOf(objs)
-	wctx, cancel := context.WithTimeout(ctx, o.Ready)
-	waitErr := a.Wait(wctx, r.workloads, nil)
-	cancel()
-	before, err := r.sample(ctx)
+	before, err := r.settle(ctx)
 	if err != nil {
 		return Report{}, err
-	}
-	if waitErr != nil {
-		r.event(0, "not every workload became ready before the kill: "+waitErr.Error())
-	} else {
-		r.event(0, "every workload ready")
 	}
 	if o.KillHostOf != "" {
 		node, err := hostOf(before, o.KillHostOf)
@@ -246,4 +239,43 @@ func hostOf(snap snapshot, workload string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("no workload named %s", workload)
+}
+
+// settle waits until every workload is ready, or is held back by the scheduler for a reason waiting does not fix,
+// or o.Ready has passed; it returns the state then.
+func (r *rehearsal) settle(ctx context.Context) (snapshot, error) {
+	deadline := time.Now().Add(r.o.Ready)
+	for {
+		snap, err := r.sample(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var waiting, blocked []string
+		for ref, st := range snap {
+			switch {
+			case st.desired >= 0 && st.ready < st.desired && st.pending != "":
+				blocked = append(blocked, fmt.Sprintf("%s %s: %s", ref.Kind, ref.Name, st.pending))
+			case st.desired >= 0 && st.ready < st.desired:
+				waiting = append(waiting, ref.Kind+" "+ref.Name)
+			}
+		}
+		switch {
+		case len(waiting) == 0 && len(blocked) == 0:
+			r.event(0, "every workload ready")
+			return snap, nil
+		case len(waiting) == 0 && time.Since(r.start) > 20*time.Second: // transient reasons (unbound claims) pass
+			sort.Strings(blocked)
+			r.event(0, fmt.Sprintf("every workload ready but %d the scheduler cannot place: %s", len(blocked), strings.Join(blocked, "; ")))
+			return snap, nil
+		case time.Now().After(deadline):
+			sort.Strings(waiting)
+			r.event(0, "not ready before the kill: "+strings.Join(append(waiting, blocked...), "; "))
+			return snap, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(r.o.Interval):
+		}
+	}
 }
