@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -139,8 +140,9 @@ func (pl *planner) accelerators(n string, s types.ServiceConfig, c *model.Contai
 			pl.record(n, "runtime", model.Mapped, "RuntimeClass nvidia", "")
 		}
 	} else if s.Runtime != "" {
-		w.Pod.RuntimeClass = s.Runtime
-		pl.record(n, "runtime", model.Approximated, "RuntimeClass "+s.Runtime+": the cluster must define it", "")
+		w.Pod.RuntimeClass = runtimeHandler(s.Runtime)
+		pl.record(n, "runtime", model.Approximated,
+			fmt.Sprintf("runtime %s: RuntimeClass %s (handler %s, as k3s names containerd's runtimes); the nodes must have it", s.Runtime, w.Pod.RuntimeClass, w.Pod.RuntimeClass), "")
 	}
 	if h := pl.hints[n].Accelerator; h != nil {
 		setAccel(c, h.Resource, max(h.Count, 1))
@@ -259,4 +261,15 @@ func (pl *planner) npu(n, key, src string, c *model.Container) {
 	setAccel(c, npuPlaceholder, 1)
 	pl.record(n, key, model.NeedsInput, fmt.Sprintf("NPU %s: requested as %s until you name the resource your NPU device plugin serves", src, npuPlaceholder),
 		"--npu-resource <vendor>/<resource>, or x-agops: {accelerator: {resource: <vendor>/<resource>}}")
+}
+
+// containerdRuntime matches containerd's runtime type names: io.containerd.wasmedge.v1 -> wasmedge.
+var containerdRuntime = regexp.MustCompile(`^io\.containerd\.([a-z0-9-]+)\.v[0-9]+$`)
+
+// runtimeHandler turns a Docker runtime name into a RuntimeClass handler, which must be a DNS label.
+func runtimeHandler(runtime string) string {
+	if m := containerdRuntime.FindStringSubmatch(strings.ToLower(runtime)); m != nil {
+		return m[1]
+	}
+	return dns1035(runtime)
 }

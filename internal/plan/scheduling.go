@@ -44,6 +44,10 @@ func (pl *planner) platform(n string, s types.ServiceConfig, w *model.Workload) 
 		return
 	}
 	parts := strings.Split(s.Platform, "/")
+	if parts[0] == "wasi" {
+		pl.record(n, "platform", model.Approximated, "wasi/wasm runs on any node through a Wasm runtime (see runtime), not on a wasm node", "")
+		return
+	}
 	w.Pod.NodeSelector = setKey(w.Pod.NodeSelector, "kubernetes.io/os", parts[0])
 	if len(parts) > 1 {
 		w.Pod.NodeSelector["kubernetes.io/arch"] = parts[1]
