@@ -13,8 +13,9 @@ import (
 )
 
 type testbedFlags struct {
-	dir  string
-	gpus []string
+	dir       string
+	gpus      []string // up
+	serveGPUs []string // serve: what up passes on
 }
 
 // stateFile and logFile live in the run folder of a test bed left running.
@@ -64,7 +65,7 @@ func newTestbedCmd(g *globals, s streams) *cobra.Command {
 	serve := &cobra.Command{
 		Use: "serve", Hidden: true, Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			nodes, err := nodeSpecs(f.gpus)
+			nodes, err := nodeSpecs(f.serveGPUs)
 			if err != nil {
 				return err
 			}
@@ -73,7 +74,7 @@ func newTestbedCmd(g *globals, s streams) *cobra.Command {
 			return testbed.Serve(ctx, f.stateFile(), testbed.WithNodes(nodes), testbed.WithLogger(progressLogger(g, s.err)))
 		},
 	}
-	serve.Flags().StringArrayVar(&f.gpus, "gpus", nil, "nvidia.com/gpu a node advertises, NODE=COUNT (repeatable)")
+	serve.Flags().StringArrayVar(&f.serveGPUs, "gpus", nil, "nvidia.com/gpu a node advertises, NODE=COUNT (repeatable)")
 	down := &cobra.Command{
 		Use: "down", Short: "Stop the test bed that up started", Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error { return testbed.Down(cmd.Context(), f.stateFile()) },
