@@ -47,6 +47,28 @@ type Workload struct {
 	APIAccess bool
 }
 
+// UsesClaim tells whether the pod mounts a PersistentVolumeClaim.
+func (w *Workload) UsesClaim() bool {
+	for _, v := range w.Pod.Volumes {
+		if v.Claim != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// UsesAccelerator tells whether a container asks for an extended resource (a GPU, an NPU).
+func (w *Workload) UsesAccelerator() bool {
+	for _, c := range w.Pod.Containers {
+		for k := range c.Resources.Limits {
+			if k != "cpu" && k != "memory" && k != "ephemeral-storage" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Pod describes the pod template of a workload.
 type Pod struct {
 	Containers     []Container

@@ -19,9 +19,9 @@ func (pl *planner) ruleAvailability() {
 				"writes to a volume: stays at 1 replica in ha (a ReadWriteOnce volume has one writer); if its node dies, it restarts elsewhere only once the volume can move",
 				"run a replicated database (an operator) for zero-downtime failover")
 		case w.Kind == model.Deployment && w.Replicas == 0:
-		case w.Kind == model.Deployment && usesAccelerator(w):
+		case w.Kind == model.Deployment && w.UsesAccelerator():
 			pl.record(n, "ha:replicas", model.Approximated, fmt.Sprintf("uses an accelerator: stays at %d replica(s) in ha; add replicas when more than one node has one", w.Replicas), "x-agops: {replicas: N}")
-		case w.Kind == model.Deployment && usesClaim(w):
+		case w.Kind == model.Deployment && w.UsesClaim():
 			pl.record(n, "ha:replicas", model.Approximated, fmt.Sprintf("mounts a persistent volume: stays at %d replica(s) in ha", w.Replicas), "")
 		case w.Kind == model.Deployment && pl.hints[n].Replicas != nil:
 		case w.Kind == model.Deployment && singleInstance[imageBase(pl.svcs[n].Image)]:
@@ -39,26 +39,6 @@ func (pl *planner) ruleAvailability() {
 		w.ServiceAccount = w.Name
 		pl.record(n, "default:serviceAccount", model.Mapped, "ServiceAccount "+w.Name+" of its own; no API token mounted in the service's containers", "")
 	}
-}
-
-func usesAccelerator(w *model.Workload) bool {
-	for _, c := range w.Pod.Containers {
-		for k := range c.Resources.Limits {
-			if k != "cpu" && k != "memory" && k != "ephemeral-storage" {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func usesClaim(w *model.Workload) bool {
-	for _, v := range w.Pod.Volumes {
-		if v.Claim != "" {
-			return true
-		}
-	}
-	return false
 }
 
 // singleInstance are images whose replicas would not share state: databases, caches, brokers, vector stores.

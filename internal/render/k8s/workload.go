@@ -30,7 +30,7 @@ func (r *renderer) workload(w *model.Workload) {
 			ObjectMeta: meta,
 			Spec:       appsv1.DeploymentSpec{Replicas: &replicas, Selector: sel, Template: pod},
 		}
-		if usesClaimOrAccelerator(w) {
+		if w.UsesClaim() || w.UsesAccelerator() {
 			d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
 		}
 		r.add(file, d)
@@ -76,22 +76,6 @@ func governingService(w *model.Workload) string {
 		return w.Services[0].Name
 	}
 	return w.Name
-}
-
-func usesClaimOrAccelerator(w *model.Workload) bool {
-	for _, v := range w.Pod.Volumes {
-		if v.Claim != "" {
-			return true
-		}
-	}
-	for _, c := range w.Pod.Containers {
-		for k := range c.Resources.Limits {
-			if k != "cpu" && k != "memory" {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 func (r *renderer) pdb(w *model.Workload) Object {
