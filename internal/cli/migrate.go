@@ -2,11 +2,14 @@ package cli
 
 import (
 	"fmt"
+	"net"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/agops/agops/internal/migrate"
+	"github.com/agops/agops/internal/model"
 	"github.com/agops/agops/internal/plan"
 )
 
@@ -17,6 +20,7 @@ type loadFlags struct {
 	projectName string
 	envFiles    []string
 	profiles    []string
+	tiers       []string
 	plan        plan.Options
 }
 
@@ -33,17 +37,50 @@ func (f *loadFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.plan.StorageClass, "storage-class", "", "storage class of volume claims (default: the cluster's default)")
 	fl.StringVar(&f.plan.StorageSize, "storage-size", f.plan.StorageSize, "size of volume claims without an x-agops size")
 	fl.StringVar(&f.plan.NPUResource, "npu-resource", "", "extended resource requested for /dev/accel NPUs (e.g. vendor.com/npu)")
+	fl.StringArrayVar(&f.tiers, "tier", nil, "place a service in a tier: SERVICE=web|ai-lab|data (repeatable; wins over x-agops.tier)")
+	fl.StringArrayVar(&f.plan.EgressAllow, "egress-allow", nil, "narrow egress outside the cluster to CIDR or CIDR:PORT (repeatable; default: any address outside the cluster, where the Compose network allowed it)")
+	fl.StringVar(&f.plan.Posture, "posture", f.plan.Posture, "compose (keep what Compose did) or restricted (also drop every capability of root containers)")
+	fl.StringVar(&f.plan.PodCIDR, "pod-cidr", f.plan.PodCIDR, "the cluster's pod address range, never counted as outside")
+	fl.StringVar(&f.plan.ServiceCIDR, "service-cidr", f.plan.ServiceCIDR, "the cluster's Service address range, never counted as outside")
+	fl.StringVar(&f.plan.ClusterDomain, "cluster-domain", f.plan.ClusterDomain, "DNS domain of Services, used by names that cross tiers")
 }
 
-func (f *loadFlags) options(s streams) migrate.Options {
+// options checks the flags and returns the migrate options they describe.
+func (f *loadFlags) options(s streams) (migrate.Options, error) {
 	o := migrate.Options{Plan: f.plan, Stdout: s.out}
+	if len(f.tiers) > 0 {
+		o.Plan.Tiers = map[string]model.Tier{}
+	}
+	for _, t := range f.tiers {
+		svc, tier, ok := strings.Cut(t, "=")
+		parsed, err := plan.ParseTier(tier)
+		if !ok || svc == "" || err != nil {
+			return o, usageError{fmt.Errorf("--tier %s: want SERVICE=TIER with TIER one of web, ai-lab, data", t)}
+		}
+		o.Plan.Tiers[svc] = parsed
+	}
+	for _, e := range f.plan.EgressAllow {
+		if _, _, err := plan.ParseEgressAllow(e); err != nil {
+			return o, usageError{err}
+		}
+	}
+	for _, c := range []struct{ flag, v string }{{"--pod-cidr", f.plan.PodCIDR}, {"--service-cidr", f.plan.ServiceCIDR}} {
+		if _, _, err := net.ParseCIDR(c.v); err != nil {
+			return o, usageError{fmt.Errorf("%s %q: not a CIDR", c.flag, c.v)}
+		}
+	}
+	switch f.plan.Posture {
+	case plan.PostureCompose, plan.PostureRestricted:
+	default:
+		return o, usageError{fmt.Errorf("--posture %q: want compose or restricted", f.plan.Posture)}
+	}
 	o.Compose.Files = f.files
 	o.Compose.ProjectDir = f.projectDir
 	o.Compose.ProjectName = f.projectName
 	o.Compose.EnvFiles = f.envFiles
 	o.Compose.Profiles = f.profiles
 	o.Compose.Environ = os.Environ()
-	return o
+	return o, nil
 }
 
 type migrateFlags struct {
@@ -65,7 +102,10 @@ func newMigrateCmd(g *globals, s streams) *cobra.Command {
 			if err := f.validate(); err != nil {
 				return err
 			}
-			o := f.load.options(s)
+			o, err := f.load.options(s)
+			if err != nil {
+				return err
+			}
 			o.Out, o.Format, o.Overlay, o.Strict, o.InlineSecrets = f.out, f.format, f.overlay, f.strict, f.inlineSecrets
 			res, err := migrate.Run(cmd.Context(), o)
 			if !g.quiet && res.Model != nil {

@@ -66,7 +66,11 @@ func (f *rehearseFlags) plan(g *globals, s streams) (rehearse.Plan, error) {
 		return rehearse.Plan{}, usageError{fmt.Errorf("--kill %s: the test bed's nodes are node-a, node-b and node-c", f.kill)}
 	}
 	log := progressLogger(g, s.err)
-	p := rehearse.Plan{Migrate: f.load.options(s), Overlay: f.overlay}
+	mo, err := f.load.options(s)
+	if err != nil {
+		return rehearse.Plan{}, err
+	}
+	p := rehearse.Plan{Migrate: mo, Overlay: f.overlay}
 	p.Testbed = []testbed.Option{testbed.WithNodes(nodes), testbed.WithLogger(log)}
 	p.Options = rehearse.Options{Kill: f.kill, Ready: f.ready, Recover: f.recover, Logger: log}
 	if !g.quiet {

@@ -15,7 +15,11 @@ func newSecretsCmd(_ *globals, s streams) *cobra.Command {
 			"files and credentials. Nothing is written to disk; the values go to stdout only because you asked.",
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return migrate.PrintSecrets(cmd.Context(), f.options(s))
+			o, err := f.options(s)
+			if err != nil {
+				return err
+			}
+			return migrate.PrintSecrets(cmd.Context(), o)
 		},
 	}
 	f.register(cmd)

@@ -31,8 +31,9 @@ type ServiceHints struct {
 	Probe *ProbeHint `json:"probe,omitempty"`
 	// Accelerator names the extended resource for devices agops does not recognise, e.g. an NPU.
 	Accelerator *AcceleratorHint `json:"accelerator,omitempty"`
-	// Role and Tier are read by later stages (agent workers, namespaces); kept here so hints validate in one place.
+	// Role says what the service is (agent-worker, tool-server, llm-server, vector-db, ...); it picks the tier.
 	Role string `json:"role,omitempty"`
+	// Tier places the service in a tier namespace: web, ai-lab or data.
 	Tier string `json:"tier,omitempty"`
 	// User is the numeric uid[:gid] to run as when Compose names a user agops cannot resolve.
 	User string `json:"user,omitempty"`
@@ -110,6 +111,11 @@ func Hints(s types.ServiceConfig) (ServiceHints, error) {
 	case "", "Deployment", "StatefulSet", "DaemonSet", "Job":
 	default:
 		return h, fmt.Errorf("service %q: %s.kind: %q is not one of Deployment, StatefulSet, DaemonSet, Job", s.Name, HintKey, h.Kind)
+	}
+	switch h.Tier {
+	case "", "web", "ai-lab", "data":
+	default:
+		return h, fmt.Errorf("service %q: %s.tier: %q is not one of web, ai-lab, data", s.Name, HintKey, h.Tier)
 	}
 	if h.Replicas != nil && *h.Replicas < 0 {
 		return h, fmt.Errorf("service %q: %s.replicas: must not be negative", s.Name, HintKey)

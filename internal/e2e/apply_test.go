@@ -28,12 +28,12 @@ func TestApplyPruneAndDryRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	client := c.Client()
-	mine := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "postgres-password", Namespace: "ai-lab"}, StringData: map[string]string{"postgres_password": "x"}}
-	if _, err := client.CoreV1().Secrets("ai-lab").Create(ctx, mine, metav1.CreateOptions{}); err != nil {
+	mine := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "postgres-password", Namespace: "ai-lab-data"}, StringData: map[string]string{"postgres_password": "x"}}
+	if _, err := client.CoreV1().Secrets("ai-lab-data").Create(ctx, mine, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	pdbs := func() int {
-		l, err := client.PolicyV1().PodDisruptionBudgets("ai-lab").List(ctx, metav1.ListOptions{})
+		l, err := client.PolicyV1().PodDisruptionBudgets(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -53,16 +53,16 @@ func TestApplyPruneAndDryRun(t *testing.T) {
 	if n := pdbs(); n != 0 || len(res.Pruned) == 0 {
 		t.Errorf("after the single-node apply with prune: %d budgets left, pruned %v", n, res.Pruned)
 	}
-	if _, err := client.CoreV1().Secrets("ai-lab").Get(ctx, "postgres-password", metav1.GetOptions{}); err != nil {
+	if _, err := client.CoreV1().Secrets("ai-lab-data").Get(ctx, "postgres-password", metav1.GetOptions{}); err != nil {
 		t.Errorf("the hand-made Secret was pruned: %v", err)
 	}
-	bad, _ := kube.Decode([]byte("apiVersion: v1\nkind: Service\nmetadata: {name: bad, namespace: ai-lab, labels: {app.kubernetes.io/part-of: ai-lab}}\nspec:\n  ports: [{port: 70000}]\n"))
+	bad, _ := kube.Decode([]byte("apiVersion: v1\nkind: Service\nmetadata: {name: bad, namespace: ai-lab-web, labels: {app.kubernetes.io/part-of: ai-lab}}\nspec:\n  ports: [{port: 70000}]\n"))
 	a, err := kube.NewApplier(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = a.Apply(ctx, bad, kube.ApplyOptions{})
-	if err == nil || !strings.Contains(err.Error(), "Service ai-lab/bad") || !strings.Contains(err.Error(), "spec.ports[0].port") {
+	if err == nil || !strings.Contains(err.Error(), "Service ai-lab-web/bad") || !strings.Contains(err.Error(), "spec.ports[0].port") {
 		t.Errorf("applying a bad Service: err = %v, want one naming the object and spec.ports[0].port", err)
 	}
 }

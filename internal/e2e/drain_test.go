@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"sort"
 	"testing"
 	"time"
 
@@ -16,8 +17,10 @@ import (
 	"github.com/agops/agops/internal/testbed"
 )
 
-// TestDrainHonoursDisruptionBudgets drains a node of the ha example through the eviction API, as kubectl drain
-// does, and checks that no service with a PodDisruptionBudget ever has fewer ready pods than the budget allows.
+// TestDrainHonoursDisruptionBudgets drains, through the eviction API as kubectl drain does, both nodes that hold the
+// replicas of one budgeted service of the ha example at once — the careless maintenance a budget exists for. The API
+// server must refuse the evictions that would break a budget (so the test sees refusals), no service with a
+// PodDisruptionBudget may ever have fewer ready pods than its budget allows, and both nodes must still empty.
 func TestDrainHonoursDisruptionBudgets(t *testing.T) {
 	root := repoRoot(t)
 	c := testbed.StartForTest(t, labNodes())
@@ -28,46 +31,82 @@ func TestDrainHonoursDisruptionBudgets(t *testing.T) {
 		t.Fatal(err)
 	}
 	client := c.Client()
-	pdbs, err := client.PolicyV1().PodDisruptionBudgets("ai-lab").List(ctx, metav1.ListOptions{})
+	pdbs, err := client.PolicyV1().PodDisruptionBudgets(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
 	if err != nil || len(pdbs.Items) == 0 {
 		t.Fatalf("PodDisruptionBudgets: %d, %v; the ha example should have some", len(pdbs.Items), err)
 	}
-	node := "node-b"
-	if _, err := client.CoreV1().Nodes().Patch(ctx, node, "application/merge-patch+json", []byte(`{"spec":{"unschedulable":true}}`), metav1.PatchOptions{}); err != nil {
+	target := pdbs.Items[0]
+	nodes, err := nodesOf(ctx, client, target)
+	if err != nil {
 		t.Fatal(err)
 	}
+	if len(nodes) < 2 {
+		t.Fatalf("%s runs on %v; the ha overlay should spread it over two nodes", target.Name, nodes)
+	}
+	for _, node := range nodes {
+		if _, err := client.CoreV1().Nodes().Patch(ctx, node, "application/merge-patch+json", []byte(`{"spec":{"unschedulable":true}}`), metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	deadline := time.Now().Add(5 * time.Minute)
-	refused := 0
+	refused := map[string]int{}
 	for time.Now().Before(deadline) {
 		for _, pdb := range pdbs.Items {
 			if err := checkBudget(ctx, client, pdb); err != nil {
 				t.Error(err)
 			}
 		}
-		pods, err := client.CoreV1().Pods("ai-lab").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + node})
-		if err != nil {
-			t.Fatal(err)
-		}
 		live := 0
-		for _, p := range pods.Items {
-			if p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodSucceeded {
-				continue
+		for _, node := range nodes {
+			pods, err := client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + node})
+			if err != nil {
+				t.Fatal(err)
 			}
-			live++
-			ev := &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace}}
-			if err := client.PolicyV1().Evictions(p.Namespace).Evict(ctx, ev); apierrors.IsTooManyRequests(err) {
-				refused++
-			} else if err != nil && !apierrors.IsNotFound(err) {
-				t.Fatalf("evicting %s: %v", p.Name, err)
+			for _, p := range pods.Items {
+				if p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodSucceeded {
+					continue
+				}
+				live++
+				ev := &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace}}
+				if err := client.PolicyV1().Evictions(p.Namespace).Evict(ctx, ev); apierrors.IsTooManyRequests(err) {
+					refused[p.Labels["app.kubernetes.io/name"]]++
+				} else if err != nil && !apierrors.IsNotFound(err) {
+					t.Fatalf("evicting %s: %v", p.Name, err)
+				}
 			}
 		}
 		if live == 0 {
-			t.Logf("%s drained; the API server refused %d evictions that would have broken a budget", node, refused)
+			t.Logf("%v drained; evictions refused because they would have broken a budget: %v", nodes, refused)
+			if refused[target.Name] == 0 {
+				t.Errorf("no eviction of %s was refused, though both of its nodes were drained at once", target.Name)
+			}
 			return
 		}
 		time.Sleep(time.Second)
 	}
-	t.Fatalf("%s not drained within 5 minutes", node)
+	t.Fatalf("%v not drained within 5 minutes", nodes)
+}
+
+// nodesOf lists the distinct nodes running a budget's pods.
+func nodesOf(ctx context.Context, client kubernetes.Interface, pdb policyv1.PodDisruptionBudget) ([]string, error) {
+	sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
+	if err != nil {
+		return nil, err
+	}
+	pods, err := client.CoreV1().Pods(pdb.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var nodes []string
+	for _, p := range pods.Items {
+		if n := p.Spec.NodeName; n != "" && !seen[n] {
+			seen[n] = true
+			nodes = append(nodes, n)
+		}
+	}
+	sort.Strings(nodes)
+	return nodes, nil
 }
 
 // checkBudget fails when fewer pods of a budget are ready than its maxUnavailable allows.

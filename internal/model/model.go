@@ -6,14 +6,27 @@ package model
 // Project is a whole migrated Compose project.
 type Project struct {
 	Name        string // the Compose project name
-	Namespace   string // the Kubernetes namespace everything lives in
+	Instance    string // the project's name as a label value and namespace prefix
 	HelperImage string // the agops image used by init containers that wait
 
-	Workloads  []Workload  // sorted by Name
-	Claims     []Claim     // PersistentVolumeClaims, sorted by Name
-	ConfigMaps []ConfigMap // sorted by Name
-	Secrets    []Secret    // sorted by Name
-	Decisions  []Decision  // in rule order; see SortDecisions
+	Namespaces []Namespace     // one per tier in use, in tier order
+	Workloads  []Workload      // sorted by Name
+	Claims     []Claim         // PersistentVolumeClaims, sorted by Namespace and Name
+	ConfigMaps []ConfigMap     // sorted by Namespace and Name; one copy per namespace that uses it
+	Secrets    []Secret        // sorted by Namespace and Name; one copy per namespace that uses it
+	Links      []Link          // names that resolve across namespaces, sorted
+	Policies   []NetworkPolicy // sorted by Namespace and Name
+	Decisions  []Decision      // in rule order; see SortDecisions
+}
+
+// NamespaceOf returns the namespace of a tier.
+func (p *Project) NamespaceOf(t Tier) string {
+	for _, ns := range p.Namespaces {
+		if ns.Tier == t {
+			return ns.Name
+		}
+	}
+	return ""
 }
 
 // WorkloadKind is the Kubernetes controller that runs a service.
@@ -29,9 +42,11 @@ const (
 
 // Workload is one Compose service (plus any service sharing its network namespace) as a Kubernetes controller.
 type Workload struct {
-	Name    string // Kubernetes name (DNS-1123 label)
-	Service string // the Compose service name
-	Kind    WorkloadKind
+	Name      string // Kubernetes name (DNS-1123 label)
+	Service   string // the Compose service name
+	Kind      WorkloadKind
+	Namespace string
+	Tier      Tier
 
 	Replicas int32 // replicas in the base and the single-node overlay
 	// HAReplicas is the replica count in the ha overlay; HA holds the other ha-only settings.
@@ -45,6 +60,8 @@ type Workload struct {
 	ServiceAccount string
 	// APIAccess is set when the pod talks to the Kubernetes API (its wait init containers do).
 	APIAccess bool
+	// WaitsIn lists the namespaces whose EndpointSlices and Jobs the wait init containers read.
+	WaitsIn []string
 }
 
 // UsesClaim tells whether the pod mounts a PersistentVolumeClaim.
@@ -284,6 +301,7 @@ type HostPath struct {
 // Claim is a PersistentVolumeClaim.
 type Claim struct {
 	Name         string
+	Namespace    string
 	Volume       string // the Compose volume name
 	Size         string
 	StorageClass string
@@ -294,8 +312,9 @@ type Claim struct {
 
 // ConfigMap holds non-secret configuration.
 type ConfigMap struct {
-	Name string
-	Data map[string]string
+	Name      string
+	Namespace string
+	Data      map[string]string
 	// Binary holds file contents that are not valid UTF-8.
 	Binary map[string][]byte
 	// External ConfigMaps exist already; agops references them and does not emit them.
@@ -304,8 +323,9 @@ type ConfigMap struct {
 
 // Secret is a Kubernetes Secret. Values are held in memory only; they are written out only on explicit request.
 type Secret struct {
-	Name string
-	Keys []SecretKey
+	Name      string
+	Namespace string
+	Keys      []SecretKey
 	// External Secrets exist already (Compose external: true); agops never creates them.
 	External bool
 }

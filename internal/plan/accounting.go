@@ -18,7 +18,6 @@ var otherKeys = map[string]struct {
 	"extends":             {model.Mapped, "resolved when loading", ""},
 	"container_name":      {model.Mapped, "peers' use of the name resolves through a Service", ""},
 	"links":               {model.Mapped, "link names resolve through Services", ""},
-	"networks":            {model.Approximated, "all pods share the cluster network; network aliases resolve through Services", "isolation between networks comes from NetworkPolicies"},
 	"labels":              {model.Dropped, "container labels configure Docker-side tools (reverse proxies, log shippers); they do not carry over", "configure an Ingress or the tool's Kubernetes integration"},
 	"annotations":         {model.Dropped, "container annotations are Docker's; put Kubernetes annotations in an overlay", ""},
 	"label_file":          {model.Dropped, "labels are not carried over", ""},
@@ -161,22 +160,8 @@ func (pl *planner) deployKeys(n string) {
 	}
 }
 
-// ruleProjectKeys accounts for top-level networks, and for volumes, secrets and configs no selected service uses.
+// ruleProjectKeys accounts for top-level volumes, secrets and configs no selected service uses.
 func (pl *planner) ruleProjectKeys() {
-	for _, name := range sortedKeys(pl.p.Networks) {
-		n := pl.p.Networks[name]
-		switch {
-		case bool(n.External):
-			pl.record("", "networks."+name, model.Dropped, "external Docker network: pods share the cluster network", "")
-		case n.Internal:
-			pl.record("", "networks."+name, model.Approximated, "internal network: all pods share the cluster network; a NetworkPolicy is needed to keep it from reaching outside", "")
-		default:
-			pl.record("", "networks."+name, model.Approximated, "pods share the cluster network; isolation between networks needs NetworkPolicies", "")
-		}
-		if n.Ipam.Driver != "" || len(n.Ipam.Config) > 0 {
-			pl.record("", "networks."+name+".ipam", model.Dropped, "pod addresses come from the cluster network", "")
-		}
-	}
 	for _, name := range sortedKeys(pl.p.Volumes) {
 		if _, used := pl.claims[name]; !used {
 			pl.record("", "volumes."+name, model.Dropped, "no selected service mounts it", "")

@@ -27,7 +27,25 @@ type Options struct {
 	StorageSize  string
 	// NPUResource is the extended resource requested for /dev/accel devices; empty means needs-input.
 	NPUResource string
+
+	// Tiers places services in tiers by name, over every other rule (--tier service=tier).
+	Tiers map[string]model.Tier
+	// EgressAllow narrows egress to the outside to these destinations ("CIDR" or "CIDR:port"); empty allows any
+	// address outside the cluster where the Compose network allowed egress.
+	EgressAllow []string
+	// PodCIDR and ServiceCIDR are the cluster's address ranges, kept out of "the outside" in egress rules.
+	PodCIDR, ServiceCIDR string
+	// ClusterDomain is the DNS domain of Services (cluster.local on k3s and Talos).
+	ClusterDomain string
+	// Posture is "compose" (keep what Compose did) or "restricted" (harden what can be hardened).
+	Posture string
 }
+
+// The postures.
+const (
+	PostureCompose    = "compose"
+	PostureRestricted = "restricted"
+)
 
 // DefaultOptions are the options the CLI starts from.
 func DefaultOptions() Options {
@@ -35,6 +53,10 @@ func DefaultOptions() Options {
 		HelperImage: "ghcr.io/agops/agops:v0.1.0",
 		Registry:    "registry.local/" + "agops",
 		StorageSize: "10Gi",
+		// k3s's defaults.
+		PodCIDR: "10.42.0.0/16", ServiceCIDR: "10.43.0.0/16",
+		ClusterDomain: "cluster.local",
+		Posture:       PostureCompose,
 	}
 }
 
@@ -64,6 +86,7 @@ type rule struct {
 // rules run in this order; later rules read what earlier ones decided.
 var rules = []rule{
 	{"names", (*planner).ruleNames},
+	{"tiers", (*planner).ruleTiers},
 	{"dependencies", (*planner).ruleDependencies},
 	{"kinds", (*planner).ruleKinds},
 	{"ports", (*planner).rulePorts},
@@ -79,6 +102,9 @@ var rules = []rule{
 	{"waits", (*planner).ruleWaits},
 	{"services", (*planner).ruleServices},
 	{"availability", (*planner).ruleAvailability},
+	{"network", (*planner).ruleNetwork},
+	{"pod-security", (*planner).rulePodSecurity},
+	{"quotas", (*planner).ruleQuotas},
 	{"other-keys", (*planner).ruleOtherKeys},
 	{"accounting", (*planner).ruleAccounting},
 	{"project-keys", (*planner).ruleProjectKeys},
@@ -89,8 +115,14 @@ type planner struct {
 	p    *compose.Project
 	opts Options
 
-	names     map[string]string // compose service name -> Kubernetes name
-	order     []string          // compose service names, sorted
+	names   map[string]string // compose service name -> Kubernetes name
+	tier    map[string]model.Tier
+	tierWhy map[string]string
+	// guards are the Pod Security levels, quotas and defaults of each namespace, by namespace name.
+	guards    map[string]*model.Namespace
+	links     []model.Link
+	policies  []model.NetworkPolicy
+	order     []string // compose service names, sorted
 	svcs      map[string]types.ServiceConfig
 	hints     map[string]compose.ServiceHints
 	owner     map[string]string // compose service -> compose service whose pod it joins (network_mode service:)
@@ -120,9 +152,15 @@ type planner struct {
 }
 
 func newPlanner(p *compose.Project, o Options) (*planner, error) {
+	if o.ClusterDomain == "" {
+		o.ClusterDomain = "cluster.local"
+	}
+	if o.Posture == "" {
+		o.Posture = PostureCompose
+	}
 	pl := &planner{
 		p: p, opts: o,
-		names: map[string]string{}, svcs: map[string]types.ServiceConfig{}, hints: map[string]compose.ServiceHints{},
+		names: map[string]string{}, tier: map[string]model.Tier{}, tierWhy: map[string]string{}, guards: map[string]*model.Namespace{}, svcs: map[string]types.ServiceConfig{}, hints: map[string]compose.ServiceHints{},
 		owner: map[string]string{}, work: map[string]*model.Workload{}, primary: map[string]*model.Container{},
 		ports: map[string][]portInfo{}, renames: map[string]string{}, aliases: map[string][]string{},
 		completes: map[string]bool{}, healthy: map[string]bool{}, waitedServices: map[string]bool{}, credentials: map[string]map[string]string{},
@@ -198,25 +236,112 @@ func (pl *planner) workloadOf(service string) *model.Workload {
 func (pl *planner) finish() *model.Project {
 	mp := &model.Project{
 		Name:        pl.p.Name,
-		Namespace:   namespaceName(pl.p.Name),
+		Instance:    namespaceName(pl.p.Name),
 		HelperImage: pl.opts.HelperImage,
+		Namespaces:  pl.namespaces(),
+	}
+	for i := range mp.Namespaces {
+		if g := pl.guards[mp.Namespaces[i].Name]; g != nil {
+			g.Name, g.Tier = mp.Namespaces[i].Name, mp.Namespaces[i].Tier
+			mp.Namespaces[i] = *g
+		}
 	}
 	for _, n := range pl.primaryServices() {
-		mp.Workloads = append(mp.Workloads, *pl.work[n])
+		w := *pl.work[n]
+		w.Namespace, w.Tier = pl.nsOf(n), pl.tier[n]
+		mp.Workloads = append(mp.Workloads, w)
 	}
 	slices.SortFunc(mp.Workloads, func(a, b model.Workload) int { return compareStrings(a.Name, b.Name) })
+	users := referencedBy(mp.Workloads)
 	for _, c := range sortedValues(pl.claims) {
-		mp.Claims = append(mp.Claims, *c)
+		for _, ns := range users["claim/"+c.Name] {
+			cc := *c
+			cc.Namespace = ns
+			mp.Claims = append(mp.Claims, cc)
+		}
 	}
 	for _, c := range sortedValues(pl.configMaps) {
-		mp.ConfigMaps = append(mp.ConfigMaps, *c)
+		for _, ns := range users["configmap/"+c.Name] {
+			cc := *c
+			cc.Namespace = ns
+			mp.ConfigMaps = append(mp.ConfigMaps, cc)
+		}
 	}
 	for _, s := range sortedValues(pl.secrets) {
-		mp.Secrets = append(mp.Secrets, *s)
+		for _, ns := range users["secret/"+s.Name] {
+			sc := *s
+			sc.Namespace = ns
+			mp.Secrets = append(mp.Secrets, sc)
+		}
 	}
+	byNamespace := func(ns1, n1, ns2, n2 string) int {
+		if c := compareStrings(ns1, ns2); c != 0 {
+			return c
+		}
+		return compareStrings(n1, n2)
+	}
+	slices.SortFunc(mp.Claims, func(a, b model.Claim) int { return byNamespace(a.Namespace, a.Name, b.Namespace, b.Name) })
+	slices.SortFunc(mp.ConfigMaps, func(a, b model.ConfigMap) int { return byNamespace(a.Namespace, a.Name, b.Namespace, b.Name) })
+	slices.SortFunc(mp.Secrets, func(a, b model.Secret) int { return byNamespace(a.Namespace, a.Name, b.Namespace, b.Name) })
+	mp.Links = pl.links
+	slices.SortFunc(mp.Links, func(a, b model.Link) int { return byNamespace(a.Namespace, a.Name, b.Namespace, b.Name) })
+	mp.Policies = pl.policies
+	slices.SortFunc(mp.Policies, func(a, b model.NetworkPolicy) int { return byNamespace(a.Namespace, a.Name, b.Namespace, b.Name) })
 	mp.Decisions = pl.decisions
 	model.SortDecisions(mp.Decisions)
 	return mp
+}
+
+// referencedBy maps "claim/NAME", "configmap/NAME" and "secret/NAME" to the sorted namespaces of the workloads that
+// use them; a Secret two tiers use is copied into both namespaces.
+func referencedBy(ws []model.Workload) map[string][]string {
+	seen := map[string]map[string]bool{}
+	use := func(key, ns string) {
+		if seen[key] == nil {
+			seen[key] = map[string]bool{}
+		}
+		seen[key][ns] = true
+	}
+	for _, w := range ws {
+		for _, c := range append(append([]model.Container{}, w.Pod.InitContainers...), w.Pod.Containers...) {
+			for _, e := range c.EnvFrom {
+				if e.ConfigMap != "" {
+					use("configmap/"+e.ConfigMap, w.Namespace)
+				}
+				if e.Secret != "" {
+					use("secret/"+e.Secret, w.Namespace)
+				}
+			}
+			for _, e := range c.Env {
+				if e.SecretRef != nil {
+					use("secret/"+e.SecretRef.Name, w.Namespace)
+				}
+			}
+		}
+		for _, v := range w.Pod.Volumes {
+			switch {
+			case v.Claim != "":
+				use("claim/"+v.Claim, w.Namespace)
+			case v.ConfigMap != nil:
+				use("configmap/"+v.ConfigMap.Name, w.Namespace)
+			case v.Secret != nil:
+				use("secret/"+v.Secret.Name, w.Namespace)
+			}
+			for _, p := range v.Projected {
+				if p.Secret != nil {
+					use("secret/"+p.Secret.Name, w.Namespace)
+				}
+				if p.ConfigMap != nil {
+					use("configmap/"+p.ConfigMap.Name, w.Namespace)
+				}
+			}
+		}
+	}
+	out := map[string][]string{}
+	for key, nss := range seen {
+		out[key] = sortedKeys(nss)
+	}
+	return out
 }
 
 func sortedValues[V any](m map[string]*V) []*V {

@@ -105,7 +105,7 @@ func (pl *planner) external(n string, w *model.Workload) {
 			if ip != nil && ip.IsLoopback() {
 				pl.record(n, "ports", model.Approximated,
 					fmt.Sprintf("%s:%d:%d is bound to loopback: not exposed outside the cluster; use kubectl port-forward -n %s svc/%s %d:%d",
-						pub.hostIP, pub.port, p.port, namespaceName(pl.p.Name), w.Name, pub.port, p.port), "")
+						pub.hostIP, pub.port, p.port, pl.nsOf(n), w.Name, pub.port, p.port), "")
 				continue
 			}
 			if ip != nil && !ip.IsUnspecified() {

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"sort"
 
 	"github.com/compose-spec/compose-go/v2/types"
 
@@ -55,13 +56,13 @@ func (pl *planner) wait(n, dep string, d types.ServiceDependency, w *model.Workl
 		pl.record(n, key, model.NeedsInput, fmt.Sprintf("waits for %s to complete, but it runs as a %s, which never completes", dep, depWork.Kind),
 			fmt.Sprintf("remove x-agops.kind from %s, or change the condition", dep))
 	case d.Condition == types.ServiceConditionCompletedSuccessfully:
-		pl.addWait(w, "job", depWork.Name)
+		pl.addWait(w, "job", depWork.Name, pl.nsOf(n), pl.nsOf(dep))
 		pl.record(n, key, model.Mapped, fmt.Sprintf("init container waits until Job %s completes (agops wait job)", depWork.Name), "")
 	case d.Condition == types.ServiceConditionHealthy && depWork.Kind == model.Job:
-		pl.addWait(w, "job", depWork.Name)
+		pl.addWait(w, "job", depWork.Name, pl.nsOf(n), pl.nsOf(dep))
 		pl.record(n, key, model.Approximated, fmt.Sprintf("%s is a one-shot Job: the init container waits until it completes", dep), "")
 	case d.Condition == types.ServiceConditionHealthy:
-		pl.addWait(w, "service", depWork.Name)
+		pl.addWait(w, "service", depWork.Name, pl.nsOf(n), pl.nsOf(dep))
 		reason := fmt.Sprintf("init container waits until Service %s has a ready endpoint (agops wait service)", depWork.Name)
 		if hc := pl.svcs[dep].HealthCheck; hc == nil || hc.Disable {
 			pl.record(n, key, model.Approximated, reason+"; the dependency has no healthcheck, so ready means its readiness probe passed", "")
@@ -73,7 +74,8 @@ func (pl *planner) wait(n, dep string, d types.ServiceDependency, w *model.Workl
 	}
 }
 
-func (pl *planner) addWait(w *model.Workload, what, target string) {
+// addWait adds an init container that waits for target in namespace targetNS; own is the waiting pod's namespace.
+func (pl *planner) addWait(w *model.Workload, what, target, own, targetNS string) {
 	name := dns1035("wait-" + target)
 	for _, c := range w.Pod.InitContainers {
 		if c.Name == name {
@@ -81,11 +83,17 @@ func (pl *planner) addWait(w *model.Workload, what, target string) {
 		}
 	}
 	w.APIAccess = true
+	w.WaitsIn = appendUnique(w.WaitsIn, targetNS)
+	sort.Strings(w.WaitsIn)
+	args := []string{"wait", what, target, "--timeout", "30m"}
+	if targetNS != own {
+		args = append(args, "--namespace", targetNS)
+	}
 	uid := int64(helperUID)
 	w.Pod.InitContainers = append(w.Pod.InitContainers, model.Container{
 		Name:  name,
 		Image: pl.opts.HelperImage,
-		Args:  []string{"wait", what, target, "--timeout", "30m"},
+		Args:  args,
 		Resources: model.Resources{
 			Requests: map[string]string{"cpu": "10m", "memory": "32Mi"},
 			Limits:   map[string]string{"memory": "64Mi"},

@@ -12,10 +12,17 @@ import (
 func (r Report) Markdown() []byte {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Migration report: %s\n\n", r.Project)
-	fmt.Fprintf(&b, "Namespace `%s`. **Verdict: %s.** %d mapped, %d approximated, %d dropped, %d need input.\n\n",
-		r.Namespace, r.Verdict, r.Summary.Mapped, r.Summary.Approximated, r.Summary.Dropped, r.Summary.NeedsInput)
+	fmt.Fprintf(&b, "**Verdict: %s.** %d mapped, %d approximated, %d dropped, %d need input.\n\n",
+		r.Verdict, r.Summary.Mapped, r.Summary.Approximated, r.Summary.Dropped, r.Summary.NeedsInput)
 	b.WriteString("Outcomes: **mapped** — Kubernetes does what Compose did; **approximated** — close, the reason says what differs; " +
 		"**dropped** — not carried over, the reason says why; **needs input** — a person must decide (`--strict` fails on these).\n\n")
+	if len(r.Namespaces) > 0 {
+		b.WriteString("## Namespaces\n\n| namespace | tier | Pod Security enforced | services |\n|---|---|---|---|\n")
+		for _, ns := range r.Namespaces {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", ns.Name, ns.Tier, ns.PodSecurity, cell(strings.Join(ns.Services, ", ")))
+		}
+		b.WriteString("\n")
+	}
 	if len(r.Security) > 0 {
 		b.WriteString("## Security findings\n\n")
 		decisionTable(&b, r.Security, true)
@@ -27,15 +34,15 @@ func (r Report) Markdown() []byte {
 	if len(r.Secrets) > 0 {
 		b.WriteString("## Secrets to create\n\n")
 		b.WriteString("The manifests reference these Secrets; their values are not in this folder. Create each before applying:\n\n")
-		b.WriteString("| Secret | keys | from | create with |\n|---|---|---|---|\n")
+		b.WriteString("| Secret | namespace | keys | from | create with |\n|---|---|---|---|---|\n")
 		for _, s := range r.Secrets {
-			fmt.Fprintf(&b, "| %s | %s | %s | `%s` |\n", s.Name, cell(strings.Join(s.Keys, ", ")), cell(strings.Join(s.Sources, "; ")), cell(s.Create))
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | `%s` |\n", s.Name, s.Namespace, cell(strings.Join(s.Keys, ", ")), cell(strings.Join(s.Sources, "; ")), cell(s.Create))
 		}
 		b.WriteString("\n")
 	}
-	b.WriteString("## Services\n\n| service | workload | kind | replicas (single-node / ha) | ports | mapped | approximated | dropped | needs input |\n|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("## Services\n\n| service | workload | namespace | kind | replicas (single-node / ha) | ports | mapped | approximated | dropped | needs input |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, s := range r.Services {
-		fmt.Fprintf(&b, "| %s | %s | %s | %d / %d | %s | %d | %d | %d | %d |\n", s.Service, s.Workload, s.Kind, s.Replicas, s.HAReplicas,
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %d / %d | %s | %d | %d | %d | %d |\n", s.Service, s.Workload, s.Namespace, s.Kind, s.Replicas, s.HAReplicas,
 			strings.Join(s.Ports, " "), s.Counts.Mapped, s.Counts.Approximated, s.Counts.Dropped, s.Counts.NeedsInput)
 	}
 	b.WriteString("\n")

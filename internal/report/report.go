@@ -23,7 +23,7 @@ const (
 // Report is the machine-readable form of the migration report.
 type Report struct {
 	Project     string           `json:"project"`
-	Namespace   string           `json:"namespace"`
+	Namespaces  []Namespace      `json:"namespaces"`
 	Verdict     string           `json:"verdict"`
 	Summary     Counts           `json:"summary"`
 	Services    []Service        `json:"services"`
@@ -54,10 +54,19 @@ func (c *Counts) add(o model.Outcome) {
 	}
 }
 
+// Namespace is one tier namespace and the services in it.
+type Namespace struct {
+	Name        string   `json:"name"`
+	Tier        string   `json:"tier"`
+	PodSecurity string   `json:"podSecurity"`
+	Services    []string `json:"services"`
+}
+
 // Service is one Compose service and what became of it.
 type Service struct {
 	Service    string           `json:"service"`
 	Workload   string           `json:"workload"`
+	Namespace  string           `json:"namespace,omitempty"`
 	Kind       string           `json:"kind"`
 	Replicas   int32            `json:"replicas"`
 	HAReplicas int32            `json:"haReplicas"`
@@ -68,17 +77,27 @@ type Service struct {
 
 // SecretRef says how a Secret the manifests reference gets created; it never holds a value.
 type SecretRef struct {
-	Name    string   `json:"name"`
-	Keys    []string `json:"keys"`
-	Sources []string `json:"sources"`
-	Known   bool     `json:"valueKnown"`
-	Create  string   `json:"create"`
+	Name      string   `json:"name"`
+	Namespace string   `json:"namespace"`
+	Keys      []string `json:"keys"`
+	Sources   []string `json:"sources"`
+	Known     bool     `json:"valueKnown"`
+	Create    string   `json:"create"`
 }
 
 // Build assembles the report from the model. composeFiles are shown in commands as given; file paths in commands
 // are made relative to workDir (where the user runs them), when they are below it.
 func Build(p *model.Project, composeFiles []string, workDir string) Report {
-	r := Report{Project: p.Name, Namespace: p.Namespace}
+	r := Report{Project: p.Name}
+	for _, ns := range p.Namespaces {
+		rn := Namespace{Name: ns.Name, Tier: string(ns.Tier), PodSecurity: ns.PodSecurity.Enforce}
+		for _, w := range p.Workloads {
+			if w.Namespace == ns.Name {
+				rn.Services = append(rn.Services, w.Service)
+			}
+		}
+		r.Namespaces = append(r.Namespaces, rn)
+	}
 	byService := map[string][]model.Decision{}
 	for _, d := range p.Decisions {
 		r.Summary.add(d.Outcome)
@@ -107,6 +126,7 @@ func Build(p *model.Project, composeFiles []string, workDir string) Report {
 		s := Service{Service: n, Decisions: byService[n]}
 		if w, ok := workloadOf[n]; ok {
 			s.Workload, s.Kind, s.Replicas, s.HAReplicas = w.Name, string(w.Kind), w.Replicas, w.HAReplicas
+			s.Namespace = w.Namespace
 			for _, svc := range w.Services[:min(1, len(w.Services))] {
 				for _, port := range svc.Ports {
 					s.Ports = append(s.Ports, fmt.Sprintf("%d/%s", port.Port, port.Protocol))
@@ -140,7 +160,7 @@ func verdict(r Report) string {
 func secretRefs(p *model.Project, composeFiles []string, workDir string) []SecretRef {
 	var out []SecretRef
 	for _, s := range p.Secrets {
-		ref := SecretRef{Name: s.Name, Known: true}
+		ref := SecretRef{Name: s.Name, Namespace: s.Namespace, Known: true}
 		for _, k := range s.Keys {
 			ref.Keys = append(ref.Keys, k.Key)
 			ref.Sources = append(ref.Sources, k.Source)
@@ -148,9 +168,9 @@ func secretRefs(p *model.Project, composeFiles []string, workDir string) []Secre
 		}
 		switch {
 		case s.External:
-			ref.Create = fmt.Sprintf("external: must already exist in namespace %s", p.Namespace)
+			ref.Create = fmt.Sprintf("external: must already exist in namespace %s", s.Namespace)
 		case len(s.Keys) == 1 && s.Keys[0].File != "":
-			ref.Create = fmt.Sprintf("kubectl create secret generic %s -n %s --from-file=%s=%s", s.Name, p.Namespace, s.Keys[0].Key, shown(workDir, s.Keys[0].File))
+			ref.Create = fmt.Sprintf("kubectl create secret generic %s -n %s --from-file=%s=%s", s.Name, s.Namespace, s.Keys[0].Key, shown(workDir, s.Keys[0].File))
 		default:
 			ref.Create = "agops secrets " + fileFlags(composeFiles) + " | kubectl apply -f -"
 		}
@@ -179,12 +199,20 @@ func (r Report) JSON() ([]byte, error) {
 // Summary is the few lines printed to stderr after a migration.
 func (r Report) Line() string {
 	c := r.Summary
-	line := fmt.Sprintf("agops: %d services of %q into namespace %s: %d mapped, %d approximated, %d dropped, %d need input; verdict: %s\n",
-		len(r.Services), r.Project, r.Namespace, c.Mapped, c.Approximated, c.Dropped, c.NeedsInput, r.Verdict)
+	line := fmt.Sprintf("agops: %d services of %q into namespaces %s: %d mapped, %d approximated, %d dropped, %d need input; verdict: %s\n",
+		len(r.Services), r.Project, r.namespaceList(), c.Mapped, c.Approximated, c.Dropped, c.NeedsInput, r.Verdict)
 	if n := len(r.Secrets); n > 0 {
 		line += fmt.Sprintf("agops: %d Secrets to create before applying (values are not in the output): see report.md\n", n)
 	}
 	return line
+}
+
+func (r Report) namespaceList() string {
+	names := make([]string, len(r.Namespaces))
+	for i, ns := range r.Namespaces {
+		names[i] = ns.Name
+	}
+	return strings.Join(names, ", ")
 }
 
 // shown makes a path relative to dir when it lies below it.

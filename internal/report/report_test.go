@@ -26,21 +26,21 @@ func sec(service, key string, o model.Outcome, reason string) model.Decision {
 // of each kind.
 func shop(decisions ...model.Decision) *model.Project {
 	return &model.Project{
-		Name: "shop", Namespace: "shop-ns",
+		Name: "shop", Instance: "shop", Namespaces: []model.Namespace{{Name: "shop-ns", Tier: model.TierAILab, PodSecurity: model.PodSecurity{Enforce: "baseline"}}},
 		Workloads: []model.Workload{
-			{Name: "db", Service: "db", Kind: model.StatefulSet, Replicas: 1, HAReplicas: 1,
+			{Name: "db", Service: "db", Namespace: "shop-ns", Kind: model.StatefulSet, Replicas: 1, HAReplicas: 1,
 				Services: []model.Service{{Name: "db", Ports: []model.ServicePort{{Port: 5432, Protocol: model.TCP}}}}},
-			{Name: "web", Service: "web", Kind: model.Deployment, Replicas: 1, HAReplicas: 2,
+			{Name: "web", Service: "web", Namespace: "shop-ns", Kind: model.Deployment, Replicas: 1, HAReplicas: 2,
 				Services: []model.Service{
 					{Name: "web", Ports: []model.ServicePort{{Port: 80, Protocol: model.TCP}, {Port: 53, Protocol: model.UDP}}},
 					{Name: "web-alias", Ports: []model.ServicePort{{Port: 8080, Protocol: model.TCP}}},
 				}},
 		},
 		Secrets: []model.Secret{
-			{Name: "db-env", Keys: []model.SecretKey{{Key: "POSTGRES_PASSWORD", Source: "environment of service db", Value: []byte("env-secret-value-1"), Known: true}}},
-			{Name: "db-password", Keys: []model.SecretKey{{Key: "db_password", Source: "file ./secrets/db.txt", File: "/abs/secrets/db.txt", Value: []byte("file-secret-value-2\n"), Known: true}}},
-			{Name: "api-key", Keys: []model.SecretKey{{Key: "api_key", Source: "environment variable API_KEY"}}},
-			{Name: "vault-token", Keys: []model.SecretKey{{Key: "token", Source: "external secret"}}, External: true},
+			{Name: "db-env", Namespace: "shop-ns", Keys: []model.SecretKey{{Key: "POSTGRES_PASSWORD", Source: "environment of service db", Value: []byte("env-secret-value-1"), Known: true}}},
+			{Name: "db-password", Namespace: "shop-ns", Keys: []model.SecretKey{{Key: "db_password", Source: "file ./secrets/db.txt", File: "/abs/secrets/db.txt", Value: []byte("file-secret-value-2\n"), Known: true}}},
+			{Name: "api-key", Namespace: "shop-ns", Keys: []model.SecretKey{{Key: "api_key", Source: "environment variable API_KEY"}}},
+			{Name: "vault-token", Namespace: "shop-ns", Keys: []model.SecretKey{{Key: "token", Source: "external secret"}}, External: true},
 		},
 		Decisions: decisions,
 	}
@@ -61,8 +61,8 @@ func TestBuildCounts(t *testing.T) {
 		d("web", "healthcheck", model.Approximated, "probes"),
 	)
 	r := report.Build(p, []string{"compose.yaml"}, "/abs")
-	if r.Project != "shop" || r.Namespace != "shop-ns" {
-		t.Errorf("project %q namespace %q, want shop shop-ns", r.Project, r.Namespace)
+	if r.Project != "shop" || len(r.Namespaces) != 1 || r.Namespaces[0].Name != "shop-ns" || len(r.Namespaces[0].Services) != 2 {
+		t.Errorf("project %q namespaces %+v, want shop with shop-ns holding db and web", r.Project, r.Namespaces)
 	}
 	if want := (report.Counts{Mapped: 4, Approximated: 2, Dropped: 2, NeedsInput: 2}); r.Summary != want {
 		t.Errorf("summary = %+v, want %+v", r.Summary, want)
@@ -84,10 +84,10 @@ func TestBuildCounts(t *testing.T) {
 		t.Fatalf("services = %q, want db sidecar web", names)
 	}
 	tests := []report.Service{
-		{Service: "db", Workload: "db", Kind: "StatefulSet", Replicas: 1, HAReplicas: 1, Ports: []string{"5432/TCP"},
+		{Service: "db", Workload: "db", Namespace: "shop-ns", Kind: "StatefulSet", Replicas: 1, HAReplicas: 1, Ports: []string{"5432/TCP"},
 			Counts: report.Counts{Mapped: 2, NeedsInput: 1}},
 		{Service: "sidecar", Kind: "container in a shared pod", Counts: report.Counts{Mapped: 1}},
-		{Service: "web", Workload: "web", Kind: "Deployment", Replicas: 1, HAReplicas: 2, Ports: []string{"80/TCP", "53/UDP"},
+		{Service: "web", Workload: "web", Namespace: "shop-ns", Kind: "Deployment", Replicas: 1, HAReplicas: 2, Ports: []string{"80/TCP", "53/UDP"},
 			Counts: report.Counts{Mapped: 1, Approximated: 1, Dropped: 1, NeedsInput: 1}},
 	}
 	for i, want := range tests {
@@ -142,13 +142,13 @@ func TestBuildSecretRefs(t *testing.T) {
 	t.Parallel()
 	r := report.Build(shop(), []string{"compose.yaml", "compose.prod.yaml"}, "/abs")
 	want := []report.SecretRef{
-		{Name: "db-env", Keys: []string{"POSTGRES_PASSWORD"}, Sources: []string{"environment of service db"}, Known: true,
+		{Name: "db-env", Namespace: "shop-ns", Keys: []string{"POSTGRES_PASSWORD"}, Sources: []string{"environment of service db"}, Known: true,
 			Create: "agops secrets -f compose.yaml -f compose.prod.yaml | kubectl apply -f -"},
-		{Name: "db-password", Keys: []string{"db_password"}, Sources: []string{"file ./secrets/db.txt"}, Known: true,
+		{Name: "db-password", Namespace: "shop-ns", Keys: []string{"db_password"}, Sources: []string{"file ./secrets/db.txt"}, Known: true,
 			Create: "kubectl create secret generic db-password -n shop-ns --from-file=db_password=secrets/db.txt"},
-		{Name: "api-key", Keys: []string{"api_key"}, Sources: []string{"environment variable API_KEY"}, Known: false,
+		{Name: "api-key", Namespace: "shop-ns", Keys: []string{"api_key"}, Sources: []string{"environment variable API_KEY"}, Known: false,
 			Create: "agops secrets -f compose.yaml -f compose.prod.yaml | kubectl apply -f -"},
-		{Name: "vault-token", Keys: []string{"token"}, Sources: []string{"external secret"}, Known: false,
+		{Name: "vault-token", Namespace: "shop-ns", Keys: []string{"token"}, Sources: []string{"external secret"}, Known: false,
 			Create: "external: must already exist in namespace shop-ns"},
 	}
 	if !reflect.DeepEqual(r.Secrets, want) {
@@ -215,7 +215,7 @@ func TestNoSecretValues(t *testing.T) {
 	}
 	for _, s := range back["secrets"].([]any) {
 		for field := range s.(map[string]any) {
-			if !slices.Contains([]string{"name", "keys", "sources", "valueKnown", "create"}, field) {
+			if !slices.Contains([]string{"name", "namespace", "keys", "sources", "valueKnown", "create"}, field) {
 				t.Errorf("secret ref has field %q", field)
 			}
 		}
@@ -328,7 +328,7 @@ func TestMarkdownSections(t *testing.T) {
 	if !strings.Contains(md, "| (project) | models.llm | needs-input |") {
 		t.Errorf("the needs-input table does not name the project-level decision (project):\n%s", md)
 	}
-	if !strings.Contains(md, "| web | web | Deployment | 1 / 2 | 80/TCP 53/UDP |") {
+	if !strings.Contains(md, "| web | web | shop-ns | Deployment | 1 / 2 | 80/TCP 53/UDP |") {
 		t.Errorf("services table has no row for web:\n%s", md)
 	}
 }

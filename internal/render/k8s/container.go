@@ -267,7 +267,7 @@ func (r *renderer) claim(c model.Claim) Object {
 	}
 	pvc := &corev1.PersistentVolumeClaim{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
-		ObjectMeta: r.meta(c.Name, nil),
+		ObjectMeta: r.meta(c.Namespace, c.Name, nil),
 		Spec: corev1.PersistentVolumeClaimSpec{
 			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.PersistentVolumeAccessMode(c.AccessMode)},
 		},

@@ -60,12 +60,28 @@ const (
 // Render returns every object of the project for a variant, in a stable order.
 func Render(p *model.Project, o Options) ([]Item, error) {
 	r := &renderer{p: p, o: o}
-	r.add("namespace.yaml", r.namespace())
+	for _, ns := range p.Namespaces {
+		r.add("namespace.yaml", r.namespace(ns))
+	}
 	for _, rc := range runtimeClasses(p) {
 		r.add("runtimeclasses.yaml", rc)
 	}
-	if needsWaitRole(p) {
-		r.add("rbac.yaml", r.waitRole())
+	for _, ns := range p.Namespaces {
+		if ns.Quota != nil {
+			r.add("quotas.yaml", r.quota(ns))
+		}
+		if len(ns.DefaultRequests)+len(ns.DefaultLimits) > 0 {
+			r.add("quotas.yaml", r.limitRange(ns))
+		}
+	}
+	for _, ns := range waitNamespaces(p) {
+		r.add("rbac.yaml", r.waitRole(ns))
+	}
+	for _, np := range p.Policies {
+		r.add("networkpolicies.yaml", r.networkPolicy(np))
+	}
+	for _, l := range p.Links {
+		r.add("links.yaml", r.link(l))
 	}
 	for _, c := range p.Claims {
 		if pvc := r.claim(c); pvc != nil {
@@ -106,22 +122,42 @@ func (r *renderer) add(file string, obj Object) {
 	r.items = append(r.items, Item{File: file, Object: obj})
 }
 
-func (r *renderer) meta(name string, labels map[string]string) metav1.ObjectMeta {
-	l := map[string]string{LabelPartOf: r.p.Namespace, LabelManagedBy: "agops"}
+func (r *renderer) meta(namespace, name string, labels map[string]string) metav1.ObjectMeta {
+	l := map[string]string{LabelPartOf: r.p.Instance, LabelManagedBy: "agops"}
 	for k, v := range labels {
 		l[k] = v
 	}
-	return metav1.ObjectMeta{Name: name, Namespace: r.p.Namespace, Labels: l}
+	return metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: l}
 }
 
 func (r *renderer) selector(w *model.Workload) map[string]string {
-	return map[string]string{LabelName: w.Name, LabelInstance: r.p.Namespace}
+	return r.workloadSelector(w.Name)
 }
 
-func (r *renderer) namespace() Object {
+// workloadSelector selects the pods of the workload named name.
+func (r *renderer) workloadSelector(name string) map[string]string {
+	return map[string]string{LabelName: name, LabelInstance: r.p.Instance}
+}
+
+// Labels of namespaces.
+const (
+	LabelTier          = "agops.dev/tier"
+	labelPSAEnforce    = "pod-security.kubernetes.io/enforce"
+	labelPSAWarn       = "pod-security.kubernetes.io/warn"
+	labelPSAAudit      = "pod-security.kubernetes.io/audit"
+	labelNamespaceName = "kubernetes.io/metadata.name"
+)
+
+func (r *renderer) namespace(ns model.Namespace) Object {
+	l := map[string]string{LabelPartOf: r.p.Instance, LabelManagedBy: "agops", LabelTier: string(ns.Tier)}
+	for k, v := range map[string]string{labelPSAEnforce: ns.PodSecurity.Enforce, labelPSAWarn: ns.PodSecurity.Warn, labelPSAAudit: ns.PodSecurity.Audit} {
+		if v != "" {
+			l[k] = v
+		}
+	}
 	return &corev1.Namespace{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
-		ObjectMeta: metav1.ObjectMeta{Name: r.p.Namespace, Labels: map[string]string{LabelPartOf: r.p.Namespace, LabelManagedBy: "agops"}},
+		ObjectMeta: metav1.ObjectMeta{Name: ns.Name, Labels: l},
 	}
 }
 
@@ -149,21 +185,28 @@ func runtimeClasses(p *model.Project) []Object {
 	return out
 }
 
-func needsWaitRole(p *model.Project) bool {
+// waitNamespaces lists the namespaces some wait init container reads, sorted.
+func waitNamespaces(p *model.Project) []string {
+	seen := map[string]bool{}
 	for _, w := range p.Workloads {
-		if w.APIAccess {
-			return true
+		for _, ns := range w.WaitsIn {
+			seen[ns] = true
 		}
 	}
-	return false
+	out := make([]string, 0, len(seen))
+	for ns := range seen {
+		out = append(out, ns)
+	}
+	sort.Strings(out)
+	return out
 }
 
-// waitRole lets `agops wait` read EndpointSlices and Jobs, nothing else.
-func (r *renderer) waitRole() Object {
+// waitRole lets `agops wait` read EndpointSlices and Jobs of a namespace, nothing else.
+func (r *renderer) waitRole(ns string) Object {
 	verbs := []string{"get", "list", "watch"}
 	return &rbacv1.Role{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"},
-		ObjectMeta: r.meta(waitRole, nil),
+		ObjectMeta: r.meta(ns, waitRole, nil),
 		Rules: []rbacv1.PolicyRule{
 			{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: verbs},
 			{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Verbs: verbs},
@@ -175,24 +218,25 @@ func (r *renderer) serviceAccount(w *model.Workload) Object {
 	no := false
 	return &corev1.ServiceAccount{
 		TypeMeta:                     metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
-		ObjectMeta:                   r.meta(w.ServiceAccount, map[string]string{LabelName: w.Name}),
+		ObjectMeta:                   r.meta(w.Namespace, w.ServiceAccount, map[string]string{LabelName: w.Name}),
 		AutomountServiceAccountToken: &no,
 	}
 }
 
-func (r *renderer) waitBinding(w *model.Workload) Object {
+// waitBinding lets a workload's wait init containers read the namespace ns.
+func (r *renderer) waitBinding(w *model.Workload, ns string) Object {
 	return &rbacv1.RoleBinding{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
-		ObjectMeta: r.meta(w.Name+"-wait", map[string]string{LabelName: w.Name}),
+		ObjectMeta: r.meta(ns, w.Name+"-wait", map[string]string{LabelName: w.Name}),
 		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: waitRole},
-		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: w.ServiceAccount, Namespace: r.p.Namespace}},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: w.ServiceAccount, Namespace: w.Namespace}},
 	}
 }
 
 func (r *renderer) configMap(cm model.ConfigMap) Object {
 	return &corev1.ConfigMap{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
-		ObjectMeta: r.meta(cm.Name, nil),
+		ObjectMeta: r.meta(cm.Namespace, cm.Name, nil),
 		Data:       cm.Data,
 		BinaryData: cm.Binary,
 	}
@@ -212,7 +256,7 @@ func (r *renderer) secret(s model.Secret) (Object, error) {
 	}
 	return &corev1.Secret{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
-		ObjectMeta: r.meta(s.Name, nil),
+		ObjectMeta: r.meta(s.Namespace, s.Name, nil),
 		Type:       corev1.SecretTypeOpaque,
 		Data:       data,
 	}, nil

@@ -16,7 +16,7 @@ import (
 // workload is a minimal workload of a kind with base and ha replica counts.
 func workload(name string, kind model.WorkloadKind, replicas, ha int32) model.Workload {
 	w := model.Workload{
-		Name: name, Service: name, Kind: kind, Replicas: replicas, HAReplicas: ha, ServiceAccount: name,
+		Name: name, Service: name, Namespace: "shop", Kind: kind, Replicas: replicas, HAReplicas: ha, ServiceAccount: name,
 		Pod: model.Pod{
 			RestartPolicy: "Always",
 			Containers: []model.Container{{
@@ -46,7 +46,7 @@ func shop() *model.Project {
 	db.Pod.Containers[0].Mounts = []model.Mount{{Volume: "data", Path: "/var/lib/db"}}
 	db.Pod.Containers[0].EnvFrom = []model.EnvFrom{{Secret: "db-env"}}
 	return &model.Project{
-		Name: "shop", Namespace: "shop",
+		Name: "shop", Instance: "shop", Namespaces: []model.Namespace{{Name: "shop", Tier: model.TierAILab}},
 		Workloads: []model.Workload{
 			workload("admin", model.Deployment, 1, 1),
 			workload("cache", model.StatefulSet, 1, 3),
@@ -55,11 +55,11 @@ func shop() *model.Project {
 			web,
 			workload("worker", model.DaemonSet, 1, 1),
 		},
-		Claims:     []model.Claim{{Name: "data", Volume: "data", Size: "1Gi", AccessMode: "ReadWriteOnce"}},
-		ConfigMaps: []model.ConfigMap{{Name: "web-env", Data: map[string]string{"LOG_LEVEL": "debug"}}},
+		Claims:     []model.Claim{{Name: "data", Namespace: "shop", Volume: "data", Size: "1Gi", AccessMode: "ReadWriteOnce"}},
+		ConfigMaps: []model.ConfigMap{{Name: "web-env", Namespace: "shop", Data: map[string]string{"LOG_LEVEL": "debug"}}},
 		Secrets: []model.Secret{
-			{Name: "db-env", Keys: []model.SecretKey{{Key: "POSTGRES_PASSWORD", Source: "environment of service db", Value: []byte("s3cret-pw"), Known: true}}},
-			{Name: "external", Keys: []model.SecretKey{{Key: "token", Source: "external secret"}}, External: true},
+			{Name: "db-env", Namespace: "shop", Keys: []model.SecretKey{{Key: "POSTGRES_PASSWORD", Source: "environment of service db", Value: []byte("s3cret-pw"), Known: true}}},
+			{Name: "external", Namespace: "shop", Keys: []model.SecretKey{{Key: "token", Source: "external secret"}}, External: true},
 		},
 	}
 }

@@ -15,12 +15,12 @@ import (
 func (r *renderer) workload(w *model.Workload) {
 	file := w.Name + ".yaml"
 	r.add(file, r.serviceAccount(w))
-	if w.APIAccess {
-		r.add(file, r.waitBinding(w))
+	for _, ns := range w.WaitsIn {
+		r.add(file, r.waitBinding(w, ns))
 	}
 	pod := r.podTemplate(w)
 	replicas := r.replicas(w)
-	meta := r.meta(w.Name, map[string]string{LabelName: w.Name})
+	meta := r.meta(w.Namespace, w.Name, map[string]string{LabelName: w.Name})
 	meta.Annotations = map[string]string{AnnotService: w.Service}
 	sel := &metav1.LabelSelector{MatchLabels: r.selector(w)}
 	switch w.Kind {
@@ -82,7 +82,7 @@ func (r *renderer) pdb(w *model.Workload) Object {
 	one := intstr.FromInt32(1)
 	return &policyv1.PodDisruptionBudget{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "policy/v1", Kind: "PodDisruptionBudget"},
-		ObjectMeta: r.meta(w.Name, map[string]string{LabelName: w.Name}),
+		ObjectMeta: r.meta(w.Namespace, w.Name, map[string]string{LabelName: w.Name}),
 		Spec: policyv1.PodDisruptionBudgetSpec{
 			MaxUnavailable: &one,
 			Selector:       &metav1.LabelSelector{MatchLabels: r.selector(w)},
@@ -93,7 +93,7 @@ func (r *renderer) pdb(w *model.Workload) Object {
 func (r *renderer) service(w *model.Workload, s model.Service) Object {
 	svc := &corev1.Service{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
-		ObjectMeta: r.meta(s.Name, map[string]string{LabelName: w.Name}),
+		ObjectMeta: r.meta(w.Namespace, s.Name, map[string]string{LabelName: w.Name}),
 		Spec:       corev1.ServiceSpec{Type: corev1.ServiceType(s.Type), Selector: r.selector(w)},
 	}
 	if s.Headless {
@@ -155,7 +155,7 @@ func (r *renderer) podTemplate(w *model.Workload) corev1.PodTemplateSpec {
 
 func (r *renderer) podLabels(w *model.Workload) map[string]string {
 	l := r.selector(w)
-	l[LabelPartOf] = r.p.Namespace
+	l[LabelPartOf] = r.p.Instance
 	l[LabelManagedBy] = "agops"
 	return l
 }

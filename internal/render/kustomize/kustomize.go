@@ -128,14 +128,15 @@ func writeBase(files map[string][]byte, items []k8s.Item) ([]map[string]any, err
 	return maps, putYAML(files, "base/kustomization.yaml", newKustomization(order))
 }
 
-// fileRank puts the namespace and cluster-wide files first, then shared objects, then workloads.
+// fileRank puts the namespaces first, then what guards them (RBAC, quotas, network policies), then shared objects,
+// then workloads.
 func fileRank(f string) int {
 	switch f {
 	case "namespace.yaml":
 		return 0
-	case "runtimeclasses.yaml", "rbac.yaml":
+	case "runtimeclasses.yaml", "rbac.yaml", "quotas.yaml", "networkpolicies.yaml":
 		return 1
-	case "storage.yaml", "configmaps.yaml", "secrets.yaml":
+	case "storage.yaml", "configmaps.yaml", "secrets.yaml", "links.yaml":
 		return 2
 	}
 	return 3

@@ -20,7 +20,7 @@ import (
 func project() *model.Project {
 	w := func(name string, kind model.WorkloadKind, ha int32) model.Workload {
 		return model.Workload{
-			Name: name, Service: name, Kind: kind, Replicas: 1, HAReplicas: ha, ServiceAccount: name,
+			Name: name, Service: name, Namespace: "shop", Kind: kind, Replicas: 1, HAReplicas: ha, ServiceAccount: name,
 			Pod: model.Pod{RestartPolicy: "Always", Containers: []model.Container{{Name: name, Image: "example/" + name}}},
 			Services: []model.Service{{Name: name, Type: model.ClusterIP,
 				Ports: []model.ServicePort{{Name: "tcp-80", Port: 80, TargetPort: 80, Protocol: model.TCP}}}},
@@ -31,12 +31,12 @@ func project() *model.Project {
 	db := w("db", model.StatefulSet, 1)
 	db.Pod.Volumes = []model.Volume{{Name: "data", Claim: "data"}}
 	web := w("web", model.Deployment, 2)
-	web.APIAccess = true // waits for db: a Role in rbac.yaml and a RoleBinding in web.yaml
+	web.APIAccess, web.WaitsIn = true, []string{"shop"} // waits for db: a Role in rbac.yaml and a RoleBinding in web.yaml
 	return &model.Project{
-		Name: "shop", Namespace: "shop",
+		Name: "shop", Instance: "shop", Namespaces: []model.Namespace{{Name: "shop", Tier: model.TierAILab}},
 		Workloads:  []model.Workload{db, job, web, w("worker", model.DaemonSet, 1)},
-		Claims:     []model.Claim{{Name: "data", Volume: "data", Size: "1Gi", AccessMode: "ReadWriteOnce"}},
-		ConfigMaps: []model.ConfigMap{{Name: "web-env", Data: map[string]string{"A": "1"}}},
+		Claims:     []model.Claim{{Name: "data", Namespace: "shop", Volume: "data", Size: "1Gi", AccessMode: "ReadWriteOnce"}},
+		ConfigMaps: []model.ConfigMap{{Name: "web-env", Namespace: "shop", Data: map[string]string{"A": "1"}}},
 	}
 }
 

@@ -1,0 +1,302 @@
+package plan
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+
+	"github.com/agops/agops/internal/model"
+)
+
+// Names of the namespace-wide policies.
+const (
+	policyDefaultDeny = "agops-default-deny"
+	policyAllowDNS    = "agops-allow-dns"
+)
+
+// ruleNetwork isolates the tiers. Every tier namespace denies all ingress and egress by default and allows DNS;
+// each workload then accepts, on its declared container ports only, the services it shared a Compose network with,
+// may open those services' ports, reaches outside the cluster only when one of its networks was not internal, and
+// accepts outside traffic only on the ports it published. A peer in another tier keeps reaching it by its Compose
+// name through an ExternalName Service in the peer's namespace.
+func (pl *planner) ruleNetwork() {
+	nets := map[string]map[string]bool{}
+	primaries := pl.primaryServices()
+	for _, n := range primaries {
+		nets[n] = pl.networksOf(n)
+	}
+	for _, ns := range pl.namespaces() {
+		pl.policies = append(pl.policies,
+			model.NetworkPolicy{Namespace: ns.Name, Name: policyDefaultDeny, PolicyIngress: true, PolicyEgress: true,
+				Why: "deny all traffic of every pod in the namespace unless another policy allows it"},
+			model.NetworkPolicy{Namespace: ns.Name, Name: policyAllowDNS, PolicyEgress: true,
+				Why: "every pod may ask the cluster DNS",
+				Egress: []model.TrafficRule{{
+					Peers: []model.Peer{{Namespace: "kube-system", Labels: map[string]string{"k8s-app": "kube-dns"}}},
+					Ports: []model.PolicyPort{{Port: 53, Protocol: model.UDP}, {Port: 53, Protocol: model.TCP}},
+				}}})
+	}
+	links := map[string]bool{}
+	apiAccess := false
+	for _, b := range primaries {
+		w := pl.work[b]
+		pol := model.NetworkPolicy{Namespace: pl.nsOf(b), Name: w.Name, Workload: w.Name, PolicyIngress: true, PolicyEgress: true}
+		var accepts, reaches []string
+		approx := false
+		// Ingress from peers on a shared network, on this workload's ports.
+		if ports := pl.policyPorts(b); len(ports) > 0 {
+			var peers []model.Peer
+			for _, a := range primaries {
+				if a == b || !shares(nets[a], nets[b]) {
+					continue
+				}
+				peers = append(peers, pl.peer(a, b))
+				accepts = append(accepts, pl.names[a])
+			}
+			if len(peers) > 0 {
+				pol.Ingress = append(pol.Ingress, model.TrafficRule{Peers: peers, Ports: ports})
+				approx = true
+			}
+		}
+		// Ingress from outside on published ports.
+		if w.External != nil {
+			var ports []model.PolicyPort
+			for _, p := range w.External.Ports {
+				ports = appendPolicyPort(ports, model.PolicyPort{Port: p.TargetPort, Protocol: p.Protocol})
+			}
+			pol.Ingress = append(pol.Ingress, model.TrafficRule{Peers: []model.Peer{{CIDR: "0.0.0.0/0"}}, Ports: ports})
+			accepts = append(accepts, "outside ("+describePolicyPorts(ports)+")")
+		}
+		// Egress to peers on a shared network, on their ports; their names resolve in this namespace.
+		for _, c := range primaries {
+			if c == b || !shares(nets[b], nets[c]) {
+				continue
+			}
+			ports := pl.policyPorts(c)
+			if len(ports) == 0 {
+				continue
+			}
+			pol.Egress = append(pol.Egress, model.TrafficRule{Peers: []model.Peer{pl.peer(c, b)}, Ports: ports})
+			reaches = append(reaches, pl.names[c]+" ("+describePolicyPorts(ports)+")")
+			if pl.nsOf(c) != pl.nsOf(b) {
+				for _, s := range pl.work[c].Services {
+					if s.Type != model.ClusterIP {
+						continue
+					}
+					key := pl.nsOf(b) + "/" + s.Name
+					if !links[key] {
+						links[key] = true
+						pl.links = append(pl.links, model.Link{Namespace: pl.nsOf(b), Name: s.Name, TargetNamespace: pl.nsOf(c), TargetName: s.Name,
+							Host: s.Name + "." + pl.nsOf(c) + ".svc." + pl.opts.ClusterDomain})
+					}
+				}
+			}
+		}
+		// Egress outside the cluster.
+		outside := pl.outsideVia(b, nets[b])
+		if outside != "" {
+			pol.Egress = append(pol.Egress, pl.outsideRules()...)
+			reaches = append(reaches, "outside the cluster ("+outside+")")
+		}
+		if w.APIAccess {
+			apiAccess = true
+			pol.Egress = append(pol.Egress, pl.apiServerRules()...)
+		}
+		pol.Why = "Compose networks " + strings.Join(sortedKeys(nets[b]), ", ")
+		if len(nets[b]) == 0 {
+			pol.Why = "no Compose network"
+		}
+		pl.policies = append(pl.policies, pol)
+		pl.recordNetwork(b, w, nets[b], accepts, reaches, outside, approx)
+	}
+	if apiAccess {
+		pl.record("", "depends_on", model.Approximated,
+			"pods whose init containers wait may reach the Kubernetes API: TCP 443 to the service range and TCP 6443 to private addresses (the API server's address is not known in advance)",
+			"")
+	}
+	for _, name := range sortedKeys(pl.p.Networks) {
+		n := pl.p.Networks[name]
+		switch {
+		case bool(n.External):
+			pl.record("", "networks."+name, model.NeedsInput, "external Docker network: its other members are not part of the project, so no policy admits traffic with them",
+				"add a NetworkPolicy for the peers outside the project")
+		case n.Internal:
+			pl.record("", "networks."+name, model.Mapped, "internal network: its members may reach each other on their declared ports, and it gives no way out of the cluster", "")
+		default:
+			pl.record("", "networks."+name, model.Mapped, "its members may reach each other on their declared ports and reach outside the cluster", "")
+		}
+		if n.Ipam.Driver != "" || len(n.Ipam.Config) > 0 {
+			pl.record("", "networks."+name+".ipam", model.Dropped, "pod addresses come from the cluster network", "")
+		}
+	}
+}
+
+// recordNetwork writes one decision per service that summarises its traffic.
+func (pl *planner) recordNetwork(n string, w *model.Workload, nets map[string]bool, accepts, reaches []string, outside string, approx bool) {
+	if w.Pod.HostNetwork {
+		pl.security(n, "networks", model.Approximated, "host network: NetworkPolicies do not apply to pods on the host network; this service is not isolated", "drop network_mode: host if the service does not need it")
+		return
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "NetworkPolicy %s/%s", pl.nsOf(n), w.Name)
+	if len(accepts) > 0 {
+		fmt.Fprintf(&b, "; accepts %s from %s", describePolicyPorts(pl.policyPorts(n)), strings.Join(accepts, ", "))
+	} else {
+		b.WriteString("; accepts no connections")
+	}
+	if len(reaches) > 0 {
+		fmt.Fprintf(&b, "; may open %s", strings.Join(reaches, ", "))
+	} else {
+		b.WriteString("; opens no connections")
+	}
+	if outside == "" && len(nets) > 0 {
+		b.WriteString("; no egress outside the cluster (internal networks only)")
+	}
+	o := model.Mapped
+	if approx {
+		o = model.Approximated
+		b.WriteString(" (Compose let peers open any port; only declared ports are allowed)")
+	}
+	pl.record(n, "networks", o, b.String(), "")
+}
+
+// networksOf lists the Compose networks of a pod: its own and those of services that join it.
+func (pl *planner) networksOf(n string) map[string]bool {
+	out := map[string]bool{}
+	for _, m := range pl.order {
+		if m != n && pl.owner[m] != n {
+			continue
+		}
+		s := pl.svcs[m]
+		if s.NetworkMode != "" && !strings.HasPrefix(s.NetworkMode, "service:") {
+			continue
+		}
+		if len(s.Networks) == 0 && s.NetworkMode == "" {
+			out["default"] = true
+		}
+		for name := range s.Networks {
+			out[name] = true
+		}
+	}
+	return out
+}
+
+func shares(a, b map[string]bool) bool {
+	for n := range a {
+		if b[n] {
+			return true
+		}
+	}
+	return false
+}
+
+// outsideVia names why a pod may reach outside the cluster: a network that is not internal, or a network mode
+// outside the project's networks. Empty means it may not.
+func (pl *planner) outsideVia(n string, nets map[string]bool) string {
+	for _, name := range sortedKeys(nets) {
+		cfg, declared := pl.p.Networks[name]
+		if !declared || !cfg.Internal {
+			return "network " + name
+		}
+	}
+	switch mode := pl.svcs[n].NetworkMode; {
+	case mode == "none":
+		return ""
+	case mode != "" && !strings.HasPrefix(mode, "service:"):
+		return "network_mode " + mode
+	}
+	return ""
+}
+
+// outsideRules are the egress rules to addresses outside the cluster: --egress-allow, or anything but the cluster's
+// own ranges.
+func (pl *planner) outsideRules() []model.TrafficRule {
+	if len(pl.opts.EgressAllow) == 0 {
+		var except []string
+		for _, c := range []string{pl.opts.PodCIDR, pl.opts.ServiceCIDR} {
+			if c != "" {
+				except = append(except, c)
+			}
+		}
+		return []model.TrafficRule{{Peers: []model.Peer{{CIDR: "0.0.0.0/0", Except: except}}}}
+	}
+	var out []model.TrafficRule
+	for _, a := range pl.opts.EgressAllow {
+		cidr, port, _ := ParseEgressAllow(a)
+		r := model.TrafficRule{Peers: []model.Peer{{CIDR: cidr}}}
+		if port != 0 {
+			r.Ports = []model.PolicyPort{{Port: port, Protocol: model.TCP}}
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// apiServerRules let `agops wait` reach the Kubernetes API: the kubernetes Service on 443 and, after the Service
+// is translated, the API server on 6443 of a node address.
+func (pl *planner) apiServerRules() []model.TrafficRule {
+	var peers []model.Peer
+	if pl.opts.ServiceCIDR != "" {
+		peers = append(peers, model.Peer{CIDR: pl.opts.ServiceCIDR})
+	}
+	return []model.TrafficRule{
+		{Peers: peers, Ports: []model.PolicyPort{{Port: 443, Protocol: model.TCP}}},
+		{Peers: []model.Peer{{CIDR: "10.0.0.0/8"}, {CIDR: "172.16.0.0/12"}, {CIDR: "192.168.0.0/16"}},
+			Ports: []model.PolicyPort{{Port: 6443, Protocol: model.TCP}}},
+	}
+}
+
+// ParseEgressAllow reads an --egress-allow value: CIDR or CIDR:PORT.
+func ParseEgressAllow(s string) (cidr string, port int32, err error) {
+	cidr = s
+	// An IPv6 CIDR has colons too, but its last one is followed by the prefix length.
+	if i := strings.LastIndex(s, ":"); i >= 0 && !strings.Contains(s[i+1:], "/") {
+		if _, _, err := net.ParseCIDR(s[:i]); err == nil {
+			p, err := strconv.Atoi(s[i+1:])
+			if err != nil || p < 1 || p > 65535 {
+				return "", 0, fmt.Errorf("--egress-allow %s: port must be 1-65535", s)
+			}
+			cidr, port = s[:i], int32(p)
+		}
+	}
+	if _, _, err := net.ParseCIDR(cidr); err != nil {
+		return "", 0, fmt.Errorf("--egress-allow %s: want CIDR or CIDR:PORT, like 203.0.113.0/24:443", s)
+	}
+	return cidr, port, nil
+}
+
+// peer is workload a as seen from a policy in the namespace of b.
+func (pl *planner) peer(a, b string) model.Peer {
+	p := model.Peer{Workload: pl.names[a]}
+	if pl.nsOf(a) != pl.nsOf(b) {
+		p.Namespace = pl.nsOf(a)
+	}
+	return p
+}
+
+// policyPorts are the container ports of a pod.
+func (pl *planner) policyPorts(n string) []model.PolicyPort {
+	var out []model.PolicyPort
+	for _, p := range pl.ports[n] {
+		out = appendPolicyPort(out, model.PolicyPort{Port: p.port, Protocol: p.proto})
+	}
+	return out
+}
+
+func appendPolicyPort(ps []model.PolicyPort, p model.PolicyPort) []model.PolicyPort {
+	for _, have := range ps {
+		if have == p {
+			return ps
+		}
+	}
+	return append(ps, p)
+}
+
+func describePolicyPorts(ps []model.PolicyPort) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = fmt.Sprintf("%d/%s", p.Port, p.Protocol)
+	}
+	return strings.Join(s, ", ")
+}
