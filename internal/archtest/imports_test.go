@@ -58,6 +58,7 @@ var rules = []struct {
 	{"internal/plan", []string{"k8s.io/api", "sigs.k8s.io/", module + "/internal/render"}, "plan builds the model, not Kubernetes objects"},
 	{"internal/render", []string{"github.com/compose-spec/", module + "/internal/plan", module + "/internal/compose"}, "render reads the model only"},
 	{"internal/report", []string{"github.com/compose-spec/", "k8s.io/", module + "/internal/plan"}, "the report reads Decisions only"},
+	{"internal/check", []string{"github.com/compose-spec/", module + "/internal/plan", module + "/internal/model", module + "/internal/render", module + "/internal/migrate"}, "check judges rendered manifests, whoever wrote them"},
 }
 
 func TestImportRules(t *testing.T) {

@@ -106,6 +106,7 @@ func newRoot(s streams) *cobra.Command {
 	root.AddCommand(
 		newMigrateCmd(g, s),
 		newApplyCmd(g, s),
+		newCheckCmd(g, s),
 		newRehearseCmd(g, s),
 		newTestbedCmd(g, s),
 		newSecretsCmd(g, s),

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,9 +20,11 @@ import (
 )
 
 // TestDrainHonoursDisruptionBudgets drains, through the eviction API as kubectl drain does, both nodes that hold the
-// replicas of one budgeted service of the ha example at once — the careless maintenance a budget exists for. The API
-// server must refuse the evictions that would break a budget (so the test sees refusals), no service with a
-// PodDisruptionBudget may ever have fewer ready pods than its budget allows, and both nodes must still empty.
+// replicas of one budgeted service of the ha example — the careless maintenance a budget exists for. While every node
+// is cordoned, no replacement can start, so the API server must refuse the evictions that would break a budget; once
+// the third node takes pods again, the drain completes. No service with a PodDisruptionBudget may ever have fewer
+// ready pods than its budget allows. (The simulated nodes start a replacement in well under a second, so without
+// the cordon the budget would be restored before a second eviction arrives.)
 func TestDrainHonoursDisruptionBudgets(t *testing.T) {
 	root := repoRoot(t)
 	c := testbed.StartForTest(t, labNodes())
@@ -43,48 +47,82 @@ func TestDrainHonoursDisruptionBudgets(t *testing.T) {
 	if len(nodes) < 2 {
 		t.Fatalf("%s runs on %v; the ha overlay should spread it over two nodes", target.Name, nodes)
 	}
-	for _, node := range nodes {
-		if _, err := client.CoreV1().Nodes().Patch(ctx, node, "application/merge-patch+json", []byte(`{"spec":{"unschedulable":true}}`), metav1.PatchOptions{}); err != nil {
+	cordon := func(node string, off bool) {
+		patch := fmt.Sprintf(`{"spec":{"unschedulable":%v}}`, off)
+		if _, err := client.CoreV1().Nodes().Patch(ctx, node, "application/merge-patch+json", []byte(patch), metav1.PatchOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(5 * time.Minute)
+	for _, n := range []string{"node-a", "node-b", "node-c"} {
+		cordon(n, true)
+	}
 	refused := map[string]int{}
+	// Phase 1: every node cordoned. Evict until nothing more moves; the budgets must hold the rest back.
+	for i := 0; i < 5; i++ {
+		drainStep(ctx, t, client, nodes, pdbs.Items, refused)
+		time.Sleep(time.Second)
+	}
+	if refused[target.Name] == 0 {
+		t.Errorf("no eviction of %s was refused while no replacement could start", target.Name)
+	}
+	t.Logf("with every node cordoned, evictions refused to keep budgets: %v", refused)
+	// Phase 2: the third node takes pods again; the drain must complete without breaking a budget.
+	for _, n := range []string{"node-a", "node-b", "node-c"} {
+		if !slices.Contains(nodes, n) {
+			cordon(n, false)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Minute)
 	for time.Now().Before(deadline) {
-		for _, pdb := range pdbs.Items {
-			if err := checkBudget(ctx, client, pdb); err != nil {
-				t.Error(err)
-			}
-		}
-		live := 0
-		for _, node := range nodes {
-			pods, err := client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + node})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, p := range pods.Items {
-				if p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodSucceeded {
-					continue
-				}
-				live++
-				ev := &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace}}
-				if err := client.PolicyV1().Evictions(p.Namespace).Evict(ctx, ev); apierrors.IsTooManyRequests(err) {
-					refused[p.Labels["app.kubernetes.io/name"]]++
-				} else if err != nil && !apierrors.IsNotFound(err) {
-					t.Fatalf("evicting %s: %v", p.Name, err)
-				}
-			}
-		}
-		if live == 0 {
-			t.Logf("%v drained; evictions refused because they would have broken a budget: %v", nodes, refused)
-			if refused[target.Name] == 0 {
-				t.Errorf("no eviction of %s was refused, though both of its nodes were drained at once", target.Name)
-			}
+		if drainStep(ctx, t, client, nodes, pdbs.Items, refused) == 0 {
+			t.Logf("%v drained; evictions refused in all: %v", nodes, refused)
 			return
 		}
 		time.Sleep(time.Second)
 	}
 	t.Fatalf("%v not drained within 5 minutes", nodes)
+}
+
+// drainStep checks every budget, then evicts every live pod of the nodes at once, as parallel drains would. It
+// returns how many live pods it found.
+func drainStep(ctx context.Context, t *testing.T, client kubernetes.Interface, nodes []string, pdbs []policyv1.PodDisruptionBudget, refused map[string]int) int {
+	t.Helper()
+	for _, pdb := range pdbs {
+		if err := checkBudget(ctx, client, pdb); err != nil {
+			t.Error(err)
+		}
+	}
+	var live []corev1.Pod
+	for _, node := range nodes {
+		pods, err := client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + node})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range pods.Items {
+			if p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodSucceeded {
+				live = append(live, p)
+			}
+		}
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, p := range live {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ev := &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace}}
+			err := client.PolicyV1().Evictions(p.Namespace).Evict(ctx, ev)
+			mu.Lock()
+			defer mu.Unlock()
+			if apierrors.IsTooManyRequests(err) {
+				refused[p.Labels["app.kubernetes.io/name"]]++
+			} else if err != nil && !apierrors.IsNotFound(err) {
+				t.Errorf("evicting %s/%s: %v", p.Namespace, p.Name, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return len(live)
 }
 
 // nodesOf lists the distinct nodes running a budget's pods.

@@ -35,7 +35,7 @@ func TestPodSecurityMatchesTheReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		name, user string
+		name, user  string
 		wantRefused bool
 	}{
 		{"default-user", "", true},

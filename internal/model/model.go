@@ -62,6 +62,8 @@ type Workload struct {
 	APIAccess bool
 	// WaitsIn lists the namespaces whose EndpointSlices and Jobs the wait init containers read.
 	WaitsIn []string
+	// Networks are the label names of the Compose networks the pod shares with other services.
+	Networks []string
 }
 
 // UsesClaim tells whether the pod mounts a PersistentVolumeClaim.

@@ -72,6 +72,8 @@ type Peer struct {
 	Namespace string
 	Workload  string
 	Labels    map[string]string
+	// Network selects the project's pods, in any of its namespaces, that are on this Compose network (its label name).
+	Network string
 	// CIDR (with Except) is an address range outside the cluster.
 	CIDR   string
 	Except []string

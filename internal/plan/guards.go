@@ -221,6 +221,7 @@ func (pl *planner) ruleQuotas() {
 		pods, claims float64
 		res          map[string]float64 // by resource name, in millicores, bytes or units
 		lbs, lbPorts int                // LoadBalancer Services and their ports (each port takes a node port)
+		external     bool               // a claim made outside agops, of unknown size
 		storageBytes float64
 	}
 	sum := map[string]*totals{}
@@ -251,9 +252,6 @@ func (pl *planner) ruleQuotas() {
 		}
 	}
 	for _, c := range pl.claims {
-		if c.External {
-			continue
-		}
 		ns := ""
 		for _, n := range pl.primaryServices() {
 			if mountsClaim(pl.work[n], c.Name) {
@@ -263,7 +261,9 @@ func (pl *planner) ruleQuotas() {
 		}
 		if t := sum[ns]; t != nil {
 			t.claims++
-			if b, ok := parseQuantity(c.Size); ok {
+			if c.External {
+				t.external = true
+			} else if b, ok := parseQuantity(c.Size); ok {
 				t.storageBytes += b
 			}
 		}
@@ -276,7 +276,8 @@ func (pl *planner) ruleQuotas() {
 			"services.loadbalancers": strconv.Itoa(t.lbs),
 			"persistentvolumeclaims": strconv.Itoa(int(math.Ceil(t.claims * quotaHeadroom))),
 		}
-		if t.claims > 0 {
+		// The size of a claim made outside agops is not known: storage is then left uncapped.
+		if t.claims > 0 && !t.external {
 			q["requests.storage"] = formatBytes(t.storageBytes * quotaHeadroom)
 		}
 		for name, v := range t.res {

@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"net"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -17,15 +18,24 @@ const (
 
 // ruleNetwork isolates the tiers. Every tier namespace denies all ingress and egress by default and allows DNS;
 // each workload then accepts, on its declared container ports only, the services it shared a Compose network with,
-// may open those services' ports, reaches outside the cluster only when one of its networks was not internal, and
+// may open connections to them, reaches outside the cluster only when one of its networks was not internal, and
 // accepts outside traffic only on the ports it published. A peer in another tier keeps reaching it by its Compose
 // name through an ExternalName Service in the peer's namespace.
+//
+// Rules name networks, not peers: every pod carries a label per Compose network it is on, a workload admits the
+// project's pods with the label of a network it shares, and may open any port of them — their own ingress rules
+// admit only their declared ports. So a policy has one rule per network, however many services share it.
 func (pl *planner) ruleNetwork() {
-	nets := map[string]map[string]bool{}
 	primaries := pl.primaryServices()
+	nets := map[string]map[string]bool{}
+	members := map[string][]string{} // Compose network -> primary services on it
 	for _, n := range primaries {
 		nets[n] = pl.networksOf(n)
+		for net := range nets[n] {
+			members[net] = append(members[net], n)
+		}
 	}
+	label := pl.networkLabels(members)
 	for _, ns := range pl.namespaces() {
 		pl.policies = append(pl.policies,
 			model.NetworkPolicy{Namespace: ns.Name, Name: policyDefaultDeny, PolicyIngress: true, PolicyEgress: true,
@@ -37,63 +47,47 @@ func (pl *planner) ruleNetwork() {
 					Ports: []model.PolicyPort{{Port: 53, Protocol: model.UDP}, {Port: 53, Protocol: model.TCP}},
 				}}})
 	}
-	links := map[string]bool{}
 	apiAccess := false
 	for _, b := range primaries {
 		w := pl.work[b]
 		pol := model.NetworkPolicy{Namespace: pl.nsOf(b), Name: w.Name, Workload: w.Name, PolicyIngress: true, PolicyEgress: true}
+		// The networks this pod shares with some other service.
+		var shared []string
+		peers := map[string]bool{}
+		for _, net := range sortedKeys(nets[b]) {
+			if len(members[net]) < 2 {
+				continue
+			}
+			shared = append(shared, net)
+			w.Networks = append(w.Networks, label[net])
+			for _, m := range members[net] {
+				if m != b {
+					peers[m] = true
+				}
+			}
+		}
+		var netPeers []model.Peer
+		for _, net := range shared {
+			netPeers = append(netPeers, model.Peer{Network: label[net]})
+		}
 		var accepts, reaches []string
-		approx := false
-		// Ingress from peers on a shared network, on this workload's ports.
-		if ports := pl.policyPorts(b); len(ports) > 0 {
-			var peers []model.Peer
-			for _, a := range primaries {
-				if a == b || !shares(nets[a], nets[b]) {
-					continue
-				}
-				peers = append(peers, pl.peer(a, b))
-				accepts = append(accepts, pl.names[a])
-			}
-			if len(peers) > 0 {
-				pol.Ingress = append(pol.Ingress, model.TrafficRule{Peers: peers, Ports: ports})
-				approx = true
-			}
+		ports := pl.policyPorts(b)
+		if len(ports) > 0 && len(netPeers) > 0 {
+			pol.Ingress = append(pol.Ingress, model.TrafficRule{Peers: netPeers, Ports: ports})
+			accepts = append(accepts, fmt.Sprintf("%s from %s", describePolicyPorts(ports), pl.describePeers(peers)))
 		}
-		// Ingress from outside on published ports.
 		if w.External != nil {
-			var ports []model.PolicyPort
+			var pub []model.PolicyPort
 			for _, p := range w.External.Ports {
-				ports = appendPolicyPort(ports, model.PolicyPort{Port: p.TargetPort, Protocol: p.Protocol})
+				pub = appendPolicyPort(pub, model.PolicyPort{Port: p.TargetPort, Protocol: p.Protocol})
 			}
-			pol.Ingress = append(pol.Ingress, model.TrafficRule{Peers: []model.Peer{{CIDR: "0.0.0.0/0"}}, Ports: ports})
-			accepts = append(accepts, "outside ("+describePolicyPorts(ports)+")")
+			pol.Ingress = append(pol.Ingress, model.TrafficRule{Peers: []model.Peer{{CIDR: "0.0.0.0/0"}}, Ports: pub})
+			accepts = append(accepts, describePolicyPorts(pub)+" from outside")
 		}
-		// Egress to peers on a shared network, on their ports; their names resolve in this namespace.
-		for _, c := range primaries {
-			if c == b || !shares(nets[b], nets[c]) {
-				continue
-			}
-			ports := pl.policyPorts(c)
-			if len(ports) == 0 {
-				continue
-			}
-			pol.Egress = append(pol.Egress, model.TrafficRule{Peers: []model.Peer{pl.peer(c, b)}, Ports: ports})
-			reaches = append(reaches, pl.names[c]+" ("+describePolicyPorts(ports)+")")
-			if pl.nsOf(c) != pl.nsOf(b) {
-				for _, s := range pl.work[c].Services {
-					if s.Type != model.ClusterIP {
-						continue
-					}
-					key := pl.nsOf(b) + "/" + s.Name
-					if !links[key] {
-						links[key] = true
-						pl.links = append(pl.links, model.Link{Namespace: pl.nsOf(b), Name: s.Name, TargetNamespace: pl.nsOf(c), TargetName: s.Name,
-							Host: s.Name + "." + pl.nsOf(c) + ".svc." + pl.opts.ClusterDomain})
-					}
-				}
-			}
+		if len(netPeers) > 0 {
+			pol.Egress = append(pol.Egress, model.TrafficRule{Peers: netPeers})
+			reaches = append(reaches, pl.describePeers(peers)+" (on their declared ports)")
 		}
-		// Egress outside the cluster.
 		outside := pl.outsideVia(b, nets[b])
 		if outside != "" {
 			pol.Egress = append(pol.Egress, pl.outsideRules()...)
@@ -108,11 +102,12 @@ func (pl *planner) ruleNetwork() {
 			pol.Why = "no Compose network"
 		}
 		pl.policies = append(pl.policies, pol)
-		pl.recordNetwork(b, w, nets[b], accepts, reaches, outside, approx)
+		pl.recordNetwork(b, w, nets[b], accepts, reaches, outside, len(pol.Ingress) > 0 && len(ports) > 0 && len(netPeers) > 0)
 	}
+	pl.crossTierLinks(primaries, nets)
 	if apiAccess {
 		pl.record("", "depends_on", model.Approximated,
-			"pods whose init containers wait may reach the Kubernetes API: TCP 443 to the service range and TCP 6443 to private addresses (the API server's address is not known in advance)",
+			"pods whose init containers wait may reach the Kubernetes API: TCP 6443 on private addresses outside the cluster's ranges (the API server's address is not known in advance)",
 			"")
 	}
 	for _, name := range sortedKeys(pl.p.Networks) {
@@ -132,6 +127,57 @@ func (pl *planner) ruleNetwork() {
 	}
 }
 
+// networkLabels gives every Compose network a distinct label name (a DNS label) for the pods on it.
+func (pl *planner) networkLabels(members map[string][]string) map[string]string {
+	out := map[string]string{}
+	for _, net := range sortedKeys(members) {
+		out[net] = pl.unique("network-label", dns1035(net))
+	}
+	return out
+}
+
+// crossTierLinks gives each Service a name in every other tier namespace holding a service that shares a network
+// with it, so that peers keep calling it by its Compose name.
+func (pl *planner) crossTierLinks(primaries []string, nets map[string]map[string]bool) {
+	nsNets := map[string]map[string]bool{} // namespace -> networks its services are on
+	for _, n := range primaries {
+		ns := pl.nsOf(n)
+		if nsNets[ns] == nil {
+			nsNets[ns] = map[string]bool{}
+		}
+		for net := range nets[n] {
+			nsNets[ns][net] = true
+		}
+	}
+	for _, c := range primaries {
+		for _, ns := range sortedKeys(nsNets) {
+			if ns == pl.nsOf(c) || !shares(nets[c], nsNets[ns]) {
+				continue
+			}
+			for _, s := range pl.work[c].Services {
+				if s.Type == model.ClusterIP {
+					pl.links = append(pl.links, model.Link{Namespace: ns, Name: s.Name, TargetNamespace: pl.nsOf(c), TargetName: s.Name,
+						Host: s.Name + "." + pl.nsOf(c) + ".svc." + pl.opts.ClusterDomain})
+				}
+			}
+		}
+	}
+}
+
+// describePeers names a few peers and counts the rest, so that a decision stays one readable line.
+func (pl *planner) describePeers(peers map[string]bool) string {
+	const shown = 6
+	names := make([]string, 0, len(peers))
+	for p := range peers {
+		names = append(names, pl.names[p])
+	}
+	sort.Strings(names)
+	if len(names) > shown {
+		return fmt.Sprintf("%s and %d more", strings.Join(names[:shown], ", "), len(names)-shown)
+	}
+	return strings.Join(names, ", ")
+}
+
 // recordNetwork writes one decision per service that summarises its traffic.
 func (pl *planner) recordNetwork(n string, w *model.Workload, nets map[string]bool, accepts, reaches []string, outside string, approx bool) {
 	if w.Pod.HostNetwork {
@@ -141,7 +187,7 @@ func (pl *planner) recordNetwork(n string, w *model.Workload, nets map[string]bo
 	var b strings.Builder
 	fmt.Fprintf(&b, "NetworkPolicy %s/%s", pl.nsOf(n), w.Name)
 	if len(accepts) > 0 {
-		fmt.Fprintf(&b, "; accepts %s from %s", describePolicyPorts(pl.policyPorts(n)), strings.Join(accepts, ", "))
+		fmt.Fprintf(&b, "; accepts %s", strings.Join(accepts, "; "))
 	} else {
 		b.WriteString("; accepts no connections")
 	}
@@ -233,18 +279,22 @@ func (pl *planner) outsideRules() []model.TrafficRule {
 	return out
 }
 
-// apiServerRules let `agops wait` reach the Kubernetes API: the kubernetes Service on 443 and, after the Service
-// is translated, the API server on 6443 of a node address.
+// apiServerRules let `agops wait` reach the Kubernetes API. Network plugins judge a connection to the kubernetes
+// Service after it is translated to the API server's own address, port 6443 on a k3s server node; that address is not
+// known in advance, so any private address but the cluster's own ranges is allowed on that port.
 func (pl *planner) apiServerRules() []model.TrafficRule {
 	var peers []model.Peer
-	if pl.opts.ServiceCIDR != "" {
-		peers = append(peers, model.Peer{CIDR: pl.opts.ServiceCIDR})
+	for _, private := range []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"} {
+		_, pn, _ := net.ParseCIDR(private)
+		peer := model.Peer{CIDR: private}
+		for _, c := range []string{pl.opts.PodCIDR, pl.opts.ServiceCIDR} {
+			if _, cn, err := net.ParseCIDR(c); err == nil && pn.Contains(cn.IP) {
+				peer.Except = append(peer.Except, c)
+			}
+		}
+		peers = append(peers, peer)
 	}
-	return []model.TrafficRule{
-		{Peers: peers, Ports: []model.PolicyPort{{Port: 443, Protocol: model.TCP}}},
-		{Peers: []model.Peer{{CIDR: "10.0.0.0/8"}, {CIDR: "172.16.0.0/12"}, {CIDR: "192.168.0.0/16"}},
-			Ports: []model.PolicyPort{{Port: 6443, Protocol: model.TCP}}},
-	}
+	return []model.TrafficRule{{Peers: peers, Ports: []model.PolicyPort{{Port: 6443, Protocol: model.TCP}}}}
 }
 
 // ParseEgressAllow reads an --egress-allow value: CIDR or CIDR:PORT.
@@ -264,15 +314,6 @@ func ParseEgressAllow(s string) (cidr string, port int32, err error) {
 		return "", 0, fmt.Errorf("--egress-allow %s: want CIDR or CIDR:PORT, like 203.0.113.0/24:443", s)
 	}
 	return cidr, port, nil
-}
-
-// peer is workload a as seen from a policy in the namespace of b.
-func (pl *planner) peer(a, b string) model.Peer {
-	p := model.Peer{Workload: pl.names[a]}
-	if pl.nsOf(a) != pl.nsOf(b) {
-		p.Namespace = pl.nsOf(a)
-	}
-	return p
 }
 
 // policyPorts are the container ports of a pod.

@@ -2,7 +2,6 @@ package plan_test
 
 import (
 	"fmt"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -107,17 +106,16 @@ func policy(t *testing.T, m *model.Project, ns, name string) model.NetworkPolicy
 	return model.NetworkPolicy{}
 }
 
-// egressTo lists the ports a policy lets its pods open on a workload (namespace "" = the policy's own).
-func egressTo(p model.NetworkPolicy, ns, workload string) []model.PolicyPort {
-	var out []model.PolicyPort
-	for _, r := range p.Egress {
+// networkRule returns the ports of the first rule that admits the members of a Compose network, and whether one does.
+func networkRule(rules []model.TrafficRule, network string) ([]model.PolicyPort, bool) {
+	for _, r := range rules {
 		for _, peer := range r.Peers {
-			if peer.Workload == workload && peer.Namespace == ns {
-				out = append(out, r.Ports...)
+			if peer.Network == network {
+				return r.Ports, true
 			}
 		}
 	}
-	return out
+	return nil, false
 }
 
 func hasOutside(rules []model.TrafficRule) bool {
@@ -154,33 +152,42 @@ func TestPlanNetworkPolicies(t *testing.T) {
 			t.Errorf("%s: dns policy = %+v", ns, dns)
 		}
 	}
+	tcp := func(p int32) []model.PolicyPort { return []model.PolicyPort{{Port: p, Protocol: model.TCP}} }
 	web := policy(t, m, "lab-web", "web")
-	if got := egressTo(web, "lab-ai-lab", "api"); !slices.Equal(got, []model.PolicyPort{{Port: 8000, Protocol: model.TCP}}) {
-		t.Errorf("web may open api on %v, want 8000/TCP", got)
+	if ports, ok := networkRule(web.Ingress, "front"); !ok || !slices.Equal(ports, tcp(80)) {
+		t.Errorf("web admits network front on %v (%v), want 80/TCP", ports, ok)
 	}
-	if got := egressTo(web, "lab-data", "db"); len(got) != 0 {
-		t.Errorf("web may open db on %v; they share no network", got)
+	if ports, ok := networkRule(web.Egress, "front"); !ok || len(ports) != 0 {
+		t.Errorf("web opens network front on %v (%v), want any port (the peers' ingress narrows it)", ports, ok)
+	}
+	if _, ok := networkRule(web.Egress, "back"); ok {
+		t.Error("web may open network back, which it is not on")
 	}
 	if !hasOutside(web.Ingress) || !hasOutside(web.Egress) {
 		t.Errorf("web publishes a port and is on a non-internal network: ingress %+v egress %+v", web.Ingress, web.Egress)
 	}
 	api := policy(t, m, "lab-ai-lab", "api")
-	if got := egressTo(api, "lab-data", "db"); !slices.Equal(got, []model.PolicyPort{{Port: 5432, Protocol: model.TCP}}) {
-		t.Errorf("api may open db on %v, want 5432/TCP", got)
+	if ports, ok := networkRule(api.Ingress, "back"); !ok || !slices.Equal(ports, tcp(8000)) {
+		t.Errorf("api admits network back on %v, want 8000/TCP", ports)
 	}
 	if hasOutside(api.Ingress) {
 		t.Error("api publishes nothing but accepts outside traffic")
 	}
 	db := policy(t, m, "lab-data", "db")
+	if ports, ok := networkRule(db.Ingress, "back"); !ok || !slices.Equal(ports, tcp(5432)) || len(db.Ingress) != 1 {
+		t.Errorf("db ingress = %+v, want only network back on 5432/TCP", db.Ingress)
+	}
 	if hasOutside(db.Egress) {
 		t.Error("db is only on an internal network but may reach outside")
 	}
-	if len(db.Ingress) != 1 || len(db.Ingress[0].Peers) != 1 || !reflect.DeepEqual(db.Ingress[0].Peers[0], model.Peer{Namespace: "lab-ai-lab", Workload: "api"}) {
-		t.Errorf("db ingress = %+v, want only api from lab-ai-lab", db.Ingress)
-	}
 	llm := policy(t, m, "lab-ai-lab", "llm")
-	if len(llm.Ingress) != 0 || len(egressTo(llm, "lab-data", "db")) != 0 {
-		t.Errorf("llm shares no network with anyone: %+v", llm)
+	if len(llm.Ingress) != 0 || len(llm.Egress) != 1 || !hasOutside(llm.Egress) {
+		t.Errorf("llm shares its network with no one: want no ingress and egress only outside, got %+v", llm)
+	}
+	for svc, want := range map[string][]string{"web": {"front"}, "api": {"back", "front"}, "db": {"back"}, "llm": nil, "other": nil} {
+		if got := workload(t, m, svc).Networks; !slices.Equal(got, want) {
+			t.Errorf("%s pod network labels %v, want %v", svc, got, want)
+		}
 	}
 	// Names cross tiers through links in the caller's namespace, only where a network path exists.
 	links := map[string]string{}
@@ -334,5 +341,18 @@ func TestPlanQuotas(t *testing.T) {
 	}
 	if m.Namespaces[0].DefaultRequests["cpu"] == "" || m.Namespaces[0].DefaultRequests["memory"] == "" {
 		t.Errorf("LimitRange defaults %v", m.Namespaces[0].DefaultRequests)
+	}
+}
+
+// TestPlanQuotaExternalClaim: a claim made outside agops counts, and storage stays uncapped since its size is unknown.
+func TestPlanQuotaExternalClaim(t *testing.T) {
+	t.Parallel()
+	p := project{"name": "x", "services": map[string]any{
+		"app": map[string]any{"image": "example/app:1", "volumes": []string{"backups:/b", "data:/d"}},
+	}, "volumes": map[string]any{"backups": map[string]any{"external": true}, "data": map[string]any{}}}
+	m := planOf(t, p, nil, plan.DefaultOptions())
+	q := m.Namespaces[0].Quota
+	if q["persistentvolumeclaims"] != "3" || q["requests.storage"] != "" {
+		t.Errorf("quota %v: want 2 claims x 1.25 -> 3 and no storage cap", q)
 	}
 }

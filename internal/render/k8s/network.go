@@ -58,6 +58,9 @@ func (r *renderer) peers(ps []model.Peer) []networkingv1.NetworkPolicyPeer {
 				peer.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{labelNamespaceName: p.Namespace}}
 			}
 			switch {
+			case p.Network != "":
+				peer.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{LabelPartOf: r.p.Instance}}
+				peer.PodSelector = &metav1.LabelSelector{MatchLabels: map[string]string{LabelNetworkPrefix + p.Network: "true"}}
 			case p.Workload != "":
 				peer.PodSelector = &metav1.LabelSelector{MatchLabels: r.workloadSelector(p.Workload)}
 			case len(p.Labels) > 0:
@@ -133,3 +136,6 @@ func (r *renderer) quantities(ns string, m map[string]string) corev1.ResourceLis
 	}
 	return out
 }
+
+// LabelNetworkPrefix prefixes the pod label that says the pod is on a Compose network: network.agops.dev/<name>.
+const LabelNetworkPrefix = "network.agops.dev/"

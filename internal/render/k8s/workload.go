@@ -157,6 +157,9 @@ func (r *renderer) podLabels(w *model.Workload) map[string]string {
 	l := r.selector(w)
 	l[LabelPartOf] = r.p.Instance
 	l[LabelManagedBy] = "agops"
+	for _, n := range w.Networks {
+		l[LabelNetworkPrefix+n] = "true"
+	}
 	return l
 }
 

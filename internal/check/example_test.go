@@ -1,0 +1,91 @@
+package check
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/agops/agops/internal/check/reach"
+	"github.com/agops/agops/internal/kube"
+	"github.com/agops/agops/internal/migrate"
+	"github.com/agops/agops/internal/plan"
+)
+
+// TestExampleIsolation migrates the shipped example and evaluates its NetworkPolicies: the promises of the tiers,
+// one by one, and then the whole matrix against examples/ai-lab/reachability.txt, which is checked in and reviewed
+// (refresh with go test ./internal/check -run ExampleIsolation -update).
+func TestExampleIsolation(t *testing.T) {
+	t.Parallel()
+	root := repoRoot(t)
+	out := filepath.Join(t.TempDir(), "out")
+	o := migrate.Options{Plan: plan.DefaultOptions(), Format: migrate.FormatFiles, Out: out, Stdout: io.Discard}
+	o.Compose.Files = []string{filepath.Join(root, "examples", "ai-lab", "compose.yaml")}
+	if _, err := migrate.Run(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	objs, err := kube.Load(out, "ha")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := reach.New(objs, reach.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	peers := map[string]reach.Peer{}
+	for _, p := range c.Peers() {
+		peers[p.String()] = p
+	}
+	get := func(name string) reach.Peer {
+		p, ok := peers[name]
+		if !ok {
+			t.Fatalf("no peer %s in %v", name, peers)
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		from, to string
+		port     int32
+		want     bool
+	}{
+		{"ai-lab-web/web", "ai-lab-ai-lab/api", 8000, true},                // the web tier reaches the API ...
+		{"ai-lab-web/web", "ai-lab-ai-lab/temporal-ui", 8080, false},       // ... and nothing else of the lab
+		{"ai-lab-web/web", "ai-lab-data/postgres", 5432, false},            // ... nor the data tier
+		{"ai-lab-ai-lab/agent-worker", "ai-lab-data/postgres", 5432, true}, // agents on the data network reach it
+		{"ai-lab-ai-lab/ollama", "ai-lab-data/postgres", 5432, false},      // the model server was never on it
+		{"ai-lab-ai-lab/model-pull", "ai-lab-data/redis", 6379, false},
+		{"ai-lab-ai-lab/agent-worker", "ai-lab-data/postgres", 22, false}, // only declared ports
+		{"external", "ai-lab-web/web", 80, true},                          // only the edge is reachable from outside
+		{"external", "ai-lab-ai-lab/api", 8000, false},
+		{"external", "ai-lab-ai-lab/temporal-ui", 8080, false}, // published on loopback only
+		{"external", "ai-lab-data/postgres", 5432, false},
+		{"ai-lab-ai-lab/ollama", "external", 443, true},  // the model server pulls models
+		{"ai-lab-data/postgres", "external", 443, false}, // internal: true
+		{"ai-lab-ai-lab/qdrant", "external", 443, false}, // only on the internal network
+		{"ai-lab-ai-lab/agent-worker", "external", 443, true},
+	} {
+		got, why := c.Allowed(get(tc.from), get(tc.to), tc.port, "TCP")
+		if got != tc.want {
+			t.Errorf("%s -> %s:%d allowed %v, want %v (%s)", tc.from, tc.to, tc.port, got, tc.want, why)
+		}
+	}
+	var b bytes.Buffer
+	if err := c.Matrix().Text(&b); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(root, "examples", "ai-lab", "reachability.txt")
+	if *update {
+		if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if !bytes.Equal(want, b.Bytes()) {
+		t.Errorf("%s differs from the example's matrix (run with -update and review the diff):\n%s", path, firstDiff(want, b.Bytes()))
+	}
+}

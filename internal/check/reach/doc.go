@@ -1,0 +1,47 @@
+// Package reach evaluates the NetworkPolicies of a set of rendered manifests offline and answers who may talk to
+// whom: it owns the model of the cluster's network (New), single verdicts with their reasons (Cluster.Allowed) and
+// the reachability matrix (Cluster.Matrix) with its text and JSON forms.
+//
+// # The model
+//
+// Endpoints ("peers") are
+//   - one per workload: Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob (its job template) and bare Pod,
+//     with the labels of its pod template and the ports its regular containers declare (init containers are left
+//     out; a port's protocol defaults to TCP). A workload without a namespace lives in "default".
+//   - kube-system/kube-dns, always present: labels k8s-app=kube-dns, ports 53/UDP (dns) and 53/TCP (dns-tcp),
+//     as CoreDNS declares them.
+//   - the outside world ("external"): one representative public address, 203.0.113.10 (TEST-NET-3) unless
+//     Options.ExternalIP says otherwise. It must lie outside the pod and service CIDRs.
+//
+// Namespaces are the Namespace objects of the input with their labels plus every namespace a workload or a
+// policy lives in; each carries kubernetes.io/metadata.name=<name>, as the API server sets it.
+//
+// # NetworkPolicy semantics (networking.k8s.io/v1)
+//
+// A policy selects the pods of its own namespace that match spec.podSelector (empty: all of them). An empty
+// spec.policyTypes is defaulted as the API server does: Ingress, plus Egress when spec.egress has rules. A pod is
+// isolated for a direction only when some policy of that type selects it. Traffic from src to dst on a port is
+// allowed iff src is not egress-isolated or some egress rule of a policy selecting src admits dst on that port,
+// AND dst is not ingress-isolated or some ingress rule of a policy selecting dst admits src on that port. The
+// outside world is never isolated: policies can only restrict pods.
+//
+// In a rule an empty from/to admits every peer and an empty ports list every port. A peer is a podSelector (pods of
+// the policy's namespace), a namespaceSelector (every pod of the matching namespaces), both (the matching pods of
+// the matching namespaces), or an ipBlock (cidr minus except). A port is a number, a number range (endPort) or a
+// name, with protocol TCP unless given; a named port, in ingress and egress rules alike, refers to the destination
+// pod's container port of that name and protocol, so it never matches traffic to the outside world. Label
+// selectors have Kubernetes' own semantics (metav1.LabelSelectorAsSelector): NotIn matches a missing key.
+//
+// # Choices
+//
+// ipBlocks never match workloads or kube-dns, only the outside world. What an ipBlock means for pod IPs is left to
+// the network plugin (the documentation asks for cluster-external ranges; kube-router, k3s's default, and Calico do
+// match pod IPs, Cilium does not), and policies should select pods with selectors. The matrix warns about every
+// ipBlock that covers the pod or service CIDR (Options.PodCIDR, Options.ServiceCIDR; k3s's 10.42.0.0/16 and
+// 10.43.0.0/16 by default) without excepting it, and about hostNetwork workloads, which policies do not govern.
+//
+// The matrix reports, for a destination that declares ports, the declared ports the source may open; for a
+// destination without declared ports (and for the outside world) the ports the policies leave open, "any" when
+// nothing restricts them. Services are not modelled: policies see pod ports, and traffic through a Service is
+// judged on the pod port it is forwarded to.
+package reach
