@@ -3,10 +3,17 @@ package check
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/mattfenwick/cyclonus/pkg/matcher"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/agops/agops/internal/check/reach"
 	"github.com/agops/agops/internal/kube"
@@ -71,6 +78,7 @@ func TestExampleIsolation(t *testing.T) {
 			t.Errorf("%s -> %s:%d allowed %v, want %v (%s)", tc.from, tc.to, tc.port, got, tc.want, why)
 		}
 	}
+	agreesWithCyclonus(t, objs, c)
 	var b bytes.Buffer
 	if err := c.Matrix().Text(&b); err != nil {
 		t.Fatal(err)
@@ -87,5 +95,68 @@ func TestExampleIsolation(t *testing.T) {
 	}
 	if !bytes.Equal(want, b.Bytes()) {
 		t.Errorf("%s differs from the example's matrix (run with -update and review the diff):\n%s", path, firstDiff(want, b.Bytes()))
+	}
+}
+
+// agreesWithCyclonus compares every connection between the example's peers, on every declared port and a few
+// undeclared ones, with an independent evaluator (cyclonus's matcher). Pods get IPv6 addresses so that, as in
+// reach, no IPv4 ipBlock ever admits a pod.
+func agreesWithCyclonus(t *testing.T, objs []*unstructured.Unstructured, c *reach.Cluster) {
+	t.Helper()
+	var policies []*networkingv1.NetworkPolicy
+	nsLabels := map[string]map[string]string{}
+	for _, u := range objs {
+		switch u.GetKind() {
+		case "NetworkPolicy":
+			var np networkingv1.NetworkPolicy
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &np); err != nil {
+				t.Fatal(err)
+			}
+			policies = append(policies, &np)
+		case "Namespace":
+			l := map[string]string{"kubernetes.io/metadata.name": u.GetName()}
+			for k, v := range u.GetLabels() {
+				l[k] = v
+			}
+			nsLabels[u.GetName()] = l
+		}
+	}
+	cy := matcher.BuildNetworkPolicies(false, policies)
+	peers := c.Peers()
+	traffic := func(i int, p reach.Peer) *matcher.TrafficPeer {
+		if p.External {
+			return &matcher.TrafficPeer{IP: reach.DefaultExternalIP}
+		}
+		ns := nsLabels[p.Namespace]
+		if ns == nil {
+			ns = map[string]string{"kubernetes.io/metadata.name": p.Namespace}
+		}
+		return &matcher.TrafficPeer{IP: fmt.Sprintf("fd00::%x", i+1), Internal: &matcher.InternalPeer{PodLabels: p.Labels, NamespaceLabels: ns, Namespace: p.Namespace}}
+	}
+	compared, allowed := 0, 0
+	for i, src := range peers {
+		for j, dst := range peers {
+			if src.External && dst.External {
+				continue
+			}
+			ports := []reach.Port{{Port: 22, Protocol: "TCP"}, {Port: 443, Protocol: "TCP"}, {Port: 53, Protocol: "UDP"}}
+			ports = append(ports, dst.Ports...)
+			for _, port := range ports {
+				got, why := c.Allowed(src, dst, port.Port, port.Protocol)
+				tr := &matcher.Traffic{Source: traffic(i, src), Destination: traffic(j, dst), ResolvedPort: int(port.Port),
+					ResolvedPortName: port.Name, Protocol: corev1.Protocol(port.Protocol)}
+				if want := cy.IsTrafficAllowed(tr).IsAllowed(); got != want {
+					t.Errorf("%s -> %s %d/%s: reach says %v (%s), cyclonus %v", src, dst, port.Port, port.Protocol, got, why, want)
+				}
+				compared++
+				if got {
+					allowed++
+				}
+			}
+		}
+	}
+	t.Logf("the example's matrix agrees with cyclonus on %d connections (%d allowed)", compared, allowed)
+	if compared < 500 || allowed == 0 || allowed == compared {
+		t.Errorf("compared %d connections, %d allowed: too few or too one-sided", compared, allowed)
 	}
 }
