@@ -49,7 +49,7 @@ func TestLoadOverlays(t *testing.T) {
 	if count(ha, "PodDisruptionBudget") == 0 || count(single, "PodDisruptionBudget") != 0 {
 		t.Errorf("PodDisruptionBudgets: ha %d, single-node %d; want some in ha only", count(ha, "PodDisruptionBudget"), count(single, "PodDisruptionBudget"))
 	}
-	if count(ha, "Namespace") != 1 || count(ha, "Deployment") != count(single, "Deployment") {
+	if count(ha, "Namespace") != 3 || count(ha, "Deployment") != count(single, "Deployment") {
 		t.Errorf("ha has %d namespaces and %d deployments, single-node %d deployments", count(ha, "Namespace"), count(ha, "Deployment"), count(single, "Deployment"))
 	}
 	for _, u := range ha {

@@ -150,6 +150,7 @@ func (pl *planner) crossTierLinks(primaries []string, nets map[string]map[string
 		}
 	}
 	for _, c := range primaries {
+		var names, in []string
 		for _, ns := range sortedKeys(nsNets) {
 			if ns == pl.nsOf(c) || !shares(nets[c], nsNets[ns]) {
 				continue
@@ -158,8 +159,14 @@ func (pl *planner) crossTierLinks(primaries []string, nets map[string]map[string
 				if s.Type == model.ClusterIP {
 					pl.links = append(pl.links, model.Link{Namespace: ns, Name: s.Name, TargetNamespace: pl.nsOf(c), TargetName: s.Name,
 						Host: s.Name + "." + pl.nsOf(c) + ".svc." + pl.opts.ClusterDomain})
+					names = appendUnique(names, s.Name)
 				}
 			}
+			in = append(in, ns)
+		}
+		if len(names) > 0 {
+			pl.record(c, "tier", model.Mapped, fmt.Sprintf("peers in %s keep calling it %s: an ExternalName Service there points at %s.%s.svc.%s",
+				strings.Join(in, ", "), strings.Join(names, ", "), names[0], pl.nsOf(c), pl.opts.ClusterDomain), "")
 		}
 	}
 }
