@@ -42,6 +42,7 @@ func (f *loadFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.plan.Posture, "posture", f.plan.Posture, "compose (keep what Compose did) or restricted (also drop every capability of root containers)")
 	fl.StringVar(&f.plan.PodCIDR, "pod-cidr", f.plan.PodCIDR, "the cluster's pod address range, never counted as outside")
 	fl.StringVar(&f.plan.ServiceCIDR, "service-cidr", f.plan.ServiceCIDR, "the cluster's Service address range, never counted as outside")
+	fl.StringArrayVar(&f.plan.AllowedRegistries, "allowed-registry", nil, "registry host the ai-lab admission guard also accepts images from (repeatable; the project's own registries always are)")
 	fl.StringVar(&f.plan.ClusterDomain, "cluster-domain", f.plan.ClusterDomain, "DNS domain of Services, used by names that cross tiers")
 }
 

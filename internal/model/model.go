@@ -16,6 +16,7 @@ type Project struct {
 	Secrets    []Secret        // sorted by Namespace and Name; one copy per namespace that uses it
 	Links      []Link          // names that resolve across namespaces, sorted
 	Policies   []NetworkPolicy // sorted by Namespace and Name
+	Guards     []AdmissionGuard
 	Decisions  []Decision      // in rule order; see SortDecisions
 }
 

@@ -84,3 +84,18 @@ type PolicyPort struct {
 	Port     int32
 	Protocol Protocol
 }
+
+// AdmissionGuard is a ValidatingAdmissionPolicy (built-in CEL admission, no webhook) that keeps a namespace's pods
+// from privileged mode, host access and unknown registries, and keeps NetworkPolicies the tool did not write out of
+// it, so that nothing in the namespace can open a path around its isolation.
+type AdmissionGuard struct {
+	// Name of the cluster-scoped policy and its binding.
+	Name      string
+	Namespace string
+	// Registries are the registry hosts images may come from ("ghcr.io", "registry.local"); DockerHub allows images
+	// with no registry in their name (postgres:17, qdrant/qdrant:v1).
+	Registries []string
+	DockerHub  bool
+	// Exempt lists workloads of the project that need what the guard forbids (their own decision says why).
+	Exempt []string
+}

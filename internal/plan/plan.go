@@ -39,6 +39,8 @@ type Options struct {
 	ClusterDomain string
 	// Posture is "compose" (keep what Compose did) or "restricted" (harden what can be hardened).
 	Posture string
+	// AllowedRegistries are registry hosts the ai-lab admission guard accepts besides those the project uses.
+	AllowedRegistries []string
 }
 
 // The postures.
@@ -104,6 +106,7 @@ var rules = []rule{
 	{"availability", (*planner).ruleAvailability},
 	{"network", (*planner).ruleNetwork},
 	{"pod-security", (*planner).rulePodSecurity},
+	{"admission", (*planner).ruleAdmission},
 	{"quotas", (*planner).ruleQuotas},
 	{"other-keys", (*planner).ruleOtherKeys},
 	{"accounting", (*planner).ruleAccounting},
@@ -122,6 +125,7 @@ type planner struct {
 	guards    map[string]*model.Namespace
 	links     []model.Link
 	policies  []model.NetworkPolicy
+	guardsVAP []model.AdmissionGuard
 	order     []string // compose service names, sorted
 	svcs      map[string]types.ServiceConfig
 	hints     map[string]compose.ServiceHints
@@ -285,6 +289,7 @@ func (pl *planner) finish() *model.Project {
 	slices.SortFunc(mp.Secrets, func(a, b model.Secret) int { return byNamespace(a.Namespace, a.Name, b.Namespace, b.Name) })
 	mp.Links = pl.links
 	slices.SortFunc(mp.Links, func(a, b model.Link) int { return byNamespace(a.Namespace, a.Name, b.Namespace, b.Name) })
+	mp.Guards = pl.guardsVAP
 	mp.Policies = pl.policies
 	slices.SortFunc(mp.Policies, func(a, b model.NetworkPolicy) int { return byNamespace(a.Namespace, a.Name, b.Namespace, b.Name) })
 	mp.Decisions = pl.decisions

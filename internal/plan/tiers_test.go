@@ -356,3 +356,37 @@ func TestPlanQuotaExternalClaim(t *testing.T) {
 		t.Errorf("quota %v: want 2 claims x 1.25 -> 3 and no storage cap", q)
 	}
 }
+
+func TestPlanAdmissionGuard(t *testing.T) {
+	t.Parallel()
+	p := project{"name": "g", "services": map[string]any{
+		"agent":  map[string]any{"image": "ghcr.io/example/agent:1", "x-agops": map[string]any{"tier": "ai-lab"}},
+		"llm":    map[string]any{"image": "ollama/ollama:0.6.2"},
+		"probe":  map[string]any{"image": "registry.example.com:5000/probe:1", "network_mode": "host", "x-agops": map[string]any{"tier": "ai-lab"}},
+		"db":     map[string]any{"image": "quay.io/example/db:1", "x-agops": map[string]any{"tier": "data"}},
+		"plain":  map[string]any{"image": "localhost/plain:1", "x-agops": map[string]any{"tier": "web"}},
+		"hubful": map[string]any{"image": "docker.io/library/redis:7", "x-agops": map[string]any{"tier": "data"}},
+	}}
+	o := plan.DefaultOptions()
+	o.AllowedRegistries = []string{"mirror.internal"}
+	m := planOf(t, p, nil, o)
+	if len(m.Guards) != 1 {
+		t.Fatalf("guards %+v, want one for g-ai-lab", m.Guards)
+	}
+	g := m.Guards[0]
+	want := []string{"ghcr.io", "localhost", "mirror.internal", "quay.io", "registry.example.com:5000"}
+	if g.Namespace != "g-ai-lab" || !slices.Equal(g.Registries, want) || !g.DockerHub {
+		t.Errorf("guard %+v, want namespace g-ai-lab, registries %v and Docker Hub", g, want)
+	}
+	if !slices.Equal(g.Exempt, []string{"probe"}) {
+		t.Errorf("exempt %v, want the host-network probe only", g.Exempt)
+	}
+	if ds := decisionsFor(m, "probe", "admission"); len(ds) != 1 || !ds[0].Security {
+		t.Errorf("probe admission decisions %+v, want one security decision", ds)
+	}
+	// No ai-lab tier, no guard.
+	none := planOf(t, project{"services": map[string]any{"db": map[string]any{"image": "postgres:17"}}}, nil, plan.DefaultOptions())
+	if len(none.Guards) != 0 {
+		t.Errorf("a project without an ai-lab tier got guards %+v", none.Guards)
+	}
+}

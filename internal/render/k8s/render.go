@@ -83,6 +83,11 @@ func Render(p *model.Project, o Options) ([]Item, error) {
 	for _, l := range p.Links {
 		r.add("links.yaml", r.link(l))
 	}
+	for _, g := range p.Guards {
+		for _, obj := range r.admission(g) {
+			r.add("admission.yaml", obj)
+		}
+	}
 	for _, c := range p.Claims {
 		if pvc := r.claim(c); pvc != nil {
 			r.add("storage.yaml", pvc)

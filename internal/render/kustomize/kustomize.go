@@ -134,7 +134,7 @@ func fileRank(f string) int {
 	switch f {
 	case "namespace.yaml":
 		return 0
-	case "runtimeclasses.yaml", "rbac.yaml", "quotas.yaml", "networkpolicies.yaml":
+	case "runtimeclasses.yaml", "rbac.yaml", "quotas.yaml", "networkpolicies.yaml", "admission.yaml":
 		return 1
 	case "storage.yaml", "configmaps.yaml", "secrets.yaml", "links.yaml":
 		return 2

@@ -1,0 +1,257 @@
+package audit
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Summary describes the lines that verified: all of the log when Verify returns nil, the prefix before the first
+// problem otherwise.
+type Summary struct {
+	File    string // set by VerifyFile
+	Records uint64 // lines that verified; also the last seq, since seq starts at 1 without gaps
+	Head    string // the hash of the last verified line; Genesis when there is none
+	Bytes   int64  // the length of the verified lines, newlines included
+	// First and Last are the times of the first and the last verified record.
+	First, Last time.Time
+	// Events and Decisions count records by "event" and by non-empty "decision". After 64 distinct values, further
+	// ones are counted under "(other)", so that a hostile file cannot grow them without bound.
+	Events, Decisions map[string]uint64
+	// TornBytes is the length of a torn last line (bytes after the last newline): the benign trace of a crash
+	// mid-write. Verify then returns an error wrapping ErrTornTail (unless it found a worse problem).
+	TornBytes int64
+	// Anchor is the anchor VerifyFile compared the log with, nil when there was none.
+	Anchor *Anchor
+}
+
+// maxKinds bounds the distinct keys of Summary.Events and Summary.Decisions.
+const maxKinds = 64
+
+// String is the summary for `agops audit verify`: several lines, without a trailing newline.
+func (s Summary) String() string {
+	var b strings.Builder
+	name := s.File
+	if name == "" {
+		name = "audit log"
+	}
+	fmt.Fprintf(&b, "%s: %d records", name, s.Records)
+	if s.Records > 0 {
+		fmt.Fprintf(&b, ", %s to %s", s.First.Format(time.RFC3339Nano), s.Last.Format(time.RFC3339Nano))
+	}
+	fmt.Fprintf(&b, "\nhead: seq %d %s", s.Records, s.Head)
+	writeCounts(&b, "events", s.Events)
+	writeCounts(&b, "decisions", s.Decisions)
+	if s.Anchor != nil {
+		fmt.Fprintf(&b, "\nanchor: seq %d %s", s.Anchor.Seq, s.Anchor.Hash)
+	}
+	if s.TornBytes > 0 {
+		fmt.Fprintf(&b, "\ntorn tail: %d bytes after the last newline (a crash mid-write; the next Open removes them)",
+			s.TornBytes)
+	}
+	return b.String()
+}
+
+func writeCounts(b *strings.Builder, label string, m map[string]uint64) {
+	if len(m) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "\n%s:", label)
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		fmt.Fprintf(b, " %s=%d", k, m[k])
+	}
+}
+
+func (s *Summary) add(l *line) {
+	if s.Records == 0 {
+		s.First = l.Time
+		s.Events, s.Decisions = map[string]uint64{}, map[string]uint64{}
+	}
+	s.Records++
+	s.Last = l.Time
+	count(s.Events, l.Event)
+	if l.Decision != "" {
+		count(s.Decisions, l.Decision)
+	}
+}
+
+func count(m map[string]uint64, k string) {
+	if k == "" {
+		k = "(none)"
+	}
+	if _, ok := m[k]; !ok && len(m) >= maxKinds {
+		k = "(other)"
+	}
+	m[k]++
+}
+
+// Verify reads a whole log from r and returns its summary and the first problem, an *Error (or a read error).
+// Memory does not grow with the number of lines.
+func Verify(r io.Reader) (Summary, error) {
+	s, _, err := verify(r, "", nil)
+	return s, err
+}
+
+// VerifyFile verifies the log at path. When the anchor file AnchorPath(path) exists, the log must reach the anchor's
+// seq with the anchor's hash there (ErrTruncated, ErrAnchorMismatch otherwise). On a log that a Log is writing, a
+// batch in mid-write shows as a torn tail.
+func VerifyFile(path string) (Summary, error) {
+	// The anchor first: it is written after the log is synced, so the log read afterwards reaches it.
+	anchor, err := readAnchor(AnchorPath(path))
+	if err != nil {
+		return Summary{File: path, Head: Genesis}, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return Summary{File: path, Head: Genesis}, fmt.Errorf("verifying audit log: %w", err)
+	}
+	defer f.Close()
+	s, _, err := verify(f, path, anchor)
+	return s, err
+}
+
+// verify is Verify with a file name for errors and an optional anchor. It also returns the start of a torn tail (at
+// most 256 bytes) for Open's log line.
+func verify(r io.Reader, file string, anchor *Anchor) (Summary, []byte, error) {
+	v := &verifier{file: file, anchor: anchor, sum: Summary{File: file, Anchor: anchor}}
+	err := v.run(newLineReader(r))
+	v.sum.Head = v.prev.String()
+	return v.sum, v.torn, err
+}
+
+type verifier struct {
+	file   string
+	anchor *Anchor
+	sum    Summary
+	line   int
+	prev   digest
+	torn   []byte
+}
+
+func (v *verifier) run(lr *lineReader) error {
+	for {
+		ln, err := lr.next()
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("reading audit log %s after line %d: %w", v.file, v.line, err)
+		}
+		if ln.size == 0 {
+			return v.finish()
+		}
+		if !ln.terminated {
+			v.sum.TornBytes = ln.size
+			v.torn = slices.Clone(ln.text[:min(len(ln.text), 256)])
+			return v.finish()
+		}
+		v.line++
+		if err := v.check(ln); err != nil {
+			return err
+		}
+		v.sum.Bytes += ln.size
+	}
+}
+
+func (v *verifier) finish() error {
+	if v.anchor != nil && v.sum.Records < v.anchor.Seq {
+		return &Error{File: v.file, Err: ErrTruncated, Detail: fmt.Sprintf(
+			"anchor %s records seq %d (%s), the log ends at seq %d",
+			AnchorPath(v.file), v.anchor.Seq, v.anchor.Hash, v.sum.Records)}
+	}
+	if v.sum.TornBytes > 0 {
+		return &Error{File: v.file, Line: v.line + 1, Seq: v.sum.Records + 1, Err: ErrTornTail,
+			Detail: fmt.Sprintf("%d bytes after the last newline; the next Open removes them", v.sum.TornBytes)}
+	}
+	return nil
+}
+
+// check verifies one complete line and adds it to the summary.
+func (v *verifier) check(ln rawLine) error {
+	want := v.sum.Records + 1
+	fail := func(err error, format string, args ...any) error {
+		return &Error{File: v.file, Line: v.line, Seq: want, Err: err, Detail: fmt.Sprintf(format, args...)}
+	}
+	if ln.tooLong {
+		return fail(ErrLineTooLong, "%d bytes, at most %d", ln.size-1, MaxLineBytes)
+	}
+	var l line
+	if err := json.Unmarshal(ln.text, &l); err != nil {
+		return fail(ErrInvalidJSON, "%v", err)
+	}
+	if l.V != Version {
+		return fail(ErrUnknownVersion, "v is %d, this verifier reads %d", l.V, Version)
+	}
+	stored, computed, ok := bodyDigest(ln.text)
+	if !ok {
+		return fail(ErrMalformed, `the line must end with "hash":"sha256:<64 lowercase hex digits>"}`)
+	}
+	if stored != computed {
+		return fail(ErrHashMismatch, "stored %s, computed %s", stored, computed)
+	}
+	switch {
+	case l.Seq > want:
+		return fail(ErrSeqGap, "found seq %d: %d line(s) missing before this one", l.Seq, l.Seq-want)
+	case l.Seq < want:
+		return fail(ErrOutOfOrder, "found seq %d", l.Seq)
+	}
+	if prev := v.prev.String(); l.Prev != prev {
+		return fail(ErrChainBroken, "prev is %q, the previous line's hash is %s", l.Prev, prev)
+	}
+	if v.anchor != nil && l.Seq == v.anchor.Seq && stored.String() != v.anchor.Hash {
+		return fail(ErrAnchorMismatch, "hash %s, anchor %s records %s", stored, AnchorPath(v.file), v.anchor.Hash)
+	}
+	v.prev = stored
+	v.sum.add(&l)
+	return nil
+}
+
+// rawLine is one line as read: text without the newline (nil when tooLong), size with it.
+type rawLine struct {
+	text       []byte
+	size       int64
+	terminated bool
+	tooLong    bool
+}
+
+// lineReader splits a stream into lines, holding at most MaxLineBytes+1 bytes of one line.
+type lineReader struct {
+	r   *bufio.Reader
+	buf []byte
+}
+
+func newLineReader(r io.Reader) *lineReader {
+	return &lineReader{r: bufio.NewReaderSize(r, 64<<10)}
+}
+
+// next returns the next line; size 0 means the end of the stream. The text is valid until the next call.
+func (lr *lineReader) next() (rawLine, error) {
+	var ln rawLine
+	lr.buf = lr.buf[:0]
+	for {
+		chunk, err := lr.r.ReadSlice('\n')
+		ln.size += int64(len(chunk))
+		if len(lr.buf)+len(chunk) <= MaxLineBytes+1 {
+			lr.buf = append(lr.buf, chunk...)
+		} else {
+			ln.tooLong = true
+		}
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case err == nil:
+			ln.terminated = true
+			if !ln.tooLong {
+				ln.text = lr.buf[:len(lr.buf)-1]
+			}
+			return ln, nil
+		default:
+			ln.text = lr.buf
+			return ln, err
+		}
+	}
+}

@@ -1,0 +1,260 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/agops/agops/internal/audit"
+	"github.com/agops/agops/internal/policy"
+)
+
+// approvalKey identifies a call across retries and restarts: same agent, server, tool (or method and path) and
+// arguments.
+func approvalKey(c *call) string {
+	h := sha256.New()
+	for _, s := range []string{c.c.Agent, c.c.Server, c.c.Tool, c.c.Method, c.c.Path, c.digest} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// awaitApproval blocks until a human approves the call (its approval is then used up), rejects it, or time runs
+// out. It returns the approval's ID, or the denial.
+func (g *Gateway) awaitApproval(ctx context.Context, c *call, d policy.Decision) (string, *rpcError) {
+	g.expireDue(ctx)
+	now := g.now()
+	f, done, ok := g.approvals.find(approvalKey(c), now, g.opts.ApprovalValidity)
+	if !ok {
+		timeout := d.ApprovalTimeout
+		if timeout <= 0 {
+			timeout = g.opts.ApprovalTimeout
+		}
+		f = approvalFile{
+			Version: 1, ID: newID("ap_"), Key: approvalKey(c), Agent: c.c.Agent, Server: c.c.Server, Tool: c.c.Tool,
+			Method: c.c.Method, Path: c.c.Path, ArgsDigest: c.digest, Rule: d.Rule, Reason: d.Reason,
+			RequestID: c.requestID, State: statePending, Created: now, Expires: now.Add(timeout),
+		}
+		if err := g.auditApproval(ctx, f, "approval", "approval requested: "+d.Reason); err != nil {
+			return "", internalDenial("audit log unavailable")
+		}
+		var err error
+		if f, done, err = g.approvals.create(f); err != nil {
+			g.log.Error("approval store", "request", c.requestID, "err", err)
+			return "", internalDenial("approval store unavailable")
+		}
+		g.log.Info("approval requested", "request", c.requestID, "approval", f.ID, "agent", c.c.Agent,
+			"server", c.c.Server, "tool", c.c.Tool)
+	}
+	if f.State == statePending {
+		timer := time.NewTimer(f.Expires.Sub(now))
+		defer timer.Stop()
+		select {
+		case <-done:
+		case <-timer.C:
+			g.expire(ctx, f.ID)
+		case <-ctx.Done():
+			// The approval stays pending: a retry of the same call finds it.
+			return "", newRPCError(http.StatusOK, CodeApproval, "approval:abandoned",
+				"the caller went away while waiting for approval "+f.ID)
+		}
+	}
+	return g.useApproval(c, f.ID)
+}
+
+// useApproval spends approval id on the call, once.
+func (g *Gateway) useApproval(c *call, id string) (string, *rpcError) {
+	f, err := g.approvals.transition(id, []string{stateApproved}, func(f *approvalFile) {
+		f.State, f.UsedBy, f.UsedAt = stateUsed, c.requestID, g.now()
+	})
+	if err == nil {
+		return id, nil
+	}
+	if !errors.Is(err, errApprovalState) {
+		g.log.Error("approval store", "request", c.requestID, "err", err)
+		return "", internalDenial("approval store unavailable")
+	}
+	switch f.State {
+	case stateRejected:
+		return "", newRPCError(http.StatusOK, CodeApproval, "approval:rejected",
+			fmt.Sprintf("approval %s rejected by %s", id, f.DecidedBy))
+	case stateExpired, statePending:
+		return "", newRPCError(http.StatusOK, CodeApproval, "approval:expired", "approval "+id+" timed out")
+	default:
+		return "", newRPCError(http.StatusOK, CodeApproval, "approval:used", "approval "+id+" was already used")
+	}
+}
+
+// expireDue expires, and audits, every approval whose time ran out.
+func (g *Gateway) expireDue(ctx context.Context) {
+	for _, id := range g.approvals.due(g.now(), g.opts.ApprovalValidity) {
+		g.expire(ctx, id)
+	}
+}
+
+func (g *Gateway) expire(ctx context.Context, id string) {
+	f, err := g.approvals.transition(id, []string{statePending, stateApproved}, func(f *approvalFile) {
+		f.State = stateExpired
+	})
+	if err != nil {
+		if !errors.Is(err, errApprovalState) {
+			g.log.Error("approval store", "approval", id, "err", err)
+		}
+		return
+	}
+	_ = g.auditApproval(context.WithoutCancel(ctx), f, "expired", "approval timed out")
+}
+
+// auditApproval appends an approval event for f.
+func (g *Gateway) auditApproval(ctx context.Context, f approvalFile, decision, reason string) error {
+	return g.appendAudit(ctx, audit.Record{
+		Time: g.now(), Event: "approval", RequestID: f.RequestID, Caller: f.Agent, Server: f.Server, Tool: f.Tool,
+		Method: methodOf(f), Path: f.Path, ArgsDigest: f.ArgsDigest, Decision: decision, Rule: f.Rule,
+		Reason: reason, ApprovalID: f.ID,
+	})
+}
+
+func methodOf(f approvalFile) string {
+	if f.Tool != "" {
+		return "tools/call"
+	}
+	return f.Method
+}
+
+// approvalView is an approval as the admin API shows it.
+type approvalView struct {
+	ID         string    `json:"id"`
+	Agent      string    `json:"agent"`
+	Server     string    `json:"server"`
+	Tool       string    `json:"tool,omitempty"`
+	Method     string    `json:"method,omitempty"`
+	Path       string    `json:"path,omitempty"`
+	ArgsDigest string    `json:"argsDigest"`
+	Rule       string    `json:"rule,omitempty"`
+	Reason     string    `json:"reason,omitempty"`
+	State      string    `json:"state"`
+	Created    time.Time `json:"created"`
+	Expires    time.Time `json:"expires"`
+	DecidedBy  string    `json:"decidedBy,omitempty"`
+}
+
+func viewOf(f approvalFile) approvalView {
+	return approvalView{ID: f.ID, Agent: f.Agent, Server: f.Server, Tool: f.Tool, Method: f.Method, Path: f.Path,
+		ArgsDigest: f.ArgsDigest, Rule: f.Rule, Reason: f.Reason, State: f.State, Created: f.Created,
+		Expires: f.Expires, DecidedBy: f.DecidedBy}
+}
+
+// listApprovals serves GET /approvals: the pending approvals, oldest first.
+func (g *Gateway) listApprovals(w http.ResponseWriter, r *http.Request) {
+	if _, ok := g.approver(w, r); !ok {
+		return
+	}
+	g.expireDue(r.Context())
+	views := []approvalView{}
+	for _, f := range g.approvals.pending(g.now()) {
+		views = append(views, viewOf(f))
+	}
+	writeJSON(w, http.StatusOK, views)
+}
+
+// decideApproval serves POST /approvals/{id} with {"approve": bool, "by": "..."}.
+func (g *Gateway) decideApproval(w http.ResponseWriter, r *http.Request) {
+	who, ok := g.approver(w, r)
+	if !ok {
+		return
+	}
+	var body struct {
+		Approve *bool  `json:"approve"`
+		By      string `json:"by"`
+	}
+	dec := json.NewDecoder(io.LimitReader(r.Body, 4096))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil || body.Approve == nil {
+		writeJSONError(w, http.StatusBadRequest, `want {"approve": true|false, "by": "name"}`)
+		return
+	}
+	if who == "" {
+		who = body.By
+	}
+	if who == "" {
+		writeJSONError(w, http.StatusBadRequest, `"by" is required`)
+		return
+	}
+	g.expireDue(r.Context())
+	id := r.PathValue("id")
+	f, found := g.approvals.get(id)
+	switch {
+	case !found:
+		writeJSONError(w, http.StatusNotFound, "no such approval")
+		return
+	case f.State != statePending:
+		writeJSONError(w, http.StatusConflict, "approval is "+f.State)
+		return
+	case who == f.Agent:
+		writeJSONError(w, http.StatusForbidden, "an agent cannot approve its own call")
+		return
+	}
+	state, verb := stateRejected, "rejected"
+	if *body.Approve {
+		state, verb = stateApproved, "approved"
+	}
+	if err := g.auditApproval(r.Context(), f, verb, verb+" by "+who); err != nil {
+		writeJSONError(w, http.StatusServiceUnavailable, "audit log unavailable; nothing decided")
+		return
+	}
+	f, err := g.approvals.transition(id, []string{statePending}, func(f *approvalFile) {
+		f.State, f.DecidedBy, f.DecidedAt = state, who, g.now()
+	})
+	switch {
+	case errors.Is(err, errApprovalState):
+		writeJSONError(w, http.StatusConflict, "approval is "+f.State)
+		return
+	case errors.Is(err, os.ErrNotExist):
+		writeJSONError(w, http.StatusNotFound, "no such approval")
+		return
+	case err != nil:
+		g.log.Error("approval store", "approval", id, "err", err)
+		writeJSONError(w, http.StatusInternalServerError, "approval store unavailable")
+		return
+	}
+	g.log.Info("approval decided", "approval", id, "state", state, "by", who)
+	writeJSON(w, http.StatusOK, viewOf(f))
+}
+
+// approver authenticates the admin caller when an AdminAuthenticator is configured; "" means the body names them.
+func (g *Gateway) approver(w http.ResponseWriter, r *http.Request) (string, bool) {
+	if g.opts.AdminAuthenticator == nil {
+		return "", true
+	}
+	who, err := g.opts.AdminAuthenticator.Authenticate(r)
+	if err != nil || who == "" {
+		g.log.Warn("admin authentication failed", "remote", r.RemoteAddr, "err", err)
+		writeJSONError(w, http.StatusUnauthorized, "unauthenticated")
+		return "", false
+	}
+	return who, true
+}
+
+func internalDenial(reason string) *rpcError {
+	return newRPCError(http.StatusOK, codeInternal, "gateway:internal", reason+"; call denied")
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeJSONError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}

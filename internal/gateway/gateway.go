@@ -1,0 +1,228 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
+	"github.com/agops/agops/internal/audit"
+	"github.com/agops/agops/internal/policy"
+)
+
+// Policy is what the gateway asks of the policy engine.
+type Policy interface {
+	Decide(policy.Call) policy.Decision
+	// Allowed reports whether agent may call tool on server; it filters tools/list.
+	Allowed(agent, server, tool string) bool
+	Guidance(agent string) (policy.Guidance, bool)
+	Servers() []policy.Server
+}
+
+// Authenticator maps a request to the agent it comes from; identity comes from nothing else.
+type Authenticator interface {
+	Authenticate(r *http.Request) (agent string, err error)
+}
+
+// Options configure a Gateway. Policy may be nil until SetPolicy; meanwhile every call is refused.
+type Options struct {
+	Policy        Policy
+	Authenticator Authenticator  // required
+	Audit         audit.Appender // required; if it also has Ready() error, /readyz asks it
+	// ApprovalDir holds the approval store (required); it is created if missing.
+	ApprovalDir string
+	// AdminAuthenticator, if set, guards /approvals and names the approver.
+	AdminAuthenticator Authenticator
+	Logger             *slog.Logger     // nil: silent
+	Clock              func() time.Time // nil: time.Now
+	// Transport reaches the tool servers; nil: a clone of http.DefaultTransport.
+	Transport http.RoundTripper
+
+	MaxBodyBytes     int64         // request body limit; default 1 MiB
+	MaxResponseBytes int64         // a buffered upstream response or one SSE event; default 16 MiB
+	BodyReadTimeout  time.Duration // time to receive a request body; default 10s
+	CallTimeout      time.Duration // one forwarded call; default 10 min
+	// ApprovalTimeout applies when a Decision has none; default 10 min.
+	ApprovalTimeout time.Duration
+	// ApprovalValidity is how long an approved call stays usable by a retry; default 1 h.
+	ApprovalValidity time.Duration
+	// AllowMethods lists extra MCP methods to pass through unjudged (e.g. "resources/read").
+	AllowMethods []string
+}
+
+// Gateway is the governing proxy. Its handlers are safe for concurrent use.
+type Gateway struct {
+	opts        Options
+	log         *slog.Logger
+	now         func() time.Time
+	policy      atomic.Pointer[policyState]
+	client      *http.Client
+	limits      *limiter
+	approvals   *approvalStore
+	sessions    *sessionTable
+	metrics     *metrics
+	auditFailed atomic.Bool
+	methods     map[string]bool
+}
+
+// policyState is one loaded policy with its servers resolved; a request keeps the one it started with.
+type policyState struct {
+	p       Policy
+	servers map[string]upstream
+}
+
+type upstream struct {
+	policy.Server
+	url *url.URL
+}
+
+// New checks the options and opens the approval store.
+func New(o Options) (*Gateway, error) {
+	var errs []error
+	if o.Authenticator == nil {
+		errs = append(errs, errors.New("gateway: Authenticator is required"))
+	}
+	if o.Audit == nil {
+		errs = append(errs, errors.New("gateway: Audit is required"))
+	}
+	if o.ApprovalDir == "" {
+		errs = append(errs, errors.New("gateway: ApprovalDir is required"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	setDefaults(&o)
+	g := &Gateway{
+		opts: o, log: o.Logger, now: o.Clock,
+		client:   &http.Client{Transport: o.Transport, CheckRedirect: noRedirects},
+		limits:   newLimiter(),
+		sessions: newSessionTable(),
+		methods:  passThroughMethods(o.AllowMethods),
+	}
+	store, err := openApprovalStore(o.ApprovalDir, o.Clock)
+	if err != nil {
+		return nil, err
+	}
+	g.approvals = store
+	g.metrics = newMetrics(store)
+	if o.Policy != nil {
+		if err := g.SetPolicy(o.Policy); err != nil {
+			return nil, err
+		}
+	}
+	return g, nil
+}
+
+func setDefaults(o *Options) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.Transport == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 64
+		o.Transport = t
+	}
+	def := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&o.BodyReadTimeout, 10*time.Second)
+	def(&o.CallTimeout, 10*time.Minute)
+	def(&o.ApprovalTimeout, 10*time.Minute)
+	def(&o.ApprovalValidity, time.Hour)
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 1 << 20
+	}
+	if o.MaxResponseBytes <= 0 {
+		o.MaxResponseBytes = 16 << 20
+	}
+}
+
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// SetPolicy swaps the policy atomically; calls in flight finish under the policy they started with. A policy whose
+// servers are invalid is refused and the previous one stays.
+func (g *Gateway) SetPolicy(p Policy) error {
+	if p == nil {
+		return errNoPolicy
+	}
+	st := &policyState{p: p, servers: map[string]upstream{}}
+	var errs []error
+	for _, s := range p.Servers() {
+		u, err := url.Parse(s.URL)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("server %q: url: %w", s.Name, err))
+			continue
+		case u.Scheme != "http" && u.Scheme != "https" || u.Host == "":
+			errs = append(errs, fmt.Errorf("server %q: url %q is not an absolute http(s) URL", s.Name, s.URL))
+		case s.Kind != "mcp" && s.Kind != "http":
+			errs = append(errs, fmt.Errorf("server %q: kind %q is neither mcp nor http", s.Name, s.Kind))
+		case st.servers[s.Name].url != nil:
+			errs = append(errs, fmt.Errorf("server %q: defined twice", s.Name))
+		}
+		st.servers[s.Name] = upstream{Server: s, url: u}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("gateway: policy refused: %w", err)
+	}
+	g.policy.Store(st)
+	g.log.Info("policy loaded", "servers", len(st.servers))
+	return nil
+}
+
+// Handler serves the agents: /mcp, /http, /guidance and the probes.
+func (g *Gateway) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", g.healthz)
+	mux.HandleFunc("GET /readyz", g.readyz)
+	mux.Handle("POST /mcp/{server}", g.authenticated(g.serveMCPPost))
+	mux.Handle("GET /mcp/{server}", g.authenticated(g.serveMCPStream))
+	mux.Handle("DELETE /mcp/{server}", g.authenticated(g.serveMCPStream))
+	mux.Handle("/http/{server}/{path...}", g.authenticated(g.serveHTTP))
+	mux.Handle("GET /guidance", g.authenticated(g.serveGuidance))
+	return g.recovering(mux)
+}
+
+// AdminHandler serves approvals, metrics and the probes; bind it to an address agents cannot reach.
+func (g *Gateway) AdminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", g.healthz)
+	mux.HandleFunc("GET /readyz", g.readyz)
+	mux.Handle("GET /metrics", g.metrics.handler())
+	mux.HandleFunc("GET /approvals", g.listApprovals)
+	mux.HandleFunc("POST /approvals/{id}", g.decideApproval)
+	return g.recovering(mux)
+}
+
+// recovering turns a panic into a denial: the call fails, the gateway keeps serving.
+func (g *Gateway) recovering(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				g.log.Error("handler panic", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				writeRPCError(w, nil, newRPCError(http.StatusInternalServerError, codeInternal, "gateway:internal", "internal error"), "")
+			}
+		}()
+		h.ServeHTTP(w, r)
+	})
+}
+
+func remoteHost(r *http.Request) string {
+	if h, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return h
+	}
+	return r.RemoteAddr
+}

@@ -1,0 +1,126 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/agops/agops/internal/audit"
+	"github.com/agops/agops/internal/policy"
+)
+
+// admit judges a call: policy, limits, approval, and finally the decision record. Only when admit returns no error
+// may the call be forwarded; the reservation is the call's share of the agent's limits.
+func (g *Gateway) admit(ctx context.Context, c *call) (reservation, *rpcError) {
+	d, ok := safeDecide(c.pol.p, c.c)
+	if !ok {
+		g.log.Error("policy panicked", "request", c.requestID)
+		return reservation{}, g.deny(ctx, c, internalDenial("policy error"))
+	}
+	switch d.Verdict {
+	case policy.Allow, policy.Approve:
+	case policy.Deny:
+		rule := d.Rule
+		if rule == "" {
+			rule = "policy"
+		}
+		return reservation{}, g.deny(ctx, c, newRPCError(http.StatusOK, CodeDenied, rule, d.Reason))
+	default:
+		return reservation{}, g.deny(ctx, c, newRPCError(http.StatusOK, CodeDenied, "gateway:verdict",
+			fmt.Sprintf("unknown verdict %q", d.Verdict)))
+	}
+	res, lerr := g.limits.reserve(c.c.Agent, d.Limits, g.now())
+	if lerr != nil {
+		return reservation{}, g.deny(ctx, c, lerr)
+	}
+	var approvalID string
+	if d.Verdict == policy.Approve {
+		id, aerr := g.awaitApproval(ctx, c, d)
+		if aerr != nil {
+			g.limits.release(res)
+			return reservation{}, g.deny(ctx, c, aerr)
+		}
+		approvalID = id
+	}
+	rec := c.record(g.now())
+	rec.Event, rec.Decision, rec.Rule, rec.Reason, rec.ApprovalID = "decision", "allow", d.Rule, d.Reason, approvalID
+	if err := g.appendAudit(ctx, rec); err != nil {
+		g.limits.release(res)
+		g.metrics.call(c.c.Server, c.c.Tool, "deny")
+		return reservation{}, internalDenial("audit log unavailable")
+	}
+	g.metrics.call(c.c.Server, c.c.Tool, "allow")
+	g.log.Info("call allowed", "request", c.requestID, "agent", c.c.Agent, "server", c.c.Server, "tool", c.c.Tool,
+		"method", c.c.Method, "path", c.c.Path, "rule", d.Rule, "approval", approvalID)
+	return res, nil
+}
+
+// safeDecide asks the policy, turning a panic into a failure.
+func safeDecide(p Policy, c policy.Call) (d policy.Decision, ok bool) {
+	defer func() {
+		if recover() != nil {
+			d, ok = policy.Decision{}, false
+		}
+	}()
+	return p.Decide(c), true
+}
+
+// safeAllowed asks the policy whether a tool may be listed; a panic hides the tool.
+func safeAllowed(p Policy, agent, server, tool string) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	return p.Allowed(agent, server, tool)
+}
+
+// deny audits and counts a denied call and returns e for the caller.
+func (g *Gateway) deny(ctx context.Context, c *call, e *rpcError) *rpcError {
+	rec := c.record(g.now())
+	rec.Event, rec.Decision, rec.Rule, rec.Reason = "decision", "deny", e.Rule, e.Reason
+	_ = g.appendAudit(context.WithoutCancel(ctx), rec)
+	g.metrics.call(c.c.Server, c.c.Tool, "deny")
+	g.log.Info("call denied", "request", c.requestID, "agent", c.c.Agent, "server", c.c.Server, "tool", c.c.Tool,
+		"method", c.c.Method, "path", c.c.Path, "rule", e.Rule, "reason", e.Reason)
+	return e
+}
+
+// refuse audits a request refused before any call was judged (bad body, unknown server…) and answers it.
+func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, id []byte, e *rpcError, reason, tool string) {
+	agent, requestID := agentFrom(r.Context()), requestIDFrom(r.Context())
+	g.metrics.rejected.WithLabelValues(reason).Inc()
+	rec := audit.Record{
+		Time: g.now(), Event: "decision", RequestID: requestID, Caller: agent, Remote: r.RemoteAddr,
+		Server: r.PathValue("server"), Tool: tool, Method: r.Method, Path: r.URL.Path, Decision: "deny",
+		Rule: e.Rule, Reason: e.Reason,
+	}
+	_ = g.appendAudit(context.WithoutCancel(r.Context()), rec)
+	g.log.Info("request refused", "request", requestID, "agent", agent, "server", rec.Server, "rule", e.Rule,
+		"reason", e.Reason)
+	writeRPCError(w, id, e, requestID)
+}
+
+// outcome is what the gateway learned from a forwarded call's response.
+type outcome struct {
+	status string // ok | error | upstream-error | timeout
+	tokens int64
+}
+
+// recordResult audits the result of a forwarded call and counts its tokens.
+func (g *Gateway) recordResult(ctx context.Context, c *call, o outcome, took time.Duration) {
+	g.limits.addTokens(c.c.Agent, o.tokens, g.now())
+	g.metrics.latency.WithLabelValues(c.c.Server).Observe(took.Seconds())
+	if o.tokens > 0 {
+		g.metrics.tokens.WithLabelValues(c.c.Server).Add(float64(o.tokens))
+	}
+	if o.status == "upstream-error" || o.status == "timeout" {
+		g.metrics.upstreamErrs.WithLabelValues(c.c.Server).Inc()
+	}
+	rec := c.record(g.now())
+	rec.Event, rec.Status, rec.DurationMS, rec.Tokens = "result", o.status, float64(took.Microseconds())/1000, o.tokens
+	_ = g.appendAudit(context.WithoutCancel(ctx), rec)
+	g.log.Info("call finished", "request", c.requestID, "agent", c.c.Agent, "server", c.c.Server, "tool", c.c.Tool,
+		"status", o.status, "ms", rec.DurationMS, "tokens", o.tokens)
+}

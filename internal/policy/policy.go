@@ -1,0 +1,128 @@
+package policy
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"time"
+)
+
+// maxPolicyBytes bounds a policy document.
+const maxPolicyBytes = 8 << 20
+
+// Built-in defaults (spec.defaults overrides them).
+const (
+	defaultApprovalTimeout = 5 * time.Minute
+	maxApprovalTimeout     = 24 * time.Hour
+)
+
+// Policy is a validated fleet policy with every expression compiled. It is immutable, and safe for concurrent use.
+type Policy struct {
+	name     string
+	servers  []Server
+	kinds    map[string]string   // server name → mcp | http
+	subjects map[string]*subject // by agent identity
+	rules    []*rule             // document order
+	byServer map[string][]*rule  // the rules whose servers match, per server
+	maxArgs  int
+}
+
+// subject is everything that applies to one agent: its own entry merged with its team's.
+type subject struct {
+	agent    string
+	team     string
+	limits   Limits
+	guidance []Fragment
+	grants   []*grant            // the agent's own first, then the team's, each in document order
+	byServer map[string][]*grant // grants by server name
+}
+
+// grant is a compiled grants[] entry.
+type grant struct {
+	id      string // "teams[research].grants[0]"
+	field   string // "spec.teams[0].grants[0]"
+	server  string
+	tools   []string // names and patterns
+	routes  []route
+	when    *program // nil: always
+	approve bool
+	timeout time.Duration
+}
+
+// rule is a compiled fleet rule.
+type rule struct {
+	name    string
+	id      string // "rules[no-path-traversal]"
+	servers []string
+	tools   []string // nil: not limited by tool
+	routes  []route  // nil: not limited by route
+	deny    *program
+	message string
+}
+
+type route struct{ method, path string }
+
+// Parse validates a policy document and compiles it. Any problem makes it fail with a *ValidationError listing all
+// of them, one per line with its field path.
+func Parse(data []byte) (*Policy, error) {
+	ps := &problems{lines: map[string]int{}}
+	if len(data) > maxPolicyBytes {
+		ps.add("", "the document is larger than %d MiB", maxPolicyBytes>>20)
+		return nil, ps.err()
+	}
+	var doc document
+	decodeDocument(data, &doc, ps)
+	if err := ps.err(); err != nil {
+		return nil, err
+	}
+	p := build(&doc, ps)
+	if err := ps.err(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Load reads and parses a policy file. Problems name the file: "policy.yaml:12: spec.teams[0].name: ...".
+func Load(path string) (*Policy, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading policy: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxPolicyBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading policy %s: %w", path, err)
+	}
+	p, err := Parse(data)
+	if ve, ok := err.(*ValidationError); ok {
+		ve.File = path
+	}
+	return p, err
+}
+
+// Name is metadata.name.
+func (p *Policy) Name() string { return p.name }
+
+// Servers lists the tool servers in document order.
+func (p *Policy) Servers() []Server { return slices.Clone(p.servers) }
+
+// Agents lists every agent identity the policy knows (team members and spec.agents), sorted.
+func (p *Policy) Agents() []string {
+	out := make([]string, 0, len(p.subjects))
+	for a := range p.subjects {
+		out = append(out, a)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Guidance is the agent's guidance: its team's fragments in the team's order, then its own that the team does
+// not already give. False when the policy does not know the agent.
+func (p *Policy) Guidance(agent string) (Guidance, bool) {
+	s, ok := p.subjects[agent]
+	if !ok {
+		return Guidance{}, false
+	}
+	return Guidance{Agent: s.agent, Team: s.team, Fragments: slices.Clone(s.guidance)}, true
+}
