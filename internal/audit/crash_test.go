@@ -69,14 +69,15 @@ func runAndKill(t *testing.T, path string, kill int, acked map[uint64]string) in
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Process.Kill() //nolint:errcheck // already dead on the normal path
-	n := 0
+	defer func() { _ = cmd.Process.Kill() }() // already dead on the normal path
+	n, other := 0, ""
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() {
 		seqText, id, ok := strings.Cut(sc.Text(), " ")
 		seq, err := strconv.ParseUint(seqText, 10, 64)
 		if !ok || err != nil {
-			continue // the test framework's own output
+			other += sc.Text() + "\n" // the test framework's own output
+			continue
 		}
 		if prev, dup := acked[seq]; dup {
 			t.Fatalf("seq %d acknowledged twice: %s and %s", seq, prev, id)
@@ -90,7 +91,7 @@ func runAndKill(t *testing.T, path string, kill int, acked map[uint64]string) in
 	}
 	err = cmd.Wait()
 	if n < kill {
-		t.Fatalf("child acknowledged %d records before ending (%v):\n%s", n, err, stderr.String())
+		t.Fatalf("child acknowledged %d records before ending (%v):\n%s%s", n, err, other, stderr.String())
 	}
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ProcessState.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 		t.Fatalf("child ended with %v, want SIGKILL:\n%s", err, stderr.String())

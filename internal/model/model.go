@@ -17,7 +17,7 @@ type Project struct {
 	Links      []Link          // names that resolve across namespaces, sorted
 	Policies   []NetworkPolicy // sorted by Namespace and Name
 	Guards     []AdmissionGuard
-	Decisions  []Decision      // in rule order; see SortDecisions
+	Decisions  []Decision // in rule order; see SortDecisions
 }
 
 // NamespaceOf returns the namespace of a tier.
