@@ -72,10 +72,21 @@ func TestExampleIsolation(t *testing.T) {
 		{"ai-lab-data/postgres", "external", 443, false}, // internal: true
 		{"ai-lab-ai-lab/qdrant", "external", 443, false}, // only on the internal network
 		{"ai-lab-ai-lab/agent-worker", "external", 443, true},
+		{"ai-lab-ai-lab/agent-worker", "ai-lab-ai-lab/mcp-tools", 8811, false},     // tools only through the gateway:
+		{"ai-lab-ai-lab/agent-worker", "ai-lab-ai-lab/agops-gateway", 8080, true}, // agents reach the gateway,
+		{"ai-lab-ai-lab/agops-gateway", "ai-lab-ai-lab/mcp-tools", 8811, true},    // which reaches the tools
+		{"ai-lab-ai-lab/agops-gateway", "ai-lab-data/postgres", 5432, false},
 	} {
 		got, why := c.Allowed(get(tc.from), get(tc.to), tc.port, "TCP")
 		if got != tc.want {
 			t.Errorf("%s -> %s:%d allowed %v, want %v (%s)", tc.from, tc.to, tc.port, got, tc.want, why)
+		}
+	}
+	// No path to the tool server but through the gateway.
+	tools := get("ai-lab-ai-lab/mcp-tools")
+	for _, p := range c.Peers() {
+		if ok, _ := c.Allowed(p, tools, 8811, "TCP"); ok && p.String() != "ai-lab-ai-lab/agops-gateway" {
+			t.Errorf("%s reaches the tool server directly", p)
 		}
 	}
 	agreesWithCyclonus(t, objs, c)

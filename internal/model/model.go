@@ -65,6 +65,12 @@ type Workload struct {
 	WaitsIn []string
 	// Networks are the label names of the Compose networks the pod shares with other services.
 	Networks []string
+	// ClaimTemplates give each replica of a StatefulSet its own PersistentVolumeClaim; a pod volume whose Claim
+	// names a template mounts the replica's own claim.
+	ClaimTemplates []Claim
+	// ClusterRoles are existing ClusterRoles bound to the workload's ServiceAccount (the gateway's
+	// system:auth-delegator, to review tokens).
+	ClusterRoles []string
 }
 
 // UsesClaim tells whether the pod mounts a PersistentVolumeClaim.
@@ -267,6 +273,8 @@ type Volume struct {
 	HostPath  *HostPath
 	// ServiceAccountToken mounts a token, the cluster CA and the namespace the way the kubelet's automount does.
 	ServiceAccountToken bool
+	// AudienceToken mounts only a ServiceAccount token for this audience (file "token"), e.g. for the gateway.
+	AudienceToken string
 }
 
 // ProjectedItems selects keys of a ConfigMap or Secret and the file names they get.

@@ -250,6 +250,14 @@ func (pl *planner) ruleQuotas() {
 		for name, v := range podRequests(w) {
 			t.res[name] += v * pods
 		}
+		// A StatefulSet's claim templates give every replica its own claim.
+		for _, c := range w.ClaimTemplates {
+			replicas := float64(max(w.Replicas, w.HAReplicas))
+			t.claims += replicas
+			if b, ok := parseQuantity(c.Size); ok {
+				t.storageBytes += b * replicas
+			}
+		}
 	}
 	for _, c := range pl.claims {
 		ns := ""

@@ -41,6 +41,10 @@ type Options struct {
 	Posture string
 	// AllowedRegistries are registry hosts the ai-lab admission guard accepts besides those the project uses.
 	AllowedRegistries []string
+	// NoGateway leaves tool servers reachable directly, without the agops gateway.
+	NoGateway bool
+	// PolicyYAML is the fleet policy for the gateway (agops migrate --policy); empty gives a starter policy.
+	PolicyYAML []byte
 }
 
 // The postures.
@@ -105,6 +109,7 @@ var rules = []rule{
 	{"services", (*planner).ruleServices},
 	{"availability", (*planner).ruleAvailability},
 	{"network", (*planner).ruleNetwork},
+	{"governance", (*planner).ruleGovernance},
 	{"pod-security", (*planner).rulePodSecurity},
 	{"admission", (*planner).ruleAdmission},
 	{"quotas", (*planner).ruleQuotas},

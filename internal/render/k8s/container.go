@@ -174,7 +174,14 @@ func apparmor(s string) *corev1.AppArmorProfile {
 
 func (r *renderer) volumes(w *model.Workload) []corev1.Volume {
 	var out []corev1.Volume
+	templates := map[string]bool{}
+	for _, c := range w.ClaimTemplates {
+		templates[c.Name] = true
+	}
 	for _, v := range w.Pod.Volumes {
+		if v.Claim != "" && templates[v.Claim] {
+			continue // a StatefulSet mounts its replica's claim by the template's name
+		}
 		if v.EmptyDir != nil && v.EmptyDir.SizeLimit != "" {
 			if _, err := resource.ParseQuantity(v.EmptyDir.SizeLimit); err != nil {
 				r.errs = append(r.errs, fmt.Errorf("service %q: volume %s: size %q is not a Kubernetes quantity", w.Service, v.Name, v.EmptyDir.SizeLimit))
@@ -217,6 +224,11 @@ func volumeSource(v model.Volume) corev1.VolumeSource {
 		return corev1.VolumeSource{HostPath: hp}
 	case v.ServiceAccountToken:
 		return corev1.VolumeSource{Projected: tokenProjection()}
+	case v.AudienceToken != "":
+		expiry := int64(3600)
+		return corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+			{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Audience: v.AudienceToken, Path: "token", ExpirationSeconds: &expiry}},
+		}}}
 	}
 	return corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	nodev1 "k8s.io/api/node/v1"
@@ -234,6 +235,17 @@ func (r *renderer) waitBinding(w *model.Workload, ns string) Object {
 		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
 		ObjectMeta: r.meta(ns, w.Name+"-wait", map[string]string{LabelName: w.Name}),
 		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: waitRole},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: w.ServiceAccount, Namespace: w.Namespace}},
+	}
+}
+
+// clusterRoleBinding binds an existing ClusterRole to a workload's ServiceAccount.
+func (r *renderer) clusterRoleBinding(w *model.Workload, role string) Object {
+	name := "agops-" + r.p.Instance + "-" + w.Name + "-" + strings.ReplaceAll(role, ":", "-")
+	return &rbacv1.ClusterRoleBinding{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRoleBinding"},
+		ObjectMeta: r.meta("", name, map[string]string{LabelName: w.Name}),
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role},
 		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: w.ServiceAccount, Namespace: w.Namespace}},
 	}
 }

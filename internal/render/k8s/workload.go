@@ -18,6 +18,9 @@ func (r *renderer) workload(w *model.Workload) {
 	for _, ns := range w.WaitsIn {
 		r.add(file, r.waitBinding(w, ns))
 	}
+	for _, role := range w.ClusterRoles {
+		r.add(file, r.clusterRoleBinding(w, role))
+	}
 	pod := r.podTemplate(w)
 	replicas := r.replicas(w)
 	meta := r.meta(w.Namespace, w.Name, map[string]string{LabelName: w.Name})
@@ -35,11 +38,19 @@ func (r *renderer) workload(w *model.Workload) {
 		}
 		r.add(file, d)
 	case model.StatefulSet:
-		r.add(file, &appsv1.StatefulSet{
+		ss := &appsv1.StatefulSet{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "StatefulSet"},
 			ObjectMeta: meta,
 			Spec:       appsv1.StatefulSetSpec{Replicas: &replicas, Selector: sel, Template: pod, ServiceName: governingService(w)},
-		})
+		}
+		for _, c := range w.ClaimTemplates {
+			if pvc, ok := r.claim(c).(*corev1.PersistentVolumeClaim); ok {
+				ss.Spec.VolumeClaimTemplates = append(ss.Spec.VolumeClaimTemplates, corev1.PersistentVolumeClaim{
+					ObjectMeta: metav1.ObjectMeta{Name: pvc.Name, Labels: pvc.Labels, Annotations: pvc.Annotations}, Spec: pvc.Spec,
+				})
+			}
+		}
+		r.add(file, ss)
 	case model.DaemonSet:
 		r.add(file, &appsv1.DaemonSet{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "DaemonSet"},

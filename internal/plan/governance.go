@@ -1,0 +1,323 @@
+package plan
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/agops/agops/internal/model"
+)
+
+// The gateway's fixed settings.
+const (
+	gatewayBase      = "agops-gateway"
+	gatewayPort      = 8080
+	gatewayAdminPort = 9090
+	// GatewayAudience is the audience of the ServiceAccount tokens callers present to the gateway.
+	GatewayAudience = "agops-gateway"
+	// GatewayTokenDir is where callers of a governed tool server find their token (file "token").
+	GatewayTokenDir = "/var/run/secrets/agops.dev/gateway"
+	gatewayPolicyCM = "agops-gateway-policy"
+)
+
+// agentRoles mark agents in x-agops.role.
+var agentRoles = map[string]bool{"agent": true, "agent-worker": true}
+
+// toolRoles mark tool servers in x-agops.role.
+var toolRoles = map[string]bool{"tool": true, "tool-server": true, "mcp-server": true}
+
+// ruleGovernance puts the agops gateway between the callers and every tool server (x-agops.role tool, or an image
+// named like an MCP server): the tool's Service names now select the gateway, which authenticates each caller by its
+// ServiceAccount token, judges each call by the fleet policy, audits it and forwards what is allowed to the tool's
+// new <name>-upstream Service; the tool accepts connections from the gateway only. Callers keep their URLs
+// (http://mcp-tools:8811/mcp); its declared clients — services that name it in their environment or command, and
+// agents (x-agops.role agent or agent-worker) on its networks — get a token for the gateway's audience. The gateway runs as a StatefulSet (each
+// replica keeps its own audit log on its own volume) with 2 replicas and a budget in ha.
+func (pl *planner) ruleGovernance() {
+	if pl.opts.NoGateway {
+		return
+	}
+	byNS := map[string][]string{}
+	for _, n := range pl.primaryServices() {
+		if pl.isToolServer(n) {
+			byNS[pl.nsOf(n)] = append(byNS[pl.nsOf(n)], n)
+		}
+	}
+	for _, ns := range sortedKeys(byNS) {
+		pl.gateway(ns, byNS[ns])
+	}
+}
+
+func (pl *planner) isToolServer(n string) bool {
+	role := pl.hints[n].Role
+	if role != "" {
+		return toolRoles[role]
+	}
+	return strings.Contains(imageBase(pl.svcs[n].Image), "mcp")
+}
+
+// gateway adds one gateway for the tool servers of a namespace.
+func (pl *planner) gateway(ns string, tools []string) {
+	var governed []string
+	for _, t := range tools {
+		w := pl.work[t]
+		if len(w.Services) == 0 || len(w.Services[0].Ports) == 0 {
+			pl.record(t, "x-agops.role", model.NeedsInput, "a tool server without a known port cannot be put behind the gateway", "x-agops: {ports: [PORT]}")
+			continue
+		}
+		governed = append(governed, t)
+	}
+	if len(governed) == 0 {
+		return
+	}
+	key := pl.unique("name", gatewayBase)
+	name := key
+	gw := pl.gatewayWorkload(name)
+	pl.names[key], pl.tier[key], pl.work[key], pl.primary[key] = name, pl.tier[governed[0]], gw, &gw.Pod.Containers[0]
+	pl.ports[key] = []portInfo{{port: gatewayPort, proto: model.TCP, source: "agops gateway"}}
+	pl.order = append(pl.order, key)
+	sort.Strings(pl.order)
+
+	callers := map[string]bool{}
+	refs := pl.peerReferences()
+	var servers []gatewayServer
+	for _, t := range governed {
+		w := pl.work[t]
+		// The tool's names (its Service and aliases) now select the gateway; the tool keeps one Service of its own.
+		for _, s := range w.Services {
+			if s.Type != model.ClusterIP {
+				continue
+			}
+			moved := s
+			moved.Ports = nil
+			for _, p := range s.Ports {
+				moved.Ports = append(moved.Ports, model.ServicePort{Name: p.Name, Port: p.Port, TargetPort: gatewayPort, Protocol: p.Protocol})
+			}
+			gw.Services = append(gw.Services, moved)
+		}
+		upstream := pl.unique("service", w.Name+"-upstream")
+		primary := w.Services[0]
+		primary.Name = upstream
+		w.Services = []model.Service{primary}
+		servers = append(servers, gatewayServer{name: w.Name, upstream: fmt.Sprintf("http://%s:%d", upstream, primary.Ports[0].Port), hosts: serviceNames(gw.Services, w.Name, pl.aliasesOf(t))})
+		pl.retargetWaits(w.Name, upstream)
+		pl.onlyFromGateway(t, w, name)
+		// Its declared clients: services that name it in their environment or command, and agents on its networks.
+		for _, r := range refs[t] {
+			if o, ok := pl.owner[r.from]; ok {
+				r.from = o
+			}
+			if r.from != t && !pl.isToolServer(r.from) && shares(pl.networksOf(r.from), pl.networksOf(t)) {
+				callers[r.from] = true
+			}
+		}
+		for _, m := range pl.primaryServices() {
+			if m != t && m != key && agentRoles[pl.hints[m].Role] && shares(pl.networksOf(m), pl.networksOf(t)) {
+				callers[m] = true
+			}
+		}
+		pl.record(t, "x-agops.role", model.Mapped, fmt.Sprintf(
+			"tool server: reachable only through the agops gateway; its names (%s) now select the gateway, which forwards allowed calls to Service %s",
+			strings.Join(serviceNames(gw.Services, w.Name, pl.aliasesOf(t)), ", "), upstream), "")
+	}
+	pl.gatewayPolicy(ns, name, gw, governed)
+	for _, c := range sortedKeys(callers) {
+		pl.giveGatewayToken(c, name)
+	}
+	pl.gatewayConfig(gw, servers, callers)
+	pl.record(key, "gateway", model.Mapped, fmt.Sprintf(
+		"agops gateway in %s for %s: authenticates callers by ServiceAccount token (TokenReview, audience %s), judges every call by the fleet policy, audits it to a hash-chained log on its own volume; 2 replicas in ha",
+		ns, strings.Join(governed, ", "), GatewayAudience), "")
+}
+
+// gatewayServer is one governed tool server as the gateway's policy names it.
+type gatewayServer struct {
+	name, upstream string
+	hosts          []string // the names callers use for it
+}
+
+func (pl *planner) aliasesOf(n string) []string { return pl.aliases[n] }
+
+// serviceNames lists the Service names of the gateway that stand for a tool.
+func serviceNames(svcs []model.Service, tool string, aliases []string) []string {
+	out := []string{tool}
+	for _, a := range aliases {
+		if k := dns1035(a); !slices.Contains(out, k) {
+			for _, s := range svcs {
+				if s.Name == k {
+					out = append(out, k)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// gatewayWorkload is the gateway's StatefulSet: the agops helper image running `agops gateway`.
+func (pl *planner) gatewayWorkload(name string) *model.Workload {
+	uid := int64(helperUID)
+	w := &model.Workload{
+		Name: name, Service: name, Kind: model.StatefulSet, Replicas: 1, HAReplicas: 2, ServiceAccount: name,
+		APIAccess: true, ClusterRoles: []string{"system:auth-delegator"},
+		Services: []model.Service{{Name: name, Type: model.ClusterIP, Ports: []model.ServicePort{
+			{Name: "proxy", Port: gatewayPort, TargetPort: gatewayPort, Protocol: model.TCP},
+			{Name: "admin", Port: gatewayAdminPort, TargetPort: gatewayAdminPort, Protocol: model.TCP},
+		}}},
+		ClaimTemplates: []model.Claim{{Name: "audit", Volume: "agops gateway audit log", Size: "1Gi", AccessMode: "ReadWriteOnce", StorageClass: pl.opts.StorageClass}},
+	}
+	w.Pod.RestartPolicy = "Always"
+	w.Pod.Volumes = []model.Volume{
+		{Name: "policy", ConfigMap: &model.ProjectedItems{Name: gatewayPolicyCM}},
+		{Name: "audit", Claim: "audit"},
+		{Name: "kube-api-token", ServiceAccountToken: true},
+	}
+	probe := func(path string, delay int32) *model.Probe {
+		return &model.Probe{HTTPGet: &model.HTTPGet{Path: path, Port: gatewayAdminPort}, InitialDelaySeconds: delay, PeriodSeconds: 10, TimeoutSeconds: 2, FailureThreshold: 3}
+	}
+	w.Pod.Containers = []model.Container{{
+		Name:  "gateway",
+		Image: pl.opts.HelperImage,
+		Args: []string{"gateway", "--policy", "/etc/agops/policy/policy.yaml", "--listen", fmt.Sprintf(":%d", gatewayPort),
+			"--admin-listen", fmt.Sprintf(":%d", gatewayAdminPort), "--audit-log", "/var/lib/agops/audit.jsonl",
+			"--approvals", "/var/lib/agops/approvals", "--auth", "tokenreview", "--audience", GatewayAudience},
+		Ports:     []model.Port{{Name: "proxy", Port: gatewayPort, Protocol: model.TCP}, {Name: "admin", Port: gatewayAdminPort, Protocol: model.TCP}},
+		Readiness: probe("/readyz", 2),
+		Liveness:  probe("/healthz", 10),
+		Resources: model.Resources{
+			Requests: map[string]string{"cpu": "100m", "memory": "64Mi"},
+			Limits:   map[string]string{"memory": "256Mi"},
+		},
+		Security: model.Security{
+			RunAsUser: &uid, RunAsGroup: &uid, RunAsNonRoot: boolPtr(true), ReadOnlyRootFilesystem: true,
+			AllowPrivilegeEscalation: boolPtr(false), CapDrop: []string{"ALL"}, Seccomp: "RuntimeDefault",
+		},
+		Mounts: []model.Mount{
+			{Volume: "policy", Path: "/etc/agops/policy", ReadOnly: true},
+			{Volume: "audit", Path: "/var/lib/agops"},
+			{Volume: "kube-api-token", Path: "/var/run/secrets/kubernetes.io/serviceaccount", ReadOnly: true},
+		},
+	}}
+	gid := int64(helperUID)
+	w.Pod.FSGroup = &gid
+	return w
+}
+
+// retargetWaits points `agops wait service TOOL` at the tool's own Service: the tool's name now selects the gateway.
+func (pl *planner) retargetWaits(tool, upstream string) {
+	for _, n := range pl.primaryServices() {
+		w := pl.work[n]
+		for i := range w.Pod.InitContainers {
+			args := w.Pod.InitContainers[i].Args
+			if len(args) >= 3 && args[0] == "wait" && args[1] == "service" && args[2] == tool {
+				args[2] = upstream
+			}
+		}
+	}
+}
+
+// onlyFromGateway replaces the tool's ingress from its Compose networks by ingress from the gateway alone.
+func (pl *planner) onlyFromGateway(t string, w *model.Workload, gateway string) {
+	for i := range pl.policies {
+		p := &pl.policies[i]
+		if p.Namespace != pl.nsOf(t) || p.Workload != w.Name {
+			continue
+		}
+		var ingress []model.TrafficRule
+		for _, r := range p.Ingress {
+			fromNetwork := false
+			for _, peer := range r.Peers {
+				fromNetwork = fromNetwork || peer.Network != ""
+			}
+			if fromNetwork {
+				r.Peers = []model.Peer{{Workload: gateway}}
+			}
+			ingress = append(ingress, r)
+		}
+		p.Ingress = ingress
+		p.Why += "; tool server: only the agops gateway may connect"
+	}
+}
+
+// gatewayPolicy lets callers on the tools' networks reach the gateway's proxy port, and the gateway reach the tools
+// and the API server (to review tokens).
+func (pl *planner) gatewayPolicy(ns, name string, gw *model.Workload, tools []string) {
+	labels := map[string]bool{}
+	for _, t := range tools {
+		for _, l := range pl.work[t].Networks {
+			labels[l] = true
+		}
+	}
+	gw.Networks = sortedKeys(labels)
+	p := model.NetworkPolicy{Namespace: ns, Name: name, Workload: name, PolicyIngress: true, PolicyEgress: true,
+		Why: "agops gateway: callers on the tool servers' networks in, the tool servers out"}
+	var peers []model.Peer
+	for _, l := range gw.Networks {
+		peers = append(peers, model.Peer{Network: l})
+	}
+	if len(peers) > 0 {
+		p.Ingress = []model.TrafficRule{{Peers: peers, Ports: []model.PolicyPort{{Port: gatewayPort, Protocol: model.TCP}}}}
+	}
+	for _, t := range tools {
+		p.Egress = append(p.Egress, model.TrafficRule{Peers: []model.Peer{{Workload: pl.work[t].Name}}, Ports: pl.policyPorts(t)})
+	}
+	p.Egress = append(p.Egress, pl.apiServerRules()...)
+	pl.policies = append(pl.policies, p)
+}
+
+// giveGatewayToken mounts a token for the gateway's audience into a caller's main container.
+func (pl *planner) giveGatewayToken(n, gateway string) {
+	w, c := pl.work[n], pl.primary[n]
+	if w == nil || c == nil {
+		return
+	}
+	if !hasVolume(w, "agops-gateway-token") {
+		w.Pod.Volumes = append(w.Pod.Volumes, model.Volume{Name: "agops-gateway-token", AudienceToken: GatewayAudience})
+	}
+	c.Mounts = append(c.Mounts, model.Mount{Volume: "agops-gateway-token", Path: GatewayTokenDir, ReadOnly: true})
+	c.Env = append(c.Env, model.EnvVar{Name: "AGOPS_GATEWAY_TOKEN_FILE", Value: GatewayTokenDir + "/token"})
+	pl.record(n, "gateway", model.Approximated, fmt.Sprintf(
+		"calls tool servers through the agops gateway %s, which requires its ServiceAccount token (audience %s) as `Authorization: Bearer`; the token is mounted at %s/token (AGOPS_GATEWAY_TOKEN_FILE)",
+		gateway, GatewayAudience, GatewayTokenDir), "agops worker sends it; other clients must add the header")
+}
+
+// gatewayConfig gives the gateway its policy — the one given with --policy, or a starter policy that keeps what
+// Compose allowed (every caller that shared a network with a tool server may call all its tools) while every call
+// is authenticated and audited — and the host names it recognises each tool server by.
+func (pl *planner) gatewayConfig(gw *model.Workload, servers []gatewayServer, callers map[string]bool) {
+	c := &gw.Pod.Containers[0]
+	for _, s := range servers {
+		for _, h := range s.hosts {
+			c.Args = append(c.Args, "--host-route", h+"="+s.name)
+		}
+	}
+	text := pl.opts.PolicyYAML
+	if len(text) == 0 {
+		var b strings.Builder
+		fmt.Fprintf(&b, "# Starter fleet policy written by agops migrate: every declared client of a tool server may call all of\n")
+		fmt.Fprintf(&b, "# its tools, as on Compose, now authenticated and audited. Narrow it (docs/policy.md) and pass it with\n")
+		fmt.Fprintf(&b, "# agops migrate --policy FILE.\n")
+		fmt.Fprintf(&b, "apiVersion: agops.dev/v1alpha1\nkind: FleetPolicy\nmetadata:\n  name: %s\nspec:\n  servers:\n", namespaceName(pl.p.Name))
+		for _, s := range servers {
+			fmt.Fprintf(&b, "    - name: %s\n      url: %s\n      kind: mcp\n", s.name, s.upstream)
+		}
+		fmt.Fprintf(&b, "  teams:\n    - name: compose\n      agents:\n")
+		for _, n := range sortedKeys(callers) {
+			fmt.Fprintf(&b, "        - %s/%s\n", pl.nsOf(n), pl.work[n].ServiceAccount)
+		}
+		if len(callers) == 0 {
+			b.WriteString("        []\n")
+		}
+		fmt.Fprintf(&b, "      grants:\n")
+		for _, s := range servers {
+			fmt.Fprintf(&b, "        - server: %s\n          tools: [\"*\"]\n", s.name)
+		}
+		text = []byte(b.String())
+		pl.record(gw.Service, "gateway:policy", model.Approximated,
+			"no --policy given: a starter policy lets every declared client of a tool server call all its tools, as on Compose (now authenticated and audited)",
+			"write a fleet policy (docs/policy.md) and run agops migrate --policy FILE")
+	} else {
+		pl.record(gw.Service, "gateway:policy", model.Mapped, "the fleet policy given with --policy, in ConfigMap "+gatewayPolicyCM, "")
+	}
+	pl.configMaps["agops:gateway-policy"] = &model.ConfigMap{Name: gatewayPolicyCM, Data: map[string]string{"policy.yaml": string(text)}}
+}
