@@ -72,7 +72,7 @@ func TestExampleIsolation(t *testing.T) {
 		{"ai-lab-data/postgres", "external", 443, false}, // internal: true
 		{"ai-lab-ai-lab/qdrant", "external", 443, false}, // only on the internal network
 		{"ai-lab-ai-lab/agent-worker", "external", 443, true},
-		{"ai-lab-ai-lab/agent-worker", "ai-lab-ai-lab/mcp-tools", 8811, false},     // tools only through the gateway:
+		{"ai-lab-ai-lab/agent-worker", "ai-lab-ai-lab/mcp-tools", 8811, false},    // tools only through the gateway:
 		{"ai-lab-ai-lab/agent-worker", "ai-lab-ai-lab/agops-gateway", 8080, true}, // agents reach the gateway,
 		{"ai-lab-ai-lab/agops-gateway", "ai-lab-ai-lab/mcp-tools", 8811, true},    // which reaches the tools
 		{"ai-lab-ai-lab/agops-gateway", "ai-lab-data/postgres", 5432, false},
