@@ -21,6 +21,7 @@ type loadFlags struct {
 	envFiles    []string
 	profiles    []string
 	tiers       []string
+	policy      string
 	plan        plan.Options
 }
 
@@ -42,6 +43,8 @@ func (f *loadFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.plan.Posture, "posture", f.plan.Posture, "compose (keep what Compose did) or restricted (also drop every capability of root containers)")
 	fl.StringVar(&f.plan.PodCIDR, "pod-cidr", f.plan.PodCIDR, "the cluster's pod address range, never counted as outside")
 	fl.StringVar(&f.plan.ServiceCIDR, "service-cidr", f.plan.ServiceCIDR, "the cluster's Service address range, never counted as outside")
+	fl.StringVar(&f.policy, "policy", "", "fleet policy for the agops gateway in front of the tool servers (default: a starter policy that keeps what Compose allowed; see docs/policy.md)")
+	fl.BoolVar(&f.plan.NoGateway, "no-gateway", false, "leave tool servers reachable directly, without the agops gateway")
 	fl.StringArrayVar(&f.plan.AllowedRegistries, "allowed-registry", nil, "registry host the ai-lab admission guard also accepts images from (repeatable; the project's own registries always are)")
 	fl.StringVar(&f.plan.ClusterDomain, "cluster-domain", f.plan.ClusterDomain, "DNS domain of Services, used by names that cross tiers")
 }
@@ -69,6 +72,13 @@ func (f *loadFlags) options(s streams) (migrate.Options, error) {
 		if _, _, err := net.ParseCIDR(c.v); err != nil {
 			return o, usageError{fmt.Errorf("%s %q: not a CIDR", c.flag, c.v)}
 		}
+	}
+	if f.policy != "" {
+		data, err := os.ReadFile(f.policy)
+		if err != nil {
+			return o, fmt.Errorf("--policy: %w", err)
+		}
+		o.Plan.PolicyYAML = data
 	}
 	switch f.plan.Posture {
 	case plan.PostureCompose, plan.PostureRestricted:

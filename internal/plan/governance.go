@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/agops/agops/internal/model"
+	"github.com/agops/agops/internal/policy"
 )
 
 // The gateway's fixed settings.
@@ -287,6 +288,9 @@ func (pl *planner) giveGatewayToken(n, gateway string) {
 func (pl *planner) gatewayConfig(gw *model.Workload, servers []gatewayServer, callers map[string]bool) {
 	c := &gw.Pod.Containers[0]
 	for _, s := range servers {
+		// In the cluster the tool's own name selects the gateway: the upstream is its -upstream Service, whatever
+		// URL the policy gives for local runs.
+		c.Args = append(c.Args, "--upstream", s.name+"="+s.upstream)
 		for _, h := range s.hosts {
 			c.Args = append(c.Args, "--host-route", h+"="+s.name)
 		}
@@ -319,5 +323,54 @@ func (pl *planner) gatewayConfig(gw *model.Workload, servers []gatewayServer, ca
 	} else {
 		pl.record(gw.Service, "gateway:policy", model.Mapped, "the fleet policy given with --policy, in ConfigMap "+gatewayPolicyCM, "")
 	}
+	p, err := policy.Parse(text)
+	if err != nil {
+		pl.fail("--policy: %v", err)
+		return
+	}
+	known := map[string]bool{}
+	for _, s := range p.Servers() {
+		known[s.Name] = true
+	}
+	for _, s := range servers {
+		if !known[s.name] {
+			pl.record(gw.Service, "gateway:policy", model.NeedsInput,
+				fmt.Sprintf("the policy names no server %s: the gateway denies every call to that tool server", s.name),
+				fmt.Sprintf("add spec.servers: [{name: %s, url: ...}] and grants for it", s.name))
+		}
+	}
+	for _, n := range sortedKeys(callers) {
+		if agent := pl.nsOf(n) + "/" + pl.work[n].ServiceAccount; !slices.Contains(p.Agents(), agent) {
+			pl.record(n, "gateway", model.NeedsInput, fmt.Sprintf("the policy does not know agent %s: the gateway denies all its tool calls", agent),
+				"add it to a team or spec.agents of the policy")
+		}
+	}
 	pl.configMaps["agops:gateway-policy"] = &model.ConfigMap{Name: gatewayPolicyCM, Data: map[string]string{"policy.yaml": string(text)}}
+	pl.guidanceConfigMaps(gw, p)
+}
+
+// guidanceConfigMaps publishes each team's behavioral guidance as a ConfigMap agops-guidance-<team>, one key per
+// fragment (<name>.v<version>.md), mounted into the gateway (which serves it at /guidance) so that its folder
+// changes with the policy.
+func (pl *planner) guidanceConfigMaps(gw *model.Workload, p *policy.Policy) {
+	teams := map[string][]policy.Fragment{}
+	for _, a := range p.Agents() {
+		g, ok := p.Guidance(a)
+		if !ok || g.Team == "" || len(g.Fragments) == 0 {
+			continue
+		}
+		teams[g.Team] = g.Fragments
+	}
+	for _, team := range sortedKeys(teams) {
+		name := pl.unique("configmap", dns1035("agops-guidance-"+team))
+		data := map[string]string{}
+		for _, f := range teams[team] {
+			data[fmt.Sprintf("%s.v%d.md", dns1035(f.Name), f.Version)] = f.Text
+		}
+		pl.configMaps["agops:guidance:"+team] = &model.ConfigMap{Name: name, Data: data}
+		vol := "guidance-" + dns1035(team)
+		gw.Pod.Volumes = append(gw.Pod.Volumes, model.Volume{Name: vol, ConfigMap: &model.ProjectedItems{Name: name}})
+		gw.Pod.Containers[0].Mounts = append(gw.Pod.Containers[0].Mounts, model.Mount{Volume: vol, Path: "/etc/agops/guidance/" + dns1035(team), ReadOnly: true})
+		pl.record(gw.Service, "gateway:guidance", model.Mapped, fmt.Sprintf("team %s's behavioral guidance is published in ConfigMap %s", team, name), "")
+	}
 }
