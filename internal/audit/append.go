@@ -34,8 +34,8 @@ var _ Appender = (*Log)(nil)
 //
 // When ctx ends first, Append returns an error wrapping ctx.Err() and the chain stays whole either way: a record the
 // writer has not taken yet is withdrawn and never written; a record already in the batch being written is written
-// and chained like the others — the caller just stops waiting. So an error means "not acknowledged" (do not forward
-// the call), never "not in the log".
+// and chained like the others — the caller just stops waiting. An error therefore means "not acknowledged: do not
+// forward the call"; it does not mean that the record is absent from the log.
 //
 // After a write or fsync error every Append returns an error wrapping ErrFailed; after Close, ErrClosed.
 func (l *Log) Append(ctx context.Context, r Record) error {

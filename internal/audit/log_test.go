@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestRoundTrip(t *testing.T) {
@@ -371,11 +372,15 @@ func TestClose(t *testing.T) {
 	}
 }
 
-func TestAppendTooLarge(t *testing.T) {
+// TestAppendRefusesBadRecord: a record that cannot be a line is refused without failing the Log.
+func TestAppendRefusesBadRecord(t *testing.T) {
 	t.Parallel()
 	l := mustOpen(t, filepath.Join(t.TempDir(), "audit.log"))
 	if err := l.Append(context.Background(), Record{Reason: strings.Repeat("x", MaxLineBytes)}); err == nil {
 		t.Fatal("a record over MaxLineBytes was appended")
+	}
+	if err := l.Append(context.Background(), Record{Time: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}); err == nil {
+		t.Fatal("a record with a time JSON cannot hold was appended")
 	}
 	if err := l.Append(context.Background(), testRecord(1)); err != nil {
 		t.Fatalf("a refused record failed the log: %v", err)

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -139,7 +140,7 @@ func (v *verifier) run(lr *lineReader) error {
 	for {
 		ln, err := lr.next()
 		if err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("reading audit log %s after line %d: %w", v.file, v.line, err)
+			return fmt.Errorf("reading %s after line %d: %w", cmp.Or(v.file, "audit log"), v.line, err)
 		}
 		if ln.size == 0 {
 			return v.finish()
