@@ -107,6 +107,8 @@ func newRoot(s streams) *cobra.Command {
 		newMigrateCmd(g, s),
 		newApplyCmd(g, s),
 		newCheckCmd(g, s),
+		newAuditCmd(g, s),
+		newPolicyCmd(g, s),
 		newRehearseCmd(g, s),
 		newTestbedCmd(g, s),
 		newSecretsCmd(g, s),

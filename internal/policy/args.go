@@ -21,9 +21,10 @@ var (
 	errArgsSyntax    = errors.New("the arguments are not valid JSON")
 	errArgsDupKey    = errors.New("the arguments repeat a key in one object")
 	errArgsUTF8      = errors.New("the arguments hold invalid UTF-8 or a lone surrogate")
+	errArgsNumber    = errors.New("the arguments hold a number out of range")
 )
 
-// decodeArgs checks and decodes a call's arguments: a JSON object (or nothing, or null: an empty object) within the
+// decodeArgs checks and decodes a call's arguments: a JSON object (or no bytes, or null: an empty object) within the
 // size and depth limits, with valid UTF-8 and no repeated keys (a repeated key would let the policy see one value
 // and the server another). Objects become map[string]any, arrays []any, integral numbers int64 (when they fit),
 // other numbers float64.
@@ -42,10 +43,13 @@ func parseArgs(raw []byte, maxBytes int) (any, error) {
 	if len(raw) > maxBytes {
 		return nil, errArgsTooLarge
 	}
+	if len(raw) == 0 {
+		return nil, nil
+	}
 	p := &jsonParser{s: raw}
 	p.space()
 	if p.i == len(p.s) {
-		return nil, nil
+		return nil, errArgsSyntax
 	}
 	if p.s[p.i] != '{' && !p.literal("null") {
 		return nil, errArgsNotObject
@@ -219,8 +223,8 @@ func (p *jsonParser) number() (any, error) {
 		}
 	}
 	f, err := strconv.ParseFloat(text, 64)
-	if err != nil && !errors.Is(err, strconv.ErrRange) {
-		return nil, errArgsSyntax
+	if err != nil { // out of float64's range, which encoding/json refuses too
+		return nil, errArgsNumber
 	}
 	return f, nil
 }

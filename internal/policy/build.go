@@ -135,13 +135,17 @@ func (b *builder) guidance(list []fragmentSpec) {
 		if b.name(path+".name", f.Name) {
 			b.unique(seen, path+".name", f.Name)
 		}
-		if f.Version < 0 {
-			b.ps.add(path+".version", "must be 1 or more, got %d", f.Version)
+		version := 1
+		if f.Version != nil {
+			version = *f.Version
+		}
+		if version < 1 {
+			b.ps.add(path+".version", "must be 1 or more, got %d", version)
 		}
 		if strings.TrimSpace(f.Text) == "" {
 			b.ps.add(path+".text", "required")
 		}
-		b.fragments[f.Name] = Fragment{Name: f.Name, Version: max(f.Version, 1), Text: f.Text}
+		b.fragments[f.Name] = Fragment{Name: f.Name, Version: version, Text: f.Text}
 	}
 }
 

@@ -1,23 +1,30 @@
 package policy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/google/cel-go/cel"
+	celast "github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/ext"
 	"github.com/google/cel-go/interpreter"
 )
 
-// Bounds on CEL expressions. The cost limit is in cel-go's abstract units (about one per operation, plus the size
-// of strings that are scanned); evaluation that passes it stops with an error, and the call is denied.
+// Bounds on CEL expressions. Without a loop (exists, all, map, filter), an expression's work is bounded by its own
+// size times the size of the arguments. With one, two loops over the arguments are enough to be quadratic, so
+// such expressions run under a deadline, checked every few iterations, shared by all the expressions of one call:
+// past it evaluation stops with an error, and the call is denied. (cel-go's cost limit is not used: its cost
+// tracking is itself quadratic in the number of iterations, and slows every evaluation.)
 const (
-	maxExprChars = 4096
-	costLimit    = 1_000_000
+	maxExprChars   = 4096
+	evalBudget     = 20 * time.Millisecond
+	interruptEvery = 32
 )
 
 // The CEL variables; docs/policy.md describes them.
@@ -37,6 +44,7 @@ var celVars = []struct {
 var celEnv = sync.OnceValues(func() (*cel.Env, error) {
 	opts := []cel.EnvOption{
 		ext.Strings(),
+		cel.OptionalTypes(),
 		cel.CrossTypeNumericComparisons(true),
 		cel.DefaultUTCTimeZone(true),
 		cel.ParserExpressionSizeLimit(maxExprChars),
@@ -53,10 +61,18 @@ type program struct {
 	prg  cel.Program
 	// needsArgs: the expression reads `args`. One that does not can be judged without a call's arguments (Allowed).
 	needsArgs bool
+	// loops: the expression has a comprehension, so it runs under the call's deadline.
+	loops bool
 }
 
-// compile checks a bool-typed expression and plans it with the cost limit.
-func compile(text string) (*program, error) {
+// compile checks a bool-typed expression and plans it. cel-go panics on a few inputs (its regex size validator
+// on a repeat such as {1000}, for one); Parse must not, so a panic is an error.
+func compile(text string) (p *program, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			p, err = nil, fmt.Errorf("the CEL library failed on this expression: %v", r)
+		}
+	}()
 	env, err := celEnv()
 	if err != nil {
 		return nil, fmt.Errorf("CEL environment: %w", err)
@@ -68,12 +84,17 @@ func compile(text string) (*program, error) {
 	if !ast.OutputType().IsExactType(cel.BoolType) {
 		return nil, fmt.Errorf("the expression must be a bool, not %s", ast.OutputType())
 	}
-	prg, err := env.Program(ast, cel.CostLimit(costLimit), cel.EvalOptions(cel.OptOptimize))
+	prg, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize), cel.InterruptCheckFrequency(interruptEvery))
 	if err != nil {
 		return nil, err
 	}
-	p := &program{text: text, prg: prg}
-	for _, r := range ast.NativeRep().ReferenceMap() {
+	native := ast.NativeRep()
+	if dynamicRegex(native) {
+		return nil, errors.New("the pattern of matches() must be a string literal: a pattern taken from the arguments would be compiled on every call")
+	}
+	p = &program{text: text, prg: prg}
+	p.loops = len(celast.MatchDescendants(celast.NavigateAST(native), celast.KindMatcher(celast.ComprehensionKind))) > 0
+	for _, r := range native.ReferenceMap() {
 		if r.Name == "args" {
 			p.needsArgs = true
 		}
@@ -81,11 +102,23 @@ func compile(text string) (*program, error) {
 	return p, nil
 }
 
+// dynamicRegex reports a matches() whose pattern is not a literal.
+func dynamicRegex(a *celast.AST) bool {
+	return len(celast.MatchDescendants(celast.NavigateAST(a), func(e celast.NavigableExpr) bool {
+		if e.Kind() != celast.CallKind || e.AsCall().FunctionName() != "matches" {
+			return false
+		}
+		args := e.AsCall().Args()
+		return len(args) > 0 && args[len(args)-1].Kind() != celast.LiteralKind
+	})) > 0
+}
+
 // issuesError is the compile errors on one line: "col 5: undeclared reference to 'argz'; ...".
 func issuesError(iss *cel.Issues) error {
 	var msgs []string
 	for _, e := range iss.Errors() {
-		msgs = append(msgs, fmt.Sprintf("col %d: %s", e.Location.Column()+1, e.Message))
+		msg := strings.TrimSuffix(e.Message, " (in container '')")
+		msgs = append(msgs, fmt.Sprintf("col %d: %s", e.Location.Column()+1, msg))
 	}
 	if len(msgs) == 0 {
 		return errors.New(strings.ReplaceAll(iss.String(), "\n", " "))
@@ -95,7 +128,13 @@ func issuesError(iss *cel.Issues) error {
 
 // eval runs the program; anything but a bool result is an error, which the caller turns into a deny.
 func (p *program) eval(a *activation) (bool, error) {
-	out, _, err := p.prg.Eval(a)
+	var out ref.Val
+	var err error
+	if p.loops {
+		out, _, err = p.prg.ContextEval(a.deadline(), a)
+	} else {
+		out, _, err = p.prg.Eval(a)
+	}
 	if err != nil {
 		return false, err
 	}
@@ -106,12 +145,28 @@ func (p *program) eval(a *activation) (bool, error) {
 	return bool(b), nil
 }
 
-// activation binds the CEL variables to one call. Arguments are decoded on first use.
+// activation binds the CEL variables to one call. Arguments are decoded on first use; the deadline is set by the
+// first expression with a loop. close releases it.
 type activation struct {
 	c       *Call
 	args    ref.Val
 	argsErr error
 	maxArgs int
+	ctx     context.Context
+	cancel  context.CancelFunc
+}
+
+func (a *activation) deadline() context.Context {
+	if a.ctx == nil {
+		a.ctx, a.cancel = context.WithTimeout(context.Background(), evalBudget)
+	}
+	return a.ctx
+}
+
+func (a *activation) close() {
+	if a != nil && a.cancel != nil {
+		a.cancel()
+	}
 }
 
 var _ interpreter.Activation = (*activation)(nil)

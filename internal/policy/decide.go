@@ -19,12 +19,16 @@ import (
 //     condition holds, one that needs approval wins over one that does not (Approve); else the first allows. If
 //     no condition holds: RuleDefaultDeny.
 func (p *Policy) Decide(c Call) Decision {
-	d, _ := p.decide(&c)
+	d, a := p.decide(&c)
+	a.close()
 	return d
 }
 
 // decide is Decide that also returns the activation it used (nil when no expression could apply), for Explain.
 func (p *Policy) decide(c *Call) (Decision, *activation) {
+	if p == nil {
+		return deny(RuleDefaultDeny, "no policy is loaded"), nil
+	}
 	kind, ok := p.kinds[c.Server]
 	if !ok {
 		return deny(RuleDefaultDeny, fmt.Sprintf("server %s is not in the policy", quote(c.Server))), nil
@@ -175,12 +179,16 @@ func matchRoutes(routes []route, method, p string) bool {
 // through; one that does not is evaluated (a grant whose condition is false cannot allow; a rule that denies hides
 // the tool). False for an HTTP server, an unknown agent, server or a non-canonical tool name.
 func (p *Policy) Allowed(agent, server, tool string) bool {
+	if p == nil {
+		return false
+	}
 	s, ok := p.subjects[agent]
 	if !ok || p.kinds[server] != "mcp" || toolNameProblem(tool) != "" {
 		return false
 	}
 	c := &Call{Agent: agent, Server: server, Tool: tool}
 	a := &activation{c: c, maxArgs: p.maxArgs}
+	defer a.close()
 	for _, r := range p.byServer[server] {
 		if r.applies(c, "mcp") && !r.deny.needsArgs {
 			if hit, err := r.deny.eval(a); hit || err != nil {

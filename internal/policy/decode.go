@@ -28,15 +28,21 @@ type decoder struct {
 	budget int
 }
 
-// decodeDocument parses data as exactly one YAML document into doc.
-func decodeDocument(data []byte, doc *document, ps *problems) {
+// decodeDocument parses data as exactly one YAML document into doc, strictly. False when the document is not
+// YAML, is too large or is not a mapping: nothing was decoded, so there is nothing to validate.
+func decodeDocument(data []byte, doc *document, ps *problems) bool {
 	root, err := parseYAML(data)
 	if err != nil {
 		ps.add("", "%s", err)
-		return
+		return false
+	}
+	if root.Kind != yaml.MappingNode {
+		ps.add("", "want a mapping (apiVersion, kind, metadata, spec), got %s", describe(root))
+		return false
 	}
 	d := &decoder{ps: ps, budget: maxNodes}
 	d.decode(root, reflect.ValueOf(doc).Elem(), "")
+	return d.budget > 0
 }
 
 // parseYAML returns the single document's root node. The YAML library panics on a few malformed inputs; Parse must
@@ -122,8 +128,11 @@ func (d *decoder) resolve(n *yaml.Node, path string) *yaml.Node {
 
 func (d *decoder) decodePointer(n *yaml.Node, v reflect.Value, path string) {
 	elem := reflect.New(v.Type().Elem())
-	if _, ok := elem.Interface().(boolShorthand); ok && n.Kind == yaml.ScalarNode && n.ShortTag() == "!!bool" {
-		if n.Value == "true" {
+	if _, ok := elem.Interface().(boolShorthand); ok && n.Kind == yaml.ScalarNode {
+		var on bool
+		if n.ShortTag() != "!!bool" || n.Decode(&on) != nil {
+			d.ps.add(path, "want true, false or a mapping, got %s", describe(n))
+		} else if on {
 			v.Set(elem)
 		}
 		return

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -93,6 +94,22 @@ func (ps *problems) lineOf(path string) int {
 		path = path[:i]
 	}
 	return ps.lines[""]
+}
+
+// dropUnder drops the problems from index from on whose path is at or under the path of one of the problems
+// before it.
+func (ps *problems) dropUnder(from int) {
+	before := ps.list[:from]
+	kept := slices.DeleteFunc(slices.Clone(ps.list[from:]), func(p Problem) bool {
+		return slices.ContainsFunc(before, func(b Problem) bool { return b.Path == "" || within(p.Path, b.Path) })
+	})
+	ps.list = append(before, kept...)
+}
+
+// within reports whether path is parent or inside it: "a.b[0].c" is within "a.b[0]" and "a.b".
+func within(path, parent string) bool {
+	rest, ok := strings.CutPrefix(path, parent)
+	return ok && (rest == "" || rest[0] == '.' || rest[0] == '[')
 }
 
 // err is nil without problems, else a *ValidationError in document order.

@@ -11,6 +11,11 @@ import (
 // people (agops policy explain), so unlike Decision.Reason it shows evaluation errors, which may quote arguments.
 func (p *Policy) Explain(c Call) string {
 	d, a := p.decide(&c)
+	if a != nil { // the expressions are evaluated again below, under a deadline of their own
+		a.close()
+		a.ctx, a.cancel = nil, nil
+		defer a.close()
+	}
 	var b strings.Builder
 	kind, known := p.kinds[c.Server]
 	s := p.subjects[c.Agent]

@@ -72,11 +72,14 @@ func Parse(data []byte) (*Policy, error) {
 		return nil, ps.err()
 	}
 	var doc document
-	decodeDocument(data, &doc, ps)
-	if err := ps.err(); err != nil {
-		return nil, err
+	if !decodeDocument(data, &doc, ps) {
+		return nil, ps.err()
 	}
+	// Validate what could be decoded too, so that one run reports everything; a field that could not be decoded
+	// already has its problem, and what validation says about it (or inside it) would only repeat it.
+	decoded := len(ps.list)
 	p := build(&doc, ps)
+	ps.dropUnder(decoded)
 	if err := ps.err(); err != nil {
 		return nil, err
 	}
@@ -120,6 +123,9 @@ func (p *Policy) Agents() []string {
 // Guidance is the agent's guidance: its team's fragments in the team's order, then its own that the team does
 // not already give. False when the policy does not know the agent.
 func (p *Policy) Guidance(agent string) (Guidance, bool) {
+	if p == nil {
+		return Guidance{}, false
+	}
 	s, ok := p.subjects[agent]
 	if !ok {
 		return Guidance{}, false

@@ -41,7 +41,7 @@ type serverSpec struct {
 
 type fragmentSpec struct {
 	Name    string `yaml:"name"`
-	Version int    `yaml:"version"` // 0: 1
+	Version *int   `yaml:"version"` // absent: 1
 	Text    string `yaml:"text"`
 }
 
