@@ -62,10 +62,12 @@ func (g *Gateway) awaitApproval(ctx context.Context, c *call, d policy.Decision)
 		case <-timer.C:
 			g.expire(ctx, f.ID)
 		case <-ctx.Done():
-			// The approval stays pending: a retry of the same call finds it.
-			return "", newRPCError(http.StatusOK, CodeApproval, "approval:abandoned",
-				"the caller went away while waiting for approval "+f.ID)
 		}
+	}
+	if ctx.Err() != nil {
+		// The approval stays as it is: a retry of the same call finds it.
+		return "", newRPCError(http.StatusOK, CodeApproval, "approval:abandoned",
+			"the caller went away while waiting for approval "+f.ID)
 	}
 	return g.useApproval(c, f.ID)
 }

@@ -156,7 +156,10 @@ func (s *StaticTokens) Authenticate(r *http.Request) (string, error) {
 	}
 	sum := sha256.Sum256([]byte(token))
 	match := -1
-	entries := *s.table.Load()
+	var entries []tokenEntry
+	if t := s.table.Load(); t != nil {
+		entries = *t
+	}
 	for i := range entries {
 		// No early exit: every entry is compared, so timing says nothing about which one matched.
 		if subtle.ConstantTimeCompare(sum[:], entries[i].sum[:]) == 1 {

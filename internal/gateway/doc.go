@@ -33,13 +33,25 @@
 //
 // # JSON-RPC errors
 //
-// Transport-level problems use an HTTP status and a JSON-RPC error body with id null: 401 (CodeUnauthenticated),
-// 413 (CodeTooLarge), 408 (CodeSlowClient), 400 (-32700 parse error, -32600 invalid request: batches, ambiguous
-// keys, a header that disagrees with the body), 404 (unknown server or session). Judgements about one call answer
-// HTTP 200 with a JSON-RPC error for the request's id, so MCP clients report it as the call's error:
-// CodeDenied (policy or gateway rule), CodeLimited (rate limit, daily budget), CodeApproval (approval rejected,
-// expired, already used), -32603 (internal error, audit unavailable: the call is denied). Every error's data
-// carries {"rule", "reason", "requestId"}.
+// Every refusal is a JSON-RPC error whose data is {"rule", "reason", "requestId"}; the message reads
+// "denied by <rule>: <reason>". Problems with the request itself carry an HTTP status and id null:
+//
+//	401 -32012 CodeUnauthenticated  gateway:authentication   no or an unknown bearer token
+//	413 -32013 CodeTooLarge         gateway:body-too-large   body over Options.MaxBodyBytes (default 1 MiB)
+//	408 -32014 CodeSlowClient       gateway:slow-client      body not received within Options.BodyReadTimeout
+//	400 -32700 parse error          gateway:parse-error      malformed JSON, not UTF-8
+//	400 -32600 invalid request      gateway:invalid-request  batch, ambiguous keys, bad members, header ≠ body
+//	404 -32001 CodeDenied           gateway:unknown-server, gateway:session (a session of another agent)
+//	502 -32015 CodeUpstream         gateway:upstream         the tool server failed
+//	503 -32603 internal error       gateway:no-policy
+//
+// Judgements of one call answer HTTP 200 with the error for the request's id, so that MCP clients report it as the
+// call's error: -32001 CodeDenied (the policy's Decision.Rule, or gateway:method for a method not passed through),
+// -32010 CodeLimited (limits:callsPerMinute, limits:callsPerDay, limits:tokensPerDay), -32011 CodeApproval
+// (approval:rejected, approval:expired, approval:used, approval:abandoned), -32603 (gateway:internal: audit log or
+// approval store unavailable, policy panic; the call is denied). Plain HTTP callers get 403, 429 or 503 instead of
+// 200. The codes avoid -32002..-32005, which the MCP go-sdk reads as "resource not found" or as a closing or
+// rejecting transport.
 //
 // # Design choices
 //
@@ -69,5 +81,9 @@
 //     insignificant whitespace, numbers as written). Plain HTTP calls digest the raw query and body instead.
 //   - Passed-through messages (initialize, tools/list, notifications…) are logged at debug level, not audited; every
 //     judged call, every denial of any kind and every approval step is audited.
+//   - The result record of a judged MCP call (status, duration, tokens) is appended when its response is read and
+//     before the client sees it, so a budget is up to date before the agent can call again.
+//   - Slow clients: NewServer sets a header timeout (a connection that never completes its headers is closed; it
+//     is not audited, there is no request to record); each body has Options.BodyReadTimeout (408, audited).
 //   - The agent's bearer token is never forwarded; the upstream gets X-Agops-Agent with the authenticated identity.
 package gateway

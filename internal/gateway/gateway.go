@@ -4,10 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
-	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -190,7 +188,7 @@ func (g *Gateway) Handler() http.Handler {
 	mux.Handle("DELETE /mcp/{server}", g.authenticated(g.serveMCPStream))
 	mux.Handle("/http/{server}/{path...}", g.authenticated(g.serveHTTP))
 	mux.Handle("GET /guidance", g.authenticated(g.serveGuidance))
-	return g.recovering(mux)
+	return mux
 }
 
 // AdminHandler serves approvals, metrics and the probes; bind it to an address agents cannot reach.
@@ -201,28 +199,5 @@ func (g *Gateway) AdminHandler() http.Handler {
 	mux.Handle("GET /metrics", g.metrics.handler())
 	mux.HandleFunc("GET /approvals", g.listApprovals)
 	mux.HandleFunc("POST /approvals/{id}", g.decideApproval)
-	return g.recovering(mux)
-}
-
-// recovering turns a panic into a denial: the call fails, the gateway keeps serving.
-func (g *Gateway) recovering(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer func() {
-			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					panic(v)
-				}
-				g.log.Error("handler panic", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-				writeRPCError(w, nil, newRPCError(http.StatusInternalServerError, codeInternal, "gateway:internal", "internal error"), "")
-			}
-		}()
-		h.ServeHTTP(w, r)
-	})
-}
-
-func remoteHost(r *http.Request) string {
-	if h, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return h
-	}
-	return r.RemoteAddr
+	return mux
 }

@@ -5,29 +5,32 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 )
 
-// The JSON-RPC error codes the gateway answers with, besides the standard ones (-32700, -32600, -32601, -32603).
+// The JSON-RPC error codes the gateway answers with, besides the standard ones (-32700, -32600, -32603). They lie in
+// the implementation-defined range -32000..-32099 and avoid the codes the MCP go-sdk gives a meaning of its own
+// (-32002..-32005: resource not found, client or server closing, rejected by transport; -32020..-32022; -32042): a
+// client must not mistake a denial for a closed connection.
 const (
 	// CodeDenied: the policy (or a gateway rule) denied the call.
 	CodeDenied = -32001
 	// CodeLimited: a rate limit or a daily budget is exhausted.
-	CodeLimited = -32003
-	// CodeApproval: the call needed an approval that was rejected, expired or already used.
-	CodeApproval = -32004
+	CodeLimited = -32010
+	// CodeApproval: the call needed an approval that was rejected, expired, abandoned or already used.
+	CodeApproval = -32011
 	// CodeUnauthenticated: no or an invalid bearer token (HTTP 401).
-	CodeUnauthenticated = -32005
+	CodeUnauthenticated = -32012
 	// CodeTooLarge: the request body is over the limit (HTTP 413).
-	CodeTooLarge = -32006
+	CodeTooLarge = -32013
 	// CodeSlowClient: the request body did not arrive in time (HTTP 408).
-	CodeSlowClient = -32007
+	CodeSlowClient = -32014
 	// CodeUpstream: the tool server could not be reached or answered badly (HTTP 502).
-	CodeUpstream = -32008
+	CodeUpstream = -32015
 
 	codeParseError     = -32700
 	codeInvalidRequest = -32600
@@ -216,60 +219,63 @@ var (
 	errTooDeep   = fmt.Errorf("JSON nested deeper than %d", maxJSONDepth)
 )
 
-// checkKeys walks a JSON text: it must be exactly one valid value, nested at most maxJSONDepth deep, and no object
+// checkKeys checks a JSON text: it must be exactly one valid value, nested at most maxJSONDepth deep, and no object
 // may hold two keys equal under Unicode case folding (which Go's decoder, and others, would merge).
 func checkKeys(body []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	type frame struct {
-		keys  map[string]bool // nil for an array
-		inKey bool            // the next token of an object is a key
+	if !json.Valid(body) {
+		return errors.New("malformed JSON")
 	}
-	var stack []frame
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			if len(stack) != 0 {
-				return io.ErrUnexpectedEOF
+	// The text is valid: a small scanner finds the keys without decoding the values.
+	var stack [][]string // the folded keys of each open object; nil for an array
+	for i := 0; i < len(body); i++ {
+		switch body[i] {
+		case '{', '[':
+			if len(stack) >= maxJSONDepth {
+				return errTooDeep
 			}
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		top := len(stack) - 1
-		if top >= 0 && stack[top].keys != nil && stack[top].inKey {
-			if k, ok := tok.(string); ok {
-				f := foldKey(k)
-				if stack[top].keys[f] {
+			var keys []string
+			if body[i] == '{' {
+				keys = make([]string, 0, 8)
+			}
+			stack = append(stack, keys)
+		case '}', ']':
+			stack = stack[:len(stack)-1]
+		case '"':
+			end, escaped := stringEnd(body, i)
+			j := end + 1
+			for j < len(body) && (body[j] == ' ' || body[j] == '\t' || body[j] == '\n' || body[j] == '\r') {
+				j++
+			}
+			if top := len(stack) - 1; top >= 0 && stack[top] != nil && j < len(body) && body[j] == ':' {
+				key := string(body[i+1 : end])
+				if escaped {
+					_ = json.Unmarshal(body[i:end+1], &key) // valid JSON: cannot fail
+				}
+				key = foldKey(key)
+				if slices.Contains(stack[top], key) {
 					return errAmbiguous
 				}
-				stack[top].keys[f] = true
-				stack[top].inKey = false
-				continue
+				stack[top] = append(stack[top], key)
 			}
-		}
-		if top >= 0 && stack[top].keys != nil {
-			stack[top].inKey = true // a value was read (or the object ends)
-		}
-		switch tok {
-		case json.Delim('{'):
-			if len(stack) >= maxJSONDepth {
-				return errTooDeep
-			}
-			stack = append(stack, frame{keys: map[string]bool{}, inKey: true})
-		case json.Delim('['):
-			if len(stack) >= maxJSONDepth {
-				return errTooDeep
-			}
-			stack = append(stack, frame{})
-		case json.Delim('}'), json.Delim(']'):
-			stack = stack[:len(stack)-1]
-		}
-		if len(stack) == 0 && dec.More() {
-			return errors.New("more than one JSON value")
+			i = end
 		}
 	}
+	return nil
+}
+
+// stringEnd returns the index of the quote closing the string that opens at start, and whether it has escapes.
+func stringEnd(b []byte, start int) (int, bool) {
+	escaped := false
+	for i := start + 1; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			escaped = true
+			i++
+		case '"':
+			return i, escaped
+		}
+	}
+	return len(b) - 1, escaped
 }
 
 // foldKey maps s to a form shared by every string equal to it under simple Unicode case folding (the folding

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/agops/agops/internal/audit"
@@ -11,12 +12,12 @@ import (
 )
 
 // admit judges a call: policy, limits, approval, and finally the decision record. Only when admit returns no error
-// may the call be forwarded; the reservation is the call's share of the agent's limits.
-func (g *Gateway) admit(ctx context.Context, c *call) (reservation, *rpcError) {
+// may the call be forwarded; it then counts against the agent's limits, whatever the upstream answers.
+func (g *Gateway) admit(ctx context.Context, c *call) *rpcError {
 	d, ok := safeDecide(c.pol.p, c.c)
 	if !ok {
 		g.log.Error("policy panicked", "request", c.requestID)
-		return reservation{}, g.deny(ctx, c, internalDenial("policy error"))
+		return g.deny(ctx, c, internalDenial("policy error"))
 	}
 	switch d.Verdict {
 	case policy.Allow, policy.Approve:
@@ -25,21 +26,21 @@ func (g *Gateway) admit(ctx context.Context, c *call) (reservation, *rpcError) {
 		if rule == "" {
 			rule = "policy"
 		}
-		return reservation{}, g.deny(ctx, c, newRPCError(http.StatusOK, CodeDenied, rule, d.Reason))
+		return g.deny(ctx, c, newRPCError(http.StatusOK, CodeDenied, rule, d.Reason))
 	default:
-		return reservation{}, g.deny(ctx, c, newRPCError(http.StatusOK, CodeDenied, "gateway:verdict",
+		return g.deny(ctx, c, newRPCError(http.StatusOK, CodeDenied, "gateway:verdict",
 			fmt.Sprintf("unknown verdict %q", d.Verdict)))
 	}
 	res, lerr := g.limits.reserve(c.c.Agent, d.Limits, g.now())
 	if lerr != nil {
-		return reservation{}, g.deny(ctx, c, lerr)
+		return g.deny(ctx, c, lerr)
 	}
 	var approvalID string
 	if d.Verdict == policy.Approve {
 		id, aerr := g.awaitApproval(ctx, c, d)
 		if aerr != nil {
 			g.limits.release(res)
-			return reservation{}, g.deny(ctx, c, aerr)
+			return g.deny(ctx, c, aerr)
 		}
 		approvalID = id
 	}
@@ -48,12 +49,12 @@ func (g *Gateway) admit(ctx context.Context, c *call) (reservation, *rpcError) {
 	if err := g.appendAudit(ctx, rec); err != nil {
 		g.limits.release(res)
 		g.metrics.call(c.c.Server, c.c.Tool, "deny")
-		return reservation{}, internalDenial("audit log unavailable")
+		return internalDenial("audit log unavailable")
 	}
 	g.metrics.call(c.c.Server, c.c.Tool, "allow")
 	g.log.Info("call allowed", "request", c.requestID, "agent", c.c.Agent, "server", c.c.Server, "tool", c.c.Tool,
 		"method", c.c.Method, "path", c.c.Path, "rule", d.Rule, "approval", approvalID)
-	return res, nil
+	return nil
 }
 
 // safeDecide asks the policy, turning a panic into a failure.
@@ -88,9 +89,9 @@ func (g *Gateway) deny(ctx context.Context, c *call, e *rpcError) *rpcError {
 }
 
 // refuse audits a request refused before any call was judged (bad body, unknown server…) and answers it.
-func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, id []byte, e *rpcError, reason, tool string) {
+func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, id []byte, e *rpcError, tool string) {
 	agent, requestID := agentFrom(r.Context()), requestIDFrom(r.Context())
-	g.metrics.rejected.WithLabelValues(reason).Inc()
+	g.metrics.rejected.WithLabelValues(strings.TrimPrefix(e.Rule, "gateway:")).Inc()
 	rec := audit.Record{
 		Time: g.now(), Event: "decision", RequestID: requestID, Caller: agent, Remote: r.RemoteAddr,
 		Server: r.PathValue("server"), Tool: tool, Method: r.Method, Path: r.URL.Path, Decision: "deny",

@@ -3,6 +3,7 @@ package gateway
 import (
 	"fmt"
 	"iter"
+	"net/http"
 	"sync"
 	"time"
 
@@ -54,7 +55,7 @@ func (l *limiter) reserve(agent string, lim policy.Limits, now time.Time) (reser
 	defer l.mu.Unlock()
 	u := l.usageOf(agent, now)
 	limited := func(rule, reason string) (reservation, *rpcError) {
-		return reservation{}, newRPCError(200, CodeLimited, rule, reason)
+		return reservation{}, newRPCError(http.StatusOK, CodeLimited, rule, reason)
 	}
 	if lim.TokensPerDay > 0 && u.tokens >= lim.TokensPerDay {
 		return limited("limits:tokensPerDay", fmt.Sprintf("daily budget of %d tokens used up", lim.TokensPerDay))

@@ -1,0 +1,273 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/agops/agops/internal/policy"
+)
+
+// passThroughMethods are the MCP requests forwarded without judgement: lifecycle, listings (tools/list is filtered
+// on the way back), logging and tasks (a task only exists through a judged tools/call). Notifications and the
+// client's responses to server requests pass too. Everything else is refused unless Options.AllowMethods lists it.
+func passThroughMethods(extra []string) map[string]bool {
+	m := map[string]bool{}
+	for _, s := range []string{
+		"initialize", "ping", "server/discover", "subscriptions/listen",
+		"tools/list", "prompts/list", "resources/list", "resources/templates/list",
+		"logging/setLevel", "tasks/get", "tasks/result", "tasks/list", "tasks/cancel",
+	} {
+		m[s] = true
+	}
+	for _, s := range extra {
+		if s != "tools/call" {
+			m[s] = true
+		}
+	}
+	return m
+}
+
+// Headers the gateway passes to an MCP upstream, besides every Mcp-* header (session, protocol version, and the
+// standard Mcp-Method/Mcp-Name/Mcp-Param-* headers).
+var mcpRequestHeaders = []string{"Accept", "Content-Type", "Last-Event-Id", "Traceparent", "Tracestate"}
+
+const agentHeader = "X-Agops-Agent"
+
+// route finds the loaded policy and the MCP or HTTP server a request is for, or refuses the request.
+func (g *Gateway) route(w http.ResponseWriter, r *http.Request, kind string) (*policyState, upstream, bool) {
+	st := g.policy.Load()
+	if st == nil {
+		g.refuse(w, r, nil, newRPCError(http.StatusServiceUnavailable, codeInternal, "gateway:no-policy",
+			"no policy loaded"), "")
+		return nil, upstream{}, false
+	}
+	up, ok := st.servers[r.PathValue("server")]
+	if !ok || up.Kind != kind {
+		g.refuse(w, r, nil, newRPCError(http.StatusNotFound, CodeDenied, "gateway:unknown-server",
+			fmt.Sprintf("no %s server %q", kind, r.PathValue("server"))), "")
+		return nil, upstream{}, false
+	}
+	if sid := r.Header.Get("Mcp-Session-Id"); kind == "mcp" && sid != "" &&
+		!g.sessions.owned(up.Name, sid, agentFrom(r.Context()), g.now()) {
+		g.refuse(w, r, nil, newRPCError(http.StatusNotFound, CodeDenied, "gateway:session",
+			"unknown session, or a session of another agent"), "")
+		return nil, upstream{}, false
+	}
+	return st, up, true
+}
+
+// serveMCPPost handles one JSON-RPC message POSTed to /mcp/{server}.
+func (g *Gateway) serveMCPPost(w http.ResponseWriter, r *http.Request) {
+	st, up, ok := g.route(w, r, "mcp")
+	if !ok {
+		return
+	}
+	body, rerr := g.readBody(w, r)
+	if rerr != nil {
+		g.refuse(w, r, nil, rerr, "")
+		return
+	}
+	msg, perr := parseMessage(body)
+	if perr != nil {
+		g.refuse(w, r, nil, perr, "")
+		return
+	}
+	switch {
+	case msg.Method == "tools/call":
+		g.serveToolCall(w, r, st, up, body, msg)
+	case msg.Response || strings.HasPrefix(msg.Method, "notifications/") || g.methods[msg.Method]:
+		if herr := checkStandardHeaders(r, msg, ""); herr != nil {
+			g.refuse(w, r, msg.ID, herr, "")
+			return
+		}
+		g.log.Debug("passing through", "request", requestIDFrom(r.Context()), "agent", agentFrom(r.Context()),
+			"server", up.Name, "method", msg.Method)
+		g.forwardMCP(w, r, st, up, body, msg.Method == "initialize", nil)
+	default:
+		g.refuse(w, r, msg.ID, newRPCError(http.StatusOK, CodeDenied, "gateway:method",
+			fmt.Sprintf("method %q is not passed through by the gateway", msg.Method)), "")
+	}
+}
+
+// serveToolCall judges a tools/call and forwards it if admitted.
+func (g *Gateway) serveToolCall(w http.ResponseWriter, r *http.Request, st *policyState, up upstream, body []byte, msg message) {
+	tc, perr := parseToolCall(msg.Params)
+	if perr == nil {
+		perr = checkStandardHeaders(r, msg, tc.Name)
+	}
+	if perr != nil {
+		g.refuse(w, r, msg.ID, perr, tc.Name)
+		return
+	}
+	digest, err := argsDigest(tc.Args)
+	if err != nil {
+		g.refuse(w, r, msg.ID, invalidRequest("arguments are not canonical JSON"), tc.Name)
+		return
+	}
+	c := &call{
+		requestID: requestIDFrom(r.Context()), remote: r.RemoteAddr, pol: st, up: up, digest: digest,
+		rpcMethod: "tools/call", id: msg.ID,
+		c: policy.Call{Agent: agentFrom(r.Context()), Server: up.Name, Tool: tc.Name, Args: tc.Args},
+	}
+	if derr := g.admit(r.Context(), c); derr != nil {
+		writeRPCError(w, msg.ID, derr, c.requestID)
+		return
+	}
+	g.forwardMCP(w, r, st, up, body, false, c)
+}
+
+// checkStandardHeaders refuses a request whose Mcp-Method or Mcp-Name header disagrees with its body: an upstream
+// that routes on headers must see what the gateway judged.
+func checkStandardHeaders(r *http.Request, msg message, tool string) *rpcError {
+	if v, ok := r.Header["Mcp-Method"]; ok && (len(v) != 1 || v[0] != msg.Method) {
+		return invalidRequest("the Mcp-Method header disagrees with the body")
+	}
+	if v, ok := r.Header["Mcp-Name"]; ok && msg.Method == "tools/call" {
+		name := ""
+		if len(v) == 1 {
+			name = decodeHeaderValue(v[0])
+		}
+		if name != tool {
+			return invalidRequest("the Mcp-Name header disagrees with the body")
+		}
+	}
+	return nil
+}
+
+// decodeHeaderValue undoes the =?base64?…?= wrapping MCP uses for header values that are not plain ASCII.
+func decodeHeaderValue(v string) string {
+	if enc, ok := strings.CutPrefix(v, "=?base64?"); ok {
+		if enc, ok = strings.CutSuffix(enc, "?="); ok {
+			b, err := base64.StdEncoding.DecodeString(enc)
+			if err != nil {
+				return "\x00invalid"
+			}
+			return string(b)
+		}
+	}
+	return v
+}
+
+// serveMCPStream proxies GET (the server's message stream) and DELETE (end of session) on /mcp/{server}.
+func (g *Gateway) serveMCPStream(w http.ResponseWriter, r *http.Request) {
+	st, up, ok := g.route(w, r, "mcp")
+	if !ok {
+		return
+	}
+	g.forwardMCP(w, r, st, up, nil, false, nil)
+}
+
+// readBody reads a request body within the size limit and the body timeout.
+func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *rpcError) {
+	tooLarge := newRPCError(http.StatusRequestEntityTooLarge, CodeTooLarge, "gateway:body-too-large",
+		fmt.Sprintf("request body over %d bytes", g.opts.MaxBodyBytes))
+	if r.ContentLength > g.opts.MaxBodyBytes {
+		w.Header().Set("Connection", "close")
+		return nil, tooLarge
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(g.opts.BodyReadTimeout))
+	defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
+	body, err := readAll(http.MaxBytesReader(w, r.Body, g.opts.MaxBodyBytes), r.ContentLength, g.opts.MaxBodyBytes+1)
+	if err != nil {
+		// The rest of the body is not worth waiting for: answer, then drop the connection.
+		w.Header().Set("Connection", "close")
+	}
+	var maxErr *http.MaxBytesError
+	switch {
+	case err == nil:
+		return body, nil
+	case errors.As(err, &maxErr):
+		return nil, tooLarge
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return nil, newRPCError(http.StatusRequestTimeout, CodeSlowClient, "gateway:slow-client",
+			fmt.Sprintf("request body not received within %s", g.opts.BodyReadTimeout))
+	default:
+		return nil, newRPCError(http.StatusBadRequest, codeParseError, "gateway:read-error", "reading the request body failed")
+	}
+}
+
+// forwardMCP sends a request to the MCP upstream and relays the answer. c is the judged call, nil for pass-through.
+func (g *Gateway) forwardMCP(w http.ResponseWriter, r *http.Request, st *policyState, up upstream, body []byte, opens bool, c *call) {
+	agent := agentFrom(r.Context())
+	ctx := r.Context()
+	if c != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, g.opts.CallTimeout)
+		defer cancel()
+	}
+	req, err := http.NewRequestWithContext(ctx, r.Method, up.url.String(), bytes.NewReader(body))
+	if err != nil {
+		g.upstreamFailed(w, r, c, outcome{status: "upstream-error"}, 0, err)
+		return
+	}
+	for _, h := range mcpRequestHeaders {
+		if v, ok := r.Header[h]; ok {
+			req.Header[h] = v
+		}
+	}
+	for k, v := range r.Header {
+		if strings.HasPrefix(k, "Mcp-") {
+			req.Header[k] = v
+		}
+	}
+	req.Header.Set(agentHeader, agent)
+	start := time.Now()
+	resp, err := g.client.Do(req)
+	if err != nil {
+		o := outcome{status: "upstream-error"}
+		if errors.Is(err, context.DeadlineExceeded) {
+			o.status = "timeout"
+		}
+		g.upstreamFailed(w, r, c, o, time.Since(start), err)
+		return
+	}
+	defer resp.Body.Close()
+	if sid := resp.Header.Get("Mcp-Session-Id"); sid != "" && opens && !g.sessions.bind(up.Name, sid, agent, g.now()) {
+		g.upstreamFailed(w, r, c, outcome{status: "upstream-error"}, time.Since(start),
+			errors.New("upstream reused a session ID of another agent"))
+		return
+	}
+	rl := relay{
+		maxEvent: g.opts.MaxResponseBytes,
+		allowed:  func(tool string) bool { return safeAllowed(st.p, agent, up.Name, tool) },
+	}
+	recorded := false
+	if c != nil {
+		rl.callID = c.id
+		rl.onResult = func(o outcome) {
+			recorded = true
+			g.recordResult(r.Context(), c, o, time.Since(start))
+		}
+	}
+	o := rl.response(w, resp)
+	if r.Method == http.MethodDelete && resp.StatusCode/100 == 2 {
+		g.sessions.drop(up.Name, r.Header.Get("Mcp-Session-Id"))
+	}
+	if c != nil && !recorded {
+		g.recordResult(r.Context(), c, o, time.Since(start))
+	}
+}
+
+// upstreamFailed answers 502 for an upstream that could not be asked, and records the result of a judged call.
+func (g *Gateway) upstreamFailed(w http.ResponseWriter, r *http.Request, c *call, o outcome, took time.Duration, err error) {
+	requestID := requestIDFrom(r.Context())
+	server := r.PathValue("server")
+	g.log.Warn("upstream failed", "request", requestID, "server", server, "err", err)
+	var id []byte
+	if c != nil {
+		id = c.id
+		g.recordResult(r.Context(), c, o, took)
+	} else {
+		g.metrics.upstreamErrs.WithLabelValues(server).Inc()
+	}
+	writeRPCError(w, id, newRPCError(http.StatusBadGateway, CodeUpstream, "gateway:upstream",
+		"the tool server did not answer"), requestID)
+}
