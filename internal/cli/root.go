@@ -109,6 +109,8 @@ func newRoot(s streams) *cobra.Command {
 		newCheckCmd(g, s),
 		newAuditCmd(g, s),
 		newPolicyCmd(g, s),
+		newGatewayCmd(g, s),
+		newApproveCmd(g, s),
 		newRehearseCmd(g, s),
 		newTestbedCmd(g, s),
 		newSecretsCmd(g, s),

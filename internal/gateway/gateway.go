@@ -1,11 +1,14 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -51,6 +54,11 @@ type Options struct {
 	ApprovalValidity time.Duration
 	// AllowMethods lists extra MCP methods to pass through unjudged (e.g. "resources/read").
 	AllowMethods []string
+	// HostRoutes maps a host name callers use (the tool server's own Service name in the cluster) to a server of the
+	// policy: a request for that host, on any path, is an MCP request for that server, forwarded with its path.
+	HostRoutes map[string]string
+	// Upstreams overrides the URL of a policy's server (in the cluster, the tool's -upstream Service).
+	Upstreams map[string]string
 }
 
 // Gateway is the governing proxy. Its handlers are safe for concurrent use.
@@ -156,6 +164,9 @@ func (g *Gateway) SetPolicy(p Policy) error {
 	st := &policyState{p: p, servers: map[string]upstream{}}
 	var errs []error
 	for _, s := range p.Servers() {
+		if o, ok := g.opts.Upstreams[s.Name]; ok {
+			s.URL = o
+		}
 		u, err := url.Parse(s.URL)
 		switch {
 		case err != nil:
@@ -178,8 +189,47 @@ func (g *Gateway) SetPolicy(p Policy) error {
 	return nil
 }
 
-// Handler serves the agents: /mcp, /http, /guidance and the probes.
+// Handler serves the agents: /mcp, /http, /guidance and the probes, and, for a host in Options.HostRoutes, the MCP
+// endpoint of that host's server on any path.
 func (g *Gateway) Handler() http.Handler {
+	mux := g.mux()
+	if len(g.opts.HostRoutes) == 0 {
+		return mux
+	}
+	post, stream := g.authenticated(g.serveMCPPost), g.authenticated(g.serveMCPStream)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		server, ok := g.opts.HostRoutes[strings.ToLower(host)]
+		if !ok {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		r.SetPathValue("server", server)
+		r = r.WithContext(context.WithValue(r.Context(), hostRoutedKey{}, true))
+		switch r.Method {
+		case http.MethodPost:
+			post.ServeHTTP(w, r)
+		case http.MethodGet, http.MethodDelete:
+			stream.ServeHTTP(w, r)
+		default:
+			w.Header().Set("Allow", "GET, POST, DELETE")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		}
+	})
+}
+
+type hostRoutedKey struct{}
+
+// hostRouted tells whether the request reached the gateway by a tool server's own name.
+func hostRouted(ctx context.Context) bool {
+	v, _ := ctx.Value(hostRoutedKey{}).(bool)
+	return v
+}
+
+func (g *Gateway) mux() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", g.healthz)
 	mux.HandleFunc("GET /readyz", g.readyz)

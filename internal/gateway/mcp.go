@@ -203,7 +203,14 @@ func (g *Gateway) forwardMCP(w http.ResponseWriter, r *http.Request, st *policyS
 		ctx, cancel = context.WithTimeout(ctx, g.opts.CallTimeout)
 		defer cancel()
 	}
-	req, err := http.NewRequestWithContext(ctx, r.Method, up.url.String(), bytes.NewReader(body))
+	target := up.url.String()
+	if hostRouted(r.Context()) {
+		// Reached by the tool's own name: keep the caller's path on the upstream's address.
+		t := *up.url
+		t.Path, t.RawPath, t.RawQuery = r.URL.Path, r.URL.RawPath, r.URL.RawQuery
+		target = t.String()
+	}
+	req, err := http.NewRequestWithContext(ctx, r.Method, target, bytes.NewReader(body))
 	if err != nil {
 		g.upstreamFailed(w, r, c, outcome{status: "upstream-error"}, 0, err)
 		return

@@ -1,0 +1,226 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/agops/agops/internal/audit"
+	"github.com/agops/agops/internal/policy"
+)
+
+// RunOptions describe a gateway process: what `agops gateway` runs.
+type RunOptions struct {
+	PolicyFile  string
+	Listen      string // agents' listener, e.g. ":8080"
+	AdminListen string // approvals, metrics and probes, e.g. "127.0.0.1:9090"
+	AuditLog    string
+	ApprovalDir string
+	// Auth is "static" (TokensFile: lines of "TOKEN AGENT") or "tokenreview" (Kubernetes ServiceAccount tokens for
+	// Audience, checked with the API server of Kube).
+	Auth       string
+	TokensFile string
+	Audience   string
+	Kube       *rest.Config
+	HostRoutes map[string]string
+	Upstreams  map[string]string
+	Logger     *slog.Logger
+	// Poll is how often the policy (and tokens) file is checked for changes; default 2 s.
+	Poll time.Duration
+	// Ready is called with the listeners' addresses once both serve.
+	Ready func(proxy, admin net.Addr)
+}
+
+// Run serves the gateway until ctx ends: it loads the policy, opens the audit log (restoring today's budgets from
+// it), listens on both addresses, reloads the policy and tokens when their files change (keeping the old ones when
+// the new ones do not load), and on the end stops accepting, lets calls in flight finish for up to 10 s, and closes
+// the log.
+func Run(ctx context.Context, o RunOptions) error {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if o.Poll <= 0 {
+		o.Poll = 2 * time.Second
+	}
+	p, err := policy.Load(o.PolicyFile)
+	if err != nil {
+		return err
+	}
+	auth, reload, err := authenticator(o)
+	if err != nil {
+		return err
+	}
+	restore, err := readRecords(o.AuditLog)
+	if err != nil {
+		return err
+	}
+	alog, err := audit.Open(o.AuditLog, audit.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	defer alog.Close()
+	g, err := New(Options{Policy: p, Authenticator: auth, Audit: alog, ApprovalDir: o.ApprovalDir, Logger: log,
+		HostRoutes: o.HostRoutes, Upstreams: o.Upstreams})
+	if err != nil {
+		return err
+	}
+	if n := g.RestoreBudgets(restore); n > 0 {
+		log.Info("budgets restored from the audit log", "records", n)
+	}
+	pl, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return fmt.Errorf("gateway: listening on %s: %w", o.Listen, err)
+	}
+	al, err := net.Listen("tcp", o.AdminListen)
+	if err != nil {
+		pl.Close()
+		return fmt.Errorf("gateway: listening on %s: %w", o.AdminListen, err)
+	}
+	proxy, admin := NewServer("", g.Handler(), Timeouts{}), NewServer("", g.AdminHandler(), Timeouts{})
+	errs := make(chan error, 2)
+	go func() { errs <- proxy.Serve(pl) }()
+	go func() { errs <- admin.Serve(al) }()
+	log.Info("gateway serving", "proxy", pl.Addr().String(), "admin", al.Addr().String(), "policy", p.Name())
+	if o.Ready != nil {
+		o.Ready(pl.Addr(), al.Addr())
+	}
+	watch := newWatcher(o.PolicyFile, o.TokensFile)
+	tick := time.NewTicker(o.Poll)
+	defer tick.Stop()
+	var serveErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case err := <-errs:
+			serveErr = err
+			break loop
+		case <-tick.C:
+			policyChanged, tokensChanged := watch.changed()
+			if policyChanged {
+				if np, err := policy.Load(o.PolicyFile); err != nil {
+					log.Error("policy not reloaded; the previous one stays", "err", err)
+				} else if err := g.SetPolicy(np); err != nil {
+					log.Error("policy not reloaded; the previous one stays", "err", err)
+				}
+			}
+			if tokensChanged && reload != nil {
+				if err := reload(); err != nil {
+					log.Error("tokens not reloaded; the previous ones stay", "err", err)
+				}
+			}
+		}
+	}
+	shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = proxy.Shutdown(shut)
+	_ = admin.Shutdown(shut)
+	_ = proxy.Close()
+	_ = admin.Close()
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	return nil
+}
+
+func authenticator(o RunOptions) (Authenticator, func() error, error) {
+	switch o.Auth {
+	case "static":
+		s, err := NewStaticTokens(o.TokensFile)
+		if err != nil {
+			return nil, nil, err
+		}
+		return s, s.Reload, nil
+	case "tokenreview":
+		cfg := o.Kube
+		if cfg == nil {
+			c, err := rest.InClusterConfig()
+			if err != nil {
+				return nil, nil, fmt.Errorf("gateway: token review needs the in-cluster config or a kubeconfig: %w", err)
+			}
+			cfg = c
+		}
+		client, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		tr, err := NewTokenReview(client.AuthenticationV1().TokenReviews(), o.Audience, TokenReviewOptions{})
+		return tr, nil, err
+	}
+	return nil, nil, fmt.Errorf("gateway: unknown authentication %q (static or tokenreview)", o.Auth)
+}
+
+// readRecords reads the records of an existing audit log for RestoreBudgets; a missing log has none.
+func readRecords(path string) (iter.Seq[audit.Record], error) {
+	var recs []audit.Record
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return func(func(audit.Record) bool) {}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), audit.MaxLineBytes+1)
+	cutoff := time.Now().UTC().Add(-48 * time.Hour)
+	for sc.Scan() {
+		var r audit.Record
+		if json.Unmarshal(sc.Bytes(), &r) == nil && r.Time.After(cutoff) {
+			recs = append(recs, r)
+		}
+	}
+	return func(yield func(audit.Record) bool) {
+		for _, r := range recs {
+			if !yield(r) {
+				return
+			}
+		}
+	}, nil
+}
+
+// watcher notices changes of files by size and modification time.
+type watcher struct {
+	policy, tokens string
+	ps, ts         fileStamp
+}
+
+type fileStamp struct {
+	size int64
+	mod  time.Time
+}
+
+func stamp(path string) fileStamp {
+	if path == "" {
+		return fileStamp{}
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return fileStamp{}
+	}
+	return fileStamp{st.Size(), st.ModTime()}
+}
+
+func newWatcher(policy, tokens string) *watcher {
+	return &watcher{policy: policy, tokens: tokens, ps: stamp(policy), ts: stamp(tokens)}
+}
+
+func (w *watcher) changed() (policyChanged, tokensChanged bool) {
+	ps, ts := stamp(w.policy), stamp(w.tokens)
+	policyChanged, tokensChanged = ps != w.ps, ts != w.ts
+	w.ps, w.ts = ps, ts
+	return
+}
