@@ -32,14 +32,14 @@ type RunOptions struct {
 	Auth       string
 	TokensFile string
 	Audience   string
-	Kube       *rest.Config
+	Kube       *rest.Config `json:"-"`
 	HostRoutes map[string]string
 	Upstreams  map[string]string
-	Logger     *slog.Logger
+	Logger     *slog.Logger `json:"-"`
 	// Poll is how often the policy (and tokens) file is checked for changes; default 2 s.
 	Poll time.Duration
 	// Ready is called with the listeners' addresses once both serve.
-	Ready func(proxy, admin net.Addr)
+	Ready func(proxy, admin net.Addr) `json:"-"`
 }
 
 // Run serves the gateway until ctx ends: it loads the policy, opens the audit log (restoring today's budgets from
