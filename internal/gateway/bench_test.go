@@ -116,7 +116,26 @@ func BenchmarkGatewayLoad(b *testing.B) {
 			}
 		})
 	}
-	for _, target := range []struct{ name, url string }{{"max/direct", up.URL}, {"max/gateway-audited", srv.URL + "/mcp/tools"}} {
+	// A canned upstream that answers at once isolates the gateway's own cost.
+	canned := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"echo: hi"}]}}`)
+	}))
+	defer canned.Close()
+	alog2, err := audit.Open(filepath.Join(b.TempDir(), "audit.jsonl"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer alog2.Close()
+	gw2, err := New(Options{Policy: newPolicy(canned.URL), Authenticator: writeTokens(b), Audit: alog2, ApprovalDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv2 := httptest.NewServer(gw2.Handler())
+	defer srv2.Close()
+	for _, target := range []struct{ name, url string }{{"max/direct", up.URL}, {"max/gateway-audited", srv.URL + "/mcp/tools"},
+		{"max/gateway-audited-canned-upstream", srv2.URL + "/mcp/tools"}} {
 		b.Run(target.name, func(b *testing.B) {
 			b.SetParallelism(32) // 64 callers on 2 cores
 			start := time.Now()
