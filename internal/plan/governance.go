@@ -292,7 +292,10 @@ func (pl *planner) gatewayConfig(gw *model.Workload, servers []gatewayServer, ca
 		// URL the policy gives for local runs.
 		c.Args = append(c.Args, "--upstream", s.name+"="+s.upstream)
 		for _, h := range s.hosts {
-			c.Args = append(c.Args, "--host-route", h+"="+s.name)
+			ns := pl.nsOf(gw.Service)
+			for _, name := range []string{h, h + "." + ns, h + "." + ns + ".svc", h + "." + ns + ".svc." + pl.opts.ClusterDomain} {
+				c.Args = append(c.Args, "--host-route", name+"="+s.name)
+			}
 		}
 	}
 	text := pl.opts.PolicyYAML
