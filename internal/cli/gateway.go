@@ -57,6 +57,7 @@ func newGatewayCmd(g *globals, s streams) *cobra.Command {
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig for --auth tokenreview out of a cluster (default: the in-cluster config)")
 	fl.StringArrayVar(&f.hostRoutes, "host-route", nil, "HOST=SERVER: requests for HOST are MCP calls to SERVER on any path (repeatable)")
 	fl.StringArrayVar(&f.upstreams, "upstream", nil, "SERVER=URL: where SERVER really is, over the policy's URL (repeatable)")
+	fl.StringVar(&f.o.Peers, "peers", "", "a name resolving to every replica (a headless Service): approvals are decided on the replica that holds them")
 	return cmd
 }
 

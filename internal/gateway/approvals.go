@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -164,6 +165,7 @@ func (g *Gateway) listApprovals(w http.ResponseWriter, r *http.Request) {
 	for _, f := range g.approvals.pending(g.now()) {
 		views = append(views, viewOf(f))
 	}
+	views = append(views, g.peerPending(r)...)
 	writeJSON(w, http.StatusOK, views)
 }
 
@@ -177,7 +179,12 @@ func (g *Gateway) decideApproval(w http.ResponseWriter, r *http.Request) {
 		Approve *bool  `json:"approve"`
 		By      string `json:"by"`
 	}
-	dec := json.NewDecoder(io.LimitReader(r.Body, 4096))
+	raw, err := io.ReadAll(io.LimitReader(r.Body, 4096))
+	if err != nil {
+		writeJSONError(w, http.StatusBadRequest, `want {"approve": true|false, "by": "name"}`)
+		return
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&body); err != nil || body.Approve == nil {
 		writeJSONError(w, http.StatusBadRequest, `want {"approve": true|false, "by": "name"}`)
@@ -194,6 +201,8 @@ func (g *Gateway) decideApproval(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	f, found := g.approvals.get(id)
 	switch {
+	case !found && g.forwardDecision(w, r, id, raw):
+		return // another replica holds it and answered
 	case !found:
 		writeJSONError(w, http.StatusNotFound, "no such approval")
 		return
@@ -212,7 +221,7 @@ func (g *Gateway) decideApproval(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusServiceUnavailable, "audit log unavailable; nothing decided")
 		return
 	}
-	f, err := g.approvals.transition(id, []string{statePending}, func(f *approvalFile) {
+	f, err = g.approvals.transition(id, []string{statePending}, func(f *approvalFile) {
 		f.State, f.DecidedBy, f.DecidedAt = state, who, g.now()
 	})
 	switch {

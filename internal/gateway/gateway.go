@@ -59,6 +59,9 @@ type Options struct {
 	HostRoutes map[string]string
 	// Upstreams overrides the URL of a policy's server (in the cluster, the tool's -upstream Service).
 	Upstreams map[string]string
+	// Peers lists the admin base URLs of the other replicas (see PeersByDNS): an approval this replica does not
+	// hold is decided on the peer that does, and listings include theirs.
+	Peers func(context.Context) []string
 }
 
 // Gateway is the governing proxy. Its handlers are safe for concurrent use.

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -35,7 +36,10 @@ type RunOptions struct {
 	Kube       *rest.Config `json:"-"`
 	HostRoutes map[string]string
 	Upstreams  map[string]string
-	Logger     *slog.Logger `json:"-"`
+	// Peers is a name (a headless Service) that resolves to every replica; approvals are decided on the replica
+	// that holds them (Options.Peers). Their admin port is AdminListen's.
+	Peers  string
+	Logger *slog.Logger `json:"-"`
 	// Poll is how often the policy (and tokens) file is checked for changes; default 2 s.
 	Poll time.Duration
 	// Ready is called with the listeners' addresses once both serve.
@@ -71,8 +75,17 @@ func Run(ctx context.Context, o RunOptions) error {
 		return err
 	}
 	defer alog.Close()
-	g, err := New(Options{Policy: p, Authenticator: auth, Audit: alog, ApprovalDir: o.ApprovalDir, Logger: log,
-		HostRoutes: o.HostRoutes, Upstreams: o.Upstreams})
+	opts := Options{Policy: p, Authenticator: auth, Audit: alog, ApprovalDir: o.ApprovalDir, Logger: log,
+		HostRoutes: o.HostRoutes, Upstreams: o.Upstreams}
+	if o.Peers != "" {
+		_, port, err := net.SplitHostPort(o.AdminListen)
+		n, perr := strconv.Atoi(port)
+		if err != nil || perr != nil {
+			return fmt.Errorf("gateway: --peers needs an admin address with a port, not %q", o.AdminListen)
+		}
+		opts.Peers = PeersByDNS(o.Peers, n)
+	}
+	g, err := New(opts)
 	if err != nil {
 		return err
 	}

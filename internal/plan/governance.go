@@ -158,11 +158,15 @@ func serviceNames(svcs []model.Service, tool string, aliases []string) []string 
 // gatewayWorkload is the gateway's StatefulSet: the agops helper image running `agops gateway`.
 func (pl *planner) gatewayWorkload(name string) *model.Workload {
 	uid := int64(helperUID)
+	peers := pl.unique("service", name+"-peers")
 	w := &model.Workload{
 		Name: name, Service: name, Kind: model.StatefulSet, Replicas: 1, HAReplicas: 2, ServiceAccount: name,
 		APIAccess: true, ClusterRoles: []string{"system:auth-delegator"},
 		Services: []model.Service{{Name: name, Type: model.ClusterIP, Ports: []model.ServicePort{
 			{Name: "proxy", Port: gatewayPort, TargetPort: gatewayPort, Protocol: model.TCP},
+			{Name: "admin", Port: gatewayAdminPort, TargetPort: gatewayAdminPort, Protocol: model.TCP},
+		}}, {Name: peers, Type: model.ClusterIP, Headless: true, Ports: []model.ServicePort{
+			// The replicas find each other here, to decide an approval on the one that holds it.
 			{Name: "admin", Port: gatewayAdminPort, TargetPort: gatewayAdminPort, Protocol: model.TCP},
 		}}},
 		ClaimTemplates: []model.Claim{{Name: "audit", Volume: "agops gateway audit log", Size: "1Gi", AccessMode: "ReadWriteOnce", StorageClass: pl.opts.StorageClass}},
@@ -181,7 +185,8 @@ func (pl *planner) gatewayWorkload(name string) *model.Workload {
 		Image: pl.opts.HelperImage,
 		Args: []string{"gateway", "--policy", "/etc/agops/policy/policy.yaml", "--listen", fmt.Sprintf(":%d", gatewayPort),
 			"--admin-listen", fmt.Sprintf(":%d", gatewayAdminPort), "--audit-log", "/var/lib/agops/audit.jsonl",
-			"--approvals", "/var/lib/agops/approvals", "--auth", "tokenreview", "--audience", GatewayAudience},
+			"--approvals", "/var/lib/agops/approvals", "--auth", "tokenreview", "--audience", GatewayAudience,
+			"--peers", peers},
 		Ports:     []model.Port{{Name: "proxy", Port: gatewayPort, Protocol: model.TCP}, {Name: "admin", Port: gatewayAdminPort, Protocol: model.TCP}},
 		Readiness: probe("/readyz", 2),
 		Liveness:  probe("/healthz", 10),
@@ -259,6 +264,11 @@ func (pl *planner) gatewayPolicy(ns, name string, gw *model.Workload, tools []st
 	if len(peers) > 0 {
 		p.Ingress = []model.TrafficRule{{Peers: peers, Ports: []model.PolicyPort{{Port: gatewayPort, Protocol: model.TCP}}}}
 	}
+	// The replicas pass approvals to each other on the admin port.
+	self := []model.Peer{{Workload: name}}
+	admin := []model.PolicyPort{{Port: gatewayAdminPort, Protocol: model.TCP}}
+	p.Ingress = append(p.Ingress, model.TrafficRule{Peers: self, Ports: admin})
+	p.Egress = append(p.Egress, model.TrafficRule{Peers: self, Ports: admin})
 	for _, t := range tools {
 		p.Egress = append(p.Egress, model.TrafficRule{Peers: []model.Peer{{Workload: pl.work[t].Name}}, Ports: pl.policyPorts(t)})
 	}
