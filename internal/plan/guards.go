@@ -38,6 +38,7 @@ func (b blocker) String() string { return b.what + " (fix: " + b.fix + ")" }
 // drops every capability of containers that run as root.
 func (pl *planner) rulePodSecurity() {
 	levels := map[string]string{}
+	below := map[string][]string{} // namespace -> services that keep it below restricted
 	for _, n := range pl.primaryServices() {
 		w := pl.work[n]
 		pl.harden(n, w)
@@ -56,6 +57,9 @@ func (pl *planner) rulePodSecurity() {
 			pl.record(n, "pod-security", model.Mapped, "meets restricted", "")
 		}
 		ns := pl.nsOf(n)
+		if level != levelRestricted {
+			below[ns] = append(below[ns], pl.names[n])
+		}
 		if have, ok := levels[ns]; !ok || levelRank[level] < levelRank[have] {
 			levels[ns] = level
 		}
@@ -65,15 +69,7 @@ func (pl *planner) rulePodSecurity() {
 		pl.guard(ns.Name).PodSecurity = model.PodSecurity{Enforce: level, Warn: levelRestricted, Audit: levelRestricted}
 		why := "every pod in it meets restricted"
 		if level != levelRestricted {
-			var below []string
-			for _, n := range pl.primaryServices() {
-				if pl.nsOf(n) == ns.Name {
-					if b, r := podBlockers(pl.work[n]); len(b)+len(r) > 0 {
-						below = append(below, pl.names[n])
-					}
-				}
-			}
-			why = fmt.Sprintf("%s keep it below restricted (see their pod-security decisions); restricted is warned and audited", strings.Join(below, ", "))
+			why = fmt.Sprintf("%s keep it below restricted (see their pod-security decisions); restricted is warned and audited", strings.Join(below[ns.Name], ", "))
 		}
 		pl.record("", "namespaces."+ns.Name, model.Mapped, fmt.Sprintf("Pod Security %s enforced: %s", level, why), "")
 	}

@@ -16,6 +16,8 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+
+	"github.com/agops/agops/internal/fsutil"
 )
 
 //go:embed tools.txtar
@@ -91,7 +93,7 @@ func Install(ctx context.Context, opts ...Option) (Binaries, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return Binaries{}, fmt.Errorf("creating testbed cache: %w", err)
 	}
-	unlock, err := lockFile(ctx, filepath.Join(root, key+".lock"))
+	unlock, err := fsutil.Lock(ctx, filepath.Join(root, key+".lock"))
 	if err != nil {
 		return Binaries{}, fmt.Errorf("locking testbed cache: %w", err)
 	}

@@ -3,13 +3,11 @@ package testbed
 import (
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite tools.txtar from tools/testbed")
@@ -81,26 +79,6 @@ func TestCacheKey(t *testing.T) {
 	if a == cacheKey([]byte("y"), "go1.26.8") || a == cacheKey([]byte("x"), "go1.26.9") {
 		t.Fatal("cache key ignores its inputs")
 	}
-}
-
-func TestLockFileExcludes(t *testing.T) {
-	t.Parallel()
-	path := filepath.Join(t.TempDir(), "lock")
-	unlock, err := lockFile(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	if _, err := lockFile(ctx, path); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("second lock while held: got %v, want a deadline error", err)
-	}
-	unlock()
-	unlock2, err := lockFile(context.Background(), path)
-	if err != nil {
-		t.Fatalf("lock after release: %v", err)
-	}
-	unlock2()
 }
 
 func TestConcurrentInstallBuildsOnce(t *testing.T) {

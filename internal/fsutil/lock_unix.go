@@ -1,6 +1,6 @@
 //go:build unix
 
-package testbed
+package fsutil
 
 import (
 	"context"
@@ -10,9 +10,9 @@ import (
 	"time"
 )
 
-// lockFile takes an exclusive flock on path, polling so that ctx can end the
+// Lock takes an exclusive flock on path, polling so that ctx can end the
 // wait. The returned func releases it.
-func lockFile(ctx context.Context, path string) (func(), error) {
+func Lock(ctx context.Context, path string) (func(), error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err
