@@ -62,7 +62,8 @@ func BenchmarkProxy(b *testing.B) {
 
 // BenchmarkGatewayLoad measures the gateway with the real audit log (fsync'ed, group commit) on a temporary file:
 //   - fixed-rate: 1,000 calls at 500 calls/s, direct and through the gateway, reporting p50 and p99;
-//   - max: b.RunParallel with 64 concurrent callers, reporting calls/s.
+//   - max: b.RunParallel with 64 concurrent callers, reporting calls/s: direct, through the gateway to the real
+//     server, and through the gateway to a canned upstream with the real audit and with a no-op one.
 //
 // go test ./internal/gateway -run XXX -bench GatewayLoad -benchtime 1x
 func BenchmarkGatewayLoad(b *testing.B) {
@@ -134,8 +135,16 @@ func BenchmarkGatewayLoad(b *testing.B) {
 	}
 	srv2 := httptest.NewServer(gw2.Handler())
 	defer srv2.Close()
+	// The same with a no-op audit: the cost of everything but the two durable records per call.
+	gw3, err := New(Options{Policy: newPolicy(canned.URL), Authenticator: writeTokens(b), Audit: noopAudit{}, ApprovalDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv3 := httptest.NewServer(gw3.Handler())
+	defer srv3.Close()
 	for _, target := range []struct{ name, url string }{{"max/direct", up.URL}, {"max/gateway-audited", srv.URL + "/mcp/tools"},
-		{"max/gateway-audited-canned-upstream", srv2.URL + "/mcp/tools"}} {
+		{"max/gateway-audited-canned-upstream", srv2.URL + "/mcp/tools"},
+		{"max/gateway-noop-audit-canned-upstream", srv3.URL + "/mcp/tools"}} {
 		b.Run(target.name, func(b *testing.B) {
 			b.SetParallelism(32) // 64 callers on 2 cores
 			start := time.Now()
