@@ -1,13 +1,12 @@
 package cli
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -109,54 +108,69 @@ type approveFlags struct {
 	by     string
 	reject bool
 	list   bool
+	output string
 }
 
-func newApproveCmd(g *globals, s streams) *cobra.Command {
+func newApproveCmd(_ *globals, s streams) *cobra.Command {
 	f := &approveFlags{}
 	cmd := &cobra.Command{
 		Use:   "approve [ID] [--reject] [--by NAME] [--gateway URL] | --list",
 		Short: "Approve (or --reject) a tool call the gateway holds for a human, or --list the pending ones",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			client := &http.Client{Timeout: 30 * time.Second}
-			base := strings.TrimRight(f.admin, "/")
+			if f.output != "text" && f.output != "json" {
+				return usageError{fmt.Errorf("-o %q: want text or json", f.output)}
+			}
+			client := &gateway.AdminClient{BaseURL: f.admin}
 			if f.list || len(args) == 0 {
 				if len(args) > 0 || !f.list {
 					return usageError{fmt.Errorf("give an approval ID, or --list")}
 				}
-				return show(client.Get(base + "/approvals"))(s.out)
+				pending, err := client.Pending(cmd.Context())
+				if err != nil {
+					return err
+				}
+				return f.print(s.out, pending)
 			}
 			if f.by == "" {
 				return usageError{fmt.Errorf("--by NAME is required: the audit log records who approved")}
 			}
-			body, _ := json.Marshal(map[string]any{"approve": !f.reject, "by": f.by})
-			return show(client.Post(base+"/approvals/"+args[0], "application/json", bytes.NewReader(body)))(s.out)
+			a, err := client.Decide(cmd.Context(), args[0], !f.reject, f.by)
+			if err != nil {
+				return err
+			}
+			return f.print(s.out, []gateway.Approval{a})
 		},
 	}
-	_ = g
 	fl := cmd.Flags()
 	fl.StringVar(&f.admin, "gateway", "http://127.0.0.1:9090", "the gateway's admin address")
 	fl.StringVar(&f.by, "by", "", "who approves (recorded in the audit log)")
 	fl.BoolVar(&f.reject, "reject", false, "reject the call instead")
 	fl.BoolVar(&f.list, "list", false, "list the calls waiting for approval")
+	fl.StringVarP(&f.output, "output", "o", "text", "text or json")
 	return cmd
 }
 
-// show prints a gateway admin answer, or returns its error.
-func show(resp *http.Response, err error) func(io.Writer) error {
-	return func(w io.Writer) error {
-		if err != nil {
-			return fmt.Errorf("reaching the gateway: %w", err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		if resp.StatusCode/100 != 2 {
-			return fmt.Errorf("gateway: %s: %s", resp.Status, strings.TrimSpace(string(b)))
-		}
-		_, err := w.Write(b)
-		if len(b) > 0 && b[len(b)-1] != '\n' {
-			fmt.Fprintln(w)
-		}
+// print writes approvals as a table, or as JSON with -o json.
+func (f *approveFlags) print(w io.Writer, as []gateway.Approval) error {
+	if f.output == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(as)
+	}
+	if len(as) == 0 {
+		_, err := fmt.Fprintln(w, "no calls are waiting for approval")
 		return err
 	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTATE\tAGENT\tCALL\tRULE\tEXPIRES\tDECIDED BY")
+	for _, a := range as {
+		what := a.Server + "/" + a.Tool
+		if a.Tool == "" {
+			what = a.Server + " " + a.Method + " " + a.Path
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.ID, a.State, a.Agent, what, a.Rule,
+			a.Expires.Local().Format(time.DateTime), a.DecidedBy)
+	}
+	return tw.Flush()
 }

@@ -132,8 +132,8 @@ func methodOf(f approvalFile) string {
 	return f.Method
 }
 
-// approvalView is an approval as the admin API shows it.
-type approvalView struct {
+// Approval is a held call as the admin API shows it.
+type Approval struct {
 	ID         string    `json:"id"`
 	Agent      string    `json:"agent"`
 	Server     string    `json:"server"`
@@ -149,8 +149,8 @@ type approvalView struct {
 	DecidedBy  string    `json:"decidedBy,omitempty"`
 }
 
-func viewOf(f approvalFile) approvalView {
-	return approvalView{ID: f.ID, Agent: f.Agent, Server: f.Server, Tool: f.Tool, Method: f.Method, Path: f.Path,
+func viewOf(f approvalFile) Approval {
+	return Approval{ID: f.ID, Agent: f.Agent, Server: f.Server, Tool: f.Tool, Method: f.Method, Path: f.Path,
 		ArgsDigest: f.ArgsDigest, Rule: f.Rule, Reason: f.Reason, State: f.State, Created: f.Created,
 		Expires: f.Expires, DecidedBy: f.DecidedBy}
 }
@@ -161,7 +161,7 @@ func (g *Gateway) listApprovals(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.expireDue(r.Context())
-	views := []approvalView{}
+	views := []Approval{}
 	for _, f := range g.approvals.pending(g.now()) {
 		views = append(views, viewOf(f))
 	}

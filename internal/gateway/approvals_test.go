@@ -202,7 +202,7 @@ func TestApprovalAdminAuthenticator(t *testing.T) {
 		t.Errorf("unauthenticated admin: status %d", code)
 	}
 	ch := e.deployAsync(t.Context(), "prod")
-	var v []approvalView
+	var v []Approval
 	deadline := time.Now().Add(5 * time.Second)
 	for len(v) == 0 && time.Now().Before(deadline) {
 		req, _ := http.NewRequest(http.MethodGet, e.admin.URL+"/approvals", nil)

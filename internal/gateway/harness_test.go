@@ -312,11 +312,11 @@ func (e *env) adminDo(method, path, body string, out any) int {
 }
 
 // waitPending polls the admin API until n approvals are pending.
-func (e *env) waitPending(n int) []approvalView {
+func (e *env) waitPending(n int) []Approval {
 	e.t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		var views []approvalView
+		var views []Approval
 		e.adminDo(http.MethodGet, "/approvals", "", &views)
 		if len(views) == n {
 			return views

@@ -3,7 +3,6 @@ package gateway
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -80,30 +79,21 @@ func (g *Gateway) forwardDecision(w http.ResponseWriter, r *http.Request, id str
 }
 
 // peerPending gathers the pending approvals the peers hold.
-func (g *Gateway) peerPending(r *http.Request) []approvalView {
+func (g *Gateway) peerPending(r *http.Request) []Approval {
 	if g.opts.Peers == nil || r.Header.Get(forwardedHeader) != "" {
 		return nil
 	}
-	var out []approvalView
+	hdr := http.Header{forwardedHeader: {"1"}}
+	if a := r.Header.Get("Authorization"); a != "" {
+		hdr.Set("Authorization", a)
+	}
+	var out []Approval
 	for _, peer := range g.opts.Peers(r.Context()) {
-		req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, peer+"/approvals", nil)
-		if err != nil {
-			continue
-		}
-		req.Header.Set(forwardedHeader, "1")
-		if a := r.Header.Get("Authorization"); a != "" {
-			req.Header.Set("Authorization", a)
-		}
-		resp, err := peerClient.Do(req)
+		views, err := (&AdminClient{BaseURL: peer, HTTP: peerClient, header: hdr}).Pending(r.Context())
 		if err != nil {
 			g.log.Warn("approval peer unreachable", "peer", peer, "err", err)
 			continue
 		}
-		var views []approvalView
-		if resp.StatusCode == http.StatusOK {
-			_ = json.NewDecoder(io.LimitReader(resp.Body, 8<<20)).Decode(&views)
-		}
-		resp.Body.Close()
 		out = append(out, views...)
 	}
 	return out

@@ -1,0 +1,98 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// AdminClient talks to a gateway's admin listener: it lists the calls held for approval and decides them. It is what
+// `agops approve` uses, and what replicas use to reach each other.
+type AdminClient struct {
+	BaseURL string       // for example http://127.0.0.1:9090
+	HTTP    *http.Client // nil: a client with a 30 s timeout
+	Token   string       // bearer token, when the gateway authenticates approvers
+
+	header http.Header // extra headers (a replica marks forwarded requests)
+}
+
+// Pending returns the calls waiting for approval, on every replica the gateway knows, oldest first per replica.
+func (c *AdminClient) Pending(ctx context.Context) ([]Approval, error) {
+	var out []Approval
+	if err := c.do(ctx, http.MethodGet, "/approvals", nil, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Decide approves (or rejects) held call id in the name of by, and returns the approval as decided.
+func (c *AdminClient) Decide(ctx context.Context, id string, approve bool, by string) (Approval, error) {
+	var a Approval
+	body, _ := json.Marshal(map[string]any{"approve": approve, "by": by})
+	if id == "" || strings.ContainsAny(id, "/?#") {
+		return a, fmt.Errorf("gateway: %q is not an approval ID", id)
+	}
+	err := c.do(ctx, http.MethodPost, "/approvals/"+id, body, &a)
+	return a, err
+}
+
+// AdminError is a refusal from the admin API: its HTTP status and message.
+type AdminError struct {
+	Status  int
+	Message string
+}
+
+func (e *AdminError) Error() string {
+	return fmt.Sprintf("gateway: %d %s: %s", e.Status, http.StatusText(e.Status), e.Message)
+}
+
+func (c *AdminClient) do(ctx context.Context, method, path string, body []byte, into any) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.BaseURL, "/")+path, rd)
+	if err != nil {
+		return fmt.Errorf("gateway admin address %q: %w", c.BaseURL, err)
+	}
+	for k, v := range c.header {
+		req.Header[k] = v
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = &http.Client{Timeout: 30 * time.Second}
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("reaching the gateway: %w", err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return fmt.Errorf("reading the gateway's answer: %w", err)
+	}
+	if resp.StatusCode/100 != 2 {
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(raw, &e) != nil || e.Error == "" {
+			e.Error = strings.TrimSpace(string(raw))
+		}
+		return &AdminError{Status: resp.StatusCode, Message: e.Error}
+	}
+	if err := json.Unmarshal(raw, into); err != nil {
+		return fmt.Errorf("gateway answered %s with something else than JSON: %w", path, err)
+	}
+	return nil
+}
