@@ -1,0 +1,100 @@
+package devserver
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+)
+
+func greet(ctx workflow.Context, name string) (string, error) {
+	if err := workflow.Sleep(ctx, time.Second); err != nil {
+		return "", err
+	}
+	return "hello " + name, nil
+}
+
+// TestStateSurvivesRestart starts a workflow, stops the server before it finishes, starts a new server on the same
+// file and sees the same run finish there.
+func TestStateSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	port, err := FreeBase()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{DBFile: filepath.Join(t.TempDir(), "state", "temporal.db"), Port: port}
+	srv := start(t, opts)
+	c := dial(t, srv)
+	run, err := c.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: "greet-1", TaskQueue: "q"}, greet, "ada")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	srv = start(t, opts)
+	defer srv.Stop()
+	c = dial(t, srv)
+	defer c.Close()
+	w := worker.New(c, "q", worker.Options{})
+	w.RegisterWorkflow(greet)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	var got string
+	if err := c.GetWorkflow(ctx, "greet-1", run.GetRunID()).Get(ctx, &got); err != nil || got != "hello ada" {
+		t.Fatalf("after restart: %q, %v", got, err)
+	}
+}
+
+func TestStartErrors(t *testing.T) {
+	t.Parallel()
+	if _, err := Start(t.Context(), Options{}); err == nil {
+		t.Error("no error without a DB file")
+	}
+	port, err := FreeBase()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{DBFile: filepath.Join(t.TempDir(), "t.db"), Port: port, LogFile: "-"}
+	srv := start(t, opts)
+	defer srv.Stop()
+	// A second server on the same port fails with a clear error instead of hanging.
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	opts.DBFile = filepath.Join(t.TempDir(), "other.db")
+	if s2, err := Start(ctx, opts); err == nil {
+		s2.Stop()
+		t.Error("a second server started on a busy port")
+	} else if errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("no early failure: %v", err)
+	}
+}
+
+func start(t *testing.T, o Options) *Server {
+	t.Helper()
+	srv, err := Start(t.Context(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv
+}
+
+func dial(t *testing.T, s *Server) client.Client {
+	t.Helper()
+	c, err := client.Dial(client.Options{HostPort: s.HostPort(), Logger: quietLogger{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
