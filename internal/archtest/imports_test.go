@@ -126,3 +126,34 @@ func TestNoExitInLibraries(t *testing.T) {
 		}
 	}
 }
+
+// directRules: a package must not import these itself (its dependencies may: the Temporal SDK uses the network).
+var directRules = []struct {
+	pkg       string
+	forbidden []string
+	why       string
+}{
+	{"internal/agent/workflows", []string{"net/http", "net", "os", "os/exec", "math/rand", "math/rand/v2", "crypto/rand",
+		"sync", module + "/internal/agent/activities", module + "/internal/llm", module + "/internal/gateway"},
+		"workflow code is deterministic: no I/O, no randomness, no goroutine primitives outside the workflow API"},
+	{"internal/agent/activities", []string{module + "/internal/agent/workflows"}, "activities do the work; they do not orchestrate"},
+	{"internal/agent", []string{"go.temporal.io/sdk/client", "go.temporal.io/sdk/workflow"}, "the shared types depend on nothing of Temporal's"},
+}
+
+func TestDirectImports(t *testing.T) {
+	for _, p := range listPackages(t) {
+		rel := strings.TrimPrefix(strings.TrimPrefix(p.ImportPath, module), "/")
+		for _, r := range directRules {
+			if rel != r.pkg {
+				continue
+			}
+			for _, imp := range p.Imports {
+				for _, f := range r.forbidden {
+					if imp == f {
+						t.Errorf("%s imports %s: %s", rel, imp, r.why)
+					}
+				}
+			}
+		}
+	}
+}

@@ -20,8 +20,10 @@ type Record struct {
 	Method    string    `json:"method,omitempty"` // JSON-RPC method or HTTP method
 	Path      string    `json:"path,omitempty"`
 	// ArgsDigest is "sha256:<hex>" of the arguments; the arguments themselves are never recorded.
-	ArgsDigest string  `json:"argsDigest,omitempty"`
-	Decision   string  `json:"decision,omitempty"` // allow | deny | approval | approved | rejected | expired
+	ArgsDigest string `json:"argsDigest,omitempty"`
+	// Decision: allow | deny | replay (the recorded result of an earlier call with the same idempotency key, given
+	// back without calling the tool) on a decision; approval | approved | rejected | expired on an approval.
+	Decision   string  `json:"decision,omitempty"`
 	Rule       string  `json:"rule,omitempty"`
 	Reason     string  `json:"reason,omitempty"`
 	Status     string  `json:"status,omitempty"` // result: ok | error | upstream-error | timeout
@@ -30,6 +32,8 @@ type Record struct {
 	Tokens int64 `json:"tokens,omitempty"`
 	// ApprovalID ties approval records to the call that waited.
 	ApprovalID string `json:"approvalId,omitempty"`
+	// IdempotencyKey is the Idempotency-Key the caller sent with the call, on every record of such a call.
+	IdempotencyKey string `json:"idempotencyKey,omitempty"`
 }
 
 // Appender writes records durably: Append returns only once the record is on disk (or fails).

@@ -50,6 +50,7 @@ func newGatewayCmd(g *globals, s streams) *cobra.Command {
 	fl.StringVar(&f.o.AdminListen, "admin-listen", "127.0.0.1:9090", "address for approvals, metrics and probes (keep it away from agents)")
 	fl.StringVar(&f.o.AuditLog, "audit-log", "", "append-only audit log (required; check it with agops audit verify)")
 	fl.StringVar(&f.o.ApprovalDir, "approvals", "", "folder of pending and given approvals (default: AUDIT_LOG.approvals)")
+	fl.StringVar(&f.o.IdempotencyDir, "idempotency-dir", "", "folder of the Idempotency-Keys of calls and their kept results (default: AUDIT_LOG.keys)")
 	fl.StringVar(&f.o.Auth, "auth", "static", "static (--tokens file of \"TOKEN AGENT\" lines) or tokenreview (Kubernetes ServiceAccount tokens)")
 	fl.StringVar(&f.o.TokensFile, "tokens", "", "token file for --auth static (reloaded when it changes)")
 	fl.StringVar(&f.o.Audience, "audience", "agops-gateway", "token audience for --auth tokenreview")
@@ -69,6 +70,9 @@ func (f *gatewayFlags) parse() error {
 	}
 	if f.o.ApprovalDir == "" {
 		f.o.ApprovalDir = f.o.AuditLog + ".approvals"
+	}
+	if f.o.IdempotencyDir == "" {
+		f.o.IdempotencyDir = f.o.AuditLog + ".keys"
 	}
 	var err error
 	if f.o.HostRoutes, err = pairs("--host-route", f.hostRoutes, strings.ToLower); err != nil {

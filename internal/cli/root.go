@@ -116,6 +116,11 @@ func newRoot(s streams) *cobra.Command {
 		newSecretsCmd(g, s),
 		newWaitCmd(g, s),
 		newImageCmd(g, s),
+		newTeamCmd(g, s),
+		newRunCmd(g, s),
+		newRunsCmd(g, s),
+		newWorkerCmd(g, s),
+		newDevCmd(g, s),
 	)
 	return root
 }

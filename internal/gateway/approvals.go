@@ -29,31 +29,24 @@ func approvalKey(c *call) string {
 }
 
 // awaitApproval blocks until a human approves the call (its approval is then used up), rejects it, or time runs
-// out. It returns the approval's ID, or the denial.
+// out. It returns the approval's ID, or the denial. A call sent with nowait does not wait: see pendingDenial.
 func (g *Gateway) awaitApproval(ctx context.Context, c *call, d policy.Decision) (string, *rpcError) {
 	g.expireDue(ctx)
 	now := g.now()
 	f, done, ok := g.approvals.find(approvalKey(c), now, g.opts.ApprovalValidity)
+	if !ok && c.nowait {
+		if ended, found := g.approvals.ended(approvalKey(c), now, g.opts.ApprovalValidity); found {
+			return g.useApproval(c, ended.ID) // tells why it ended
+		}
+	}
 	if !ok {
-		timeout := d.ApprovalTimeout
-		if timeout <= 0 {
-			timeout = g.opts.ApprovalTimeout
+		var aerr *rpcError
+		if f, done, aerr = g.requestApproval(ctx, c, d, now); aerr != nil {
+			return "", aerr
 		}
-		f = approvalFile{
-			Version: 1, ID: newID("ap_"), Key: approvalKey(c), Agent: c.c.Agent, Server: c.c.Server, Tool: c.c.Tool,
-			Method: c.c.Method, Path: c.c.Path, ArgsDigest: c.digest, Rule: d.Rule, Reason: d.Reason,
-			RequestID: c.requestID, State: statePending, Created: now, Expires: now.Add(timeout),
-		}
-		if err := g.auditApproval(ctx, f, "approval", "approval requested: "+d.Reason); err != nil {
-			return "", internalDenial("audit log unavailable")
-		}
-		var err error
-		if f, done, err = g.approvals.create(f); err != nil {
-			g.log.Error("approval store", "request", c.requestID, "err", err)
-			return "", internalDenial("approval store unavailable")
-		}
-		g.log.Info("approval requested", "request", c.requestID, "approval", f.ID, "agent", c.c.Agent,
-			"server", c.c.Server, "tool", c.c.Tool)
+	}
+	if f.State == statePending && c.nowait {
+		return "", pendingDenial(f)
 	}
 	if f.State == statePending {
 		timer := time.NewTimer(f.Expires.Sub(now))
@@ -71,6 +64,34 @@ func (g *Gateway) awaitApproval(ctx context.Context, c *call, d policy.Decision)
 			"the caller went away while waiting for approval "+f.ID)
 	}
 	return g.useApproval(c, f.ID)
+}
+
+// requestApproval creates, audits and persists the pending approval of a call.
+func (g *Gateway) requestApproval(ctx context.Context, c *call, d policy.Decision, now time.Time) (approvalFile, <-chan struct{}, *rpcError) {
+	timeout := d.ApprovalTimeout
+	if timeout <= 0 {
+		timeout = g.opts.ApprovalTimeout
+	}
+	f := approvalFile{
+		Version: 1, ID: newID("ap_"), Key: approvalKey(c), Agent: c.c.Agent, Server: c.c.Server, Tool: c.c.Tool,
+		Method: c.c.Method, Path: c.c.Path, ArgsDigest: c.digest, Rule: d.Rule, Reason: d.Reason,
+		RequestID: c.requestID, State: statePending, Created: now, Expires: now.Add(timeout),
+	}
+	rec := g.approvalRecord(f, "approval", "approval requested: "+d.Reason)
+	if c.key != nil {
+		rec.IdempotencyKey = c.key.raw
+	}
+	if err := g.appendAudit(ctx, rec); err != nil {
+		return f, nil, internalDenial("audit log unavailable")
+	}
+	f, done, err := g.approvals.create(f)
+	if err != nil {
+		g.log.Error("approval store", "request", c.requestID, "err", err)
+		return f, nil, internalDenial("approval store unavailable")
+	}
+	g.log.Info("approval requested", "request", c.requestID, "approval", f.ID, "agent", c.c.Agent,
+		"server", c.c.Server, "tool", c.c.Tool, "nowait", c.nowait)
+	return f, done, nil
 }
 
 // useApproval spends approval id on the call, once.
@@ -118,11 +139,15 @@ func (g *Gateway) expire(ctx context.Context, id string) {
 
 // auditApproval appends an approval event for f.
 func (g *Gateway) auditApproval(ctx context.Context, f approvalFile, decision, reason string) error {
-	return g.appendAudit(ctx, audit.Record{
+	return g.appendAudit(ctx, g.approvalRecord(f, decision, reason))
+}
+
+func (g *Gateway) approvalRecord(f approvalFile, decision, reason string) audit.Record {
+	return audit.Record{
 		Time: g.now(), Event: "approval", RequestID: f.RequestID, Caller: f.Agent, Server: f.Server, Tool: f.Tool,
 		Method: methodOf(f), Path: f.Path, ArgsDigest: f.ArgsDigest, Decision: decision, Rule: f.Rule,
 		Reason: reason, ApprovalID: f.ID,
-	})
+	}
 }
 
 func methodOf(f approvalFile) string {

@@ -124,15 +124,24 @@ func readApproval(path string) (*approval, error) {
 // write replaces the file of f atomically.
 func (s *approvalStore) write(f approvalFile) error {
 	data, err := json.MarshalIndent(f, "", "  ")
+	if err == nil {
+		err = writeFileAtomic(s.dir, f.ID+".json", ".ap-*.tmp", append(data, '\n'))
+	}
+	if err != nil {
+		return fmt.Errorf("writing approval %s: %w", f.ID, err)
+	}
+	return nil
+}
+
+// writeFileAtomic replaces dir/name with data: a temporary file (named by pattern) written and fsynced, renamed over
+// name, then the directory fsynced, so that a crash leaves either the old file or the new one.
+func writeFileAtomic(dir, name, pattern string, data []byte) error {
+	tmp, err := os.CreateTemp(dir, pattern)
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(s.dir, ".ap-*.tmp")
-	if err != nil {
-		return fmt.Errorf("writing approval: %w", err)
-	}
 	defer os.Remove(tmp.Name()) // after a successful rename this fails harmlessly
-	_, err = tmp.Write(append(data, '\n'))
+	_, err = tmp.Write(data)
 	if err == nil {
 		err = tmp.Sync()
 	}
@@ -140,15 +149,12 @@ func (s *approvalStore) write(f approvalFile) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp.Name(), filepath.Join(s.dir, f.ID+".json"))
+		err = os.Rename(tmp.Name(), filepath.Join(dir, name))
 	}
 	if err == nil {
-		err = syncDir(s.dir)
+		err = syncDir(dir)
 	}
-	if err != nil {
-		return fmt.Errorf("writing approval %s: %w", f.ID, err)
-	}
-	return nil
+	return err
 }
 
 func syncDir(dir string) error {
@@ -193,6 +199,32 @@ func (s *approvalStore) find(key string, now time.Time, validity time.Duration) 
 		return approvalFile{}, nil, false
 	}
 	return pending.f, pending.done, true
+}
+
+// ended returns the latest approval of key if it ended unused (rejected, or expired) less than validity ago: what an
+// identical call sent with nowait is told, rather than asking again. After an approval of key was used, or once
+// validity has passed, an identical call asks anew.
+func (s *approvalStore) ended(key string, now time.Time, validity time.Duration) (approvalFile, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var latest *approval
+	for _, a := range s.recs {
+		if a.f.Key == key && a.f.State != statePending && a.f.State != stateApproved &&
+			(latest == nil || a.f.Created.After(latest.f.Created)) {
+			latest = a
+		}
+	}
+	if latest == nil || latest.f.State == stateUsed {
+		return approvalFile{}, false
+	}
+	end := latest.f.DecidedAt // rejected
+	switch {
+	case latest.f.State == stateExpired && end.IsZero(): // pending until it expired
+		end = latest.f.Expires
+	case latest.f.State == stateExpired: // approved, unused for validity
+		end = end.Add(validity)
+	}
+	return latest.f, now.Before(end.Add(validity))
 }
 
 // transition moves approval id from one of the states in from to the state set by change, and persists it. On a

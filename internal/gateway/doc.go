@@ -5,11 +5,13 @@
 // # Flow of one MCP tools/call
 //
 //	request ─▶ authenticate ─▶ route (policy.Servers) ─▶ session binding ─▶ read body (size, time)
-//	        ─▶ strict JSON-RPC parse ─▶ Policy.Decide ─▶ limits ─▶ approval (maybe wait) ─▶ audit.Append (fsync)
-//	        ─▶ forward ─▶ relay the response (tools/list filtered, token usage read) ─▶ audit result record
+//	        ─▶ strict JSON-RPC parse ─▶ Idempotency-Key (replay a kept result, wait, or claim the key)
+//	        ─▶ Policy.Decide ─▶ limits ─▶ approval (wait, or answer "pending" with nowait) ─▶ audit.Append (fsync)
+//	        ─▶ key entry "started" (fsync) ─▶ forward ─▶ relay the response (tools/list filtered, token usage read)
+//	        ─▶ audit result record ─▶ key entry "done" with the response
 //
 // Every arrow fails closed: an error anywhere denies the call, and a call is forwarded only after its decision
-// record was appended.
+// record (and, with a key, its started entry) was written.
 //
 // # Routes
 //
@@ -33,14 +35,17 @@
 //
 // # JSON-RPC errors
 //
-// Every refusal is a JSON-RPC error whose data is {"rule", "reason", "requestId"}; the message reads
-// "denied by <rule>: <reason>". Problems with the request itself carry an HTTP status and id null:
+// Every refusal is a JSON-RPC error whose data is ErrorData: {"rule", "reason", "requestId"}, and with
+// approval:pending also {"approvalId", "expires"}; the message reads "denied by <rule>: <reason>". Problems with the
+// request itself carry an HTTP status (and id null when the body was not read):
 //
 //	401 -32012 CodeUnauthenticated  gateway:authentication   no or an unknown bearer token
 //	413 -32013 CodeTooLarge         gateway:body-too-large   body over Options.MaxBodyBytes (default 1 MiB)
 //	408 -32014 CodeSlowClient       gateway:slow-client      body not received within Options.BodyReadTimeout
 //	400 -32700 parse error          gateway:parse-error      malformed JSON, not UTF-8
-//	400 -32600 invalid request      gateway:invalid-request  batch, ambiguous keys, bad members, header ≠ body
+//	400 -32600 invalid request      gateway:invalid-request  batch, ambiguous keys, bad members, header ≠ body,
+//	                                                         an X-Agops-Approval other than nowait
+//	400 -32600 invalid request      gateway:idempotency-key  an Idempotency-Key that is not 1-200 printable ASCII
 //	404 -32001 CodeDenied           gateway:unknown-server, gateway:session (a session of another agent)
 //	502 -32015 CodeUpstream         gateway:upstream         the tool server failed
 //	503 -32603 internal error       gateway:no-policy
@@ -48,10 +53,12 @@
 // Judgements of one call answer HTTP 200 with the error for the request's id, so that MCP clients report it as the
 // call's error: -32001 CodeDenied (the policy's Decision.Rule, or gateway:method for a method not passed through),
 // -32010 CodeLimited (limits:callsPerMinute, limits:callsPerDay, limits:tokensPerDay), -32011 CodeApproval
-// (approval:rejected, approval:expired, approval:used, approval:abandoned), -32603 (gateway:internal: audit log or
-// approval store unavailable, policy panic; the call is denied). Plain HTTP callers get 403, 429 or 503 instead of
-// 200. The codes avoid -32002..-32005, which the MCP go-sdk reads as "resource not found" or as a closing or
-// rejecting transport.
+// (approval:pending, approval:rejected, approval:expired, approval:used, approval:abandoned), -32016
+// CodeIdempotency (gateway:idempotency-unavailable, -mismatch, -unknown, -in-flight, -too-large), -32603
+// (gateway:internal: audit log, approval or idempotency store unavailable, policy panic; the call is denied). Plain
+// HTTP callers get 403, 429, 409 (CodeIdempotency) or 503 instead of 200. The codes avoid -32002..-32005, which the
+// MCP go-sdk reads as "resource not found" or as a closing or rejecting transport. ErrorDataOf and PendingApproval
+// read these errors from what the go-sdk client returns.
 //
 // # Design choices
 //
@@ -77,6 +84,22 @@
 //   - Approvals are one JSON file per approval in Options.ApprovalDir (see approvalFile), written atomically. A
 //     call is identified by sha256(agent, server, tool, method, path, argsDigest); a retry of the same call finds
 //     its pending or approved approval, across restarts. An approval is used once.
+//   - Idempotency keys (header Idempotency-Key on a tools/call or a non-GET plain HTTP call) are one JSON file per
+//     key in Options.IdempotencyDir (see keyFile), named by sha256(agent, server, key): agents cannot share keys. A
+//     key is bound to its tool (or method and path) and arguments digest. The first call is judged as usual, its key
+//     written "started" before it is forwarded, and the tool server's JSON-RPC response (or plain HTTP answer) kept
+//     as "done" before the caller sees it. The forwarded call is detached from the caller: it runs to its end (at
+//     most CallTimeout) when the caller goes away. A retry of a done call is judged by the policy again, then given
+//     the kept answer with its own id, without calling the tool or counting limits (audit decision "replay"); a
+//     retry during the call waits for it; a retry of a call whose outcome is unknown (started when the gateway
+//     restarted, or its answer lost) is refused, never run again. A call that cannot have run (nothing sent, or an
+//     MCP server's HTTP 4xx refusal) frees its key. Keys expire after Options.IdempotencyTTL. Without
+//     IdempotencyDir a keyed call is refused. Keys live on one replica: a retry reaching another does not find them.
+//   - X-Agops-Approval: nowait makes an approval-gated call that has no usable approval answer at once with
+//     approval:pending and the approval's ID (created, or the pending one of the same call reused); its limit
+//     reservation is given back. An identical call made later uses the approval once approved, and is told
+//     approval:rejected or approval:expired for ApprovalValidity after the approval ended unused; after that, or
+//     after an approval of the call was used, it asks anew. Without the header a call waits, as always.
 //   - Arguments appear in the audit log only as "sha256:<hex>" of their canonical JSON (keys sorted, no
 //     insignificant whitespace, numbers as written). Plain HTTP calls digest the raw query and body instead.
 //   - Passed-through messages (initialize, tools/list, notifications…) are logged at debug level, not audited; every

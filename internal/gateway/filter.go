@@ -61,13 +61,20 @@ func (rl *relay) one(msg []byte) ([]byte, bool) {
 	if json.Unmarshal(msg, &top) != nil {
 		return nil, true // unreadable: it might carry tools, and no client can use it anyway
 	}
-	if rl.callID != nil && !rl.found && idEqual(top["id"], rl.callID) {
+	result := rl.callID != nil && !rl.found && idEqual(top["id"], rl.callID)
+	if result {
 		rl.found = true
 		rl.out = inspectResult(top)
-		if rl.onResult != nil {
-			rl.onResult(rl.out)
-		}
 	}
+	out, changed := rl.filter(msg, top)
+	if result && rl.onResult != nil {
+		rl.onResult(rl.out, out)
+	}
+	return out, changed
+}
+
+// filter drops the tools the caller may not see from result.tools of msg (decoded in top).
+func (rl *relay) filter(msg []byte, top map[string]json.RawMessage) ([]byte, bool) {
 	if !mayListTools(msg) {
 		return msg, false
 	}

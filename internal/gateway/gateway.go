@@ -37,6 +37,11 @@ type Options struct {
 	Audit         audit.Appender // required; if it also has Ready() error, /readyz asks it
 	// ApprovalDir holds the approval store (required); it is created if missing.
 	ApprovalDir string
+	// IdempotencyDir holds the idempotency keys of calls sent with an Idempotency-Key header; it is created if
+	// missing. Empty: such calls are refused (gateway:idempotency-unavailable), never run unprotected.
+	IdempotencyDir string
+	// IdempotencyTTL is how long a key and its recorded result are kept; default 24 h.
+	IdempotencyTTL time.Duration
 	// AdminAuthenticator, if set, guards /approvals and names the approver.
 	AdminAuthenticator Authenticator
 	Logger             *slog.Logger     // nil: silent
@@ -73,6 +78,7 @@ type Gateway struct {
 	client      *http.Client
 	limits      *limiter
 	approvals   *approvalStore
+	keys        *keyStore // nil without Options.IdempotencyDir
 	sessions    *sessionTable
 	metrics     *metrics
 	auditFailed atomic.Bool
@@ -90,7 +96,7 @@ type upstream struct {
 	url *url.URL
 }
 
-// New checks the options and opens the approval store.
+// New checks the options and opens the approval store and the idempotency store.
 func New(o Options) (*Gateway, error) {
 	var errs []error
 	if o.Authenticator == nil {
@@ -118,6 +124,11 @@ func New(o Options) (*Gateway, error) {
 		return nil, err
 	}
 	g.approvals = store
+	if o.IdempotencyDir != "" {
+		if g.keys, err = openKeyStore(o.IdempotencyDir, o.IdempotencyTTL, o.Clock); err != nil {
+			return nil, err
+		}
+	}
 	g.metrics = newMetrics(store)
 	if o.Policy != nil {
 		if err := g.SetPolicy(o.Policy); err != nil {
@@ -148,6 +159,7 @@ func setDefaults(o *Options) {
 	def(&o.CallTimeout, 10*time.Minute)
 	def(&o.ApprovalTimeout, 10*time.Minute)
 	def(&o.ApprovalValidity, time.Hour)
+	def(&o.IdempotencyTTL, 24*time.Hour)
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 1 << 20
 	}

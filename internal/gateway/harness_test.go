@@ -51,6 +51,9 @@ type upstreamServer struct {
 	mu        sync.Mutex
 	ran       map[string]int // tool → runs
 	headers   http.Header    // of the last tools/call POST
+	slowGate  chan struct{}  // the tool "slow" answers once it is closed (releaseSlow)
+	slowOnce  sync.Once
+	slowIn    chan string // the text of each call of "slow" that arrived
 }
 
 type echoIn struct {
@@ -59,8 +62,19 @@ type echoIn struct {
 
 func newUpstream(t testing.TB, mode upstreamMode) *upstreamServer {
 	t.Helper()
-	u := &upstreamServer{ran: map[string]int{}}
+	u := &upstreamServer{ran: map[string]int{}, slowGate: make(chan struct{}), slowIn: make(chan string, 16)}
 	srv := mcp.NewServer(&mcp.Implementation{Name: "tools", Version: "v1"}, nil)
+	mcp.AddTool(srv, &mcp.Tool{Name: "slow", Description: "echoes <text> once released; counts a run at the end"},
+		func(ctx context.Context, _ *mcp.CallToolRequest, in echoIn) (*mcp.CallToolResult, any, error) {
+			u.slowIn <- in.Text
+			select {
+			case <-u.slowGate:
+			case <-ctx.Done():
+				return nil, nil, ctx.Err()
+			}
+			u.count("slow")
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "slow: " + in.Text}}}, nil, nil
+		})
 	mcp.AddTool(srv, &mcp.Tool{Name: "echo", Description: "echoes <text>"},
 		func(_ context.Context, _ *mcp.CallToolRequest, in echoIn) (*mcp.CallToolResult, any, error) {
 			u.count("echo")
@@ -98,6 +112,9 @@ func (u *upstreamServer) count(tool string) {
 	defer u.mu.Unlock()
 	u.ran[tool]++
 }
+
+// releaseSlow lets every call of "slow", running or to come, answer.
+func (u *upstreamServer) releaseSlow() { u.slowOnce.Do(func() { close(u.slowGate) }) }
 
 func (u *upstreamServer) runs(tool string) int {
 	u.mu.Lock()
@@ -151,7 +168,7 @@ func newEnv(t *testing.T, mode upstreamMode, tweak ...func(*env)) *env {
 	e := &env{t: t, up: newUpstream(t, mode), aud: &memAudit{}}
 	e.pol = newPolicy(e.up.URL)
 	e.opts = Options{
-		Authenticator: writeTokens(t), Audit: e.aud, ApprovalDir: t.TempDir(),
+		Authenticator: writeTokens(t), Audit: e.aud, ApprovalDir: t.TempDir(), IdempotencyDir: t.TempDir(),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	for _, f := range tweak {
@@ -162,7 +179,7 @@ func newEnv(t *testing.T, mode upstreamMode, tweak ...func(*env)) *env {
 	return e
 }
 
-// start (re)starts a gateway on e.opts: a restart keeps the approval directory.
+// start (re)starts a gateway on e.opts: a restart keeps the approval and idempotency directories.
 func (e *env) start() {
 	e.t.Helper()
 	if e.srv != nil { // as if the process died: streams and waits are cut

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httputil"
+	"net/url"
 	"path"
 	"strings"
 	"time"
@@ -32,30 +33,46 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		g.refuse(w, r, nil, rerr, "")
 		return
 	}
-	agent := agentFrom(r.Context())
 	c := &call{
 		requestID: requestIDFrom(r.Context()), remote: r.RemoteAddr, pol: st, up: up,
 		digest: rawDigest(bytes.Join([][]byte{[]byte(r.URL.RawQuery), body}, []byte{0})),
-		c:      policy.Call{Agent: agent, Server: up.Name, Method: r.Method, Path: p},
+		c:      policy.Call{Agent: agentFrom(r.Context()), Server: up.Name, Method: r.Method, Path: p},
 	}
-	if derr := g.admit(r.Context(), c); derr != nil {
-		e := *derr
-		e.Status = plainStatus(derr)
-		writeRPCError(w, nil, &e, c.requestID)
+	if !g.callHeaders(w, r, c) {
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), g.opts.CallTimeout)
-	defer cancel()
+	end, run := func() {}, true
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		end, run = g.keyed(w, r, c)
+	}
+	if !run {
+		return
+	}
+	defer end()
+	if derr := g.admit(r.Context(), c); derr != nil {
+		answerDenial(w, c, derr)
+		return
+	}
 	target := *up.url
 	target.Path, target.RawPath = strings.TrimSuffix(up.url.Path, "/")+p, ""
 	target.RawQuery = r.URL.RawQuery
+	if c.key != nil {
+		g.forwardKeyedHTTP(w, r, c, &target, body)
+		return
+	}
+	g.proxyHTTP(w, r, c, &target, body)
+}
+
+// proxyHTTP streams a judged plain HTTP call to the tool server and its answer back.
+func (g *Gateway) proxyHTTP(w http.ResponseWriter, r *http.Request, c *call, target *url.URL, body []byte) {
+	ctx, cancel := g.callContext(r.Context(), c)
+	defer cancel()
 	status, failure := 0, error(nil)
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.Out.URL, pr.Out.Host = &target, ""
-			pr.Out.Header.Del("Authorization")
-			pr.Out.Header.Del("Cookie")
-			pr.Out.Header.Set(agentHeader, agent)
+			pr.Out.URL, pr.Out.Host = target, ""
+			stripCallerHeaders(pr.Out.Header)
+			pr.Out.Header.Set(agentHeader, c.c.Agent)
 			pr.Out.Body, pr.Out.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
 		},
 		Transport:      g.client.Transport,
@@ -69,6 +86,18 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	start := time.Now()
 	rp.ServeHTTP(w, r.WithContext(ctx))
+	g.recordResult(r.Context(), c, httpOutcome(status, failure), time.Since(start))
+}
+
+// stripCallerHeaders removes what the tool server must not see: the caller's credentials, and the headers meant for
+// the gateway (an Idempotency-Key is scoped to the agent here; a tool server keeping its own would not be).
+func stripCallerHeaders(h http.Header) {
+	for _, k := range []string{"Authorization", "Cookie", HeaderIdempotencyKey, HeaderApproval} {
+		h.Del(k)
+	}
+}
+
+func httpOutcome(status int, failure error) outcome {
 	o := outcome{status: "ok"}
 	switch {
 	case errors.Is(failure, context.DeadlineExceeded):
@@ -78,7 +107,7 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case status >= 400:
 		o.status = "error"
 	}
-	g.recordResult(r.Context(), c, o, time.Since(start))
+	return o
 }
 
 // plainStatus maps a judgement to an HTTP status for plain HTTP callers, who cannot read a JSON-RPC error in a 200.
@@ -89,6 +118,8 @@ func plainStatus(e *rpcError) int {
 	switch e.Code {
 	case CodeLimited:
 		return http.StatusTooManyRequests
+	case CodeIdempotency:
+		return http.StatusConflict
 	case codeInternal:
 		return http.StatusServiceUnavailable
 	}

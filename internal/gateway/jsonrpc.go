@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -31,6 +32,9 @@ const (
 	CodeSlowClient = -32014
 	// CodeUpstream: the tool server could not be reached or answered badly (HTTP 502).
 	CodeUpstream = -32015
+	// CodeIdempotency: an Idempotency-Key cannot be honoured: used for another call, outcome of the earlier call
+	// unknown, still running, result not kept, or no key store.
+	CodeIdempotency = -32016
 
 	codeParseError     = -32700
 	codeInvalidRequest = -32600
@@ -47,6 +51,9 @@ type rpcError struct {
 	Rule    string
 	Reason  string
 	Message string
+	// ApprovalID and Expires describe the approval a call waits for (approval:pending).
+	ApprovalID string
+	Expires    time.Time
 }
 
 func (e *rpcError) Error() string { return e.Message }
@@ -70,21 +77,16 @@ func writeRPCError(w http.ResponseWriter, id json.RawMessage, e *rpcError, reque
 		Error   struct {
 			Code    int       `json:"code"`
 			Message string    `json:"message"`
-			Data    errorData `json:"data"`
+			Data    ErrorData `json:"data"`
 		} `json:"error"`
 	}{JSONRPC: "2.0", ID: id}
 	body.Error.Code, body.Error.Message = e.Code, e.Message
-	body.Error.Data = errorData{Rule: e.Rule, Reason: e.Reason, RequestID: requestID}
+	body.Error.Data = ErrorData{Rule: e.Rule, Reason: e.Reason, RequestID: requestID, ApprovalID: e.ApprovalID,
+		Expires: e.Expires}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Del("Content-Length")
 	w.WriteHeader(e.Status)
 	_ = json.NewEncoder(w).Encode(body)
-}
-
-type errorData struct {
-	Rule      string `json:"rule,omitempty"`
-	Reason    string `json:"reason,omitempty"`
-	RequestID string `json:"requestId,omitempty"`
 }
 
 // message is one JSON-RPC message as the gateway reads it.

@@ -17,19 +17,9 @@ func (g *Gateway) admit(ctx context.Context, c *call) *rpcError {
 	d, ok := safeDecide(c.pol.p, c.c)
 	if !ok {
 		g.log.Error("policy panicked", "request", c.requestID)
-		return g.deny(ctx, c, internalDenial("policy error"))
 	}
-	switch d.Verdict {
-	case policy.Allow, policy.Approve:
-	case policy.Deny:
-		rule := d.Rule
-		if rule == "" {
-			rule = "policy"
-		}
-		return g.deny(ctx, c, newRPCError(http.StatusOK, CodeDenied, rule, d.Reason))
-	default:
-		return g.deny(ctx, c, newRPCError(http.StatusOK, CodeDenied, "gateway:verdict",
-			fmt.Sprintf("unknown verdict %q", d.Verdict)))
+	if derr := verdictDenial(d, ok); derr != nil {
+		return g.deny(ctx, c, derr)
 	}
 	res, lerr := g.limits.reserve(c.c.Agent, d.Limits, g.now())
 	if lerr != nil {
@@ -51,10 +41,36 @@ func (g *Gateway) admit(ctx context.Context, c *call) *rpcError {
 		g.metrics.call(c.c.Server, c.c.Tool, "deny")
 		return internalDenial("audit log unavailable")
 	}
+	if c.key != nil {
+		if err := g.keyStarted(c); err != nil {
+			// Allowed, but not forwarded: the call cannot be protected from running twice.
+			g.log.Error("idempotency store", "request", c.requestID, "err", err)
+			g.limits.release(res)
+			return g.deny(ctx, c, internalDenial("idempotency store unavailable"))
+		}
+	}
 	g.metrics.call(c.c.Server, c.c.Tool, "allow")
 	g.log.Info("call allowed", "request", c.requestID, "agent", c.c.Agent, "server", c.c.Server, "tool", c.c.Tool,
 		"method", c.c.Method, "path", c.c.Path, "rule", d.Rule, "approval", approvalID)
 	return nil
+}
+
+// verdictDenial is the refusal a decision calls for (ok false: the policy failed), nil when the call may go on.
+func verdictDenial(d policy.Decision, ok bool) *rpcError {
+	if !ok {
+		return internalDenial("policy error")
+	}
+	switch d.Verdict {
+	case policy.Allow, policy.Approve:
+		return nil
+	case policy.Deny:
+		rule := d.Rule
+		if rule == "" {
+			rule = "policy"
+		}
+		return newRPCError(http.StatusOK, CodeDenied, rule, d.Reason)
+	}
+	return newRPCError(http.StatusOK, CodeDenied, "gateway:verdict", fmt.Sprintf("unknown verdict %q", d.Verdict))
 }
 
 // safeDecide asks the policy, turning a panic into a failure.
@@ -80,7 +96,7 @@ func safeAllowed(p Policy, agent, server, tool string) (ok bool) {
 // deny audits and counts a denied call and returns e for the caller.
 func (g *Gateway) deny(ctx context.Context, c *call, e *rpcError) *rpcError {
 	rec := c.record(g.now())
-	rec.Event, rec.Decision, rec.Rule, rec.Reason = "decision", "deny", e.Rule, e.Reason
+	rec.Event, rec.Decision, rec.Rule, rec.Reason, rec.ApprovalID = "decision", "deny", e.Rule, e.Reason, e.ApprovalID
 	_ = g.appendAudit(context.WithoutCancel(ctx), rec)
 	g.metrics.call(c.c.Server, c.c.Tool, "deny")
 	g.log.Info("call denied", "request", c.requestID, "agent", c.c.Agent, "server", c.c.Server, "tool", c.c.Tool,

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"strings"
 	"time"
@@ -116,6 +117,14 @@ func (g *Gateway) serveToolCall(w http.ResponseWriter, r *http.Request, st *poli
 		rpcMethod: "tools/call", id: msg.ID,
 		c: policy.Call{Agent: agentFrom(r.Context()), Server: up.Name, Tool: tc.Name, Args: tc.Args},
 	}
+	if !g.callHeaders(w, r, c) {
+		return
+	}
+	end, run := g.keyed(w, r, c)
+	if !run {
+		return
+	}
+	defer end()
 	if derr := g.admit(r.Context(), c); derr != nil {
 		writeRPCError(w, msg.ID, derr, c.requestID)
 		return
@@ -197,35 +206,16 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *rpc
 // forwardMCP sends a request to the MCP upstream and relays the answer. c is the judged call, nil for pass-through.
 func (g *Gateway) forwardMCP(w http.ResponseWriter, r *http.Request, st *policyState, up upstream, body []byte, opens bool, c *call) {
 	agent := agentFrom(r.Context())
-	ctx := r.Context()
-	if c != nil {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, g.opts.CallTimeout)
-		defer cancel()
+	ctx, cancel := g.callContext(r.Context(), c)
+	defer cancel()
+	if c != nil && c.key != nil {
+		w = &detachedWriter{ResponseWriter: w} // the call runs to its end even when its caller is gone
 	}
-	target := up.url.String()
-	if hostRouted(r.Context()) {
-		// Reached by the tool's own name: keep the caller's path on the upstream's address.
-		t := *up.url
-		t.Path, t.RawPath, t.RawQuery = r.URL.Path, r.URL.RawPath, r.URL.RawQuery
-		target = t.String()
-	}
-	req, err := http.NewRequestWithContext(ctx, r.Method, target, bytes.NewReader(body))
+	req, err := g.upstreamRequest(ctx, r, up, body)
 	if err != nil {
 		g.upstreamFailed(w, r, c, outcome{status: "upstream-error"}, 0, err)
 		return
 	}
-	for _, h := range mcpRequestHeaders {
-		if v, ok := r.Header[h]; ok {
-			req.Header[h] = v
-		}
-	}
-	for k, v := range r.Header {
-		if strings.HasPrefix(k, "Mcp-") {
-			req.Header[k] = v
-		}
-	}
-	req.Header.Set(agentHeader, agent)
 	start := time.Now()
 	resp, err := g.client.Do(req)
 	if err != nil {
@@ -249,9 +239,10 @@ func (g *Gateway) forwardMCP(w http.ResponseWriter, r *http.Request, st *policyS
 	recorded := false
 	if c != nil {
 		rl.callID = c.id
-		rl.onResult = func(o outcome) {
+		rl.onResult = func(o outcome, msg []byte) {
 			recorded = true
 			g.recordResult(r.Context(), c, o, time.Since(start))
+			g.keyAnswered(c, msg, nil)
 		}
 	}
 	o := rl.response(w, resp)
@@ -259,8 +250,50 @@ func (g *Gateway) forwardMCP(w http.ResponseWriter, r *http.Request, st *policyS
 		g.sessions.drop(up.Name, r.Header.Get("Mcp-Session-Id"))
 	}
 	if c != nil && !recorded {
+		g.keyLost(c, resp.StatusCode, rl.err)
 		g.recordResult(r.Context(), c, o, time.Since(start))
 	}
+}
+
+// callContext bounds a judged call by Options.CallTimeout. A keyed call is also detached from its caller (a worker
+// that may be killed: its retry will ask for the result) and notes when its request reaches the wire. Pass-through
+// requests keep the request's context.
+func (g *Gateway) callContext(ctx context.Context, c *call) (context.Context, context.CancelFunc) {
+	if c == nil {
+		return ctx, func() {}
+	}
+	if c.key != nil {
+		ctx = httptrace.WithClientTrace(context.WithoutCancel(ctx), c.key.trace())
+	}
+	return context.WithTimeout(ctx, g.opts.CallTimeout)
+}
+
+// upstreamRequest builds the request to the MCP upstream: the caller's body and MCP headers, the agent's identity,
+// never its token.
+func (g *Gateway) upstreamRequest(ctx context.Context, r *http.Request, up upstream, body []byte) (*http.Request, error) {
+	target := up.url.String()
+	if hostRouted(r.Context()) {
+		// Reached by the tool's own name: keep the caller's path on the upstream's address.
+		t := *up.url
+		t.Path, t.RawPath, t.RawQuery = r.URL.Path, r.URL.RawPath, r.URL.RawQuery
+		target = t.String()
+	}
+	req, err := http.NewRequestWithContext(ctx, r.Method, target, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range mcpRequestHeaders {
+		if v, ok := r.Header[h]; ok {
+			req.Header[h] = v
+		}
+	}
+	for k, v := range r.Header {
+		if strings.HasPrefix(k, "Mcp-") {
+			req.Header[k] = v
+		}
+	}
+	req.Header.Set(agentHeader, agentFrom(r.Context()))
+	return req, nil
 }
 
 // upstreamFailed answers 502 for an upstream that could not be asked, and records the result of a judged call.
@@ -271,6 +304,7 @@ func (g *Gateway) upstreamFailed(w http.ResponseWriter, r *http.Request, c *call
 	var id []byte
 	if c != nil {
 		id = c.id
+		g.keyLost(c, 0, err)
 		g.recordResult(r.Context(), c, o, took)
 	} else {
 		g.metrics.upstreamErrs.WithLabelValues(server).Inc()

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/agops/agops/internal/audit"
@@ -25,6 +26,8 @@ type call struct {
 	digest    string          // "sha256:<hex>" of the arguments
 	rpcMethod string          // "tools/call" for MCP, "" for HTTP
 	id        json.RawMessage // JSON-RPC id, nil for HTTP
+	key       *callKey        // the call's Idempotency-Key, nil without one
+	nowait    bool            // X-Agops-Approval: nowait
 }
 
 // record returns an audit record describing the call, without event or decision.
@@ -33,10 +36,31 @@ func (c *call) record(now time.Time) audit.Record {
 	if method == "" {
 		method = c.c.Method
 	}
-	return audit.Record{
+	rec := audit.Record{
 		Time: now, RequestID: c.requestID, Caller: c.c.Agent, Remote: c.remote, Server: c.c.Server,
 		Tool: c.c.Tool, Method: method, Path: c.c.Path, ArgsDigest: c.digest,
 	}
+	if c.key != nil {
+		rec.IdempotencyKey = c.key.raw
+	}
+	return rec
+}
+
+// fingerprint is what an idempotency key of the call is bound to.
+func (c *call) fingerprint() fingerprint {
+	return fingerprint{tool: c.c.Tool, method: c.c.Method, path: c.c.Path, digest: c.digest}
+}
+
+// answerDenial writes a judgement of the call: a JSON-RPC error on the call's id for MCP (HTTP 200, so that MCP
+// clients report it as the call's error), or with a plain HTTP status (403, 429, 503) for plain HTTP callers.
+func answerDenial(w http.ResponseWriter, c *call, e *rpcError) {
+	if c.rpcMethod == "" {
+		plain := *e
+		plain.Status = plainStatus(e)
+		writeRPCError(w, nil, &plain, c.requestID)
+		return
+	}
+	writeRPCError(w, c.id, e, c.requestID)
 }
 
 // appendAudit writes r and keeps the metrics and readiness in step. It returns the Appender's error.

@@ -18,12 +18,14 @@ type relay struct {
 	maxEvent int64
 	allowed  func(tool string) bool
 	callID   json.RawMessage
-	// onResult, if set, learns the judged call's outcome as soon as its response is read, before the client sees
-	// it: the result is audited and its tokens counted before the agent can act on it.
-	onResult func(outcome)
+	// onResult, if set, learns the judged call's outcome and response message as soon as it is read, before the
+	// client sees it: the result is audited, its tokens counted and an idempotency key settled before the agent can
+	// act on it.
+	onResult func(o outcome, msg []byte)
 
 	found bool // the response to callID went by
 	out   outcome
+	err   error // why relaying stopped early, if it did
 }
 
 // response relays resp to w and returns what it learned about the judged call.
@@ -46,6 +48,7 @@ func (rl *relay) response(w http.ResponseWriter, resp *http.Response) outcome {
 		w.WriteHeader(resp.StatusCode)
 		_, err = io.Copy(w, io.LimitReader(resp.Body, rl.maxEvent))
 	}
+	rl.err = err
 	switch {
 	case err != nil || resp.StatusCode >= 500:
 		return outcome{status: "upstream-error", tokens: rl.out.tokens}

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -28,6 +29,8 @@ type RunOptions struct {
 	AdminListen string // approvals, metrics and probes, e.g. "127.0.0.1:9090"
 	AuditLog    string
 	ApprovalDir string
+	// IdempotencyDir keeps the Idempotency-Keys of calls (Options.IdempotencyDir); default AuditLog + ".keys".
+	IdempotencyDir string
 	// Auth is "static" (TokensFile: lines of "TOKEN AGENT") or "tokenreview" (Kubernetes ServiceAccount tokens for
 	// Audience, checked with the API server of Kube).
 	Auth       string
@@ -76,7 +79,7 @@ func Run(ctx context.Context, o RunOptions) error {
 	}
 	defer alog.Close()
 	opts := Options{Policy: p, Authenticator: auth, Audit: alog, ApprovalDir: o.ApprovalDir, Logger: log,
-		HostRoutes: o.HostRoutes, Upstreams: o.Upstreams}
+		IdempotencyDir: cmp.Or(o.IdempotencyDir, o.AuditLog+".keys"), HostRoutes: o.HostRoutes, Upstreams: o.Upstreams}
 	if o.Peers != "" {
 		_, port, err := net.SplitHostPort(o.AdminListen)
 		n, perr := strconv.Atoi(port)

@@ -1,0 +1,47 @@
+// Package worker assembles an agops worker: a Temporal worker on the agent task queue with the team workflows and
+// the activities registered under their stable names. `agops worker`, `agops dev` and the tests build theirs here,
+// so that every worker registers the same things.
+package worker
+
+import (
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/agops/agops/internal/agent"
+	"github.com/agops/agops/internal/agent/activities"
+	"github.com/agops/agops/internal/agent/workflows"
+)
+
+// Options tune a worker.
+type Options struct {
+	TaskQueue string // default agent.TaskQueue
+	// MaxConcurrentActivities bounds the model and tool calls in flight (default 16).
+	MaxConcurrentActivities int
+	Identity                string // shown in Temporal (default: the SDK's host@pid)
+}
+
+// New returns a worker (not started) for c with acts.
+func New(c client.Client, acts *activities.Activities, o Options) worker.Worker {
+	if o.TaskQueue == "" {
+		o.TaskQueue = agent.TaskQueue
+	}
+	if o.MaxConcurrentActivities == 0 {
+		o.MaxConcurrentActivities = 16
+	}
+	w := worker.New(c, o.TaskQueue, worker.Options{
+		MaxConcurrentActivityExecutionSize: o.MaxConcurrentActivities,
+		Identity:                           o.Identity,
+	})
+	Register(w, acts)
+	return w
+}
+
+// Register adds the workflows and activities to r under their agent.* names.
+func Register(r worker.Registry, acts *activities.Activities) {
+	r.RegisterWorkflowWithOptions(workflows.TeamRun, workflow.RegisterOptions{Name: agent.TeamRunWorkflow})
+	r.RegisterWorkflowWithOptions(workflows.AgentTask, workflow.RegisterOptions{Name: agent.AgentTaskWorkflow})
+	if acts != nil {
+		acts.Register(r)
+	}
+}

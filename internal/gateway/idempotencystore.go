@@ -1,0 +1,237 @@
+package gateway
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// keyFile is the on-disk form of one idempotency key: <IdempotencyDir>/<keyName>.json, replaced atomically like an
+// approval (temporary file, fsync, rename, fsync of the directory). States: started (written before the call is
+// forwarded) → done (the tool server's answer is kept) | unknown (the call was sent, its answer was lost). A started
+// entry whose call never left the gateway is removed. Entries are removed once past Expires.
+type keyFile struct {
+	Version    int       `json:"version"` // 1
+	Agent      string    `json:"agent"`
+	Server     string    `json:"server"`
+	Key        string    `json:"key"` // the Idempotency-Key as sent
+	Tool       string    `json:"tool,omitempty"`
+	Method     string    `json:"method,omitempty"` // plain HTTP
+	Path       string    `json:"path,omitempty"`
+	ArgsDigest string    `json:"argsDigest"`
+	State      string    `json:"state"`
+	RequestID  string    `json:"requestId"` // the call that ran
+	Created    time.Time `json:"created"`
+	Expires    time.Time `json:"expires"`
+	// Response is, once done, the tool server's JSON-RPC response to an MCP call, its id as the call had it.
+	Response json.RawMessage `json:"response,omitempty"`
+	// HTTP is, once done, the answer to a plain HTTP call.
+	HTTP *httpResult `json:"http,omitempty"`
+	// TooLarge marks a done call whose answer was over Options.MaxResponseBytes: it is not kept.
+	TooLarge bool `json:"tooLarge,omitempty"`
+}
+
+// httpResult is a plain HTTP tool server's answer, as kept for a retry.
+type httpResult struct {
+	Status      int    `json:"status"`
+	ContentType string `json:"contentType,omitempty"`
+	Body        []byte `json:"body,omitempty"`
+}
+
+// The states of a key.
+const (
+	keyStarted = "started"
+	keyDone    = "done"
+	keyUnknown = "unknown"
+)
+
+// fingerprint is what a key is bound to: a retry must make the same call.
+type fingerprint struct{ tool, method, path, digest string }
+
+func (f fingerprint) of(e keyFile) bool {
+	return f == fingerprint{e.Tool, e.Method, e.Path, e.ArgsDigest}
+}
+
+// keyName names the entry of key for agent on server: sha256 of the three, so that agents cannot share entries.
+func keyName(agent, server, key string) string {
+	h := sha256.New()
+	for _, s := range []string{agent, server, key} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// keyStore keeps the keys in a directory, and the keyed calls running in this process in memory.
+type keyStore struct {
+	dir string
+	ttl time.Duration
+	now func() time.Time
+
+	mu      sync.Mutex
+	flights map[string]*flight // by keyName
+	swept   time.Time
+}
+
+// flight is a keyed call running in this process, from before it is judged until its entry is settled.
+type flight struct {
+	name    string
+	fp      fingerprint
+	done    chan struct{} // closed when the call is over
+	waiters int           // retries waiting for it (tests read it)
+}
+
+// claim is what a keyed call finds: its own new flight, another one running, or a stored entry.
+type claim struct {
+	flight *flight
+	own    bool
+	entry  keyFile
+}
+
+func openKeyStore(dir string, ttl time.Duration, now func() time.Time) (*keyStore, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("idempotency store: %w", err)
+	}
+	s := &keyStore{dir: dir, ttl: ttl, now: now, flights: map[string]*flight{}}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.sweep(true); err != nil {
+		return nil, fmt.Errorf("idempotency store: %w", err)
+	}
+	return s, nil
+}
+
+// claim returns the flight of name if one runs here, else its stored entry, else a new flight that the caller owns
+// until release.
+func (s *keyStore) claim(name string, fp fingerprint) (claim, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if now := s.now(); now.Sub(s.swept) > min(s.ttl, time.Hour) {
+		_ = s.sweep(false) // lazily; an entry that cannot be read is refused when it is asked for
+	}
+	if f, ok := s.flights[name]; ok {
+		return claim{flight: f}, nil
+	}
+	e, found, err := s.read(name)
+	if err != nil || found {
+		return claim{entry: e}, err
+	}
+	f := &flight{name: name, fp: fp, done: make(chan struct{})}
+	s.flights[name] = f
+	return claim{flight: f, own: true}, nil
+}
+
+// release ends a flight: whatever its entry holds now is what retries find.
+func (s *keyStore) release(f *flight) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.flights, f.name)
+	close(f.done)
+}
+
+// wait blocks until f is over, until deadline, or until stop is closed; it reports whether f is over.
+func (s *keyStore) wait(f *flight, deadline <-chan time.Time, stop <-chan struct{}) bool {
+	s.mu.Lock()
+	f.waiters++
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		f.waiters--
+		s.mu.Unlock()
+	}()
+	select {
+	case <-f.done:
+		return true
+	case <-deadline:
+	case <-stop:
+	}
+	return false
+}
+
+// waiting counts the retries waiting for a flight.
+func (s *keyStore) waiting() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, f := range s.flights {
+		n += f.waiters
+	}
+	return n
+}
+
+// read returns the entry of name; an expired entry is removed and reads as absent.
+func (s *keyStore) read(name string) (keyFile, bool, error) {
+	var e keyFile
+	data, err := os.ReadFile(filepath.Join(s.dir, name+".json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return e, false, nil
+	}
+	if err == nil {
+		err = json.Unmarshal(data, &e)
+	}
+	if err == nil && (e.Version != 1 || keyName(e.Agent, e.Server, e.Key) != name) {
+		err = errors.New("not a version 1 entry of that key")
+	}
+	if err != nil {
+		return e, false, fmt.Errorf("idempotency key %s: %w", name, err)
+	}
+	if !s.now().Before(e.Expires) {
+		return e, false, s.remove(name)
+	}
+	return e, true, nil
+}
+
+// write replaces the entry of name; only the flight of name writes it.
+func (s *keyStore) write(name string, e keyFile) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(e)
+	if err == nil {
+		err = writeFileAtomic(s.dir, name+".json", ".key-*.tmp", buf.Bytes())
+	}
+	if err != nil {
+		return fmt.Errorf("writing idempotency key %s: %w", name, err)
+	}
+	return nil
+}
+
+func (s *keyStore) remove(name string) error {
+	err := os.Remove(filepath.Join(s.dir, name+".json"))
+	if err == nil {
+		err = syncDir(s.dir)
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("removing idempotency key %s: %w", name, err)
+	}
+	return nil
+}
+
+// sweep removes expired entries, leaving alone the entries of flights, and at start the temporary files of writes a
+// crash cut short (later, they may be writes in progress); s.mu is held.
+func (s *keyStore) sweep(start bool) error {
+	s.swept = s.now()
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return err
+	}
+	for _, de := range entries {
+		n := de.Name()
+		switch name, ok := strings.CutSuffix(n, ".json"); {
+		case start && strings.HasPrefix(n, ".key-") && strings.HasSuffix(n, ".tmp"):
+			_ = os.Remove(filepath.Join(s.dir, n))
+		case ok && s.flights[name] == nil:
+			_, _, _ = s.read(name) // removes it when expired
+		}
+	}
+	return nil
+}
