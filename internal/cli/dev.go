@@ -54,7 +54,7 @@ func newDevCmd(g *globals, s streams) *cobra.Command {
 	fl.StringVar(&f.state, "state", filepath.Join(".agops", "dev"), "folder of the Temporal database, the audit log, approvals and transcripts")
 	fl.IntVar(&f.port, "port", 7233, "Temporal frontend port (the server also takes the next 7)")
 	fl.StringVar(&f.policy, "policy", "", "fleet policy for the gateway (required)")
-	fl.StringVar(&f.agentID, "agent", "local/dev-agent", "the identity the worker has at the gateway (the policy's agent)")
+	fl.StringVar(&f.agentID, "agent", "local/dev-worker", "the identity the worker has at the gateway (an agent of the policy)")
 	fl.StringVar(&f.listen, "gateway-listen", "127.0.0.1:8080", "the gateway's agent address")
 	fl.StringVar(&f.adminListen, "gateway-admin-listen", "127.0.0.1:9090", "the gateway's admin address (approvals, metrics)")
 	fl.StringArrayVar(&f.upstreams, "upstream", nil, "SERVER=URL: where the policy's tool server SERVER really is (repeatable)")

@@ -129,3 +129,22 @@ func lastLines(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// wait waits for the process to exit and returns its error (non-zero exit included).
+func (p *proc) wait(within time.Duration) error {
+	select {
+	case <-p.done:
+		if !p.cmd.ProcessState.Success() {
+			return fmt.Errorf("exit: %s", p.cmd.ProcessState)
+		}
+		return nil
+	case <-time.After(within):
+		return fmt.Errorf("still running after %s", within)
+	}
+}
+
+// output is everything the process printed so far.
+func (p *proc) output() string {
+	b, _ := os.ReadFile(p.log)
+	return string(b)
+}
