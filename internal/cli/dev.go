@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -100,6 +101,9 @@ func (f *devFlags) run(ctx context.Context, g *globals, s streams) error {
 	acts, err := f.activities(token)
 	if err != nil {
 		return err
+	}
+	if c, ok := acts.Store.(io.Closer); ok {
+		defer c.Close()
 	}
 	c, err := client.DialContext(ctx, client.Options{HostPort: srv.HostPort(), Logger: silentLogger{}})
 	if err != nil {

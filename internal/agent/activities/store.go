@@ -43,6 +43,9 @@ func (s *FileStore) path(key string) string {
 
 // Put implements TranscriptStore.
 func (s *FileStore) Put(_ context.Context, key string, from int, msgs ...llm.Message) error {
+	if from < 0 {
+		return fmt.Errorf("transcript %s: cannot store message %d", key, from)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old, err := s.read(key)
@@ -66,6 +69,9 @@ func (s *FileStore) Put(_ context.Context, key string, from int, msgs ...llm.Mes
 
 // Get implements TranscriptStore.
 func (s *FileStore) Get(_ context.Context, key string, n int) ([]llm.Message, error) {
+	if n < 0 {
+		return nil, fmt.Errorf("transcript %s: cannot get %d messages", key, n)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	msgs, err := s.read(key)
