@@ -104,6 +104,9 @@ func newRunCmd(g *globals, s streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if tm.Input.Required && strings.TrimSpace(input) == "" {
+				return usageError{fmt.Errorf("team %s needs --input: %s", tm.Name, tm.Input.Description)}
+			}
 			c, err := f.dial(cmd.Context())
 			if err != nil {
 				return err
