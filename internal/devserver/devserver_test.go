@@ -3,6 +3,7 @@ package devserver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -97,4 +98,35 @@ func dial(t *testing.T, s *Server) client.Client {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// BenchmarkStart measures starting the embedded server until its frontend answers, on a new file (schema set up) and
+// on an existing one, and stopping it.
+//
+// go test ./internal/devserver -run XXX -bench Start -benchtime 3x
+func BenchmarkStart(b *testing.B) {
+	for _, reuse := range []bool{false, true} {
+		name := map[bool]string{false: "new-file", true: "existing-file"}[reuse]
+		b.Run(name, func(b *testing.B) {
+			db := filepath.Join(b.TempDir(), "t.db")
+			port, err := FreeBase()
+			if err != nil {
+				b.Fatal(err)
+			}
+			i := 0
+			for b.Loop() {
+				if !reuse {
+					db = filepath.Join(b.TempDir(), fmt.Sprintf("t%d.db", i))
+				}
+				i++
+				s, err := Start(context.Background(), Options{DBFile: db, Port: port, LogFile: "-"})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := s.Stop(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
