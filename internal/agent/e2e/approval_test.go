@@ -113,3 +113,35 @@ func TestApprovalTimeoutAndRejection(t *testing.T) {
 		t.Errorf("the model was told %q about the deploy", deployAnswer)
 	}
 }
+
+// TestCancelWaitingRun cancels a run that waits for an approval: the run and its agent task end as cancelled.
+func TestCancelWaitingRun(t *testing.T) {
+	t.Parallel()
+	l := newLab(t, researchScript)
+	l.startWorker()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	id, err := runs.Start(ctx, l.client, l.team(researchTeam), "what changed?", runs.StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.waitPending(ctx, id)
+	if err := runs.Cancel(ctx, l.client, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runs.Result(ctx, l.client, id); err == nil {
+		t.Fatal("a cancelled run returned a result")
+	}
+	for _, wid := range []string{id, id + "/researcher-1"} {
+		d, err := l.client.DescribeWorkflowExecution(ctx, wid, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := d.GetWorkflowExecutionInfo().GetStatus().String(); s != "Canceled" {
+			t.Errorf("%s is %s", wid, s)
+		}
+	}
+	if l.tools.runs("deploy") != 0 {
+		t.Error("the held call ran")
+	}
+}

@@ -77,4 +77,21 @@ func TestLeadAndParallelFlows(t *testing.T) {
 		}
 	}
 	l.saveHistory(ctx, "parallel-run", id)
+
+	list, err := runs.List(ctx, l.client, 10)
+	if err != nil || len(list) != 2 {
+		t.Fatalf("runs.List = %+v, %v", list, err)
+	}
+	for _, r := range list {
+		if r.Team != "flows" || r.State != "Completed" || r.Closed.Before(r.Started) {
+			t.Errorf("listed %+v", r)
+		}
+	}
+	v, err := runs.Show(ctx, l.client, id)
+	if err != nil || v.State != "Completed" || len(v.Tasks) != 3 || v.Status.Output != res.Output {
+		t.Errorf("runs.Show = %+v, %v", v, err)
+	}
+	if _, err := runs.Show(ctx, l.client, "run-nope"); err == nil || !strings.Contains(err.Error(), "no run run-nope") {
+		t.Errorf("show of an unknown run: %v", err)
+	}
 }

@@ -109,10 +109,23 @@ func query(ctx context.Context, c client.Client, id string, into *agent.Status) 
 }
 
 func stateName(s enumspb.WorkflowExecutionStatus) string {
-	name := s.String()
-	name = strings.TrimPrefix(name, "WORKFLOW_EXECUTION_STATUS_")
-	return map[string]string{"RUNNING": "Running", "COMPLETED": "Completed", "FAILED": "Failed", "CANCELED": "Canceled",
-		"TERMINATED": "Terminated", "CONTINUED_AS_NEW": "ContinuedAsNew", "TIMED_OUT": "TimedOut"}[name]
+	switch s {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		return "Running"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		return "Completed"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_FAILED:
+		return "Failed"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:
+		return "Canceled"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED:
+		return "Terminated"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW:
+		return "ContinuedAsNew"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:
+		return "TimedOut"
+	}
+	return "Unknown"
 }
 
 func notFound(id string, err error) error {
