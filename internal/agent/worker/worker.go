@@ -4,6 +4,8 @@
 package worker
 
 import (
+	"time"
+
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -19,6 +21,9 @@ type Options struct {
 	// MaxConcurrentActivities bounds the model and tool calls in flight (default 16).
 	MaxConcurrentActivities int
 	Identity                string // shown in Temporal (default: the SDK's host@pid)
+	// StickyTimeout is how long a run's next step waits for the worker that has it cached before any worker takes
+	// it (default 2 s; Temporal's own default is 5 s): a dead worker's runs move on after this.
+	StickyTimeout time.Duration
 }
 
 // New returns a worker (not started) for c with acts.
@@ -29,9 +34,13 @@ func New(c client.Client, acts *activities.Activities, o Options) worker.Worker 
 	if o.MaxConcurrentActivities == 0 {
 		o.MaxConcurrentActivities = 16
 	}
+	if o.StickyTimeout == 0 {
+		o.StickyTimeout = 2 * time.Second
+	}
 	w := worker.New(c, o.TaskQueue, worker.Options{
 		MaxConcurrentActivityExecutionSize: o.MaxConcurrentActivities,
 		Identity:                           o.Identity,
+		StickyScheduleToStartTimeout:       o.StickyTimeout,
 	})
 	Register(w, acts)
 	return w
