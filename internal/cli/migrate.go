@@ -45,6 +45,7 @@ func (f *loadFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.plan.ServiceCIDR, "service-cidr", f.plan.ServiceCIDR, "the cluster's Service address range, never counted as outside")
 	fl.StringVar(&f.policy, "policy", "", "fleet policy for the agops gateway in front of the tool servers (default: a starter policy that keeps what Compose allowed; see docs/policy.md)")
 	fl.BoolVar(&f.plan.NoGateway, "no-gateway", false, "leave tool servers reachable directly, without the agops gateway")
+	fl.BoolVar(&f.plan.WithTemporal, "with-temporal", false, "add Temporal ("+plan.TemporalImage+") on the project's PostgreSQL when the project has none, for its agent workers")
 	fl.StringArrayVar(&f.plan.AllowedRegistries, "allowed-registry", nil, "registry host the ai-lab admission guard also accepts images from (repeatable; the project's own registries always are)")
 	fl.StringVar(&f.plan.ClusterDomain, "cluster-domain", f.plan.ClusterDomain, "DNS domain of Services, used by names that cross tiers")
 }

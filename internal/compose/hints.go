@@ -40,7 +40,21 @@ type ServiceHints struct {
 	// Bind maps a directory bind mount's container path to how it should be carried over: "pvc", "emptydir" or
 	// "hostpath".
 	Bind map[string]string `json:"bind,omitempty"`
+	// Runtime says what runs an agent worker (role agent-worker): "agops" (the default: `agops worker` from the agops
+	// image) or "own" (the service's own image and command).
+	Runtime string `json:"runtime,omitempty"`
+	// TaskQueue is the Temporal task queue an agops worker polls (agops worker --task-queue).
+	TaskQueue string `json:"taskQueue,omitempty"`
 }
+
+// The runtimes of an agent worker.
+const (
+	RuntimeAgops = "agops"
+	RuntimeOwn   = "own"
+)
+
+// RoleAgentWorker is the x-agops.role of agent workers.
+const RoleAgentWorker = "agent-worker"
 
 // PortHint is a container port with an optional protocol.
 type PortHint struct {
@@ -134,8 +148,10 @@ func Hints(s types.ServiceConfig) (ServiceHints, error) {
 }
 
 var (
-	quantity     = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$`)
-	numericUser  = regexp.MustCompile(`^[0-9]+(:[0-9]+)?$`)
+	quantity    = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$`)
+	numericUser = regexp.MustCompile(`^[0-9]+(:[0-9]+)?$`)
+	// taskQueue: printable ASCII without spaces; no leading '-', which would read as a flag of agops worker.
+	taskQueue    = regexp.MustCompile(`^[!-,.-~][!-~]{0,254}$`)
 	resourceName = regexp.MustCompile(`^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`)
 )
 
@@ -146,6 +162,9 @@ func (h ServiceHints) check() error {
 	}
 	if h.User != "" && !numericUser.MatchString(h.User) {
 		return fmt.Errorf("user: %q must be numeric, UID or UID:GID", h.User)
+	}
+	if err := h.checkWorker(); err != nil {
+		return err
 	}
 	if a := h.Accelerator; a != nil {
 		if !resourceName.MatchString(a.Resource) || !strings.Contains(a.Resource, "/") {
@@ -172,6 +191,28 @@ func (h ServiceHints) check() error {
 		case p.InitialDelay < 0 || p.Period < 0:
 			return fmt.Errorf("probe: initialDelay and period must not be negative")
 		}
+	}
+	return nil
+}
+
+// checkWorker validates runtime and taskQueue, which only an agent worker run by agops has.
+func (h ServiceHints) checkWorker() error {
+	switch h.Runtime {
+	case "", RuntimeAgops, RuntimeOwn:
+	default:
+		return fmt.Errorf("runtime: %q is not one of agops, own", h.Runtime)
+	}
+	if h.Runtime != "" && h.Role != RoleAgentWorker {
+		return fmt.Errorf("runtime: applies to role %s only", RoleAgentWorker)
+	}
+	if h.TaskQueue == "" {
+		return nil
+	}
+	switch {
+	case h.Role != RoleAgentWorker || h.Runtime == RuntimeOwn:
+		return fmt.Errorf("taskQueue: applies to role %s run by agops (not runtime: own)", RoleAgentWorker)
+	case !taskQueue.MatchString(h.TaskQueue) || strings.HasPrefix(h.TaskQueue, "/_sys/"):
+		return fmt.Errorf("taskQueue: %q must be 1-255 printable characters without spaces, not starting with - or /_sys/", h.TaskQueue)
 	}
 	return nil
 }

@@ -49,6 +49,14 @@ func TestHintsValid(t *testing.T) {
 				t.Errorf("replicas = %v, want 0 (set, not absent)", h.Replicas)
 			}
 		}},
+		{"agent", func(t *testing.T, h compose.ServiceHints) {
+			wantEqual(t, "runtime", h.Runtime, compose.RuntimeAgops)
+			wantEqual(t, "taskQueue", h.TaskQueue, "research/v2")
+		}},
+		{"own-agent", func(t *testing.T, h compose.ServiceHints) {
+			wantEqual(t, "runtime", h.Runtime, compose.RuntimeOwn)
+			wantEqual(t, "taskQueue", h.TaskQueue, "")
+		}},
 		{"plain", func(t *testing.T, h compose.ServiceHints) {
 			if !reflect.DeepEqual(h, compose.ServiceHints{}) {
 				t.Errorf("hints = %+v, want none", h)
@@ -101,6 +109,14 @@ func TestHintsInvalid(t *testing.T) {
 		{"named-user-hint", []string{"user", `"nobody"`, "numeric"}},
 		{"bad-accelerator", []string{"accelerator.resource", `"npu"`}},
 		{"two-probes", []string{"probe", "exactly one"}},
+		{"bad-runtime", []string{"runtime", `"docker"`, "agops, own"}},
+		{"runtime-not-worker", []string{"runtime", "role agent-worker only"}},
+		{"queue-own-runtime", []string{"taskQueue", "not runtime: own"}},
+		{"queue-not-worker", []string{"taskQueue", "role agent-worker"}},
+		{"queue-with-space", []string{"taskQueue", `"my queue"`, "without spaces"}},
+		{"queue-flag", []string{"taskQueue", `"--help"`, "not starting with -"}},
+		{"queue-system", []string{"taskQueue", `"/_sys/research"`}},
+		{"queue-number", []string{"taskQueue: must be a string, not a number"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.service, func(t *testing.T) {

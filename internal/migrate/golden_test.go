@@ -3,8 +3,11 @@ package migrate
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,9 +19,9 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files from the current output")
 
-// TestGolden migrates each testdata/golden/<feature>/compose.yaml and compares the ha overlay stream and the
-// decisions with the files beside it. Refresh them with go test ./internal/migrate -run Golden -update and review
-// the diff.
+// TestGolden migrates each testdata/golden/<feature>/compose.yaml, with the plan options of plan.json beside it if
+// any, and compares the ha overlay stream and the decisions with the files beside it. Refresh them with
+// go test ./internal/migrate -run Golden -update and review the diff.
 func TestGolden(t *testing.T) {
 	features, err := filepath.Glob("testdata/golden/*/compose.yaml")
 	if err != nil || len(features) == 0 {
@@ -29,7 +32,7 @@ func TestGolden(t *testing.T) {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			t.Parallel()
 			var out bytes.Buffer
-			o := Options{Plan: plan.DefaultOptions(), Format: FormatYAML, Overlay: "ha", Stdout: &out}
+			o := Options{Plan: planOptions(t, dir), Format: FormatYAML, Overlay: "ha", Stdout: &out}
 			o.Compose.Files = []string{f}
 			res, err := Run(context.Background(), o)
 			if err != nil {
@@ -39,6 +42,26 @@ func TestGolden(t *testing.T) {
 			compareGolden(t, filepath.Join(dir, "decisions.txt"), formatDecisions(res.Model.Decisions))
 		})
 	}
+}
+
+// planOptions are the default plan options with the fields a feature's plan.json sets, by their Go names
+// ({"WithTemporal": true} for --with-temporal).
+func planOptions(t *testing.T, dir string) plan.Options {
+	t.Helper()
+	o := plan.DefaultOptions()
+	b, err := os.ReadFile(filepath.Join(dir, "plan.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return o
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&o); err != nil {
+		t.Fatalf("%s: %v", filepath.Join(dir, "plan.json"), err)
+	}
+	return o
 }
 
 func formatDecisions(ds []model.Decision) []byte {

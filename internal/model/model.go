@@ -213,10 +213,11 @@ type Service struct {
 	LoadBalancerSourceRanges []string
 }
 
-// Probe is a health check.
+// Probe is a health check: exactly one of Exec, HTTPGet, GRPC or TCPPort.
 type Probe struct {
 	Exec    []string
 	HTTPGet *HTTPGet
+	GRPC    *GRPC
 	TCPPort int32
 
 	InitialDelaySeconds int32
@@ -229,6 +230,12 @@ type Probe struct {
 type HTTPGet struct {
 	Path string
 	Port int32
+}
+
+// GRPC is a gRPC health check (grpc.health.v1.Health/Check) of one service on a port.
+type GRPC struct {
+	Port    int32
+	Service string // empty asks about the server as a whole
 }
 
 // Resources are quantities in Kubernetes notation keyed by resource name (cpu, memory, nvidia.com/gpu, ...).

@@ -24,6 +24,8 @@ func (pl *planner) ruleAvailability() {
 		case w.Kind == model.Deployment && w.UsesClaim():
 			pl.record(n, "ha:replicas", model.Approximated, fmt.Sprintf("mounts a persistent volume: stays at %d replica(s) in ha", w.Replicas), "")
 		case w.Kind == model.Deployment && pl.hints[n].Replicas != nil:
+		case w.Kind == model.Deployment && pl.isAgopsWorker(n):
+			pl.workerReplicas(n, w)
 		case w.Kind == model.Deployment && singleInstance[imageBase(pl.svcs[n].Image)]:
 			pl.record(n, "ha:replicas", model.Approximated,
 				fmt.Sprintf("%s keeps its state in one process: stays at %d replica(s) in ha (more would be separate, diverging instances)", imageBase(pl.svcs[n].Image), w.Replicas),

@@ -19,16 +19,21 @@ func (pl *planner) ruleContainers() {
 			continue
 		}
 		s := pl.svcs[n]
-		c := model.Container{Name: pl.names[n], Image: pl.imageOf(n, s), WorkingDir: s.WorkingDir, Stdin: s.StdinOpen, TTY: s.Tty}
-		pl.commandOf(n, s, &c)
+		c := model.Container{Name: pl.names[n], WorkingDir: s.WorkingDir, Stdin: s.StdinOpen, TTY: s.Tty}
+		if pl.isAgopsWorker(n) {
+			pl.workerContainer(n, s, &c)
+		} else {
+			c.Image = pl.imageOf(n, s)
+			pl.commandOf(n, s, &c)
+			pl.hooks(n, s, &c)
+		}
 		c.PullPolicy = pl.pullPolicy(n, s)
 		for _, p := range pl.ports[n] {
 			c.Ports = append(c.Ports, model.Port{Name: portName(p), Port: p.port, Protocol: p.proto})
 		}
-		pl.hooks(n, s, &c)
 		w.Pod.Containers = append(w.Pod.Containers, c)
 		pl.primary[n] = &w.Pod.Containers[len(w.Pod.Containers)-1]
-		if s.WorkingDir != "" {
+		if c.WorkingDir != "" {
 			pl.record(n, "working_dir", model.Mapped, "container workingDir", "")
 		}
 		if s.StdinOpen || s.Tty {

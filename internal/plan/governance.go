@@ -20,6 +20,8 @@ const (
 	// GatewayTokenDir is where callers of a governed tool server find their token (file "token").
 	GatewayTokenDir = "/var/run/secrets/agops.dev/gateway"
 	gatewayPolicyCM = "agops-gateway-policy"
+	// gatewayTokenVolume holds a caller's token for the gateway's audience.
+	gatewayTokenVolume = "agops-gateway-token"
 )
 
 // agentRoles mark agents in x-agops.role.
@@ -76,6 +78,7 @@ func (pl *planner) gateway(ns string, tools []string) {
 	name := key
 	gw := pl.gatewayWorkload(name)
 	pl.names[key], pl.tier[key], pl.work[key], pl.primary[key] = name, pl.tier[governed[0]], gw, &gw.Pod.Containers[0]
+	pl.gateways[ns] = key
 	pl.ports[key] = []portInfo{{port: gatewayPort, proto: model.TCP, source: "agops gateway"}}
 	pl.order = append(pl.order, key)
 	sort.Strings(pl.order)
@@ -114,7 +117,9 @@ func (pl *planner) gateway(ns string, tools []string) {
 			}
 		}
 		for _, m := range pl.primaryServices() {
-			if m != t && m != key && agentRoles[pl.hints[m].Role] && shares(pl.networksOf(m), pl.networksOf(t)) {
+			// agops workers call through the gateway of their namespace (AGOPS_GATEWAY_URL), whatever their networks.
+			onNetwork := shares(pl.networksOf(m), pl.networksOf(t))
+			if m != t && m != key && agentRoles[pl.hints[m].Role] && (onNetwork || pl.isAgopsWorker(m) && pl.nsOf(m) == ns) {
 				callers[m] = true
 			}
 		}
@@ -282,10 +287,10 @@ func (pl *planner) giveGatewayToken(n, gateway string) {
 	if w == nil || c == nil {
 		return
 	}
-	if !hasVolume(w, "agops-gateway-token") {
-		w.Pod.Volumes = append(w.Pod.Volumes, model.Volume{Name: "agops-gateway-token", AudienceToken: GatewayAudience})
+	if !hasVolume(w, gatewayTokenVolume) {
+		w.Pod.Volumes = append(w.Pod.Volumes, model.Volume{Name: gatewayTokenVolume, AudienceToken: GatewayAudience})
 	}
-	c.Mounts = append(c.Mounts, model.Mount{Volume: "agops-gateway-token", Path: GatewayTokenDir, ReadOnly: true})
+	c.Mounts = append(c.Mounts, model.Mount{Volume: gatewayTokenVolume, Path: GatewayTokenDir, ReadOnly: true})
 	c.Env = append(c.Env, model.EnvVar{Name: "AGOPS_GATEWAY_TOKEN_FILE", Value: GatewayTokenDir + "/token"})
 	pl.record(n, "gateway", model.Approximated, fmt.Sprintf(
 		"calls tool servers through the agops gateway %s, which requires its ServiceAccount token (audience %s) as `Authorization: Bearer`; the token is mounted at %s/token (AGOPS_GATEWAY_TOKEN_FILE)",

@@ -45,6 +45,8 @@ type Options struct {
 	NoGateway bool
 	// PolicyYAML is the fleet policy for the gateway (agops migrate --policy); empty gives a starter policy.
 	PolicyYAML []byte
+	// WithTemporal adds a Temporal server on the project's PostgreSQL when the project has none (--with-temporal).
+	WithTemporal bool
 }
 
 // The postures.
@@ -91,6 +93,7 @@ type rule struct {
 
 // rules run in this order; later rules read what earlier ones decided.
 var rules = []rule{
+	{"with-temporal", (*planner).ruleWithTemporal},
 	{"names", (*planner).ruleNames},
 	{"tiers", (*planner).ruleTiers},
 	{"dependencies", (*planner).ruleDependencies},
@@ -101,15 +104,19 @@ var rules = []rule{
 	{"storage", (*planner).ruleStorage},
 	{"files", (*planner).ruleFiles},
 	{"probes", (*planner).ruleProbes},
+	{"temporal", (*planner).ruleTemporal},
 	{"credential-refs", (*planner).ruleCredentialRefs},
 	{"resources", (*planner).ruleResources},
 	{"security", (*planner).ruleSecurity},
+	{"agent-workers", (*planner).ruleAgentWorkers},
 	{"scheduling", (*planner).ruleScheduling},
 	{"waits", (*planner).ruleWaits},
 	{"services", (*planner).ruleServices},
 	{"availability", (*planner).ruleAvailability},
 	{"network", (*planner).ruleNetwork},
+	{"temporal-access", (*planner).ruleTemporalAccess},
 	{"governance", (*planner).ruleGovernance},
+	{"agent-wiring", (*planner).ruleAgentWiring},
 	{"pod-security", (*planner).rulePodSecurity},
 	{"admission", (*planner).ruleAdmission},
 	{"quotas", (*planner).ruleQuotas},
@@ -148,6 +155,10 @@ type planner struct {
 	credentialIndex []credentialRef
 	// waitedServices are Kubernetes workload names some init container waits on.
 	waitedServices map[string]bool
+	// addedTemporal is the Compose name of the Temporal server --with-temporal added, if any.
+	addedTemporal string
+	// gateways holds the planner key of the agops gateway of each namespace that has one.
+	gateways map[string]string
 
 	claims     map[string]*model.Claim
 	configMaps map[string]*model.ConfigMap
@@ -174,7 +185,7 @@ func newPlanner(p *compose.Project, o Options) (*planner, error) {
 		ports: map[string][]portInfo{}, renames: map[string]string{}, aliases: map[string][]string{},
 		completes: map[string]bool{}, healthy: map[string]bool{}, waitedServices: map[string]bool{}, credentials: map[string]map[string]string{},
 		claims: map[string]*model.Claim{}, configMaps: map[string]*model.ConfigMap{}, secrets: map[string]*model.Secret{},
-		used: map[string]bool{}, keyRoots: map[string]map[string]bool{},
+		used: map[string]bool{}, keyRoots: map[string]map[string]bool{}, gateways: map[string]string{},
 	}
 	var errs []error
 	for name, s := range p.Services {

@@ -31,6 +31,7 @@ func (pl *planner) rulePorts() {
 	for _, n := range pl.order {
 		pl.declaredPorts(n)
 	}
+	pl.temporalPorts()
 	refs := pl.peerReferences()
 	for _, n := range pl.order {
 		for _, r := range refs[n] {

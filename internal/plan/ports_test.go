@@ -175,3 +175,26 @@ func TestImageBase(t *testing.T) {
 		})
 	}
 }
+
+func TestImageRepo(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, in, want string
+	}{
+		{"valid-hub", "temporalio/auto-setup:1.30.1", "temporalio/auto-setup"},
+		{"valid-docker-io", "docker.io/temporalio/server:1.30", "temporalio/server"},
+		{"valid-library", "docker.io/library/postgres:17", "postgres"},
+		{"valid-registry-with-port", "registry.local:5000/temporalio/server", "temporalio/server"},
+		{"valid-digest", "temporalio/admin-tools@sha256:0123abcd", "temporalio/admin-tools"},
+		{"valid-uppercase", "TemporalIO/Server:1.30", "temporalio/server"},
+		{"invalid-empty", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := imageRepo(tt.in); got != tt.want {
+				t.Errorf("imageRepo(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}

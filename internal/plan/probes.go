@@ -31,6 +31,10 @@ func (pl *planner) ruleProbes() {
 			}
 			continue
 		}
+		// Agent workers run by agops and Temporal servers get their probes from their own rules.
+		if pl.isAgopsWorker(n) || pl.temporalServer(n) && pl.hints[n].Probe == nil {
+			continue
+		}
 		if h := pl.hints[n].Probe; h != nil {
 			pl.hintProbe(n, c, h)
 			continue

@@ -29,32 +29,42 @@ func (pl *planner) ruleSecurity() {
 		}
 		s := pl.svcs[n]
 		w := pl.workloadOf(n)
-		pl.user(n, s, c, w)
-		sec := &c.Security
-		sec.CapAdd, sec.CapDrop = normalizeCaps(s.CapAdd), normalizeCaps(s.CapDrop)
-		if len(s.CapAdd)+len(s.CapDrop) > 0 {
-			pl.record(n, "cap_add/cap_drop", model.Mapped, fmt.Sprintf("capabilities add %v drop %v", sec.CapAdd, sec.CapDrop), "")
-		}
-		if s.ReadOnly {
-			sec.ReadOnlyRootFilesystem = true
-			pl.record(n, "read_only", model.Mapped, "readOnlyRootFilesystem", "")
-		}
-		if s.Privileged {
-			sec.Privileged = true
-			pl.security(n, "privileged", model.NeedsInput, "privileged container: full access to the node", "remove privileged: true, or confirm the service needs it")
-		}
-		pl.securityOpts(n, s, sec)
-		if sec.Seccomp == "" && !sec.Privileged {
-			sec.Seccomp = "RuntimeDefault"
-			pl.record(n, "default:seccomp", model.Approximated, "seccomp RuntimeDefault added (Docker applies its default profile too)", "")
-		}
-		if sec.AllowPrivilegeEscalation == nil && !sec.Privileged && !hasCap(sec.CapAdd, "SYS_ADMIN") {
-			sec.AllowPrivilegeEscalation = boolPtr(false)
-			pl.record(n, "default:allowPrivilegeEscalation", model.Approximated, "allowPrivilegeEscalation false added: setuid binaries cannot gain privileges",
-				"if the service needs setuid (sudo, ping on old images), add security_opt: [no-new-privileges:false]")
+		if pl.isAgopsWorker(n) {
+			pl.workerSecurity(n, s, c)
+		} else {
+			pl.containerSecurity(n, s, c, w)
 		}
 		pl.hostNamespaces(n, s, w)
 		pl.sysctls(n, s, w)
+	}
+}
+
+// containerSecurity maps the container's user, capabilities, read_only, privileged and security_opt, and adds the
+// hardened defaults.
+func (pl *planner) containerSecurity(n string, s types.ServiceConfig, c *model.Container, w *model.Workload) {
+	pl.user(n, s, c, w)
+	sec := &c.Security
+	sec.CapAdd, sec.CapDrop = normalizeCaps(s.CapAdd), normalizeCaps(s.CapDrop)
+	if len(s.CapAdd)+len(s.CapDrop) > 0 {
+		pl.record(n, "cap_add/cap_drop", model.Mapped, fmt.Sprintf("capabilities add %v drop %v", sec.CapAdd, sec.CapDrop), "")
+	}
+	if s.ReadOnly {
+		sec.ReadOnlyRootFilesystem = true
+		pl.record(n, "read_only", model.Mapped, "readOnlyRootFilesystem", "")
+	}
+	if s.Privileged {
+		sec.Privileged = true
+		pl.security(n, "privileged", model.NeedsInput, "privileged container: full access to the node", "remove privileged: true, or confirm the service needs it")
+	}
+	pl.securityOpts(n, s, sec)
+	if sec.Seccomp == "" && !sec.Privileged {
+		sec.Seccomp = "RuntimeDefault"
+		pl.record(n, "default:seccomp", model.Approximated, "seccomp RuntimeDefault added (Docker applies its default profile too)", "")
+	}
+	if sec.AllowPrivilegeEscalation == nil && !sec.Privileged && !hasCap(sec.CapAdd, "SYS_ADMIN") {
+		sec.AllowPrivilegeEscalation = boolPtr(false)
+		pl.record(n, "default:allowPrivilegeEscalation", model.Approximated, "allowPrivilegeEscalation false added: setuid binaries cannot gain privileges",
+			"if the service needs setuid (sudo, ping on old images), add security_opt: [no-new-privileges:false]")
 	}
 }
 

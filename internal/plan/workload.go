@@ -111,6 +111,10 @@ func (pl *planner) kindOf(n string, s types.ServiceConfig) (model.WorkloadKind, 
 		}
 		return model.WorkloadKind(k), backoff
 	}
+	if pl.isAgopsWorker(n) {
+		pl.record(n, "x-agops.role", model.Mapped, "agent worker run by agops: a Deployment (the worker keeps no state of its own; its runs live in Temporal)", "")
+		return model.Deployment, nil
+	}
 	if s.Deploy != nil && s.Deploy.Mode == "global" {
 		pl.record(n, "deploy.mode", model.Mapped, "global: one pod per node, as a DaemonSet", "")
 		return model.DaemonSet, nil

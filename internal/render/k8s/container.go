@@ -86,6 +86,12 @@ func probe(p *model.Probe) *corev1.Probe {
 		out.Exec = &corev1.ExecAction{Command: p.Exec}
 	case p.HTTPGet != nil:
 		out.HTTPGet = &corev1.HTTPGetAction{Path: p.HTTPGet.Path, Port: intstr.FromInt32(p.HTTPGet.Port)}
+	case p.GRPC != nil:
+		out.GRPC = &corev1.GRPCAction{Port: p.GRPC.Port}
+		if p.GRPC.Service != "" {
+			svc := p.GRPC.Service
+			out.GRPC.Service = &svc
+		}
 	default:
 		out.TCPSocket = &corev1.TCPSocketAction{Port: intstr.FromInt32(p.TCPPort)}
 	}

@@ -382,3 +382,24 @@ func TestRenderErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestRenderProbes(t *testing.T) {
+	t.Parallel()
+	p := shop()
+	c := &p.Workloads[0].Pod.Containers[0]
+	c.Readiness = &model.Probe{GRPC: &model.GRPC{Port: 7233, Service: "temporal.api.workflowservice.v1.WorkflowService"}, PeriodSeconds: 10}
+	c.Startup = &model.Probe{GRPC: &model.GRPC{Port: 7233}, FailureThreshold: 30}
+	c.Liveness = &model.Probe{HTTPGet: &model.HTTPGet{Path: "/healthz", Port: 8080}}
+	d := find(render(t, p, k8s.Options{Variant: k8s.Base}), "Deployment", "admin").(*appsv1.Deployment)
+	got := d.Spec.Template.Spec.Containers[0]
+	if r := got.ReadinessProbe; r == nil || r.GRPC == nil || r.GRPC.Port != 7233 || r.GRPC.Service == nil ||
+		*r.GRPC.Service != "temporal.api.workflowservice.v1.WorkflowService" || r.TCPSocket != nil || r.PeriodSeconds != 10 {
+		t.Errorf("readiness probe %+v, want gRPC on 7233 for the WorkflowService", r)
+	}
+	if s := got.StartupProbe; s == nil || s.GRPC == nil || s.GRPC.Service != nil || s.FailureThreshold != 30 {
+		t.Errorf("startup probe %+v, want gRPC on 7233 for the whole server", s)
+	}
+	if l := got.LivenessProbe; l == nil || l.HTTPGet == nil || l.GRPC != nil || l.TCPSocket != nil {
+		t.Errorf("liveness probe %+v, want HTTP only", l)
+	}
+}
