@@ -11,8 +11,9 @@ import (
 	"time"
 )
 
-// AdminClient talks to a gateway's admin listener: it lists the calls held for approval and decides them. It is what
-// `agops approve` uses, and what replicas use to reach each other.
+// AdminClient talks to a gateway's admin listener: it lists the calls held for approval and decides them, and reads
+// what a replica knows of an idempotency key. It is what `agops approve` uses, and what replicas use to reach each
+// other.
 type AdminClient struct {
 	BaseURL string       // for example http://127.0.0.1:9090
 	HTTP    *http.Client // nil: a client with a 30 s timeout
@@ -39,6 +40,23 @@ func (c *AdminClient) Decide(ctx context.Context, id string, approve bool, by st
 	}
 	err := c.do(ctx, http.MethodPost, "/approvals/"+id, body, &a)
 	return a, err
+}
+
+// Key returns what the replica at BaseURL knows of one idempotency key, from its own store only (it never asks its
+// peers). name is the name of the key's entry: the lowercase hex SHA-256 of agent, server and key, each followed by a
+// zero byte; the admin API never sees a key itself.
+func (c *AdminClient) Key(ctx context.Context, name string) (KeyState, error) {
+	var st KeyState
+	if !isKeyName(name) {
+		return st, fmt.Errorf("gateway: %q is not an idempotency key name", name)
+	}
+	if err := c.do(ctx, http.MethodGet, "/keys/"+name, nil, &st); err != nil {
+		return KeyState{}, err
+	}
+	if !validKeyState(st.State) {
+		return KeyState{}, fmt.Errorf("gateway answered /keys/%s with the unknown state %q", name, st.State)
+	}
+	return st, nil
 }
 
 // AdminError is a refusal from the admin API: its HTTP status and message.

@@ -5,7 +5,7 @@
 // # Flow of one MCP tools/call
 //
 //	request ─▶ authenticate ─▶ route (policy.Servers) ─▶ session binding ─▶ read body (size, time)
-//	        ─▶ strict JSON-RPC parse ─▶ Idempotency-Key (replay a kept result, wait, or claim the key)
+//	        ─▶ strict JSON-RPC parse ─▶ Idempotency-Key (replay a kept result, here or a peer's; wait; or claim the key)
 //	        ─▶ Policy.Decide ─▶ limits ─▶ approval (wait, or answer "pending" with nowait) ─▶ audit.Append (fsync)
 //	        ─▶ key entry "started" (fsync) ─▶ forward ─▶ relay the response (tools/list filtered, token usage read)
 //	        ─▶ audit result record ─▶ key entry "done" with the response
@@ -26,12 +26,14 @@
 //
 //	GET  /approvals                  pending approvals
 //	POST /approvals/{id}             {"approve": true|false, "by": "..."}
+//	GET  /keys/{name}                KeyState of one idempotency key on this replica (for its peers)
 //	GET  /metrics                    Prometheus
 //	GET  /healthz, GET /readyz
 //
-// When Options.AdminAuthenticator is set, /approvals needs it and the approver is the identity it returns (the
-// body's "by" is then ignored); otherwise "by" is required and the admin listener must only be reachable by people
-// allowed to approve. Nobody may approve their own call.
+// When Options.AdminAuthenticator is set, /approvals and /keys need it and the approver is the identity it returns
+// (the body's "by" is then ignored); otherwise "by" is required and the admin listener must only be reachable by
+// people allowed to approve. Nobody may approve their own call. Replicas send Options.PeerToken to each other's
+// /keys.
 //
 // # JSON-RPC errors
 //
@@ -54,8 +56,10 @@
 // call's error: -32001 CodeDenied (the policy's Decision.Rule, or gateway:method for a method not passed through),
 // -32010 CodeLimited (limits:callsPerMinute, limits:callsPerDay, limits:tokensPerDay), -32011 CodeApproval
 // (approval:pending, approval:rejected, approval:expired, approval:used, approval:abandoned), -32016
-// CodeIdempotency (gateway:idempotency-unavailable, -mismatch, -unknown, -in-flight, -too-large), -32603
-// (gateway:internal: audit log, approval or idempotency store unavailable, policy panic; the call is denied). Plain
+// CodeIdempotency (gateway:idempotency-unavailable, -mismatch, -unknown, -in-flight, -too-large; -abandoned in the
+// audit log only, for a caller gone while the replicas were asked), -32603
+// (gateway:internal: audit log, approval or idempotency store unavailable, an idempotency peer unusable, policy
+// panic; the call is denied). Plain
 // HTTP callers get 403, 429, 409 (CodeIdempotency) or 503 instead of 200. The codes avoid -32002..-32005, which the
 // MCP go-sdk reads as "resource not found" or as a closing or rejecting transport. ErrorDataOf and PendingApproval
 // read these errors from what the go-sdk client returns.
@@ -94,7 +98,17 @@
 //     retry during the call waits for it; a retry of a call whose outcome is unknown (started when the gateway
 //     restarted, or its answer lost) is refused, never run again. A call that cannot have run (nothing sent, or an
 //     MCP server's HTTP 4xx refusal) frees its key. Keys expire after Options.IdempotencyTTL. Without
-//     IdempotencyDir a keyed call is refused. Keys live on one replica: a retry reaching another does not find them.
+//     IdempotencyDir a keyed call is refused.
+//   - Keys across replicas: each replica keeps the keys of the calls it ran. A keyed call that finds nothing of its key
+//     here asks every peer (Options.Peers) GET /keys/{name} before claiming it (calls without a key ask nobody; a peer
+//     answers from its own store and never asks further). A peer's done call is replayed here exactly as a local one,
+//     and its entry kept here too; a peer's call in flight is polled every 200 ms (at most CallTimeout) and then
+//     treated the same way, or refused as of unknown outcome if that peer stops answering; a peer's call of unknown
+//     outcome is refused. A peer that cannot be reached (or serves no /keys) is passed over with a warning, so the call
+//     runs here if no other peer has its key: availability over exactly-once while a replica is down, since a replica
+//     that is down cannot be told from one that lost its volume. A peer that answers otherwise (refused, broken store,
+//     not a KeyState) denies the call (gateway:internal). Two attempts with one key arriving on two replicas at the
+//     same moment are not serialised; one that follows another, as a retry after a caller died does, is.
 //   - X-Agops-Approval: nowait makes an approval-gated call that has no usable approval answer at once with
 //     approval:pending and the approval's ID (created, or the pending one of the same call reused); its limit
 //     reservation is given back. An identical call made later uses the approval once approved, and is told

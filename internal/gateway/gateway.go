@@ -42,7 +42,7 @@ type Options struct {
 	IdempotencyDir string
 	// IdempotencyTTL is how long a key and its recorded result are kept; default 24 h.
 	IdempotencyTTL time.Duration
-	// AdminAuthenticator, if set, guards /approvals and names the approver.
+	// AdminAuthenticator, if set, guards /approvals and /keys and names the approver.
 	AdminAuthenticator Authenticator
 	Logger             *slog.Logger     // nil: silent
 	Clock              func() time.Time // nil: time.Now
@@ -65,8 +65,12 @@ type Options struct {
 	// Upstreams overrides the URL of a policy's server (in the cluster, the tool's -upstream Service).
 	Upstreams map[string]string
 	// Peers lists the admin base URLs of the other replicas (see PeersByDNS): an approval this replica does not
-	// hold is decided on the peer that does, and listings include theirs.
+	// hold is decided on the peer that does, and listings include theirs; a keyed call this replica knows nothing
+	// of asks them for its key first (see KeyState).
 	Peers func(context.Context) []string
+	// PeerToken is the bearer token this replica sends when it asks its peers for a key: needed when they have an
+	// AdminAuthenticator, which must accept it.
+	PeerToken string
 }
 
 // Gateway is the governing proxy. Its handlers are safe for concurrent use.
@@ -256,7 +260,8 @@ func (g *Gateway) mux() http.Handler {
 	return mux
 }
 
-// AdminHandler serves approvals, metrics and the probes; bind it to an address agents cannot reach.
+// AdminHandler serves approvals, the idempotency keys this replica holds (for its peers), metrics and the probes;
+// bind it to an address agents cannot reach.
 func (g *Gateway) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", g.healthz)
@@ -264,5 +269,6 @@ func (g *Gateway) AdminHandler() http.Handler {
 	mux.Handle("GET /metrics", g.metrics.handler())
 	mux.HandleFunc("GET /approvals", g.listApprovals)
 	mux.HandleFunc("POST /approvals/{id}", g.decideApproval)
+	mux.HandleFunc("GET /keys/{name}", g.serveKey)
 	return mux
 }

@@ -55,7 +55,7 @@ func idempotencyDenial(rule, reason string) *rpcError {
 
 // keyed applies the Idempotency-Key of call c. It returns run=true when c is to be judged and forwarded: then, if c
 // has a key, c.key holds its flight, and end must be called once the call is over. Otherwise it has answered the
-// request, with the recorded result of the earlier call or with a refusal.
+// request, with the recorded result of the earlier call (kept here or on a peer) or with a refusal.
 func (g *Gateway) keyed(w http.ResponseWriter, r *http.Request, c *call) (end func(), run bool) {
 	key, kerr := idempotencyKeyOf(r)
 	switch {
@@ -70,6 +70,9 @@ func (g *Gateway) keyed(w http.ResponseWriter, r *http.Request, c *call) (end fu
 		answerDenial(w, c, g.deny(r.Context(), c, idempotencyDenial(RuleIdempotencyUnavailable,
 			"this gateway keeps no idempotency keys (it has no idempotency directory): the call would not be "+
 				"protected from running twice; send it without "+HeaderIdempotencyKey)))
+		return nil, false
+	}
+	if g.peerKey(w, r, c) {
 		return nil, false
 	}
 	f, ok := g.claimKey(w, r, c)

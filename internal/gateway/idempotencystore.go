@@ -47,8 +47,9 @@ type httpResult struct {
 	Body        []byte `json:"body,omitempty"`
 }
 
-// The states of a key.
+// The states of a key; keyNone is only ever an answer of GET /keys/{name}: there is no entry.
 const (
+	keyNone    = "none"
 	keyStarted = "started"
 	keyDone    = "done"
 	keyUnknown = "unknown"
@@ -128,6 +129,16 @@ func (s *keyStore) claim(name string, fp fingerprint) (claim, error) {
 	f := &flight{name: name, fp: fp, done: make(chan struct{})}
 	s.flights[name] = f
 	return claim{flight: f, own: true}, nil
+}
+
+// peek returns what this process knows of name without claiming it: its stored entry, if any, and whether a
+// flight of name runs here.
+func (s *keyStore) peek(name string) (e keyFile, found, inFlight bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, inFlight = s.flights[name]
+	e, found, err = s.read(name)
+	return e, found, inFlight, err
 }
 
 // release ends a flight: whatever its entry holds now is what retries find.
