@@ -10,6 +10,7 @@ import (
 
 	"github.com/agops/agops/internal/migrate"
 	"github.com/agops/agops/internal/model"
+	"github.com/agops/agops/internal/pin"
 	"github.com/agops/agops/internal/plan"
 )
 
@@ -102,6 +103,8 @@ type migrateFlags struct {
 	overlay       string
 	strict        bool
 	inlineSecrets bool
+	pinDigests    bool
+	insecureReg   bool
 }
 
 func newMigrateCmd(g *globals, s streams) *cobra.Command {
@@ -119,6 +122,9 @@ func newMigrateCmd(g *globals, s streams) *cobra.Command {
 				return err
 			}
 			o.Out, o.Format, o.Overlay, o.Strict, o.InlineSecrets = f.out, f.format, f.overlay, f.strict, f.inlineSecrets
+			if f.pinDigests {
+				o.Pin = pin.Registry{Insecure: f.insecureReg}
+			}
 			res, err := migrate.Run(cmd.Context(), o)
 			if !g.quiet && res.Model != nil {
 				fmt.Fprint(s.err, res.Report.Line())
@@ -136,6 +142,8 @@ func newMigrateCmd(g *globals, s streams) *cobra.Command {
 	fl.StringVar(&f.overlay, "overlay", "ha", "overlay printed by --format yaml: ha or single-node")
 	fl.BoolVar(&f.strict, "strict", false, "fail when any decision needs input")
 	fl.BoolVar(&f.inlineSecrets, "inline-secrets", false, "write Secret values into the output (off: values never leave your machine's files)")
+	fl.BoolVar(&f.pinDigests, "pin-digests", false, "write every image as name:tag@sha256:… (asks each image's registry)")
+	fl.BoolVar(&f.insecureReg, "insecure-registry", false, "with --pin-digests: reach registries over plain HTTP")
 	return cmd
 }
 

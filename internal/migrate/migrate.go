@@ -14,6 +14,7 @@ import (
 	"github.com/agops/agops/internal/compose"
 	"github.com/agops/agops/internal/fsutil"
 	"github.com/agops/agops/internal/model"
+	"github.com/agops/agops/internal/pin"
 	"github.com/agops/agops/internal/plan"
 	"github.com/agops/agops/internal/render/k8s"
 	"github.com/agops/agops/internal/render/kustomize"
@@ -40,6 +41,8 @@ type Options struct {
 	// InlineSecrets writes Secret values into the output; every value must then be known.
 	InlineSecrets bool
 	Stdout        io.Writer
+	// Pin, when set, pins every image to the digest it resolves (--pin-digests).
+	Pin pin.Resolver
 }
 
 // Result is what a migration produced.
@@ -72,6 +75,11 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	m, files, err := Load(ctx, o)
 	if err != nil {
 		return Result{}, err
+	}
+	if o.Pin != nil {
+		if err := pin.Pin(ctx, m, o.Pin); err != nil {
+			return Result{}, err
+		}
 	}
 	wd, _ := os.Getwd()
 	rep := report.Build(m, files, wd)

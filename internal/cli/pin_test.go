@@ -1,0 +1,66 @@
+package cli
+
+import (
+	"io"
+	"log"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+// TestMigratePinDigests migrates a project whose images live in an in-process registry with --pin-digests: every
+// image in the output carries its digest, and an image the registry does not have fails the migration with its name.
+func TestMigratePinDigests(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	digests := map[string]string{}
+	for _, repo := range []string{"agops/agops:v1", "team/app:1.0"} {
+		img, err := random.Image(128, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref, _ := name.ParseReference(host+"/"+repo, name.Insecure)
+		if err := remote.Write(ref, img); err != nil {
+			t.Fatal(err)
+		}
+		d, _ := img.Digest()
+		digests[repo] = d.String()
+	}
+	dir := project(t, "services:\n  app:\n    image: "+host+"/team/app:1.0\n    depends_on: {db: {condition: service_healthy}}\n"+
+		"  db:\n    image: "+host+"/team/app:1.0\n    expose: [\"5432\"]\n    healthcheck: {test: [CMD, pg_isready]}\n")
+	out := filepath.Join(t.TempDir(), "out")
+	r := run(t, "migrate", "-f", dir, "-o", out, "--pin-digests", "--insecure-registry", "--helper-image", host+"/agops/agops:v1")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	var base []byte
+	for _, f := range []string{"app.yaml", "db.yaml"} {
+		b, err := os.ReadFile(filepath.Join(out, "base", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		base = append(base, b...)
+	}
+	for repo, d := range digests {
+		if !strings.Contains(string(base), host+"/"+repo+"@"+d) {
+			t.Errorf("no pinned %s in the output", repo)
+		}
+	}
+	if strings.Contains(string(base), "image: "+host+"/team/app:1.0\n") {
+		t.Error("an unpinned image is left")
+	}
+	bad := project(t, "services:\n  app:\n    image: "+host+"/team/gone:2\n")
+	r = run(t, "migrate", "-f", bad, "-o", filepath.Join(t.TempDir(), "o2"), "--pin-digests", "--insecure-registry", "--helper-image", host+"/agops/agops:v1")
+	if r.code == 0 || !strings.Contains(r.stderr, "team/gone:2") {
+		t.Errorf("missing image: exit %d, %s", r.code, r.stderr)
+	}
+}
