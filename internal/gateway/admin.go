@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,8 +13,8 @@ import (
 )
 
 // AdminClient talks to a gateway's admin listener: it lists the calls held for approval and decides them, and reads
-// what a replica knows of an idempotency key. It is what `agops approve` uses, and what replicas use to reach each
-// other.
+// what a replica knows of an idempotency key or holds for an approval key, and spends a replica's approval. It is
+// what `agops approve` uses, and what replicas use to reach each other.
 type AdminClient struct {
 	BaseURL string       // for example http://127.0.0.1:9090
 	HTTP    *http.Client // nil: a client with a 30 s timeout
@@ -59,10 +60,60 @@ func (c *AdminClient) Key(ctx context.Context, name string) (KeyState, error) {
 	return st, nil
 }
 
+// ApprovalByKey returns the approval the replica at BaseURL holds for an approval key ("sha256:<hex>", as
+// Approval.Key shows it), from its own store only (it never asks its peers): the one an identical call would use
+// (approved and still valid, else pending) or be told about (rejected or expired less than ApprovalValidity ago).
+// found is false when it holds none.
+func (c *AdminClient) ApprovalByKey(ctx context.Context, key string) (a Approval, found bool, err error) {
+	if !isApprovalKey(key) {
+		return a, false, fmt.Errorf("gateway: %q is not an approval key", key)
+	}
+	if err := c.do(ctx, http.MethodGet, "/approvals/by-key/"+key, nil, &a); err != nil {
+		return Approval{}, false, err
+	}
+	if a.State == approvalNone {
+		return Approval{}, false, nil
+	}
+	if !heldState(a.State) || !isGatewayID(a.ID, "ap_") || a.Key != key {
+		return Approval{}, false, fmt.Errorf("gateway answered /approvals/by-key/%s with approval %q of key %q in state %q",
+			key, a.ID, a.Key, a.State)
+	}
+	return a, true, nil
+}
+
+// UseApproval spends approved approval id, held by the replica at BaseURL, on the call requestID (the gateway's ID of
+// a call on another replica): approved becomes used, once. u.Spent is false, and u.Approval.State says why, when the
+// approval is not approved (pending, rejected, expired, or used already); an approval the replica does not hold is
+// an *AdminError with Status 404.
+func (c *AdminClient) UseApproval(ctx context.Context, id, requestID string) (u ApprovalUse, err error) {
+	if !isGatewayID(id, "ap_") || !isGatewayID(requestID, "rq_") {
+		return u, fmt.Errorf("gateway: %q is not an approval ID or %q not a request ID", id, requestID)
+	}
+	body, _ := json.Marshal(map[string]string{"requestId": requestID})
+	err = c.do(ctx, http.MethodPost, "/approvals/"+id+"/use", body, &u)
+	var ae *AdminError
+	if errors.As(err, &ae) && ae.Status == http.StatusConflict {
+		u, err = ApprovalUse{}, nil
+		if json.Unmarshal(ae.body, &u) != nil || u.Spent {
+			err = ae
+		}
+	}
+	if err == nil && !validUse(u, id, requestID) {
+		err = fmt.Errorf("gateway answered /approvals/%s/use with approval %q in state %q (spent: %t)", id,
+			u.Approval.ID, u.Approval.State, u.Spent)
+	}
+	if err != nil {
+		return ApprovalUse{}, err
+	}
+	return u, nil
+}
+
 // AdminError is a refusal from the admin API: its HTTP status and message.
 type AdminError struct {
 	Status  int
 	Message string
+
+	body []byte // the answer as it came
 }
 
 func (e *AdminError) Error() string {
@@ -107,7 +158,7 @@ func (c *AdminClient) do(ctx context.Context, method, path string, body []byte, 
 		if json.Unmarshal(raw, &e) != nil || e.Error == "" {
 			e.Error = strings.TrimSpace(string(raw))
 		}
-		return &AdminError{Status: resp.StatusCode, Message: e.Error}
+		return &AdminError{Status: resp.StatusCode, Message: e.Error, body: raw}
 	}
 	if err := json.Unmarshal(raw, into); err != nil {
 		return fmt.Errorf("gateway answered %s with something else than JSON: %w", path, err)

@@ -29,22 +29,39 @@ func approvalKey(c *call) string {
 }
 
 // awaitApproval blocks until a human approves the call (its approval is then used up), rejects it, or time runs
-// out. It returns the approval's ID, or the denial. A call sent with nowait does not wait: see pendingDenial.
+// out. It returns the approval's ID, or the denial. A call sent with nowait does not wait: see pendingDenial. With
+// no approval of the call here, the peers are asked first (see peerApproval): one they hold is used, waited for or
+// told about as a local one would be; only when none has it is a new approval created here.
 func (g *Gateway) awaitApproval(ctx context.Context, c *call, d policy.Decision) (string, *rpcError) {
 	g.expireDue(ctx)
 	now := g.now()
 	f, done, ok := g.approvals.find(approvalKey(c), now, g.opts.ApprovalValidity)
-	if !ok && c.nowait {
-		if ended, found := g.approvals.ended(approvalKey(c), now, g.opts.ApprovalValidity); found {
-			return g.useApproval(c, ended.ID) // tells why it ended
-		}
-	}
 	if !ok {
-		var aerr *rpcError
+		held, aerr := g.peerApproval(ctx, c)
+		switch {
+		case aerr != nil:
+			return "", aerr
+		case held.live():
+			return g.usePeerApproval(ctx, c, held)
+		}
+		if c.nowait {
+			if ended, found := g.approvals.ended(approvalKey(c), now, g.opts.ApprovalValidity); found {
+				return g.useApproval(c, ended.ID) // tells why it ended
+			}
+			if held.pc != nil { // ended on a peer
+				return "", endedDenial(held.a.ID, held.a.State, held.a.DecidedBy)
+			}
+		}
 		if f, done, aerr = g.requestApproval(ctx, c, d, now); aerr != nil {
 			return "", aerr
 		}
 	}
+	return g.awaitLocal(ctx, c, f, done, now)
+}
+
+// awaitLocal waits, unless the call was sent with nowait, until approval f of this replica leaves pending (done is
+// closed), expires or the caller goes away; then it uses the approval up, or says why it cannot.
+func (g *Gateway) awaitLocal(ctx context.Context, c *call, f approvalFile, done <-chan struct{}, now time.Time) (string, *rpcError) {
 	if f.State == statePending && c.nowait {
 		return "", pendingDenial(f)
 	}
@@ -59,11 +76,16 @@ func (g *Gateway) awaitApproval(ctx context.Context, c *call, d policy.Decision)
 		}
 	}
 	if ctx.Err() != nil {
-		// The approval stays as it is: a retry of the same call finds it.
-		return "", newRPCError(http.StatusOK, CodeApproval, "approval:abandoned",
-			"the caller went away while waiting for approval "+f.ID)
+		return "", abandonedDenial(f.ID)
 	}
 	return g.useApproval(c, f.ID)
+}
+
+// abandonedDenial answers a caller gone while its call waited for approval id. The approval stays as it is: a retry
+// of the same call finds it.
+func abandonedDenial(id string) *rpcError {
+	return newRPCError(http.StatusOK, CodeApproval, "approval:abandoned",
+		"the caller went away while waiting for approval "+id)
 }
 
 // requestApproval creates, audits and persists the pending approval of a call.
@@ -96,9 +118,7 @@ func (g *Gateway) requestApproval(ctx context.Context, c *call, d policy.Decisio
 
 // useApproval spends approval id on the call, once.
 func (g *Gateway) useApproval(c *call, id string) (string, *rpcError) {
-	f, err := g.approvals.transition(id, []string{stateApproved}, func(f *approvalFile) {
-		f.State, f.UsedBy, f.UsedAt = stateUsed, c.requestID, g.now()
-	})
+	f, err := g.spend(id, c.requestID)
 	if err == nil {
 		return id, nil
 	}
@@ -106,14 +126,27 @@ func (g *Gateway) useApproval(c *call, id string) (string, *rpcError) {
 		g.log.Error("approval store", "request", c.requestID, "err", err)
 		return "", internalDenial("approval store unavailable")
 	}
-	switch f.State {
+	return "", endedDenial(id, f.State, f.DecidedBy)
+}
+
+// spend moves approval id from approved to used by request requestID (a call of this replica or of a peer's). On
+// errApprovalState the approval returned says what it is instead.
+func (g *Gateway) spend(id, requestID string) (approvalFile, error) {
+	return g.approvals.transition(id, []string{stateApproved}, func(f *approvalFile) {
+		f.State, f.UsedBy, f.UsedAt = stateUsed, requestID, g.now()
+	})
+}
+
+// endedDenial is the refusal of a call whose approval id cannot be used, being in state (decided by decidedBy).
+func endedDenial(id, state, decidedBy string) *rpcError {
+	switch state {
 	case stateRejected:
-		return "", newRPCError(http.StatusOK, CodeApproval, "approval:rejected",
-			fmt.Sprintf("approval %s rejected by %s", id, f.DecidedBy))
+		return newRPCError(http.StatusOK, CodeApproval, "approval:rejected",
+			fmt.Sprintf("approval %s rejected by %s", id, decidedBy))
 	case stateExpired, statePending:
-		return "", newRPCError(http.StatusOK, CodeApproval, "approval:expired", "approval "+id+" timed out")
+		return newRPCError(http.StatusOK, CodeApproval, "approval:expired", "approval "+id+" timed out")
 	default:
-		return "", newRPCError(http.StatusOK, CodeApproval, "approval:used", "approval "+id+" was already used")
+		return newRPCError(http.StatusOK, CodeApproval, "approval:used", "approval "+id+" was already used")
 	}
 }
 
@@ -160,6 +193,7 @@ func methodOf(f approvalFile) string {
 // Approval is a held call as the admin API shows it.
 type Approval struct {
 	ID         string    `json:"id"`
+	Key        string    `json:"key,omitempty"` // the approval key of the call: "sha256:<hex>"
 	Agent      string    `json:"agent"`
 	Server     string    `json:"server"`
 	Tool       string    `json:"tool,omitempty"`
@@ -172,12 +206,15 @@ type Approval struct {
 	Created    time.Time `json:"created"`
 	Expires    time.Time `json:"expires"`
 	DecidedBy  string    `json:"decidedBy,omitempty"`
+	DecidedAt  time.Time `json:"decidedAt,omitzero"`
+	UsedBy     string    `json:"usedBy,omitempty"` // the request that used the approval, on whichever replica
+	UsedAt     time.Time `json:"usedAt,omitzero"`
 }
 
 func viewOf(f approvalFile) Approval {
-	return Approval{ID: f.ID, Agent: f.Agent, Server: f.Server, Tool: f.Tool, Method: f.Method, Path: f.Path,
-		ArgsDigest: f.ArgsDigest, Rule: f.Rule, Reason: f.Reason, State: f.State, Created: f.Created,
-		Expires: f.Expires, DecidedBy: f.DecidedBy}
+	return Approval{ID: f.ID, Key: f.Key, Agent: f.Agent, Server: f.Server, Tool: f.Tool, Method: f.Method,
+		Path: f.Path, ArgsDigest: f.ArgsDigest, Rule: f.Rule, Reason: f.Reason, State: f.State, Created: f.Created,
+		Expires: f.Expires, DecidedBy: f.DecidedBy, DecidedAt: f.DecidedAt, UsedBy: f.UsedBy, UsedAt: f.UsedAt}
 }
 
 // listApprovals serves GET /approvals: the pending approvals, oldest first.

@@ -6,7 +6,8 @@
 //
 //	request ─▶ authenticate ─▶ route (policy.Servers) ─▶ session binding ─▶ read body (size, time)
 //	        ─▶ strict JSON-RPC parse ─▶ Idempotency-Key (replay a kept result, here or a peer's; wait; or claim the key)
-//	        ─▶ Policy.Decide ─▶ limits ─▶ approval (wait, or answer "pending" with nowait) ─▶ audit.Append (fsync)
+//	        ─▶ Policy.Decide ─▶ limits ─▶ approval, here or a peer's (wait, or answer "pending" with nowait)
+//	        ─▶ audit.Append (fsync)
 //	        ─▶ key entry "started" (fsync) ─▶ forward ─▶ relay the response (tools/list filtered, token usage read)
 //	        ─▶ audit result record ─▶ key entry "done" with the response
 //
@@ -27,13 +28,15 @@
 //	GET  /approvals                  pending approvals
 //	POST /approvals/{id}             {"approve": true|false, "by": "..."}
 //	GET  /keys/{name}                KeyState of one idempotency key on this replica (for its peers)
+//	GET  /approvals/by-key/{key}     this replica's approval of one call, or {"state": "none"} (for its peers)
+//	POST /approvals/{id}/use         {"requestId": "rq_..."}: spend an approved approval; ApprovalUse (for its peers)
 //	GET  /metrics                    Prometheus
 //	GET  /healthz, GET /readyz
 //
-// When Options.AdminAuthenticator is set, /approvals and /keys need it and the approver is the identity it returns
-// (the body's "by" is then ignored); otherwise "by" is required and the admin listener must only be reachable by
-// people allowed to approve. Nobody may approve their own call. Replicas send Options.PeerToken to each other's
-// /keys.
+// When Options.AdminAuthenticator is set, every /approvals route and /keys need it and the approver is the identity
+// it returns (the body's "by" is then ignored); otherwise "by" is required and the admin listener must only be
+// reachable by people allowed to approve. Nobody may approve their own call. Replicas send Options.PeerToken to each
+// other's /keys, /approvals/by-key and /approvals/{id}/use.
 //
 // # JSON-RPC errors
 //
@@ -58,8 +61,8 @@
 // (approval:pending, approval:rejected, approval:expired, approval:used, approval:abandoned), -32016
 // CodeIdempotency (gateway:idempotency-unavailable, -mismatch, -unknown, -in-flight, -too-large; -abandoned in the
 // audit log only, for a caller gone while the replicas were asked), -32603
-// (gateway:internal: audit log, approval or idempotency store unavailable, an idempotency peer unusable, policy
-// panic; the call is denied). Plain
+// (gateway:internal: audit log, approval or idempotency store unavailable, an idempotency or approval peer
+// unusable, policy panic; the call is denied). Plain
 // HTTP callers get 403, 429, 409 (CodeIdempotency) or 503 instead of 200. The codes avoid -32002..-32005, which the
 // MCP go-sdk reads as "resource not found" or as a closing or rejecting transport. ErrorDataOf and PendingApproval
 // read these errors from what the go-sdk client returns.
@@ -109,6 +112,16 @@
 //     that is down cannot be told from one that lost its volume. A peer that answers otherwise (refused, broken store,
 //     not a KeyState) denies the call (gateway:internal). Two attempts with one key arriving on two replicas at the
 //     same moment are not serialised; one that follows another, as a retry after a caller died does, is.
+//   - Approvals across replicas: each replica keeps the approvals created on it. An approval-gated call with no
+//     approval of its key here asks every peer GET /approvals/by-key/{key} before creating one (calls without
+//     approval ask nobody; a peer answers from its own store and never asks further). A peer's approved approval is
+//     spent there, atomically and once (POST /approvals/{id}/use; losing the race is approval:used), and the call
+//     proceeds here, its allow record naming that approval; a peer's pending approval is answered to a nowait call
+//     (its ID and expiry, no new approval) and polled every 200 ms by a waiting call until it is decided or expires;
+//     a peer's rejected or expired approval denies a nowait call as a local one would. A peer that cannot be reached
+//     (or serves no /approvals/by-key) is passed over with a warning, so the call may get a second approval here
+//     while a replica is down; a peer that answers otherwise, or fails while a call waits for or spends its
+//     approval, denies the call (gateway:internal).
 //   - X-Agops-Approval: nowait makes an approval-gated call that has no usable approval answer at once with
 //     approval:pending and the approval's ID (created, or the pending one of the same call reused); its limit
 //     reservation is given back. An identical call made later uses the approval once approved, and is told

@@ -42,7 +42,8 @@ type Options struct {
 	IdempotencyDir string
 	// IdempotencyTTL is how long a key and its recorded result are kept; default 24 h.
 	IdempotencyTTL time.Duration
-	// AdminAuthenticator, if set, guards /approvals and /keys and names the approver.
+	// AdminAuthenticator, if set, guards /approvals (with /approvals/by-key and /approvals/{id}/use) and /keys and
+	// names the approver.
 	AdminAuthenticator Authenticator
 	Logger             *slog.Logger     // nil: silent
 	Clock              func() time.Time // nil: time.Now
@@ -66,10 +67,12 @@ type Options struct {
 	Upstreams map[string]string
 	// Peers lists the admin base URLs of the other replicas (see PeersByDNS): an approval this replica does not
 	// hold is decided on the peer that does, and listings include theirs; a keyed call this replica knows nothing
-	// of asks them for its key first (see KeyState).
+	// of asks them for its key first (see KeyState); an approval-gated call with no approval here uses, waits for
+	// or is told about the approval a peer holds for the identical call before one is created here (see
+	// AdminClient.ApprovalByKey and AdminClient.UseApproval).
 	Peers func(context.Context) []string
-	// PeerToken is the bearer token this replica sends when it asks its peers for a key: needed when they have an
-	// AdminAuthenticator, which must accept it.
+	// PeerToken is the bearer token this replica sends when it asks its peers for a key or an approval, or spends
+	// a peer's approval: needed when they have an AdminAuthenticator, which must accept it.
 	PeerToken string
 }
 
@@ -260,8 +263,9 @@ func (g *Gateway) mux() http.Handler {
 	return mux
 }
 
-// AdminHandler serves approvals, the idempotency keys this replica holds (for its peers), metrics and the probes;
-// bind it to an address agents cannot reach.
+// AdminHandler serves approvals (and, for its peers, the approval of an approval key and the spending of one), the
+// idempotency keys this replica holds (for its peers), metrics and the probes; bind it to an address agents cannot
+// reach.
 func (g *Gateway) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", g.healthz)
@@ -269,6 +273,8 @@ func (g *Gateway) AdminHandler() http.Handler {
 	mux.Handle("GET /metrics", g.metrics.handler())
 	mux.HandleFunc("GET /approvals", g.listApprovals)
 	mux.HandleFunc("POST /approvals/{id}", g.decideApproval)
+	mux.HandleFunc("GET /approvals/by-key/{key}", g.serveApprovalByKey)
+	mux.HandleFunc("POST /approvals/{id}/use", g.serveUseApproval)
 	mux.HandleFunc("GET /keys/{name}", g.serveKey)
 	return mux
 }

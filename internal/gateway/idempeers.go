@@ -72,11 +72,13 @@ func validKeyState(state string) bool {
 
 // isKeyName reports whether name can be a keyName: 64 lowercase hexadecimal digits.
 func isKeyName(name string) bool {
-	if len(name) != 2*sha256.Size {
-		return false
-	}
-	for i := range len(name) {
-		if c := name[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+	return len(name) == 2*sha256.Size && isLowerHex(name)
+}
+
+// isLowerHex reports whether s holds only lowercase hexadecimal digits.
+func isLowerHex(s string) bool {
+	for i := range len(s) {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
 			return false
 		}
 	}

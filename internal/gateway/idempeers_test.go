@@ -18,11 +18,14 @@ import (
 )
 
 // pair is two gateways in front of one upstream, each the other's peer. Each reaches the other's admin listener
-// through a front that counts the key queries passing it.
+// through a front that counts the key and approval queries passing it.
 type pair struct {
 	a, b           *env
 	toA, toB       *httptest.Server // what b, a reach of the other
 	askedA, askedB atomic.Int64     // GET /keys requests that reached a, b from the other
+	byKeyA, byKeyB atomic.Int64     // GET /approvals/by-key requests that reached a, b from the other
+	// afterByKeyA, when set, runs after A has answered a GET /approvals/by-key and before B reads the answer.
+	afterByKeyA atomic.Pointer[func()]
 }
 
 // newPair starts the two replicas; tweaks apply to both, after they share the upstream.
@@ -44,19 +47,31 @@ func newPair(t *testing.T, tweak ...func(*env)) *pair {
 		e.opts.Peers = peer(&toA)
 	}
 	p.b = newEnv(t, upstreamModes[3], append([]func(*env){share}, tweak...)...)
-	p.toA, p.toB = p.front(p.a, &p.askedA), p.front(p.b, &p.askedB)
+	p.toA, p.toB = p.front(p.a, &p.askedA, &p.byKeyA, &p.afterByKeyA), p.front(p.b, &p.askedB, &p.byKeyB, nil)
 	toA.Store(p.toA.URL)
 	toB.Store(p.toB.URL)
 	return p
 }
 
-func (p *pair) front(e *env, asked *atomic.Int64) *httptest.Server {
+func (p *pair) front(e *env, asked, byKey *atomic.Int64, after *atomic.Pointer[func()]) *httptest.Server {
 	h := e.gw.AdminHandler()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/keys/") {
 			asked.Add(1)
 		}
-		h.ServeHTTP(w, r)
+		if !strings.HasPrefix(r.URL.Path, "/approvals/by-key/") {
+			h.ServeHTTP(w, r)
+			return
+		}
+		byKey.Add(1)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if after != nil && after.Load() != nil {
+			(*after.Load())()
+		}
+		w.Header().Set("Content-Type", rec.Header().Get("Content-Type"))
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
 	}))
 	e.t.Cleanup(srv.Close)
 	return srv
