@@ -76,6 +76,10 @@ func TestExampleIsolation(t *testing.T) {
 		{"ai-lab-ai-lab/agent-worker", "ai-lab-ai-lab/agops-gateway", 8080, true}, // agents reach the gateway,
 		{"ai-lab-ai-lab/agops-gateway", "ai-lab-ai-lab/mcp-tools", 8811, true},    // which reaches the tools
 		{"ai-lab-ai-lab/agops-gateway", "ai-lab-data/postgres", 5432, false},
+		{"ai-lab-ai-lab/agent-worker", "ai-lab-ai-lab/temporal", 7233, true}, // workers reach Temporal's frontend,
+		{"ai-lab-data/postgres", "ai-lab-ai-lab/temporal", 7233, false},      // only the ai-lab tier does
+		{"ai-lab-data/redis", "ai-lab-ai-lab/temporal", 7233, false},
+		{"ai-lab-web/web", "ai-lab-ai-lab/temporal", 7233, false},
 	} {
 		got, why := c.Allowed(get(tc.from), get(tc.to), tc.port, "TCP")
 		if got != tc.want {
