@@ -151,6 +151,13 @@ func (pl *planner) accelerators(n string, s types.ServiceConfig, c *model.Contai
 		}
 		pl.record(n, "x-agops.accelerator", model.Mapped, fmt.Sprintf("%d %s by hint", max(h.Count, 1), h.Resource), "")
 	}
+	// Accelerator nodes are tainted with their resource as the key (agops cluster init: <resource>=present:NoSchedule),
+	// so that only pods that ask for the device land there: every accelerated pod tolerates its resource's taint.
+	for _, r := range sortedKeys(c.Resources.Limits) {
+		if r != "cpu" && r != "memory" && r != "ephemeral-storage" {
+			addGPUToleration(w, r)
+		}
+	}
 }
 
 func setAccel(c *model.Container, resource string, count int64) {
