@@ -116,11 +116,13 @@ func newRoot(s streams) *cobra.Command {
 		newSecretsCmd(g, s),
 		newWaitCmd(g, s),
 		newImageCmd(g, s),
+		newAirgapCmd(g, s),
 		newTeamCmd(g, s),
 		newRunCmd(g, s),
 		newRunsCmd(g, s),
 		newWorkerCmd(g, s),
 		newDevCmd(g, s),
+		newClusterCmd(g, s),
 	)
 	return root
 }

@@ -1,0 +1,216 @@
+package airgap
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// pinned is one reference resolved to the image manifest of the bundle's platform.
+type pinned struct {
+	given       string
+	ref         name.Reference
+	indexDigest string
+	desc        v1.Descriptor // of the image manifest
+	raw         []byte        // the image manifest
+	manifest    *v1.Manifest
+}
+
+// bundler carries one Bundle run.
+type bundler struct {
+	o        Options
+	platform v1.Platform
+	puller   *remote.Puller
+	store    store
+}
+
+// Bundle resolves every reference in refs to a digest for one platform (Options.Platform; from a multi-platform
+// index that platform's image, recording both digests; a reference pinned with @sha256: keeps its digest), pulls
+// the images into the working folder out+".partial", and writes out: a tar archive of the OCI image layout,
+// agops-bundle.json and SHA256SUMS. The archive appears at out complete or not at all. Blobs already in the
+// working folder with the right content are not downloaded again; the working folder is removed after success.
+func Bundle(ctx context.Context, refs []string, out string, o Options) (Manifest, error) {
+	b, parsed, err := newBundler(ctx, refs, out, o)
+	if err != nil {
+		return Manifest{}, err
+	}
+	m, err := b.run(ctx, parsed, out)
+	if err != nil {
+		if b.store.empty() {
+			_ = os.RemoveAll(b.store.dir)
+		}
+		return Manifest{}, err
+	}
+	if err := os.RemoveAll(b.store.dir); err != nil {
+		return m, fmt.Errorf("wrote %s, but removing the working folder: %w", out, err)
+	}
+	return m, nil
+}
+
+// newBundler checks every input before anything is fetched, and opens the working folder.
+func newBundler(ctx context.Context, refs []string, out string, o Options) (*bundler, map[string]name.Reference, error) {
+	platform, err := parsePlatform(o.Platform)
+	if err != nil {
+		return nil, nil, err
+	}
+	parsed, err := parseRefs(refs, o.Insecure)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkOut(out); err != nil {
+		return nil, nil, err
+	}
+	puller, err := remote.NewPuller(remoteOptions(ctx, o.Transport)...)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := openStore(out + ".partial")
+	if err != nil {
+		return nil, nil, err
+	}
+	return &bundler{o: o, platform: platform, puller: puller, store: st}, parsed, nil
+}
+
+// parseRefs parses every reference, reporting every malformed one at once.
+func parseRefs(refs []string, insecure bool) (map[string]name.Reference, error) {
+	if len(refs) == 0 {
+		return nil, errors.New("no images to bundle")
+	}
+	parsed := map[string]name.Reference{}
+	var errs []error
+	for _, s := range refs {
+		r, err := name.ParseReference(s, nameOptions(insecure)...)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("image %q: %w", s, err))
+			continue
+		}
+		parsed[s] = r
+	}
+	return parsed, errors.Join(errs...)
+}
+
+// run resolves every image, then fetches each, then writes the archive.
+func (b *bundler) run(ctx context.Context, parsed map[string]name.Reference, out string) (Manifest, error) {
+	images, err := b.resolveAll(ctx, parsed)
+	if err != nil {
+		return Manifest{}, err
+	}
+	for _, p := range images {
+		if err := b.fetch(ctx, p); err != nil {
+			return Manifest{}, err
+		}
+	}
+	created := b.o.Created
+	if created.IsZero() {
+		created = time.Now()
+	}
+	m := Manifest{Format: FormatVersion, Created: created.UTC().Truncate(time.Second), Platform: b.platform.String()}
+	for _, p := range images {
+		m.Images = append(m.Images, p.image())
+	}
+	return m, writeBundle(b.store, out, m, b.indexOf(images))
+}
+
+// resolveAll resolves every reference, reporting every failure at once; the result is sorted by reference.
+func (b *bundler) resolveAll(ctx context.Context, parsed map[string]name.Reference) ([]*pinned, error) {
+	keys := make([]string, 0, len(parsed))
+	for k := range parsed {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var out []*pinned
+	var errs []error
+	for _, k := range keys {
+		p, err := b.resolve(ctx, k, parsed[k])
+		if err != nil {
+			errs = append(errs, fmt.Errorf("image %s: %w", k, err))
+			continue
+		}
+		out = append(out, p)
+	}
+	return out, errors.Join(errs...)
+}
+
+// resolve fetches the manifest ref names; from an index, the manifest of the bundle's platform.
+func (b *bundler) resolve(ctx context.Context, given string, ref name.Reference) (*pinned, error) {
+	d, err := b.puller.Get(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	p := &pinned{given: given, ref: ref}
+	if d.MediaType.IsIndex() {
+		p.indexDigest = d.Digest.String()
+		child, err := pickPlatform(d.Manifest, b.platform)
+		if err != nil {
+			return nil, err
+		}
+		if d, err = b.puller.Get(ctx, ref.Context().Digest(child.String())); err != nil {
+			return nil, err
+		}
+	}
+	if !d.MediaType.IsImage() {
+		return nil, fmt.Errorf("media type %s is not an image manifest (schema 1 and nested indexes are not supported)", d.MediaType)
+	}
+	if p.manifest, err = v1.ParseManifest(bytes.NewReader(d.Manifest)); err != nil {
+		return nil, fmt.Errorf("reading manifest: %w", err)
+	}
+	p.raw, p.desc = d.Manifest, v1.Descriptor{MediaType: d.MediaType, Size: d.Size, Digest: d.Digest}
+	if err := b.config(ctx, p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// pickPlatform chooses the image of platform from an index's manifest.
+func pickPlatform(raw []byte, platform v1.Platform) (v1.Hash, error) {
+	idx, err := v1.ParseIndexManifest(bytes.NewReader(raw))
+	if err != nil {
+		return v1.Hash{}, fmt.Errorf("reading index: %w", err)
+	}
+	var have []string
+	for _, d := range idx.Manifests {
+		if d.Platform == nil {
+			continue
+		}
+		if d.Platform.Satisfies(platform) && d.MediaType.IsImage() {
+			return d.Digest, nil
+		}
+		have = append(have, d.Platform.String())
+	}
+	return v1.Hash{}, fmt.Errorf("no %s image in its index (it has: %s)", platform, strings.Join(have, ", "))
+}
+
+// image is p's entry in agops-bundle.json.
+func (p *pinned) image() Image {
+	size := p.desc.Size + p.manifest.Config.Size
+	for _, l := range p.manifest.Layers {
+		size += l.Size
+	}
+	return Image{
+		Ref: p.given, Repository: p.ref.Context().Name(), Digest: p.desc.Digest.String(),
+		IndexDigest: p.indexDigest, Size: size, Registry: p.ref.Context().RegistryStr(),
+	}
+}
+
+// indexOf is the layout's index: one entry per image, keeping the reference in RefAnnotation.
+func (b *bundler) indexOf(images []*pinned) v1.IndexManifest {
+	idx := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}
+	for _, p := range images {
+		d := p.desc
+		platform := b.platform
+		d.Platform = &platform
+		d.Annotations = map[string]string{RefAnnotation: p.given}
+		idx.Manifests = append(idx.Manifests, d)
+	}
+	return idx
+}

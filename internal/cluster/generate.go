@@ -1,0 +1,150 @@
+package cluster
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"sort"
+	"strings"
+	"text/template"
+)
+
+// File is one generated file: its content and permissions.
+type File struct {
+	Data []byte
+	Mode fs.FileMode
+}
+
+// Tree maps slash-separated paths, relative to the output folder, to files.
+type Tree map[string]File
+
+func (t Tree) add(path string, data []byte, mode fs.FileMode) { t[path] = File{Data: data, Mode: mode} }
+
+// addDoc adds a finished doc as a 0644 file, or returns its error.
+func (t Tree) addDoc(path string, d *doc) error {
+	data, err := d.bytes()
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	t.add(path, data, 0o644)
+	return nil
+}
+
+// Paths lists the tree's paths, sorted.
+func (t Tree) Paths() []string {
+	out := make([]string, 0, len(t))
+	for p := range t {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Well-known paths in the output folder.
+const (
+	// MarkerFile records what was asked (never the token); its presence lets a later init replace the folder.
+	MarkerFile = "agops-cluster.json"
+	// TokenPath holds the k3s join token: mode 0600, the only place the token is written.
+	TokenPath = "secrets/token"
+)
+
+// Generate returns every file of the output folder for s. It is pure: the same Spec and token give byte-identical
+// files. The token (k3s only) goes into secrets/token and nowhere else; config files point at it.
+func Generate(s Spec, token string) (Tree, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	t := Tree{}
+	switch s.Distro {
+	case K3s:
+		if strings.TrimSpace(token) == "" || strings.ContainsAny(token, "\n\r") {
+			return nil, errors.New("k3s needs a one-line, non-empty join token")
+		}
+		if err := s.k3sFiles(t, token); err != nil {
+			return nil, err
+		}
+	case Talos:
+		if err := s.talosFiles(t); err != nil {
+			return nil, err
+		}
+	}
+	manifests, err := s.manifestFiles()
+	if err != nil {
+		return nil, err
+	}
+	for name, data := range manifests {
+		t.add("manifests/"+name, data, 0o644)
+	}
+	t.add("images.txt", []byte(strings.Join(s.images(), "\n")+"\n"), 0o644)
+	t.add(MarkerFile, s.marker(), 0o644)
+	t.add("README.md", s.readme(), 0o644)
+	return t, nil
+}
+
+func (s Spec) k3sFiles(t Tree, token string) error {
+	t.add(TokenPath, []byte(token), 0o600)
+	reg, err := s.k3sRegistries()
+	if err != nil {
+		return err
+	}
+	for i, n := range s.Nodes {
+		cfg, err := s.k3sConfig(i)
+		if err != nil {
+			return err
+		}
+		t.add(n.Name+"/config.yaml", cfg, 0o644)
+		if reg != nil {
+			t.add(n.Name+"/registries.yaml", reg, 0o644)
+		}
+		for _, sc := range []*template.Template{installTmpl, preflightTmpl} {
+			data, err := render(sc, s.scriptData(i))
+			if err != nil {
+				return err
+			}
+			t.add(n.Name+"/"+sc.Name(), data, 0o755)
+		}
+	}
+	return nil
+}
+
+// markerJSON is the record of what init was asked.
+type markerJSON struct {
+	Generator      string            `json:"generator"`
+	Distro         Distro            `json:"distro"`
+	Nodes          []markerNode      `json:"nodes"`
+	VIP            string            `json:"vip"`
+	Subnet         string            `json:"subnet"`
+	Airgap         bool              `json:"airgap"`
+	RegistryMirror string            `json:"registryMirror,omitempty"`
+	Accelerators   map[string]Kind   `json:"accelerators,omitempty"`
+	Resources      map[string]string `json:"resources,omitempty"`
+	Interface      string            `json:"interface,omitempty"`
+}
+
+type markerNode struct {
+	Name    string `json:"name"`
+	Address string `json:"address"`
+}
+
+func (s Spec) marker() []byte {
+	m := markerJSON{
+		Generator: "agops cluster init", Distro: s.Distro, VIP: s.VIP.String(), Subnet: s.subnet().String(),
+		Airgap: s.Airgap, RegistryMirror: s.RegistryMirror, Interface: s.Interface,
+	}
+	for _, n := range s.Nodes {
+		m.Nodes = append(m.Nodes, markerNode{Name: n.Name, Address: n.Addr.String()})
+	}
+	if len(s.Accelerators) > 0 {
+		m.Accelerators, m.Resources = s.Accelerators, map[string]string{}
+		for _, k := range s.Kinds() {
+			m.Resources[string(k)] = s.Resource(k)
+		}
+	}
+	data, _ := json.MarshalIndent(m, "", "  ") // maps and strings: cannot fail
+	return append(data, '\n')
+}
+
+// first returns the first node's address (the one that initialises the cluster).
+func (s Spec) first() netip.Addr { return s.Nodes[0].Addr }
