@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agops/agops/internal/airgap"
 	"github.com/agops/agops/internal/migrate"
 	"github.com/agops/agops/internal/model"
 	"github.com/agops/agops/internal/pin"
@@ -105,6 +106,7 @@ type migrateFlags struct {
 	inlineSecrets bool
 	pinDigests    bool
 	insecureReg   bool
+	bundle        string
 }
 
 func newMigrateCmd(g *globals, s streams) *cobra.Command {
@@ -122,7 +124,14 @@ func newMigrateCmd(g *globals, s streams) *cobra.Command {
 				return err
 			}
 			o.Out, o.Format, o.Overlay, o.Strict, o.InlineSecrets = f.out, f.format, f.overlay, f.strict, f.inlineSecrets
-			if f.pinDigests {
+			switch {
+			case f.bundle != "":
+				r, err := airgap.NewResolver(f.bundle)
+				if err != nil {
+					return err
+				}
+				o.Pin = r
+			case f.pinDigests:
 				o.Pin = pin.Registry{Insecure: f.insecureReg}
 			}
 			res, err := migrate.Run(cmd.Context(), o)
@@ -144,6 +153,7 @@ func newMigrateCmd(g *globals, s streams) *cobra.Command {
 	fl.BoolVar(&f.inlineSecrets, "inline-secrets", false, "write Secret values into the output (off: values never leave your machine's files)")
 	fl.BoolVar(&f.pinDigests, "pin-digests", false, "write every image as name:tag@sha256:… (asks each image's registry)")
 	fl.BoolVar(&f.insecureReg, "insecure-registry", false, "with --pin-digests: reach registries over plain HTTP")
+	fl.StringVar(&f.bundle, "bundle", "", "pin every image to the digest this air-gap bundle holds, offline (implies --pin-digests)")
 	return cmd
 }
 

@@ -58,9 +58,29 @@ func TestMigratePinDigests(t *testing.T) {
 	if strings.Contains(string(base), "image: "+host+"/team/app:1.0\n") {
 		t.Error("an unpinned image is left")
 	}
-	bad := project(t, "services:\n  app:\n    image: "+host+"/team/gone:2\n")
-	r = run(t, "migrate", "-f", bad, "-o", filepath.Join(t.TempDir(), "o2"), "--pin-digests", "--insecure-registry", "--helper-image", host+"/agops/agops:v1")
+	gone := project(t, "services:\n  app:\n    image: "+host+"/team/gone:2\n")
+	r = run(t, "migrate", "-f", gone, "-o", filepath.Join(t.TempDir(), "o2"), "--pin-digests", "--insecure-registry", "--helper-image", host+"/agops/agops:v1")
 	if r.code == 0 || !strings.Contains(r.stderr, "team/gone:2") {
 		t.Errorf("missing image: exit %d, %s", r.code, r.stderr)
 	}
+	// The same from a bundle, offline: the registry is not asked again.
+	bundle := filepath.Join(t.TempDir(), "bundle.tar")
+	if r := run(t, "airgap", "bundle", "--image", host+"/agops/agops:v1", "--image", host+"/team/app:1.0", "-o", bundle); r.code != 0 {
+		t.Fatalf("bundle: exit %d: %s", r.code, r.stderr)
+	}
+	srv.Close()
+	out2 := filepath.Join(t.TempDir(), "out2")
+	if r := run(t, "migrate", "-f", dir, "-o", out2, "--bundle", bundle, "--helper-image", host+"/agops/agops:v1"); r.code != 0 {
+		t.Fatalf("migrate --bundle: exit %d: %s", r.code, r.stderr)
+	}
+	b2, _ := os.ReadFile(filepath.Join(out2, "base", "app.yaml"))
+	if !strings.Contains(string(b2), host+"/team/app:1.0@"+digests["team/app:1.0"]) {
+		t.Errorf("not pinned from the bundle:\n%s", b2)
+	}
+	bad := project(t, "services:\n  app:\n    image: "+host+"/team/gone:2\n")
+	if r := run(t, "migrate", "-f", bad, "-o", filepath.Join(t.TempDir(), "o3"), "--bundle", bundle, "--helper-image", host+"/agops/agops:v1"); r.code == 0 ||
+		!strings.Contains(r.stderr, "not in the bundle") {
+		t.Errorf("image missing from the bundle: exit %d, %s", r.code, r.stderr)
+	}
+
 }
