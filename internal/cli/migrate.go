@@ -107,6 +107,8 @@ type migrateFlags struct {
 	pinDigests    bool
 	insecureReg   bool
 	bundle        string
+	mirror        string
+	airgap        bool
 }
 
 func newMigrateCmd(g *globals, s streams) *cobra.Command {
@@ -124,6 +126,7 @@ func newMigrateCmd(g *globals, s streams) *cobra.Command {
 				return err
 			}
 			o.Out, o.Format, o.Overlay, o.Strict, o.InlineSecrets = f.out, f.format, f.overlay, f.strict, f.inlineSecrets
+			o.RegistryMirror, o.Airgap = f.mirror, f.airgap
 			switch {
 			case f.bundle != "":
 				r, err := airgap.NewResolver(f.bundle)
@@ -153,6 +156,8 @@ func newMigrateCmd(g *globals, s streams) *cobra.Command {
 	fl.BoolVar(&f.inlineSecrets, "inline-secrets", false, "write Secret values into the output (off: values never leave your machine's files)")
 	fl.BoolVar(&f.pinDigests, "pin-digests", false, "write every image as name:tag@sha256:… (asks each image's registry)")
 	fl.BoolVar(&f.insecureReg, "insecure-registry", false, "with --pin-digests: reach registries over plain HTTP")
+	fl.StringVar(&f.mirror, "registry-mirror", "", "REG[/prefix]: also write the nodes' mirror configuration (cluster/k3s-registries.yaml, cluster/talos-registry-mirrors.yaml); image names stay as they are")
+	fl.BoolVar(&f.airgap, "airgap", false, "with --registry-mirror: the nodes never fall back to the public registries")
 	fl.StringVar(&f.bundle, "bundle", "", "pin every image to the digest this air-gap bundle holds, offline (implies --pin-digests)")
 	return cmd
 }

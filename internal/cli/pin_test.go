@@ -84,3 +84,33 @@ func TestMigratePinDigests(t *testing.T) {
 	}
 
 }
+
+// TestMigrateRegistryMirror: --registry-mirror leaves image names alone and writes the nodes' mirror configuration,
+// which covers the project's own registry.
+func TestMigrateRegistryMirror(t *testing.T) {
+	t.Parallel()
+	dir := project(t, "services:\n  app:\n    image: registry.example.com/team/app:1.0\n")
+	out := filepath.Join(t.TempDir(), "out")
+	if r := run(t, "migrate", "-f", dir, "-o", out, "--registry-mirror", "mirror.lab:5000/site", "--airgap"); r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	app, _ := os.ReadFile(filepath.Join(out, "base", "app.yaml"))
+	if !strings.Contains(string(app), "image: registry.example.com/team/app:1.0\n") {
+		t.Errorf("the image name changed:\n%s", app)
+	}
+	k3s, _ := os.ReadFile(filepath.Join(out, "cluster", "k3s-registries.yaml"))
+	talos, _ := os.ReadFile(filepath.Join(out, "cluster", "talos-registry-mirrors.yaml"))
+	for _, want := range []string{"registry.example.com:", "https://mirror.lab:5000", "site/$1"} {
+		if !strings.Contains(string(k3s), want) {
+			t.Errorf("k3s-registries.yaml lacks %q:\n%s", want, k3s)
+		}
+	}
+	for _, want := range []string{"registry.example.com:", "skipFallback: true", "https://mirror.lab:5000/v2/site", "overridePath: true"} {
+		if !strings.Contains(string(talos), want) {
+			t.Errorf("talos-registry-mirrors.yaml lacks %q:\n%s", want, talos)
+		}
+	}
+	if r := run(t, "migrate", "-f", dir, "-o", filepath.Join(t.TempDir(), "o2"), "--registry-mirror", "/nohost"); r.code == 0 {
+		t.Errorf("a mirror without a host was accepted")
+	}
+}

@@ -170,14 +170,14 @@ func (s Spec) k3sRegistries() ([]byte, error) {
 		// The mirror itself (system images name it) is pulled as it is, without the rewrite "*" would apply.
 		r.Mirrors[host] = registryMirror{Endpoint: m.Endpoint}
 	}
-	for _, reg := range mirroredRegistries {
+	for _, reg := range s.mirrored() {
 		if reg == "*" && s.RegistryMirror == "" {
 			continue // the embedded mirror takes named registries
 		}
 		r.Mirrors[reg] = m
 	}
 	var b doc
-	b.comment("# agops cluster init: containerd registry mirrors; install.sh copies it to " + k3sConfigDir + "/registries.yaml.\n")
+	b.comment("# agops: containerd registry mirrors for k3s; every node reads it from " + k3sConfigDir + "/registries.yaml.\n")
 	b.yaml(r)
 	return b.bytes()
 }

@@ -60,6 +60,8 @@ type Spec struct {
 	// Interface is the network interface that carries the VIP; empty: kube-vip picks the one with the default
 	// route, Talos the physical one.
 	Interface string
+	// Registries are registries to mirror besides the usual public ones (a project's own, from its images).
+	Registries []string
 }
 
 // Flags are cluster init's command-line values before parsing.

@@ -147,7 +147,7 @@ func (s Spec) talosRegistries() *talosRegistries {
 		m.Endpoints, m.OverridePath = []string{scheme + "://" + host + "/v2/" + path}, true
 	}
 	r := &talosRegistries{Mirrors: map[string]talosMirror{}}
-	for _, reg := range mirroredRegistries {
+	for _, reg := range s.mirrored() {
 		r.Mirrors[reg] = m
 	}
 	return r

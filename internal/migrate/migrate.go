@@ -9,8 +9,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/agops/agops/internal/cluster"
 	"github.com/agops/agops/internal/compose"
 	"github.com/agops/agops/internal/fsutil"
 	"github.com/agops/agops/internal/model"
@@ -43,6 +47,10 @@ type Options struct {
 	Stdout        io.Writer
 	// Pin, when set, pins every image to the digest it resolves (--pin-digests).
 	Pin pin.Resolver
+	// RegistryMirror (REG[/prefix]) adds the node-side mirror configuration to the output (cluster/): the manifests
+	// keep their image names. Airgap forbids the nodes to fall back to the public registries.
+	RegistryMirror string
+	Airgap         bool
 }
 
 // Result is what a migration produced.
@@ -171,10 +179,43 @@ func renderTree(m *model.Project, o Options, rep report.Report) (map[string][]by
 	}
 	tree["report.json"] = js
 	tree["report.md"] = rep.Markdown()
+	if o.RegistryMirror != "" {
+		k3s, talos, err := cluster.MirrorConfig(o.RegistryMirror, o.Airgap, registriesOf(m))
+		if err != nil {
+			return nil, err
+		}
+		tree["cluster/k3s-registries.yaml"], tree["cluster/talos-registry-mirrors.yaml"] = k3s, talos
+	}
 	if o.InlineSecrets {
 		tree[".gitignore"] = []byte("# --inline-secrets wrote Secret values here: keep them out of version control.\nbase/secrets.yaml\n")
 	}
 	return tree, nil
+}
+
+// registriesOf lists the registry hosts of the project's images (docker.io for Docker Hub, as containerd names it).
+func registriesOf(m *model.Project) []string {
+	set := map[string]bool{}
+	add := func(ref string) {
+		if r, err := name.ParseReference(ref); err == nil {
+			host := r.Context().RegistryStr()
+			if host == name.DefaultRegistry {
+				host = "docker.io"
+			}
+			set[host] = true
+		}
+	}
+	add(m.HelperImage)
+	for _, w := range m.Workloads {
+		for _, c := range append(append([]model.Container{}, w.Pod.InitContainers...), w.Pod.Containers...) {
+			add(c.Image)
+		}
+	}
+	out := make([]string, 0, len(set))
+	for h := range set {
+		out = append(out, h)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // relFiles shows compose files relative to the working directory when they are below it.
