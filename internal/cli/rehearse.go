@@ -2,12 +2,15 @@ package cli
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
 
+	"github.com/agops/agops/internal/cluster"
 	"github.com/agops/agops/internal/rehearse"
 	"github.com/agops/agops/internal/testbed"
 )
@@ -17,6 +20,8 @@ type rehearseFlags struct {
 	overlay string
 	kill    string
 	gpus    []string
+	accels  []string
+	npu     string
 	ready   time.Duration
 	recover time.Duration
 }
@@ -45,6 +50,8 @@ func newRehearseCmd(g *globals, s streams) *cobra.Command {
 	fl.StringVar(&f.overlay, "overlay", "ha", "overlay to rehearse: ha or single-node")
 	fl.StringVar(&f.kill, "kill", "node-b", "node whose host is killed")
 	fl.StringArrayVar(&f.gpus, "gpus", []string{"node-a=1"}, "nvidia.com/gpu a node advertises, NODE=COUNT (repeatable)")
+	fl.StringArrayVar(&f.accels, "accelerator", nil, "NODE=nvidia|amd|npu[:COUNT]: the node is set up as agops cluster init sets up an accelerator node (label, taint, resource; repeatable)")
+	fl.StringVar(&f.npu, "npu-resource", "", "the resource NPU nodes advertise (default "+cluster.DefaultNPUResource+")")
 	fl.DurationVar(&f.ready, "ready-timeout", 3*time.Minute, "how long to wait for the workloads before the kill")
 	fl.DurationVar(&f.recover, "recover-timeout", 3*time.Minute, "how long to watch after the kill")
 	return cmd
@@ -56,6 +63,9 @@ func (f *rehearseFlags) plan(g *globals, s streams) (rehearse.Plan, error) {
 	}
 	nodes, err := nodeSpecs(f.gpus)
 	if err != nil {
+		return rehearse.Plan{}, err
+	}
+	if err := acceleratorNodes(nodes, f.accels, f.npu); err != nil {
 		return rehearse.Plan{}, err
 	}
 	found := false
@@ -100,4 +110,36 @@ func nodeSpecs(gpus []string) ([]testbed.NodeSpec, error) {
 		nodes[i].GPUs = n
 	}
 	return nodes, nil
+}
+
+// acceleratorNodes sets up nodes as agops cluster init sets up accelerator nodes: the accelerator label, the
+// <resource>=present:NoSchedule taint, and COUNT (default 1) of the resource advertised.
+func acceleratorNodes(nodes []testbed.NodeSpec, specs []string, npu string) error {
+	for _, spec := range specs {
+		node, kindCount, _ := strings.Cut(spec, "=")
+		kindName, count, hasCount := strings.Cut(kindCount, ":")
+		n, err := strconv.Atoi(count)
+		if !hasCount {
+			n, err = 1, nil
+		}
+		_, kind, kerr := cluster.ParseAccelerator(node + "=" + kindName)
+		i := slices.IndexFunc(nodes, func(x testbed.NodeSpec) bool { return x.Name == node })
+		switch {
+		case kerr != nil:
+			return usageError{fmt.Errorf("--accelerator %q: %w", spec, kerr)}
+		case err != nil || n < 1:
+			return usageError{fmt.Errorf("--accelerator %q: want NODE=KIND[:COUNT] with COUNT >= 1", spec)}
+		case i < 0:
+			return usageError{fmt.Errorf("--accelerator %q: no node %s (node-a, node-b, node-c)", spec, node)}
+		}
+		res := cluster.Spec{NPUResource: npu}.Resource(kind)
+		nd := &nodes[i]
+		if nd.Extended == nil {
+			nd.Extended = map[string]int{}
+		}
+		nd.Extended[res] += n
+		nd.Labels = map[string]string{cluster.AcceleratorLabel: string(kind)}
+		nd.Taints = append(nd.Taints, corev1.Taint{Key: res, Value: cluster.TaintValue, Effect: corev1.TaintEffectNoSchedule})
+	}
+	return nil
 }

@@ -47,7 +47,7 @@ func validateNodes(nodes []NodeSpec) error {
 }
 
 // nodeObject is the Node a kwok process takes over: 32 CPUs, 256Gi of
-// memory, 110 pods and spec.GPUs nvidia.com/gpu, no taints.
+// memory, 110 pods, spec.GPUs nvidia.com/gpu and the extended resources, labels and taints of spec.
 func nodeObject(spec NodeSpec) *corev1.Node {
 	res := corev1.ResourceList{
 		corev1.ResourceCPU:    resource.MustParse("32"),
@@ -60,17 +60,22 @@ func nodeObject(spec NodeSpec) *corev1.Node {
 	for name, n := range spec.Extended {
 		res[corev1.ResourceName(name)] = *resource.NewQuantity(int64(n), resource.DecimalSI)
 	}
+	labels := map[string]string{
+		corev1.LabelHostname:   spec.Name,
+		corev1.LabelOSStable:   "linux",
+		corev1.LabelArchStable: "amd64",
+		"type":                 "kwok",
+	}
+	for k, v := range spec.Labels {
+		labels[k] = v
+	}
 	return &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        spec.Name,
 			Annotations: map[string]string{nodeAnnotation: spec.Name},
-			Labels: map[string]string{
-				corev1.LabelHostname:   spec.Name,
-				corev1.LabelOSStable:   "linux",
-				corev1.LabelArchStable: "amd64",
-				"type":                 "kwok",
-			},
+			Labels:      labels,
 		},
+		Spec:   corev1.NodeSpec{Taints: append([]corev1.Taint(nil), spec.Taints...)},
 		Status: corev1.NodeStatus{Capacity: res, Allocatable: res.DeepCopy()},
 	}
 }
@@ -98,20 +103,21 @@ func (c *Cluster) createNodes(ctx context.Context) error {
 	return nil
 }
 
-// nodesReady reports whether every node is Ready and free of the taints the
-// node lifecycle controller puts on nodes that are not.
+// nodesReady reports whether every node is Ready and carries only the taints its spec gives it (none of those the
+// node lifecycle controller puts on nodes that are not ready).
 func (c *Cluster) nodesReady(ctx context.Context) (bool, error) {
 	list, err := c.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return false, nil // the API server may still be settling
 	}
-	ready := map[string]bool{}
-	for _, n := range list.Items {
-		ready[n.Name] = NodeReady(&n) && len(n.Spec.Taints) == 0
+	nodes := map[string]*corev1.Node{}
+	for i := range list.Items {
+		nodes[list.Items[i].Name] = &list.Items[i]
 	}
 	for _, spec := range c.nodes {
-		if !ready[spec.Name] {
-			return false, nil
+		n := nodes[spec.Name]
+		if n == nil || !NodeReady(n) || len(n.Spec.Taints) != len(spec.Taints) {
+			return false, nil // missing, not ready, or still carrying a not-ready taint besides its own
 		}
 	}
 	return true, nil

@@ -1,6 +1,8 @@
 package testbed
 
 import (
+	corev1 "k8s.io/api/core/v1"
+
 	"io"
 	"log/slog"
 	"time"
@@ -13,6 +15,10 @@ type NodeSpec struct {
 	GPUs int
 	// Extended lists other extended resources the node advertises, such as amd.com/gpu or an NPU.
 	Extended map[string]int
+	// Labels and Taints are set on the Node, as a cluster's configuration sets them (agops cluster init labels and
+	// taints accelerator nodes).
+	Labels map[string]string
+	Taints []corev1.Taint
 }
 
 // DefaultNodes are the nodes a cluster has unless WithNodes says otherwise:
