@@ -21,7 +21,6 @@ type rehearseFlags struct {
 	kill    string
 	gpus    []string
 	accels  []string
-	npu     string
 	ready   time.Duration
 	recover time.Duration
 }
@@ -51,7 +50,6 @@ func newRehearseCmd(g *globals, s streams) *cobra.Command {
 	fl.StringVar(&f.kill, "kill", "node-b", "node whose host is killed")
 	fl.StringArrayVar(&f.gpus, "gpus", []string{"node-a=1"}, "nvidia.com/gpu a node advertises, NODE=COUNT (repeatable)")
 	fl.StringArrayVar(&f.accels, "accelerator", nil, "NODE=nvidia|amd|npu[:COUNT]: the node is set up as agops cluster init sets up an accelerator node (label, taint, resource; repeatable)")
-	fl.StringVar(&f.npu, "npu-resource", "", "the resource NPU nodes advertise (default "+cluster.DefaultNPUResource+")")
 	fl.DurationVar(&f.ready, "ready-timeout", 3*time.Minute, "how long to wait for the workloads before the kill")
 	fl.DurationVar(&f.recover, "recover-timeout", 3*time.Minute, "how long to watch after the kill")
 	return cmd
@@ -65,7 +63,7 @@ func (f *rehearseFlags) plan(g *globals, s streams) (rehearse.Plan, error) {
 	if err != nil {
 		return rehearse.Plan{}, err
 	}
-	if err := acceleratorNodes(nodes, f.accels, f.npu); err != nil {
+	if err := acceleratorNodes(nodes, f.accels, f.load.plan.NPUResource); err != nil {
 		return rehearse.Plan{}, err
 	}
 	found := false
