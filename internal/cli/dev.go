@@ -105,7 +105,7 @@ func (f *devFlags) run(ctx context.Context, g *globals, s streams) error {
 	if c, ok := acts.Store.(io.Closer); ok {
 		defer c.Close()
 	}
-	c, err := client.DialContext(ctx, client.Options{HostPort: srv.HostPort(), Logger: silentLogger{}})
+	c, err := client.DialContext(ctx, client.Options{HostPort: srv.HostPort(), Logger: devserver.QuietLogger()})
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/agops/agops/internal/agent"
 	"github.com/agops/agops/internal/agent/runs"
+	"github.com/agops/agops/internal/devserver"
 	"github.com/agops/agops/internal/gateway"
 	"github.com/agops/agops/internal/team"
 )
@@ -34,7 +35,7 @@ func (f *temporalFlags) add(cmd *cobra.Command) {
 }
 
 func (f *temporalFlags) dial(ctx context.Context) (client.Client, error) {
-	c, err := client.DialContext(ctx, client.Options{HostPort: f.address, Namespace: f.namespace, Logger: silentLogger{}})
+	c, err := client.DialContext(ctx, client.Options{HostPort: f.address, Namespace: f.namespace, Logger: devserver.QuietLogger()})
 	if err != nil {
 		return nil, fmt.Errorf("reaching Temporal at %s (is `agops dev` running?): %w", f.address, err)
 	}
@@ -47,14 +48,6 @@ func envOr(name, def string) string {
 	}
 	return def
 }
-
-// silentLogger keeps the Temporal SDK's own logs out of the command's output.
-type silentLogger struct{}
-
-func (silentLogger) Debug(string, ...any) {}
-func (silentLogger) Info(string, ...any)  {}
-func (silentLogger) Warn(string, ...any)  {}
-func (silentLogger) Error(string, ...any) {}
 
 func newTeamCmd(g *globals, s streams) *cobra.Command {
 	cmd := verbGroup("team", "Check an agent team spec (docs/team.md)")
@@ -104,7 +97,7 @@ func newRunCmd(g *globals, s streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if tm.Input.Required && strings.TrimSpace(input) == "" {
+			if tm.CheckInput(input) != nil { // before reaching Temporal
 				return usageError{fmt.Errorf("team %s needs --input: %s", tm.Name, tm.Input.Description)}
 			}
 			c, err := f.dial(cmd.Context())

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -14,8 +13,6 @@ import (
 
 	"github.com/agops/agops/internal/agent/activities"
 	"github.com/agops/agops/internal/agent/worker"
-	"github.com/agops/agops/internal/llm"
-	"github.com/agops/agops/internal/team"
 )
 
 // workerFlags configure the activities: where the gateway, the transcripts and (optionally) other model servers are.
@@ -62,19 +59,7 @@ func (f *workerFlags) activities(token string) (*activities.Activities, error) {
 	default:
 		return nil, usageError{fmt.Errorf("--gateway-token-file is required: the gateway admits only known callers")}
 	}
-	acts := &activities.Activities{Tools: gw}
-	if len(overrides) > 0 {
-		acts.Models = func(m team.Model) activities.Chatter {
-			url := m.BaseURL
-			if o, ok := overrides["*"]; ok {
-				url = o
-			}
-			if o, ok := overrides[m.Name]; ok {
-				url = o
-			}
-			return llm.New(url, apiKeyOf(m)...)
-		}
-	}
+	acts := &activities.Activities{Tools: gw, ModelURLs: overrides}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if acts.Store, err = openTranscripts(ctx, f.transcripts); err != nil {
@@ -149,13 +134,3 @@ func newWorkerCmd(g *globals, s streams) *cobra.Command {
 	f.add(cmd)
 	return cmd
 }
-
-// apiKeyOf returns the client option carrying the model's API key from its environment variable, if any.
-func apiKeyOf(m team.Model) []llm.Option {
-	if m.APIKeyEnv == "" {
-		return nil
-	}
-	return []llm.Option{llm.WithAPIKey(getenv(m.APIKeyEnv))}
-}
-
-var getenv = os.Getenv

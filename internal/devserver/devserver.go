@@ -245,7 +245,7 @@ func (s *Server) waitReady(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	for {
-		c, err := client.DialContext(ctx, client.Options{HostPort: s.hostPort, Logger: quietLogger{}})
+		c, err := client.DialContext(ctx, client.Options{HostPort: s.hostPort, Logger: QuietLogger()})
 		if err == nil {
 			_, err = c.CheckHealth(ctx, &client.CheckHealthRequest{})
 			c.Close()

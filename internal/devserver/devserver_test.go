@@ -93,7 +93,7 @@ func start(t *testing.T, o Options) *Server {
 
 func dial(t *testing.T, s *Server) client.Client {
 	t.Helper()
-	c, err := client.Dial(client.Options{HostPort: s.HostPort(), Logger: quietLogger{}})
+	c, err := client.Dial(client.Options{HostPort: s.HostPort(), Logger: QuietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,10 @@
 package devserver
 
-// quietLogger drops the SDK client's own logs while the server comes up.
-type quietLogger struct{}
+import (
+	"log/slog"
 
-func (quietLogger) Debug(string, ...any) {}
-func (quietLogger) Info(string, ...any)  {}
-func (quietLogger) Warn(string, ...any)  {}
-func (quietLogger) Error(string, ...any) {}
+	sdklog "go.temporal.io/sdk/log"
+)
+
+// QuietLogger is a Temporal SDK logger that drops everything: for clients whose own errors are reported anyway.
+func QuietLogger() sdklog.Logger { return sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)) }

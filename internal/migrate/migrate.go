@@ -7,9 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -195,7 +196,7 @@ func renderTree(m *model.Project, o Options, rep report.Report) (map[string][]by
 // registriesOf lists the registry hosts of the project's images (docker.io for Docker Hub, as containerd names it).
 func registriesOf(m *model.Project) []string {
 	set := map[string]bool{}
-	add := func(ref string) {
+	for _, ref := range m.Images() {
 		if r, err := name.ParseReference(ref); err == nil {
 			host := r.Context().RegistryStr()
 			if host == name.DefaultRegistry {
@@ -204,18 +205,7 @@ func registriesOf(m *model.Project) []string {
 			set[host] = true
 		}
 	}
-	add(m.HelperImage)
-	for _, w := range m.Workloads {
-		for _, c := range append(append([]model.Container{}, w.Pod.InitContainers...), w.Pod.Containers...) {
-			add(c.Image)
-		}
-	}
-	out := make([]string, 0, len(set))
-	for h := range set {
-		out = append(out, h)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(set))
 }
 
 // relFiles shows compose files relative to the working directory when they are below it.

@@ -3,6 +3,11 @@
 // how each Compose key was carried over. It imports neither compose-go nor k8s.io/api.
 package model
 
+import (
+	"maps"
+	"slices"
+)
+
 // Project is a whole migrated Compose project.
 type Project struct {
 	Name        string // the Compose project name
@@ -388,4 +393,21 @@ type Toleration struct {
 	Value    string
 	Effect   string
 	Seconds  *int64
+}
+
+// Images lists every distinct image reference of the project — containers, init containers and the helper image —
+// sorted.
+func (p *Project) Images() []string {
+	set := map[string]bool{}
+	if p.HelperImage != "" {
+		set[p.HelperImage] = true
+	}
+	for _, w := range p.Workloads {
+		for _, cs := range [][]Container{w.Pod.InitContainers, w.Pod.Containers} {
+			for _, c := range cs {
+				set[c.Image] = true
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(set))
 }

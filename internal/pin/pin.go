@@ -50,7 +50,7 @@ func (r Registry) Digest(ctx context.Context, ref string) (string, error) {
 // a Decision per service. A reference that already carries a digest is kept (and checked against r when it can
 // answer). Every image that cannot be resolved is reported together; on error m is left unchanged.
 func Pin(ctx context.Context, m *model.Project, r Resolver) error {
-	digests, err := resolveAll(ctx, images(m), r)
+	digests, err := resolveAll(ctx, m.Images(), r)
 	if err != nil {
 		return err
 	}
@@ -70,25 +70,6 @@ func Pin(ctx context.Context, m *model.Project, r Resolver) error {
 	m.HelperImage = withDigest(m.HelperImage, digests[m.HelperImage])
 	model.SortDecisions(m.Decisions)
 	return nil
-}
-
-// images lists every distinct image reference of m.
-func images(m *model.Project) []string {
-	set := map[string]bool{}
-	for _, w := range m.Workloads {
-		for _, c := range append(append([]model.Container{}, w.Pod.InitContainers...), w.Pod.Containers...) {
-			set[c.Image] = true
-		}
-	}
-	if m.HelperImage != "" {
-		set[m.HelperImage] = true
-	}
-	out := make([]string, 0, len(set))
-	for ref := range set {
-		out = append(out, ref)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // resolveAll asks r for every reference, and reports every failure at once.

@@ -1,5 +1,10 @@
 package team
 
+import (
+	"fmt"
+	"strings"
+)
+
 // Agent is the agent named name, pointing into t.Agents; false when the team has none by that name.
 func (t *Team) Agent(name string) (*Agent, bool) {
 	for i := range t.Agents {
@@ -56,4 +61,12 @@ func (t *Team) Members() []string {
 		out = append(out, t.Flow.Merge)
 	}
 	return out
+}
+
+// CheckInput refuses an empty input when the team requires one (spec.input.required).
+func (t *Team) CheckInput(input string) error {
+	if t.Input.Required && strings.TrimSpace(input) == "" {
+		return fmt.Errorf("team %s needs an input: %s", t.Name, t.Input.Description)
+	}
+	return nil
 }

@@ -33,6 +33,9 @@ type Activities struct {
 	// Models returns the client for a model endpoint (default: internal/llm with the key from the model's
 	// apiKeyEnv variable).
 	Models func(team.Model) Chatter
+	// ModelURLs overrides the base URL of the team's models by name ("*": every model) for the default client: a
+	// worker reaches the model server at an address of its own (agops dev --model local=URL).
+	ModelURLs map[string]string
 }
 
 // Register adds the activities under their agent.* names.
@@ -52,7 +55,14 @@ func (a *Activities) models(m team.Model) Chatter {
 	if m.APIKeyEnv != "" {
 		opts = append(opts, llm.WithAPIKey(os.Getenv(m.APIKeyEnv)))
 	}
-	return llm.New(m.BaseURL, opts...)
+	url := m.BaseURL
+	if u, ok := a.ModelURLs["*"]; ok {
+		url = u
+	}
+	if u, ok := a.ModelURLs[m.Name]; ok {
+		url = u
+	}
+	return llm.New(url, opts...)
 }
 
 // funcName is a tool's function name for the model: server__tool with anything outside [a-zA-Z0-9_-] replaced.

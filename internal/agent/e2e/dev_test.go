@@ -32,7 +32,7 @@ func TestDevKilledMidRun(t *testing.T) {
 		"--agent", workerAgent, "--gateway-listen", gw, "--gateway-admin-listen", admin, "--model", "*=" + l.model.URL()}
 	dev := startAgops(t, "dev-1", args...)
 	dev.waitLog("dev ready", 2*time.Minute)
-	c, err := client.Dial(client.Options{HostPort: "127.0.0.1:" + strconv.Itoa(port), Logger: quiet{}})
+	c, err := client.Dial(client.Options{HostPort: "127.0.0.1:" + strconv.Itoa(port), Logger: devserver.QuietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,7 +59,7 @@ func newLab(t testing.TB, script llmtest.Script) *lab {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = l.temporal.Stop() })
-	l.client, err = client.Dial(client.Options{HostPort: l.temporal.HostPort(), Logger: quiet{}})
+	l.client, err = client.Dial(client.Options{HostPort: l.temporal.HostPort(), Logger: devserver.QuietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,10 +193,3 @@ func (ts *toolServer) runs(tool string) int {
 	defer ts.mu.Unlock()
 	return ts.ran[tool]
 }
-
-type quiet struct{}
-
-func (quiet) Debug(string, ...any) {}
-func (quiet) Info(string, ...any)  {}
-func (quiet) Warn(string, ...any)  {}
-func (quiet) Error(string, ...any) {}

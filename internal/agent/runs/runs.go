@@ -30,8 +30,8 @@ type StartOptions struct {
 
 // Start starts a run of tm on input and returns its ID.
 func Start(ctx context.Context, c client.Client, tm *team.Team, input string, o StartOptions) (string, error) {
-	if tm.Input.Required && strings.TrimSpace(input) == "" {
-		return "", fmt.Errorf("team %s needs an input: %s", tm.Name, tm.Input.Description)
+	if err := tm.CheckInput(input); err != nil {
+		return "", err
 	}
 	if o.ID == "" {
 		var b [4]byte
