@@ -63,3 +63,26 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseMarker: never panics; what it accepts is a valid Spec that writes the same marker back.
+func FuzzParseMarker(f *testing.F) {
+	for _, flags := range goldenCases() {
+		f.Add(mustSpec(f, flags).marker())
+	}
+	f.Add([]byte(`{"generator":"agops cluster init","distro":"k3s","nodes":[],"vip":"10.0.0.1","subnet":"10.0.0.0/24","airgap":false}`))
+	f.Add([]byte(`{"generator":"other"}`))
+	f.Add([]byte(`{} {}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := ParseMarker(data)
+		if err != nil {
+			return
+		}
+		again, err := ParseMarker(s.marker())
+		if err != nil {
+			t.Fatalf("the marker of an accepted spec is refused: %v", err)
+		}
+		if string(again.marker()) != string(s.marker()) {
+			t.Errorf("marker round trip changed:\n%s\n%s", s.marker(), again.marker())
+		}
+	})
+}

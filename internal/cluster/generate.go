@@ -1,11 +1,17 @@
 package cluster
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"maps"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"text/template"
@@ -148,3 +154,51 @@ func (s Spec) marker() []byte {
 
 // first returns the first node's address (the one that initialises the cluster).
 func (s Spec) first() netip.Addr { return s.Nodes[0].Addr }
+
+// ParseMarker reads agops-cluster.json back into a validated Spec: unknown fields, another generator and every
+// problem Parse finds are errors. Registries beyond the public ones are not recorded and come back empty.
+func ParseMarker(data []byte) (Spec, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var m markerJSON
+	if err := dec.Decode(&m); err != nil {
+		return Spec{}, fmt.Errorf("%s: %w", MarkerFile, err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return Spec{}, fmt.Errorf("%s: data after the JSON object", MarkerFile)
+	}
+	if m.Generator != "agops cluster init" {
+		return Spec{}, fmt.Errorf("%s: generator %q: not written by agops cluster init", MarkerFile, m.Generator)
+	}
+	f := Flags{Distro: string(m.Distro), VIP: m.VIP, CIDR: m.Subnet, Single: len(m.Nodes) == 1, Airgap: m.Airgap,
+		RegistryMirror: m.RegistryMirror, NPUResource: m.Resources[string(NPU)], Interface: m.Interface}
+	for _, n := range m.Nodes {
+		f.Nodes = append(f.Nodes, n.Name+"="+n.Address)
+	}
+	for _, name := range slices.Sorted(maps.Keys(m.Accelerators)) {
+		f.Accelerators = append(f.Accelerators, name+"="+string(m.Accelerators[name]))
+	}
+	s, err := Parse(f)
+	if err != nil {
+		return Spec{}, fmt.Errorf("%s: %w", MarkerFile, err)
+	}
+	return s, nil
+}
+
+// Read reads the Spec of a cluster folder written by cluster init, and checks that every node's folder is there.
+func Read(dir string) (Spec, error) {
+	data, err := os.ReadFile(filepath.Join(dir, MarkerFile))
+	if err != nil {
+		return Spec{}, fmt.Errorf("cluster folder %s: %w (write one with agops cluster init)", dir, err)
+	}
+	s, err := ParseMarker(data)
+	if err != nil {
+		return Spec{}, fmt.Errorf("cluster folder %s: %w", dir, err)
+	}
+	for _, n := range s.Nodes {
+		if fi, err := os.Stat(filepath.Join(dir, n.Name)); err != nil || !fi.IsDir() {
+			return Spec{}, fmt.Errorf("cluster folder %s: node %s has no folder %s/: write the folder again with agops cluster init", dir, n.Name, n.Name)
+		}
+	}
+	return s, nil
+}

@@ -38,27 +38,7 @@ func (s Spec) summary() string {
 }
 
 func (s Spec) k3sReadme(b *strings.Builder) {
-	b.WriteString("## What goes to which machine\n\n| machine | address | copy | role |\n|---|---|---|---|\n")
-	for i, n := range s.Nodes {
-		role := "joins through the VIP"
-		if i == 0 {
-			role = "initialises the cluster (`cluster-init`)"
-		}
-		fmt.Fprintf(b, "| %s | %s | `%s/`, `manifests/`, `secrets/token` | server %d: %s |\n", n.Name, n.Addr, n.Name, i+1, role)
-	}
-	b.WriteString("\nKeep the layout: one folder on the machine (say `/root/agops-cluster/`) holding `" + s.Nodes[0].Name +
-		"/`, `manifests/` and `secrets/`. Put next to `install.sh` the offline files of the k3s release you chose: the `k3s` " +
-		"binary, `k3s-airgap-images-amd64.tar.zst` and k3s's install script saved as `install-k3s.sh`.\n" +
-		"`secrets/token` is the cluster's join token (mode 0600): copy it only to the servers, never into git.\n\n")
-	b.WriteString("## In this order\n\n")
-	b.WriteString("1. On every machine, as root: `./NAME/preflight.sh` — every line `ok` (hostname, address, ports 6443/2379/2380/10250, time sync, default route, disk).\n")
-	fmt.Fprintf(b, "2. On %s: `./%s/install.sh`. Wait until `k3s kubectl get nodes` shows it Ready and `curl -ks https://%s:6443/readyz` answers `ok` (kube-vip holds the VIP).\n",
-		s.Nodes[0].Name, s.Nodes[0].Name, bracket(s.VIP.String()))
-	for i, n := range s.Nodes[1:] {
-		fmt.Fprintf(b, "%d. On %s: `./%s/install.sh` (it refuses to start while the VIP is silent). Wait until it is Ready.\n", i+3, n.Name, n.Name)
-	}
-	fmt.Fprintf(b, "%d. From your workstation: copy `/etc/rancher/k3s/k3s.yaml` from %s, change its `server:` to `https://%s:6443`, and run\n"+
-		"   `agops cluster check --kubeconfig k3s.yaml %s`.\n\n", len(s.Nodes)+2, s.Nodes[0].Name, bracket(s.VIP.String()), s.checkFlags())
+	s.Procedure().markdown(b, false)
 	b.WriteString("One server at a time: two servers joining at once can both try to add an etcd member and fail.\n\n")
 	b.WriteString("## What each file is for\n\n")
 	b.WriteString("- `NAME/config.yaml` → `/etc/rancher/k3s/config.yaml`. Its first part is identical, byte for byte, on every server " +

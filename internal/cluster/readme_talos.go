@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"fmt"
 	"strings"
 )
 
@@ -9,29 +8,7 @@ import (
 const TalosClusterName = "agops"
 
 func (s Spec) talosReadme(b *strings.Builder) {
-	vip := "https://" + bracket(s.VIP.String()) + ":6443"
-	b.WriteString("## What goes to which machine\n\nTalos has no shell: nothing is copied onto the machines. From your workstation, " +
-		"`talosctl` sends each machine its own configuration, built from `shared-patch.yaml` and the node's `patch.yaml`.\n\n")
-	b.WriteString("| machine | address | configuration | boot media |\n|---|---|---|---|\n")
-	for _, n := range s.Nodes {
-		media := "the stock Talos image" + map[bool]string{true: " with your image cache", false: ""}[s.Airgap]
-		if talosExtensions(s.Accelerators[n.Name]) != nil {
-			media = "built from `" + n.Name + "/schematic.yaml`" + map[bool]string{true: " with your image cache", false: ""}[s.Airgap]
-		}
-		fmt.Fprintf(b, "| %s | %s | `%s/controlplane.yaml` (step 3) | %s |\n", n.Name, n.Addr, n.Name, media)
-	}
-	b.WriteString("\n## In this order\n\n")
-	b.WriteString("1. `talosctl gen secrets -o secrets/secrets.yaml` — the cluster's CAs and tokens. Keep `secrets/` out of git.\n")
-	b.WriteString("2. Boot media: " + s.talosMediaStep() + "\n")
-	fmt.Fprintf(b, "3. For each node NAME: `talosctl gen config %s %s --with-secrets secrets/secrets.yaml --config-patch @shared-patch.yaml "+
-		"--config-patch @NAME/patch.yaml --output-types controlplane --output NAME/controlplane.yaml`; once: the same with "+
-		"`--output-types talosconfig --output talosconfig`. These outputs hold secrets too.\n", TalosClusterName, vip)
-	b.WriteString("4. Boot every machine from its media (maintenance mode), then per node: `talosctl apply-config --insecure --nodes ADDRESS --file NAME/controlplane.yaml`.\n")
-	fmt.Fprintf(b, "5. Once, on %s only: `talosctl --talosconfig talosconfig bootstrap --nodes %s --endpoints %s`. Etcd forms; the VIP comes up on one node.\n",
-		s.Nodes[0].Name, s.first(), s.first())
-	fmt.Fprintf(b, "6. `talosctl --talosconfig talosconfig kubeconfig --nodes %s --endpoints %s .`; then `agops apply manifests/` (or `kubectl apply -f manifests/`).\n",
-		s.first(), s.first())
-	fmt.Fprintf(b, "7. `agops cluster check --kubeconfig kubeconfig %s`.\n\n", s.checkFlags())
+	s.Procedure().markdown(b, true)
 	b.WriteString("## What each file is for\n\n")
 	b.WriteString("- `shared-patch.yaml`: the same for every node — the API certificate's SANs (the VIP, every address and name), " +
 		"workloads allowed on control planes, cluster and service ranges" + s.talosSharedNote() + ".\n")
@@ -97,7 +74,7 @@ func (s Spec) genericNotes(b *strings.Builder) {
 		case NPU:
 			b.WriteString("- NPU: **generic**. " + GenericPluginImage + " advertises each `/dev/accel/accel*` file as one " + s.Resource(NPU) +
 				"; it knows nothing of your NPU (no health, no topology, no driver). Use your vendor's device plugin when there is one. " +
-				"`agops migrate` does not add a toleration for this taint yet: add one to NPU workloads.\n")
+				"`agops migrate --npu-resource " + s.Resource(NPU) + "` requests it and tolerates the taint.\n")
 		}
 	}
 }

@@ -1,0 +1,67 @@
+package cluster
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// TestReadRoundTrip: the folder init writes reads back into the Spec it was written from (Registries aside).
+func TestReadRoundTrip(t *testing.T) {
+	for name, f := range goldenCases() {
+		t.Run(name, func(t *testing.T) {
+			want := mustSpec(t, f)
+			dir := filepath.Join(t.TempDir(), "site")
+			if _, err := Init(want, dir); err != nil {
+				t.Fatal(err)
+			}
+			got, err := Read(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want.CIDR = want.subnet()
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("read back\n%+v\nwant\n%+v", got, want)
+			}
+		})
+	}
+}
+
+func TestReadRefuses(t *testing.T) {
+	good := string(mustSpec(t, goldenCases()["k3s-3node-gpu"]).marker())
+	for name, tc := range map[string]struct{ marker, want string }{
+		"unknown field":   {strings.Replace(good, `"airgap"`, `"airgapped"`, 1), `unknown field "airgapped"`},
+		"other generator": {strings.Replace(good, "agops cluster init", "kubeadm", 1), `generator "kubeadm"`},
+		"two servers":     {strings.Replace(good, `"name": "cpu-2"`, `"name": "cpu-1"`, 1), "cpu-1"},
+		"vip is a node":   {strings.Replace(good, `"vip": "192.168.10.10"`, `"vip": "192.168.10.11"`, 1), "192.168.10.11"},
+		"trailing data":   {good + "{}", "data after the JSON object"},
+		"not json":        {"distro: k3s", "agops-cluster.json"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, MarkerFile), []byte(tc.marker), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Read(dir)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Read: %v; want an error with %q", err, tc.want)
+			}
+		})
+	}
+	t.Run("no folder of a node", func(t *testing.T) {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, MarkerFile), []byte(good), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Read(dir); err == nil || !strings.Contains(err.Error(), "node gpu-1 has no folder") {
+			t.Errorf("Read: %v", err)
+		}
+	})
+	t.Run("no marker", func(t *testing.T) {
+		if _, err := Read(t.TempDir()); err == nil || !strings.Contains(err.Error(), "agops cluster init") {
+			t.Errorf("Read: %v", err)
+		}
+	})
+}
