@@ -109,6 +109,7 @@ type migrateFlags struct {
 	bundle        string
 	mirror        string
 	airgap        bool
+	cluster       string
 }
 
 func newMigrateCmd(g *globals, s streams) *cobra.Command {
@@ -126,7 +127,7 @@ func newMigrateCmd(g *globals, s streams) *cobra.Command {
 				return err
 			}
 			o.Out, o.Format, o.Overlay, o.Strict, o.InlineSecrets = f.out, f.format, f.overlay, f.strict, f.inlineSecrets
-			o.RegistryMirror, o.Airgap = f.mirror, f.airgap
+			o.RegistryMirror, o.Airgap, o.Cluster, o.Bundle = f.mirror, f.airgap, f.cluster, f.bundle
 			switch {
 			case f.bundle != "":
 				r, err := airgap.NewResolver(f.bundle)
@@ -158,6 +159,7 @@ func newMigrateCmd(g *globals, s streams) *cobra.Command {
 	fl.BoolVar(&f.insecureReg, "insecure-registry", false, "with --pin-digests: reach registries over plain HTTP")
 	fl.StringVar(&f.mirror, "registry-mirror", "", "REG[/prefix]: also write the nodes' mirror configuration (cluster/k3s-registries.yaml, cluster/talos-registry-mirrors.yaml); image names stay as they are")
 	fl.BoolVar(&f.airgap, "airgap", false, "with --registry-mirror: the nodes never fall back to the public registries")
+	fl.StringVar(&f.cluster, "cluster", "", "folder written by agops cluster init: the report gains the site plan (which files go to which machine, in which order to run what)")
 	fl.StringVar(&f.bundle, "bundle", "", "pin every image to the digest this air-gap bundle holds, offline (implies --pin-digests)")
 	return cmd
 }

@@ -83,7 +83,7 @@ func Generate(s Spec, token string) (Tree, error) {
 	for name, data := range manifests {
 		t.add("manifests/"+name, data, 0o644)
 	}
-	t.add("images.txt", []byte(strings.Join(s.images(), "\n")+"\n"), 0o644)
+	t.add("images.txt", []byte(strings.Join(s.Images(), "\n")+"\n"), 0o644)
 	t.add(MarkerFile, s.marker(), 0o644)
 	t.add("README.md", s.readme(), 0o644)
 	return t, nil

@@ -70,8 +70,8 @@ func (s Spec) manifestFiles() (map[string][]byte, error) {
 	return out, nil
 }
 
-// images lists every image the manifests use, for an air-gapped bundle.
-func (s Spec) images() []string {
+// Images lists every image the manifests/ folder uses (images.txt), for an air-gapped bundle.
+func (s Spec) Images() []string {
 	var out []string
 	if s.Distro == K3s {
 		out = append(out, KubeVIPImage)

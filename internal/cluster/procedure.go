@@ -79,13 +79,13 @@ func (s Spec) k3sProcedure() Procedure {
 	p.Steps = append(p.Steps, Step{On: Workstation, Run: []string{
 		fmt.Sprintf("scp root@%s:/etc/rancher/k3s/k3s.yaml k3s.yaml", bracket(s.Nodes[0].Addr.String())),
 		fmt.Sprintf("sed -i 's#https://127.0.0.1:6443#https://%s:6443#' k3s.yaml", vip),
-		"agops cluster check --kubeconfig k3s.yaml " + s.checkFlags(),
+		s.CheckCommand("k3s.yaml"),
 	}, Then: "every check `ok`"})
 	return p
 }
 
 func (s Spec) talosProcedure() Procedure {
-	p := Procedure{Kubeconfig: "kubeconfig", Offline: "`talosctl` of your Talos release on the workstation, and the boot media of step 2"}
+	p := Procedure{Kubeconfig: "kubeconfig", Offline: "`talosctl` of your Talos release on the workstation, and the boot media the steps prepare"}
 	for i, n := range s.Nodes {
 		media := "the stock Talos image"
 		if talosExtensions(s.Accelerators[n.Name]) != nil {
@@ -124,7 +124,7 @@ func (s Spec) talosProcedure() Procedure {
 		Step{On: Workstation, Run: []string{
 			fmt.Sprintf("talosctl --talosconfig talosconfig kubeconfig --nodes %s --endpoints %s kubeconfig", first, first),
 			"kubectl --kubeconfig kubeconfig apply -f manifests/",
-			"agops cluster check --kubeconfig kubeconfig " + s.checkFlags(),
+			s.CheckCommand("kubeconfig"),
 		}, Then: "every check `ok`"})
 	return p
 }
@@ -180,4 +180,9 @@ func (st Step) Text() string {
 		out = append(out, "`"+r+"`")
 	}
 	return strings.Join(out, "; ")
+}
+
+// CheckCommand is the agops cluster check command line that verifies this cluster with kubeconfig.
+func (s Spec) CheckCommand(kubeconfig string) string {
+	return "agops cluster check --kubeconfig " + kubeconfig + " " + s.checkFlags()
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/agops/agops/internal/render/k8s"
 	"github.com/agops/agops/internal/render/kustomize"
 	"github.com/agops/agops/internal/report"
+	"github.com/agops/agops/internal/site"
 )
 
 // Formats of output.
@@ -52,6 +53,11 @@ type Options struct {
 	// keep their image names. Airgap forbids the nodes to fall back to the public registries.
 	RegistryMirror string
 	Airgap         bool
+	// Cluster, when set, is a folder written by agops cluster init: the report gains the site plan (report.Site),
+	// and a registry mirror that differs from the cluster's is an error.
+	Cluster string
+	// Bundle is the air-gap bundle Pin reads, as the user gave it, for the site plan; empty when there is none.
+	Bundle string
 }
 
 // Result is what a migration produced.
@@ -92,6 +98,11 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	wd, _ := os.Getwd()
 	rep := report.Build(m, files, wd)
+	if o.Cluster != "" {
+		if rep.Site, err = sitePlan(ctx, m, files, rep.Secrets, o); err != nil {
+			return Result{}, err
+		}
+	}
 	res := Result{Report: rep, Model: m}
 	if o.Strict {
 		if err := strictCheck(m); err != nil {
@@ -191,6 +202,23 @@ func renderTree(m *model.Project, o Options, rep report.Report) (map[string][]by
 		tree[".gitignore"] = []byte("# --inline-secrets wrote Secret values here: keep them out of version control.\nbase/secrets.yaml\n")
 	}
 	return tree, nil
+}
+
+// sitePlan reads the cluster folder and plans the move into it.
+func sitePlan(ctx context.Context, m *model.Project, files []string, secrets []report.SecretRef, o Options) (*report.Site, error) {
+	spec, err := cluster.Read(o.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	in := site.Inputs{Project: m, ComposeFiles: files, Out: o.Out, Cluster: o.Cluster, Spec: spec, Bundle: o.Bundle,
+		Mirror: o.RegistryMirror, Secrets: secrets}
+	if o.Bundle != "" && o.Pin != nil {
+		in.InBundle = func(ref string) bool {
+			_, err := o.Pin.Digest(ctx, ref)
+			return err == nil
+		}
+	}
+	return site.Plan(in)
 }
 
 // registriesOf lists the registry hosts of the project's images (docker.io for Docker Hub, as containerd names it).

@@ -89,15 +89,19 @@ func (w *Workload) UsesClaim() bool {
 }
 
 // UsesAccelerator tells whether a container asks for an extended resource (a GPU, an NPU).
-func (w *Workload) UsesAccelerator() bool {
+func (w *Workload) UsesAccelerator() bool { return len(w.Accelerators()) > 0 }
+
+// Accelerators are the extended resources (GPUs, NPUs) the containers ask for, sorted.
+func (w *Workload) Accelerators() []string {
+	set := map[string]bool{}
 	for _, c := range w.Pod.Containers {
 		for k := range c.Resources.Limits {
 			if k != "cpu" && k != "memory" && k != "ephemeral-storage" {
-				return true
+				set[k] = true
 			}
 		}
 	}
-	return false
+	return slices.Sorted(maps.Keys(set))
 }
 
 // Pod describes the pod template of a workload.

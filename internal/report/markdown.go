@@ -40,6 +40,9 @@ func (r Report) Markdown() []byte {
 		}
 		b.WriteString("\n")
 	}
+	if r.Site != nil {
+		r.Site.markdown(&b)
+	}
 	b.WriteString("## Services\n\n| service | workload | namespace | kind | replicas (single-node / ha) | ports | mapped | approximated | dropped | needs input |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, s := range r.Services {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %d / %d | %s | %d | %d | %d | %d |\n", s.Service, s.Workload, s.Namespace, s.Kind, s.Replicas, s.HAReplicas,

@@ -31,6 +31,7 @@ type Report struct {
 	Security    []model.Decision `json:"securityFindings,omitempty"`
 	Needs       []model.Decision `json:"needsInput,omitempty"`
 	Secrets     []SecretRef      `json:"secrets,omitempty"`
+	Site        *Site            `json:"site,omitempty"`
 }
 
 // Counts counts decisions by outcome.
