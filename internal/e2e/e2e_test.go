@@ -1,13 +1,9 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -23,7 +19,7 @@ import (
 
 	"github.com/agops/agops/internal/kube"
 	"github.com/agops/agops/internal/migrate"
-	"github.com/agops/agops/internal/plan"
+	"github.com/agops/agops/internal/plan/plantest"
 	"github.com/agops/agops/internal/testbed"
 )
 
@@ -65,7 +61,7 @@ func projects(t *testing.T, root string) []project {
 func migrateTo(t *testing.T, p project, dir string) string {
 	t.Helper()
 	out := filepath.Join(dir, strings.ReplaceAll(p.name, "/", "_"))
-	o := migrate.Options{Plan: planOptions(t, filepath.Dir(p.file)), Format: migrate.FormatFiles, Out: out, Stdout: io.Discard}
+	o := migrate.Options{Plan: plantest.OptionsFile(t, filepath.Dir(p.file)), Format: migrate.FormatFiles, Out: out, Stdout: io.Discard}
 	o.Compose.Files = []string{p.file}
 	if _, err := migrate.Run(context.Background(), o); err != nil {
 		t.Fatalf("%s: migrate: %v", p.name, err)
@@ -237,22 +233,3 @@ func createExternalClaims(ctx context.Context, c *testbed.Cluster, objs []*unstr
 	return nil
 }
 
-// planOptions are the default plan options with the fields the project's plan.json sets (golden projects carry one
-// when they need a flag, such as {"WithTemporal": true}).
-func planOptions(t *testing.T, dir string) plan.Options {
-	t.Helper()
-	o := plan.DefaultOptions()
-	b, err := os.ReadFile(filepath.Join(dir, "plan.json"))
-	if errors.Is(err, fs.ErrNotExist) {
-		return o
-	}
-	if err == nil {
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		err = dec.Decode(&o)
-	}
-	if err != nil {
-		t.Fatalf("%s: %v", filepath.Join(dir, "plan.json"), err)
-	}
-	return o
-}

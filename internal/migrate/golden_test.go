@@ -3,18 +3,15 @@ package migrate
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/agops/agops/internal/model"
-	"github.com/agops/agops/internal/plan"
+	"github.com/agops/agops/internal/plan/plantest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files from the current output")
@@ -32,7 +29,7 @@ func TestGolden(t *testing.T) {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			t.Parallel()
 			var out bytes.Buffer
-			o := Options{Plan: planOptions(t, dir), Format: FormatYAML, Overlay: "ha", Stdout: &out}
+			o := Options{Plan: plantest.OptionsFile(t, dir), Format: FormatYAML, Overlay: "ha", Stdout: &out}
 			o.Compose.Files = []string{f}
 			res, err := Run(context.Background(), o)
 			if err != nil {
@@ -44,25 +41,6 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-// planOptions are the default plan options with the fields a feature's plan.json sets, by their Go names
-// ({"WithTemporal": true} for --with-temporal).
-func planOptions(t *testing.T, dir string) plan.Options {
-	t.Helper()
-	o := plan.DefaultOptions()
-	b, err := os.ReadFile(filepath.Join(dir, "plan.json"))
-	if errors.Is(err, fs.ErrNotExist) {
-		return o
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&o); err != nil {
-		t.Fatalf("%s: %v", filepath.Join(dir, "plan.json"), err)
-	}
-	return o
-}
 
 func formatDecisions(ds []model.Decision) []byte {
 	var b strings.Builder
