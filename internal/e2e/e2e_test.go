@@ -232,4 +232,3 @@ func createExternalClaims(ctx context.Context, c *testbed.Cluster, objs []*unstr
 	}
 	return nil
 }
-

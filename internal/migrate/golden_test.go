@@ -41,7 +41,6 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-
 func formatDecisions(ds []model.Decision) []byte {
 	var b strings.Builder
 	for _, d := range ds {
