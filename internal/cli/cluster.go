@@ -1,18 +1,22 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/agops/agops/internal/airgap"
 	"github.com/agops/agops/internal/cluster"
 )
 
 type clusterInitFlags struct {
 	cluster.Flags
-	out string
+	out    string
+	bundle string
 }
 
 type clusterCheckFlags struct {
@@ -38,13 +42,18 @@ func newClusterInitCmd(g *globals, s streams) *cobra.Command {
 			"which files go to which machine and in which order to run what. Every input problem is reported at once and " +
 			"nothing is written on error. The k3s join token goes to DIR/secrets/token (mode 0600) and nowhere else. See docs/cluster.md.",
 		Args: exactArgs(0),
-		RunE: func(_ *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) error {
 			if f.out == "" {
 				return usageError{errors.New("-o DIR is required")}
 			}
 			spec, err := cluster.Parse(f.Flags)
 			if err != nil {
 				return usageError{err}
+			}
+			if f.bundle != "" {
+				if err := pinCluster(cmd.Context(), &spec, f.bundle); err != nil {
+					return err
+				}
 			}
 			tree, err := cluster.Init(spec, f.out)
 			if err == nil && !g.quiet {
@@ -66,6 +75,7 @@ func newClusterInitCmd(g *globals, s streams) *cobra.Command {
 	fl.StringVar(&f.NPUResource, "npu-resource", "", "extended resource NPU nodes advertise, DOMAIN/NAME (default "+cluster.DefaultNPUResource+")")
 	fl.StringVar(&f.Interface, "interface", "", "network interface that carries the VIP (default: kube-vip's default-route interface; Talos: the physical one)")
 	fl.StringVarP(&f.out, "output", "o", "", "output folder (replaced atomically)")
+	fl.StringVar(&f.bundle, "bundle", "", "pin the images of manifests/ to the digests this air-gap bundle holds (made with agops airgap bundle --cluster DIR)")
 	return cmd
 }
 
@@ -130,4 +140,27 @@ func (f *clusterCheckFlags) spec() (cluster.CheckSpec, error) {
 		return cs, usageError{errors.Join(errs...)}
 	}
 	return cs, nil
+}
+
+// pinCluster pins the cluster-side manifests' images to the digests the bundle holds; an image it lacks is an error.
+func pinCluster(ctx context.Context, spec *cluster.Spec, bundle string) error {
+	r, err := airgap.NewResolver(bundle)
+	if err != nil {
+		return err
+	}
+	digests := map[string]string{}
+	var missing []string
+	for _, img := range spec.Images() {
+		d, err := r.Digest(ctx, img)
+		if err != nil {
+			missing = append(missing, img)
+			continue
+		}
+		digests[img] = d
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%s lacks %s: bundle again with agops airgap bundle --image %s (or --cluster DIR)", bundle,
+			strings.Join(missing, ", "), strings.Join(missing, " --image "))
+	}
+	return spec.SetDigests(digests)
 }

@@ -127,6 +127,7 @@ type markerJSON struct {
 	Accelerators   map[string]Kind   `json:"accelerators,omitempty"`
 	Resources      map[string]string `json:"resources,omitempty"`
 	Interface      string            `json:"interface,omitempty"`
+	Digests        map[string]string `json:"digests,omitempty"`
 }
 
 type markerNode struct {
@@ -137,7 +138,7 @@ type markerNode struct {
 func (s Spec) marker() []byte {
 	m := markerJSON{
 		Generator: "agops cluster init", Distro: s.Distro, VIP: s.VIP.String(), Subnet: s.subnet().String(),
-		Airgap: s.Airgap, RegistryMirror: s.RegistryMirror, Interface: s.Interface,
+		Airgap: s.Airgap, RegistryMirror: s.RegistryMirror, Interface: s.Interface, Digests: s.Digests,
 	}
 	for _, n := range s.Nodes {
 		m.Nodes = append(m.Nodes, markerNode{Name: n.Name, Address: n.Addr.String()})
@@ -182,6 +183,9 @@ func ParseMarker(data []byte) (Spec, error) {
 	if err != nil {
 		return Spec{}, fmt.Errorf("%s: %w", MarkerFile, err)
 	}
+	if err := s.SetDigests(m.Digests); err != nil {
+		return Spec{}, fmt.Errorf("%s: %w", MarkerFile, err)
+	}
 	return s, nil
 }
 
@@ -201,4 +205,24 @@ func Read(dir string) (Spec, error) {
 		}
 	}
 	return s, nil
+}
+
+// SetDigests pins the cluster-side manifests' images: digests maps each reference of Images to sha256:<hex>. A
+// reference the manifests do not use, or a malformed digest, is an error.
+func (s *Spec) SetDigests(digests map[string]string) error {
+	if len(digests) == 0 {
+		return nil
+	}
+	images := s.Images()
+	for ref, d := range digests {
+		if !slices.Contains(images, ref) {
+			return fmt.Errorf("digest for %s: the cluster's manifests do not use that image", ref)
+		}
+		hex, ok := strings.CutPrefix(d, "sha256:")
+		if !ok || len(hex) != 64 || strings.Trim(hex, "0123456789abcdef") != "" {
+			return fmt.Errorf("digest for %s: %q is not sha256:<64 hex digits>", ref, d)
+		}
+	}
+	s.Digests = maps.Clone(digests)
+	return nil
 }

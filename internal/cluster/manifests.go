@@ -61,7 +61,8 @@ func (s Spec) manifestFiles() (map[string][]byte, error) {
 	}
 	out := map[string][]byte{}
 	for _, f := range files {
-		data, err := docs(f.images, f.objs...)
+		s.pin(f.objs)
+		data, err := docs(f.images, s.Digests, f.objs...)
 		if err != nil {
 			return nil, fmt.Errorf("manifests/%s: %w", f.name, err)
 		}
@@ -82,12 +83,41 @@ func (s Spec) Images() []string {
 	return out
 }
 
-// docs serialises objects as one YAML stream, after a header that asks for each image's digest.
-func docs(images []string, objs ...k8s.Object) ([]byte, error) {
+// pin rewrites the images of the DaemonSets in objs that Digests pins to reference@digest.
+func (s Spec) pin(objs []k8s.Object) {
+	for _, o := range objs {
+		ds, ok := o.(*appsv1.DaemonSet)
+		if !ok {
+			continue
+		}
+		for i, c := range ds.Spec.Template.Spec.Containers {
+			if d, ok := s.Digests[c.Image]; ok {
+				ds.Spec.Template.Spec.Containers[i].Image = c.Image + "@" + d
+			}
+		}
+	}
+}
+
+// Pinned tells whether every image of the cluster-side manifests is pinned by digest.
+func (s Spec) Pinned() bool {
+	for _, img := range s.Images() {
+		if s.Digests[img] == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// docs serialises objects as one YAML stream, after a header that says how each image is pinned.
+func docs(images []string, digests map[string]string, objs ...k8s.Object) ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteString("# Written by agops cluster init.\n")
 	for _, img := range images {
-		fmt.Fprintf(&b, "# Pin before an air-gapped install: %s@sha256:<digest> (crane digest %s)\n", img, img)
+		if d, ok := digests[img]; ok {
+			fmt.Fprintf(&b, "# Pinned to the air-gap bundle's digest: %s@%s\n", img, d)
+			continue
+		}
+		fmt.Fprintf(&b, "# Pin before an air-gapped install: %s@sha256:<digest> (agops cluster init --bundle, or crane digest %s)\n", img, img)
 	}
 	for i, o := range objs {
 		if i > 0 {

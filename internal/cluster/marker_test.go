@@ -65,3 +65,54 @@ func TestReadRefuses(t *testing.T) {
 		}
 	})
 }
+
+// TestDigests: pinned images appear as ref@digest in the manifests, the README stops asking for digests, and the
+// pins survive the marker's round trip; a pin for an image the manifests do not use, or a malformed one, is refused.
+func TestDigests(t *testing.T) {
+	s := mustSpec(t, goldenCases()["k3s-3node-airgap-mirror"])
+	digests := map[string]string{}
+	for i, img := range s.Images() {
+		digests[img] = "sha256:" + strings.Repeat(string("0123456789abcdef"[i]), 64)
+	}
+	if err := s.SetDigests(digests); err != nil {
+		t.Fatal(err)
+	}
+	if !s.Pinned() {
+		t.Fatal("every image has a digest, yet not Pinned")
+	}
+	dir := filepath.Join(t.TempDir(), "site")
+	tree, err := Init(s, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for img, d := range digests {
+		found := false
+		for p, f := range tree {
+			if strings.HasPrefix(p, "manifests/") && strings.Contains(string(f.Data), "image: "+img+"@"+d+"\n") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no manifest runs %s@%s", img, d)
+		}
+	}
+	if readme := string(tree["README.md"].Data); strings.Contains(readme, "digests are not") {
+		t.Errorf("README still asks for digests")
+	}
+	got, err := Read(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Digests, digests) {
+		t.Errorf("digests after the round trip: %v", got.Digests)
+	}
+	for name, bad := range map[string]map[string]string{
+		"unused image": {"docker.io/library/busybox:1": digests[KubeVIPImage]},
+		"short digest": {KubeVIPImage: "sha256:abc"},
+		"no algorithm": {KubeVIPImage: strings.Repeat("a", 64)},
+	} {
+		if err := s.SetDigests(bad); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}

@@ -48,8 +48,11 @@ func (s Spec) talosSharedNote() string {
 // genericNotes says plainly what agops did not verify and what is generic.
 func (s Spec) genericNotes(b *strings.Builder) {
 	b.WriteString("## Before you trust it\n\n")
-	b.WriteString("- Image tags are pinned; digests are not (this was written offline). Replace each tag in `manifests/` with `tag@sha256:...` " +
-		"— `agops cluster check --registry-mirror` counts an image as safe only when it comes from the mirror or is pinned by digest.\n")
+	if !s.Pinned() {
+		b.WriteString("- Image tags are pinned; digests are not. Write the folder again with the same flags and `--bundle` (the air-gap bundle " +
+			"that holds `images.txt`; the token stays), or replace each tag in `manifests/` with `tag@sha256:...` " +
+			"— `agops cluster check --registry-mirror` counts an image as safe only when it comes from the mirror or is pinned by digest.\n")
+	}
 	if s.Distro == K3s && s.RegistryMirror != "" {
 		b.WriteString("- The mirror must hold k3s's system images under `" + mirrorRef(s.RegistryMirror) + "/rancher/...` " +
 			"(`system-default-registry`), the pause image included (`" + PauseImage + "`: check your release's `k3s-images.txt`). " +

@@ -62,6 +62,9 @@ type Spec struct {
 	Interface string
 	// Registries are registries to mirror besides the usual public ones (a project's own, from its images).
 	Registries []string
+	// Digests pin the images of the cluster-side manifests (Images) to the digests an air-gap bundle holds:
+	// reference → sha256:<hex>. Empty: the manifests name images by tag.
+	Digests map[string]string
 }
 
 // Flags are cluster init's command-line values before parsing.

@@ -213,9 +213,9 @@ func sitePlan(ctx context.Context, m *model.Project, files []string, secrets []r
 	in := site.Inputs{Project: m, ComposeFiles: files, Out: o.Out, Cluster: o.Cluster, Spec: spec, Bundle: o.Bundle,
 		Mirror: o.RegistryMirror, Secrets: secrets}
 	if o.Bundle != "" && o.Pin != nil {
-		in.InBundle = func(ref string) bool {
-			_, err := o.Pin.Digest(ctx, ref)
-			return err == nil
+		in.Digest = func(ref string) (string, bool) {
+			d, err := o.Pin.Digest(ctx, ref)
+			return d, err == nil
 		}
 	}
 	return site.Plan(in)

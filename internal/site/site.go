@@ -35,9 +35,10 @@ type Inputs struct {
 	// Cluster is the cluster folder as given, and Spec what it was written from (cluster.Read).
 	Cluster string
 	Spec    cluster.Spec
-	// Bundle is the air-gap bundle as given; empty when there is none. InBundle tells whether it holds an image.
-	Bundle   string
-	InBundle func(ref string) bool
+	// Bundle is the air-gap bundle as given; empty when there is none. Digest is the digest it holds for an image,
+	// false when it holds none.
+	Bundle string
+	Digest func(ref string) (string, bool)
 	// Mirror is agops migrate's --registry-mirror (empty: the cluster's).
 	Mirror string
 	// Secrets are the Secrets the report says to create.
@@ -226,13 +227,17 @@ func imageWarnings(in Inputs, mirror string) []string {
 	case in.Bundle != "" && mirror == "":
 		out = append(out, "a bundle but no registry mirror: the nodes cannot pull what the bundle holds. Give `--registry-mirror` to agops cluster init.")
 	}
-	if in.Bundle == "" || in.InBundle == nil {
+	if in.Bundle == "" || in.Digest == nil {
 		return out
 	}
-	var missing []string
+	var missing, differ []string
 	for _, ref := range in.Spec.Images() {
-		if !in.InBundle(ref) {
+		d, ok := in.Digest(ref)
+		switch {
+		case !ok:
 			missing = append(missing, ref)
+		case in.Spec.Digests[ref] != "" && in.Spec.Digests[ref] != d:
+			differ = append(differ, ref)
 		}
 	}
 	if len(missing) > 0 {
@@ -241,7 +246,15 @@ func imageWarnings(in Inputs, mirror string) []string {
 			flags[i] = "--image " + m
 		}
 		out = append(out, fmt.Sprintf("%s lacks images the cluster's own manifests use (%s): the nodes could not pull them. "+
-			"Bundle again with `%s`, and migrate again.", in.Bundle, strings.Join(missing, ", "), strings.Join(flags, " ")))
+			"Bundle again with `--cluster %s` (or `%s`), and migrate again.", in.Bundle, strings.Join(missing, ", "), in.Cluster, strings.Join(flags, " ")))
+	}
+	if len(differ) > 0 {
+		out = append(out, fmt.Sprintf("%s pins %s to digests other than %s holds: write it again with `agops cluster init ... --bundle %s`.",
+			in.Cluster, strings.Join(differ, ", "), in.Bundle, in.Bundle))
+	}
+	if len(missing) == 0 && !in.Spec.Pinned() {
+		out = append(out, fmt.Sprintf("the cluster's own manifests in %s name images by tag: write the folder again with the same flags and "+
+			"`--bundle %s` (the join token stays), so the nodes run exactly what the bundle holds.", in.Cluster, in.Bundle))
 	}
 	return out
 }

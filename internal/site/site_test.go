@@ -95,7 +95,7 @@ func TestK3sAirgapPlan(t *testing.T) {
 	in := inputs(t, cluster.Flags{Distro: "k3s", Nodes: three, VIP: "10.0.0.10", Airgap: true,
 		RegistryMirror: "registry.lab:5000/mirror", Accelerators: []string{"gpu-1=nvidia"}})
 	in.Bundle = "ai-lab.tar"
-	in.InBundle = func(ref string) bool { return ref != cluster.KubeVIPImage }
+	in.Digest = func(ref string) (string, bool) { return "sha256:" + strings.Repeat("a", 64), ref != cluster.KubeVIPImage }
 	s, err := site.Plan(in)
 	if err != nil {
 		t.Fatal(err)
@@ -211,4 +211,34 @@ func TestAirgapWithoutBundle(t *testing.T) {
 
 func anyContains(list []string, substr string) bool {
 	return slices.ContainsFunc(list, func(s string) bool { return strings.Contains(s, substr) })
+}
+
+// TestClusterPins: with a bundle, a cluster folder that names its images by tag, or pins other digests, is named;
+// one pinned to the bundle's digests is not.
+func TestClusterPins(t *testing.T) {
+	in := inputs(t, cluster.Flags{Distro: "k3s", Nodes: three, VIP: "10.0.0.10", Airgap: true, RegistryMirror: "r:5000",
+		Accelerators: []string{"gpu-1=nvidia"}})
+	digest := "sha256:" + strings.Repeat("b", 64)
+	in.Bundle, in.Digest = "ai-lab.tar", func(string) (string, bool) { return digest, true }
+	s, err := site.Plan(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Warnings) != 1 || !strings.Contains(s.Warnings[0], "name images by tag") || !strings.Contains(s.Warnings[0], "--bundle ai-lab.tar") {
+		t.Errorf("unpinned cluster: %q", s.Warnings)
+	}
+	pins := map[string]string{}
+	for _, img := range in.Spec.Images() {
+		pins[img] = digest
+	}
+	if err := in.Spec.SetDigests(pins); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ = site.Plan(in); len(s.Warnings) != 0 {
+		t.Errorf("pinned to the bundle: %q", s.Warnings)
+	}
+	in.Digest = func(string) (string, bool) { return "sha256:" + strings.Repeat("c", 64), true }
+	if s, _ = site.Plan(in); len(s.Warnings) != 1 || !strings.Contains(s.Warnings[0], "digests other than ai-lab.tar holds") {
+		t.Errorf("pinned to another bundle: %q", s.Warnings)
+	}
 }
