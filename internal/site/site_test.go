@@ -95,7 +95,9 @@ func TestK3sAirgapPlan(t *testing.T) {
 	in := inputs(t, cluster.Flags{Distro: "k3s", Nodes: three, VIP: "10.0.0.10", Airgap: true,
 		RegistryMirror: "registry.lab:5000/mirror", Accelerators: []string{"gpu-1=nvidia"}})
 	in.Bundle = "ai-lab.tar"
-	in.Digest = func(ref string) (string, bool) { return "sha256:" + strings.Repeat("a", 64), ref != cluster.KubeVIPImage }
+	in.Digest = func(ref string) (string, bool) {
+		return "sha256:" + strings.Repeat("a", 64), ref != cluster.KubeVIPImage
+	}
 	s, err := site.Plan(in)
 	if err != nil {
 		t.Fatal(err)
