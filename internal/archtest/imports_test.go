@@ -60,6 +60,7 @@ var rules = []struct {
 	{"internal/report", []string{"github.com/compose-spec/", "k8s.io/", module + "/internal/plan"}, "the report reads Decisions only"},
 	{"internal/check", []string{"github.com/compose-spec/", module + "/internal/plan", module + "/internal/model", module + "/internal/render", module + "/internal/migrate"}, "check judges rendered manifests, whoever wrote them"},
 	{"internal/policy", []string{"net/http", module + "/internal/gateway", module + "/internal/audit", module + "/internal/cli"}, "the policy decides; it serves nothing and writes nothing"},
+	{"internal/specyaml", []string{module + "/internal/"}, "the spec decoder knows YAML, not the documents it decodes"},
 	{"internal/audit", []string{module + "/internal/policy", module + "/internal/gateway", "k8s.io/"}, "the audit log knows records, not who writes them"},
 	{"internal/site", []string{"github.com/compose-spec/", module + "/internal/plan", module + "/internal/compose", module + "/internal/migrate"}, "the site plan reads the model and the cluster's Spec, not the migration's inputs"},
 	{"internal/gateway", []string{module + "/internal/plan", module + "/internal/render", module + "/internal/migrate", "github.com/compose-spec/"}, "the gateway runs in the cluster; it knows nothing of the migration"},

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/agops/agops/internal/specyaml"
 )
 
 // maxArgsBytesCap bounds spec.defaults.maxArgsBytes.
@@ -13,13 +15,13 @@ const maxArgsBytesCap = 64 << 20
 
 // builder validates a decoded document and compiles it into a Policy, reporting every problem it finds.
 type builder struct {
-	ps        *problems
+	ps        *specyaml.Problems
 	p         *Policy
 	fragments map[string]Fragment
 	timeout   time.Duration // default approval timeout
 }
 
-func build(doc *document, ps *problems) *Policy {
+func build(doc *document, ps *specyaml.Problems) *Policy {
 	b := &builder{ps: ps, fragments: map[string]Fragment{}, p: &Policy{
 		name: doc.Metadata.Name, kinds: map[string]string{}, subjects: map[string]*subject{}, byServer: map[string][]*rule{},
 	}}
@@ -35,10 +37,10 @@ func build(doc *document, ps *problems) *Policy {
 
 func (b *builder) header(doc *document) {
 	if doc.APIVersion != APIVersion {
-		b.ps.add("apiVersion", "want %q, got %s", APIVersion, quote(doc.APIVersion))
+		b.ps.Add("apiVersion", "want %q, got %s", APIVersion, quote(doc.APIVersion))
 	}
 	if doc.Kind != Kind {
-		b.ps.add("kind", "want %q, got %s", Kind, quote(doc.Kind))
+		b.ps.Add("kind", "want %q, got %s", Kind, quote(doc.Kind))
 	}
 	b.name("metadata.name", doc.Metadata.Name)
 }
@@ -47,9 +49,9 @@ func (b *builder) header(doc *document) {
 func (b *builder) name(path, name string) bool {
 	switch {
 	case name == "":
-		b.ps.add(path, "required")
+		b.ps.Add(path, "required")
 	case !nameRE.MatchString(name):
-		b.ps.add(path, "%s is not a valid name: letters, digits, '.', '_' and '-', starting with a letter or digit, at most 63", quote(name))
+		b.ps.Add(path, "%s is not a valid name: letters, digits, '.', '_' and '-', starting with a letter or digit, at most 63", quote(name))
 	default:
 		return true
 	}
@@ -59,7 +61,7 @@ func (b *builder) name(path, name string) bool {
 // unique reports a name seen before in the same list.
 func (b *builder) unique(seen map[string]string, path, name string) {
 	if first, dup := seen[name]; dup {
-		b.ps.add(path, "duplicate name %q (first at %s)", name, first)
+		b.ps.Add(path, "duplicate name %q (first at %s)", name, first)
 		return
 	}
 	seen[name] = path
@@ -73,7 +75,7 @@ func (b *builder) defaults(d defaultsSpec) {
 	b.p.maxArgs = defaultMaxArgsBytes
 	switch {
 	case d.MaxArgsBytes < 0 || d.MaxArgsBytes > maxArgsBytesCap:
-		b.ps.add("spec.defaults.maxArgsBytes", "must be between 1 and %d (0: the default, %d)", maxArgsBytesCap, defaultMaxArgsBytes)
+		b.ps.Add("spec.defaults.maxArgsBytes", "must be between 1 and %d (0: the default, %d)", maxArgsBytesCap, defaultMaxArgsBytes)
 	case d.MaxArgsBytes > 0:
 		b.p.maxArgs = d.MaxArgsBytes
 	}
@@ -81,7 +83,7 @@ func (b *builder) defaults(d defaultsSpec) {
 
 func (b *builder) approvalTimeout(path string, d time.Duration) time.Duration {
 	if d <= 0 || d > maxApprovalTimeout {
-		b.ps.add(path, "must be positive and at most 24h, got %s", d)
+		b.ps.Add(path, "must be positive and at most 24h, got %s", d)
 		return defaultApprovalTimeout
 	}
 	return d
@@ -100,7 +102,7 @@ func (b *builder) servers(list []serverSpec) {
 			kind = "mcp"
 		case "mcp", "http":
 		default:
-			b.ps.add(path+".kind", "want mcp or http, got %s", quote(s.Kind))
+			b.ps.Add(path+".kind", "want mcp or http, got %s", quote(s.Kind))
 		}
 		b.serverURL(path+".url", s.URL)
 		b.p.kinds[s.Name] = kind
@@ -110,21 +112,21 @@ func (b *builder) servers(list []serverSpec) {
 
 func (b *builder) serverURL(path, raw string) {
 	if raw == "" {
-		b.ps.add(path, "required")
+		b.ps.Add(path, "required")
 		return
 	}
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil:
-		b.ps.add(path, "not a URL: %s", quote(raw))
+		b.ps.Add(path, "not a URL: %s", quote(raw))
 	case u.Scheme != "http" && u.Scheme != "https":
-		b.ps.add(path, "want an http:// or https:// URL, got %s", quote(raw))
+		b.ps.Add(path, "want an http:// or https:// URL, got %s", quote(raw))
 	case u.Host == "" || u.Hostname() == "":
-		b.ps.add(path, "the URL has no host")
+		b.ps.Add(path, "the URL has no host")
 	case u.User != nil:
-		b.ps.add(path, "the URL must not carry credentials")
+		b.ps.Add(path, "the URL must not carry credentials")
 	case u.Fragment != "" || strings.Contains(raw, "#"):
-		b.ps.add(path, "the URL must not have a #fragment")
+		b.ps.Add(path, "the URL must not have a #fragment")
 	}
 }
 
@@ -140,10 +142,10 @@ func (b *builder) guidance(list []fragmentSpec) {
 			version = *f.Version
 		}
 		if version < 1 {
-			b.ps.add(path+".version", "must be 1 or more, got %d", version)
+			b.ps.Add(path+".version", "must be 1 or more, got %d", version)
 		}
 		if strings.TrimSpace(f.Text) == "" {
-			b.ps.add(path+".text", "required")
+			b.ps.Add(path+".text", "required")
 		}
 		b.fragments[f.Name] = Fragment{Name: f.Name, Version: version, Text: f.Text}
 	}
@@ -156,13 +158,13 @@ func (b *builder) fragmentList(path string, names []string, have []Fragment) []F
 	for i, n := range names {
 		at := fmt.Sprintf("%s[%d]", path, i)
 		if listed[n] {
-			b.ps.add(at, "fragment %s listed twice", quote(n))
+			b.ps.Add(at, "fragment %s listed twice", quote(n))
 			continue
 		}
 		listed[n] = true
 		f, ok := b.fragments[n]
 		if !ok {
-			b.ps.add(at, "unknown guidance fragment %s (spec.guidance has: %s)", quote(n), b.known(b.fragmentNames()))
+			b.ps.Add(at, "unknown guidance fragment %s (spec.guidance has: %s)", quote(n), b.known(b.fragmentNames()))
 			continue
 		}
 		if !slices.ContainsFunc(out, func(g Fragment) bool { return g.Name == n }) {
@@ -209,7 +211,7 @@ func (b *builder) limits(path string, l *limitsSpec, into *Limits) {
 
 func (b *builder) nonNegative(path string, n int64) int64 {
 	if n < 0 {
-		b.ps.add(path, "must not be negative (0: no limit), got %d", n)
+		b.ps.Add(path, "must not be negative (0: no limit), got %d", n)
 		return 0
 	}
 	return n

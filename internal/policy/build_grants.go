@@ -22,12 +22,12 @@ func (b *builder) rules(list []ruleSpec) {
 			r.servers = []string{"*"}
 		}
 		if strings.TrimSpace(rs.Deny) == "" {
-			b.ps.add(field+".deny", "required: a CEL expression that is true for the calls to deny")
+			b.ps.Add(field+".deny", "required: a CEL expression that is true for the calls to deny")
 		} else {
 			r.deny = b.expr(field+".deny", rs.Deny)
 		}
 		if strings.ContainsAny(rs.Message, "\r\n") {
-			b.ps.add(field+".message", "must be one line")
+			b.ps.Add(field+".message", "must be one line")
 		}
 		if r.message == "" {
 			r.message = "denied by fleet rule " + rs.Name
@@ -42,7 +42,7 @@ func (b *builder) ruleServers(field string, r *rule) {
 	for i, pat := range r.servers {
 		at := fmt.Sprintf("%s[%d]", field, i)
 		if !isGlob(pat) && !nameRE.MatchString(pat) || isGlob(pat) && !nameRE.MatchString(strings.ReplaceAll(pat, "*", "x")) {
-			b.ps.add(at, "%s is neither a server name nor a pattern of one", quote(pat))
+			b.ps.Add(at, "%s is neither a server name nor a pattern of one", quote(pat))
 			continue
 		}
 		matched := false
@@ -55,7 +55,7 @@ func (b *builder) ruleServers(field string, r *rule) {
 			}
 		}
 		if !matched {
-			b.ps.add(at, "%s matches no server (spec.servers has: %s)", quote(pat), b.known(b.serverNames()))
+			b.ps.Add(at, "%s matches no server (spec.servers has: %s)", quote(pat), b.known(b.serverNames()))
 		}
 	}
 }
@@ -71,7 +71,7 @@ func (b *builder) serverNames() []string {
 func (b *builder) expr(field, text string) *program {
 	prg, err := compile(text)
 	if err != nil {
-		b.ps.add(field, "%s", err)
+		b.ps.Add(field, "%s", err)
 	}
 	return prg
 }
@@ -81,9 +81,9 @@ func (b *builder) toolList(field string, tools []string) []string {
 	for i, t := range tools {
 		at := fmt.Sprintf("%s[%d]", field, i)
 		if p := toolGlobProblem(t); p != "" {
-			b.ps.add(at, "%s: %s", quote(t), p)
+			b.ps.Add(at, "%s: %s", quote(t), p)
 		} else if slices.Contains(tools[:i], t) {
-			b.ps.add(at, "%s listed twice", quote(t))
+			b.ps.Add(at, "%s listed twice", quote(t))
 		}
 	}
 	return tools
@@ -95,14 +95,14 @@ func (b *builder) routeList(field string, routes []routeSpec) []route {
 		at := fmt.Sprintf("%s[%d]", field, i)
 		switch {
 		case r.Method == "":
-			b.ps.add(at+".method", "required: GET, POST, ... or * for any")
+			b.ps.Add(at+".method", "required: GET, POST, ... or * for any")
 		case !methodRE.MatchString(r.Method):
-			b.ps.add(at+".method", "want an upper-case HTTP method (GET, POST, ...) or *, got %s", quote(r.Method))
+			b.ps.Add(at+".method", "want an upper-case HTTP method (GET, POST, ...) or *, got %s", quote(r.Method))
 		}
 		if r.Path == "" {
-			b.ps.add(at+".path", "required, e.g. /v1/tickets/*")
+			b.ps.Add(at+".path", "required, e.g. /v1/tickets/*")
 		} else if p := pathGlobProblem(r.Path); p != "" {
-			b.ps.add(at+".path", "%s: %s", quote(r.Path), p)
+			b.ps.Add(at+".path", "%s: %s", quote(r.Path), p)
 		}
 		out = append(out, route{method: r.Method, path: r.Path})
 	}
@@ -116,19 +116,19 @@ func (b *builder) grant(field, id string, g grantSpec) *grant {
 	kind, known := b.p.kinds[g.Server]
 	switch {
 	case g.Server == "":
-		b.ps.add(field+".server", "required")
+		b.ps.Add(field+".server", "required")
 	case !known:
-		b.ps.add(field+".server", "unknown server %s (spec.servers has: %s)", quote(g.Server), b.known(b.serverNames()))
+		b.ps.Add(field+".server", "unknown server %s (spec.servers has: %s)", quote(g.Server), b.known(b.serverNames()))
 	}
 	switch {
 	case len(g.Tools) == 0 && len(g.Routes) == 0:
-		b.ps.add(field, "a grant lists tools (for an MCP server) or routes (for an HTTP server)")
+		b.ps.Add(field, "a grant lists tools (for an MCP server) or routes (for an HTTP server)")
 	case len(g.Tools) > 0 && len(g.Routes) > 0:
-		b.ps.add(field, "a grant lists tools or routes, not both")
+		b.ps.Add(field, "a grant lists tools or routes, not both")
 	case known && kind == "mcp" && len(g.Routes) > 0:
-		b.ps.add(field+".routes", "server %q is an MCP server: grant tools", g.Server)
+		b.ps.Add(field+".routes", "server %q is an MCP server: grant tools", g.Server)
 	case known && kind == "http" && len(g.Tools) > 0:
-		b.ps.add(field+".tools", "server %q is an HTTP server: grant routes", g.Server)
+		b.ps.Add(field+".tools", "server %q is an HTTP server: grant routes", g.Server)
 	}
 	if g.When != "" {
 		out.when = b.expr(field+".when", g.When)
@@ -155,7 +155,7 @@ func (b *builder) identity(field, id string) bool {
 	if identityRE.MatchString(id) {
 		return true
 	}
-	b.ps.add(field, "%s is not an agent identity: namespace/name of a ServiceAccount, or a static identity such as local/dev-agent", quote(id))
+	b.ps.Add(field, "%s is not an agent identity: namespace/name of a ServiceAccount, or a static identity such as local/dev-agent", quote(id))
 	return false
 }
 
@@ -176,7 +176,7 @@ func (b *builder) teams(list []teamSpec) {
 				continue
 			}
 			if first, dup := memberOf[a]; dup {
-				b.ps.add(at, "agent %q is already listed at %s: an agent is in at most one team", a, first)
+				b.ps.Add(at, "agent %q is already listed at %s: an agent is in at most one team", a, first)
 				continue
 			}
 			memberOf[a] = at

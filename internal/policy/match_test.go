@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/agops/agops/internal/specyaml"
 )
 
 func TestMatchGlob(t *testing.T) {
@@ -76,11 +78,11 @@ func TestValidationErrorFormat(t *testing.T) {
 	}
 	_, err := Parse([]byte(b.String()))
 	ve, ok := err.(*ValidationError)
-	if !ok || len(ve.Problems) != maxProblems || ve.Omitted != 49 {
-		t.Fatalf("want %d problems and 49 omitted, got %v", maxProblems, err)
+	if !ok || len(ve.Problems) != specyaml.MaxProblems || ve.Omitted != 49 {
+		t.Fatalf("want %d problems and 49 omitted, got %v", specyaml.MaxProblems, err)
 	}
 	lines := strings.Split(err.Error(), "\n")
-	if len(lines) != maxProblems+1 || lines[len(lines)-1] != "... and 49 more problems" ||
+	if len(lines) != specyaml.MaxProblems+1 || lines[len(lines)-1] != "... and 49 more problems" ||
 		lines[0] != `line 7: spec.teams[1].agents[0]: agent "ns/a" is already listed at spec.teams[0].agents[0]: an agent is in at most one team` {
 		t.Errorf("unexpected lines: first %q, last %q", lines[0], lines[len(lines)-1])
 	}

@@ -6,10 +6,24 @@ import (
 	"os"
 	"slices"
 	"time"
+
+	"github.com/agops/agops/internal/specyaml"
 )
 
 // maxPolicyBytes bounds a policy document.
 const maxPolicyBytes = 8 << 20
+
+// limits bound a policy document: 8 MiB, and 200,000 YAML nodes once aliases are expanded, so that a few kilobytes
+// of nested aliases cannot grow into millions of grants.
+var limits = specyaml.Limits{MaxBytes: maxPolicyBytes, MaxNodes: 200_000}
+
+// ValidationError lists every problem of a policy document, in document order, one line each:
+// "policy.yaml:12: spec.teams[0].name: message". Parse and Load return it for any document they reject.
+type ValidationError = specyaml.ValidationError
+
+// Problem is one thing wrong with a policy document: its field path (e.g. "spec.teams[0].grants[1].when"), line
+// and message.
+type Problem = specyaml.Problem
 
 // Built-in defaults (spec.defaults overrides them).
 const (
@@ -66,21 +80,17 @@ type route struct{ method, path string }
 // Parse validates a policy document and compiles it. Any problem makes it fail with a *ValidationError listing all
 // of them, one per line with its field path.
 func Parse(data []byte) (*Policy, error) {
-	ps := &problems{lines: map[string]int{}}
-	if len(data) > maxPolicyBytes {
-		ps.add("", "the document is larger than %d MiB", maxPolicyBytes>>20)
-		return nil, ps.err()
-	}
+	var ps specyaml.Problems
 	var doc document
-	if !decodeDocument(data, &doc, ps) {
-		return nil, ps.err()
+	if !specyaml.Decode(data, &doc, limits, &ps) {
+		return nil, ps.Err()
 	}
 	// Validate what could be decoded too, so that one run reports everything; a field that could not be decoded
 	// already has its problem, and what validation says about it (or inside it) would only repeat it.
-	decoded := len(ps.list)
-	p := build(&doc, ps)
-	ps.dropUnder(decoded)
-	if err := ps.err(); err != nil {
+	decoded := ps.Len()
+	p := build(&doc, &ps)
+	ps.DropUnder(decoded)
+	if err := ps.Err(); err != nil {
 		return nil, err
 	}
 	return p, nil

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agops/agops/internal/specyaml"
 	"sigs.k8s.io/yaml"
 )
 
@@ -70,18 +71,18 @@ func TestSchemaFieldsMatchTypes(t *testing.T) {
 			if s["additionalProperties"] != false {
 				t.Errorf("%s: the schema must set additionalProperties: false", path)
 			}
-			fields := yamlFields(typ)
+			fields := specyaml.Fields(typ)
 			for name, i := range fields {
 				sub, ok := props[name].(schema)
 				if !ok {
-					t.Errorf("%s: field %s is not in the schema", path, join(path, name))
+					t.Errorf("%s: field %s is not in the schema", path, specyaml.KeyPath(path, name))
 					continue
 				}
-				walk(typ.Field(i).Type, sub, join(path, name))
+				walk(typ.Field(i).Type, sub, specyaml.KeyPath(path, name))
 			}
 			for name := range props {
 				if _, ok := fields[name]; !ok {
-					t.Errorf("%s: the schema has %s, the Go types do not", path, join(path, name))
+					t.Errorf("%s: the schema has %s, the Go types do not", path, specyaml.KeyPath(path, name))
 				}
 			}
 		}

@@ -3,6 +3,8 @@ package policy
 import (
 	"fmt"
 	"time"
+
+	"github.com/agops/agops/internal/specyaml"
 )
 
 // The document's identity.
@@ -86,8 +88,8 @@ type approvalSpec struct {
 	Timeout duration `yaml:"timeout"`
 }
 
-// fromBool implements boolShorthand: `approval: true` is `approval: {}`.
-func (*approvalSpec) fromBool() {}
+// FromBool implements specyaml.BoolShorthand: `approval: true` is `approval: {}`.
+func (*approvalSpec) FromBool() {}
 
 type ruleSpec struct {
 	Name    string      `yaml:"name"`
@@ -106,8 +108,8 @@ type defaultsSpec struct {
 // duration is a time.Duration written as "90s", "10m", "1h30m".
 type duration time.Duration
 
-// decodeScalar implements scalarDecoder.
-func (d *duration) decodeScalar(s string) error {
+// DecodeScalar implements specyaml.Scalar.
+func (d *duration) DecodeScalar(s string) error {
 	v, err := time.ParseDuration(s)
 	if err != nil {
 		return fmt.Errorf("want a duration such as 90s or 10m, got %s", quote(s))
@@ -115,3 +117,6 @@ func (d *duration) decodeScalar(s string) error {
 	*d = duration(v)
 	return nil
 }
+
+// quote is specyaml.Quote: messages and decisions echo what was written, at most 40 runes of it.
+func quote(s string) string { return specyaml.Quote(s) }

@@ -10,11 +10,11 @@ import (
 func (b *builder) flow(f *flowSpec) {
 	const path = "spec.flow"
 	if f == nil {
-		b.ps.add(path, "required: one of sequence, parallel or lead")
+		b.ps.Add(path, "required: one of sequence, parallel or lead")
 		return
 	}
 	if n := countTrue(f.Sequence != nil, f.Parallel != nil, f.Lead != nil); n != 1 {
-		b.ps.add(path, "want exactly one of sequence, parallel or lead, got %d", n)
+		b.ps.Add(path, "want exactly one of sequence, parallel or lead, got %d", n)
 		return
 	}
 	b.inFlow = map[string]string{}
@@ -30,7 +30,7 @@ func (b *builder) flow(f *flowSpec) {
 
 func (b *builder) sequence(path string, agents []string) {
 	if len(agents) == 0 {
-		b.ps.add(path, "want at least one agent")
+		b.ps.Add(path, "want at least one agent")
 	}
 	b.members(path, agents)
 	b.t.Flow = Flow{Mode: Sequence, Agents: agents}
@@ -38,11 +38,11 @@ func (b *builder) sequence(path string, agents []string) {
 
 func (b *builder) parallel(path string, p *parallelSpec) {
 	if len(p.Agents) < 2 {
-		b.ps.add(path+".agents", "want at least two agents to run in parallel, got %d (a single agent is a sequence)", len(p.Agents))
+		b.ps.Add(path+".agents", "want at least two agents to run in parallel, got %d (a single agent is a sequence)", len(p.Agents))
 	}
 	b.members(path+".agents", p.Agents)
 	if p.Merge != "" && slices.Contains(p.Agents, p.Merge) {
-		b.ps.add(path+".merge", "the merge agent %s cannot also be a branch", quote(p.Merge))
+		b.ps.Add(path+".merge", "the merge agent %s cannot also be a branch", quote(p.Merge))
 	} else if p.Merge != "" {
 		b.member(path+".merge", p.Merge)
 	}
@@ -51,17 +51,17 @@ func (b *builder) parallel(path string, p *parallelSpec) {
 
 func (b *builder) lead(path string, l *leadSpec) {
 	if l.Agent == "" {
-		b.ps.add(path+".agent", "required")
+		b.ps.Add(path+".agent", "required")
 	} else {
 		b.member(path+".agent", l.Agent)
 	}
 	if len(l.Delegates) == 0 {
-		b.ps.add(path+".delegates", "want at least one delegate")
+		b.ps.Add(path+".delegates", "want at least one delegate")
 	}
 	for i, d := range l.Delegates {
 		p := fmt.Sprintf("%s.delegates[%d]", path, i)
 		if d != "" && d == l.Agent {
-			b.ps.add(p, "the lead %s cannot be one of its own delegates", quote(d))
+			b.ps.Add(p, "the lead %s cannot be one of its own delegates", quote(d))
 			continue
 		}
 		b.member(p, d)
@@ -78,15 +78,15 @@ func (b *builder) members(path string, names []string) {
 // member checks one agent reference of the flow.
 func (b *builder) member(path, name string) {
 	if name == "" {
-		b.ps.add(path, "required")
+		b.ps.Add(path, "required")
 		return
 	}
 	if _, ok := b.agents[name]; !ok {
-		b.ps.add(path, "unknown agent %s%s", quote(name), inParens("spec.agents has: ", b.agentNames))
+		b.ps.Add(path, "unknown agent %s%s", quote(name), inParens("spec.agents has: ", b.agentNames))
 		return
 	}
 	if first, dup := b.inFlow[name]; dup {
-		b.ps.add(path, "agent %s appears twice in the flow (first at %s)", quote(name), first)
+		b.ps.Add(path, "agent %s appears twice in the flow (first at %s)", quote(name), first)
 		return
 	}
 	b.inFlow[name] = path
@@ -100,7 +100,7 @@ func (b *builder) unused(list []agentSpec) {
 	for i, a := range list {
 		if first, ok := b.agents[a.Name]; ok && first == i {
 			if _, runs := b.inFlow[a.Name]; !runs {
-				b.ps.add(fmt.Sprintf("spec.agents[%d]", i), "agent %s is not in the flow", quote(a.Name))
+				b.ps.Add(fmt.Sprintf("spec.agents[%d]", i), "agent %s is not in the flow", quote(a.Name))
 			}
 		}
 	}
@@ -113,11 +113,11 @@ func (b *builder) output(o outputSpec) {
 		return
 	}
 	if _, ok := b.agents[o.From]; !ok {
-		b.ps.add(path, "unknown agent %s%s", quote(o.From), inParens("spec.agents has: ", b.agentNames))
+		b.ps.Add(path, "unknown agent %s%s", quote(o.From), inParens("spec.agents has: ", b.agentNames))
 		return
 	}
 	if _, runs := b.inFlow[o.From]; !runs && b.inFlow != nil {
-		b.ps.add(path, "agent %s is not in the flow", quote(o.From))
+		b.ps.Add(path, "agent %s is not in the flow", quote(o.From))
 	}
 }
 
@@ -138,7 +138,7 @@ func (b *builder) duration(path string, d *Duration, def, hi time.Duration) Dura
 		return Duration(def)
 	}
 	if *d <= 0 || time.Duration(*d) > hi {
-		b.ps.add(path, "must be positive and at most %s, got %s", fmtDuration(hi), d)
+		b.ps.Add(path, "must be positive and at most %s, got %s", fmtDuration(hi), d)
 		return Duration(def)
 	}
 	return *d

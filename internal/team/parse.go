@@ -5,10 +5,23 @@ import (
 	"io"
 	"os"
 	"time"
+
+	"github.com/agops/agops/internal/specyaml"
 )
 
 // maxTeamBytes bounds a team document.
 const maxTeamBytes = 1 << 20
+
+// limits bound a team document: 1 MiB, and 100,000 YAML nodes once aliases are expanded, so that a few kilobytes of
+// nested aliases cannot grow into millions of agents.
+var limits = specyaml.Limits{MaxBytes: maxTeamBytes, MaxNodes: 100_000}
+
+// ValidationError lists every problem of a team document, in document order, one line each:
+// "team.yaml:12: spec.agents[1].model: message". Parse and Load return it for any document they reject.
+type ValidationError = specyaml.ValidationError
+
+// Problem is one thing wrong with a team document: its field path (e.g. "spec.agents[1].model"), line and message.
+type Problem = specyaml.Problem
 
 // Bounds and defaults of spec.limits and of an agent's maxTurns.
 const (
@@ -41,21 +54,17 @@ func DefaultLimits() Limits {
 // Parse validates an AgentTeam document and fills in its defaults. Any problem makes it fail with a
 // *ValidationError listing all of them, one per line with its field path and line.
 func Parse(data []byte) (*Team, error) {
-	ps := newProblems()
-	if len(data) > maxTeamBytes {
-		ps.add("", "the document is larger than %d MiB", maxTeamBytes>>20)
-		return nil, ps.err()
-	}
+	var ps specyaml.Problems
 	var doc document
-	if !decodeDocument(data, &doc, ps) {
-		return nil, ps.err()
+	if !specyaml.Decode(data, &doc, limits, &ps) {
+		return nil, ps.Err()
 	}
 	// Validate what could be decoded too, so that one run reports everything; a field that could not be decoded
 	// already has its problem, and what validation says about it (or inside it) would only repeat it.
-	decoded := len(ps.list)
-	t := build(&doc, ps)
-	ps.dropUnder(decoded)
-	if err := ps.err(); err != nil {
+	decoded := ps.Len()
+	t := build(&doc, &ps)
+	ps.DropUnder(decoded)
+	if err := ps.Err(); err != nil {
 		return nil, err
 	}
 	return t, nil

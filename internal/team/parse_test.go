@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/agops/agops/internal/specyaml"
 )
 
 var update = flag.Bool("update", false, "rewrite the testdata/invalid-*.err golden files from the current errors")
@@ -111,8 +113,8 @@ func TestManyProblems(t *testing.T) {
 		strings.Repeat("    - {name: BAD}\n", 150)
 	_, err := Parse([]byte(doc))
 	var ve *ValidationError
-	if !errors.As(err, &ve) || len(ve.Problems) != maxProblems || ve.Omitted == 0 {
-		t.Fatalf("want %d problems and more omitted, got %v", maxProblems, err)
+	if !errors.As(err, &ve) || len(ve.Problems) != specyaml.MaxProblems || ve.Omitted == 0 {
+		t.Fatalf("want %d problems and more omitted, got %v", specyaml.MaxProblems, err)
 	}
 	if lines := strings.Split(err.Error(), "\n"); !strings.HasPrefix(lines[len(lines)-1], "... and ") {
 		t.Errorf("last line %q", lines[len(lines)-1])

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agops/agops/internal/specyaml"
 	"sigs.k8s.io/yaml"
 )
 
@@ -84,7 +85,7 @@ func TestSchemaFieldsMatchTypes(t *testing.T) {
 			if s["type"] != "string" || s["pattern"] == nil {
 				t.Errorf("%s: a duration is a string with a pattern in the schema, got %v", path, s)
 			}
-		case typ.Implements(keyedListType):
+		case typ.Implements(reflect.TypeFor[specyaml.KeyedList]()):
 			values, ok := s["additionalProperties"].(schema)
 			if s["type"] != "object" || !ok {
 				t.Errorf("%s: a mapping by name needs type object and an additionalProperties schema", path)
@@ -114,18 +115,18 @@ func walkStruct(t *testing.T, typ reflect.Type, s schema, path string, walk func
 	if s["additionalProperties"] != false {
 		t.Errorf("%s: the schema must set additionalProperties: false", path)
 	}
-	fields := yamlFields(typ)
+	fields := specyaml.Fields(typ)
 	for name, i := range fields {
 		sub, ok := props[name].(schema)
 		if !ok {
-			t.Errorf("%s: field %s is not in the schema", path, keyPath(path, name))
+			t.Errorf("%s: field %s is not in the schema", path, specyaml.KeyPath(path, name))
 			continue
 		}
-		walk(typ.Field(i).Type, sub, keyPath(path, name))
+		walk(typ.Field(i).Type, sub, specyaml.KeyPath(path, name))
 	}
 	for name := range props {
 		if _, ok := fields[name]; !ok {
-			t.Errorf("%s: the schema has %s, the Go types do not", path, keyPath(path, name))
+			t.Errorf("%s: the schema has %s, the Go types do not", path, specyaml.KeyPath(path, name))
 		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/agops/agops/internal/specyaml"
 )
 
 // document is the YAML document as written. Field names are the yaml tags; docs/team.schema.json lists the same
@@ -32,8 +34,8 @@ type spec struct {
 // order.
 type modelList []modelSpec
 
-// keyed implements keyedList.
-func (modelList) keyed() {}
+// Keyed implements specyaml.KeyedList.
+func (modelList) Keyed() {}
 
 type modelSpec struct {
 	Name        string   `yaml:"-"` // the mapping key
@@ -63,8 +65,8 @@ type toolSpec struct {
 	Approval bool   `yaml:"approval"`
 }
 
-// fromString implements stringShorthand: "server/tool". The builder checks the halves.
-func (t *toolSpec) fromString(s string) {
+// FromString implements specyaml.StringShorthand: "server/tool". The builder checks the halves.
+func (t *toolSpec) FromString(s string) {
 	t.Short, t.Ref = true, s
 	t.Server, t.Tool, _ = strings.Cut(s, "/")
 }
@@ -110,8 +112,8 @@ type limitsSpec struct {
 	ToolTimeout         *Duration `yaml:"toolTimeout"`
 }
 
-// decodeScalar implements scalarDecoder: a Go duration string.
-func (d *Duration) decodeScalar(s string) error {
+// DecodeScalar implements specyaml.Scalar: a Go duration string.
+func (d *Duration) DecodeScalar(s string) error {
 	v, err := time.ParseDuration(s)
 	if err != nil {
 		return fmt.Errorf("want a duration such as 90s, 10m or 1h30m, got %s", quote(s))
@@ -122,3 +124,6 @@ func (d *Duration) decodeScalar(s string) error {
 
 // String is the duration as Go writes it: "1h0m0s".
 func (d Duration) String() string { return time.Duration(d).String() }
+
+// quote is specyaml.Quote: messages echo what was written, at most 40 runes of it.
+func quote(s string) string { return specyaml.Quote(s) }

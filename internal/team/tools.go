@@ -24,7 +24,7 @@ func (b *builder) tools(path string, list []toolSpec) []Tool {
 		}
 		key := Tool{Server: ts.Server, Name: ts.Tool}
 		if first, dup := seen[key]; dup {
-			b.ps.add(p, "tool %s listed twice (first at %s)", quote(ts.Server+"/"+ts.Tool), first)
+			b.ps.Add(p, "tool %s listed twice (first at %s)", quote(ts.Server+"/"+ts.Tool), first)
 			continue
 		}
 		seen[key] = p
@@ -37,22 +37,22 @@ func (b *builder) tools(path string, list []toolSpec) []Tool {
 func (b *builder) tool(path string, ts toolSpec) bool {
 	serverPath, toolPath := path+".server", path+".tool"
 	if ts == (toolSpec{}) {
-		b.ps.add(path, "want \"server/tool\" or {server: ..., tool: ...}, got null")
+		b.ps.Add(path, "want \"server/tool\" or {server: ..., tool: ...}, got null")
 		return false
 	}
 	if ts.Short {
 		serverPath, toolPath = path, path
 		if !strings.Contains(ts.Ref, "/") {
-			b.ps.add(path, "want \"server/tool\" or {server: ..., tool: ...}, got %s", quote(ts.Ref))
+			b.ps.Add(path, "want \"server/tool\" or {server: ..., tool: ...}, got %s", quote(ts.Ref))
 			return false
 		}
 	}
 	sp, tp := serverProblem(ts.Server), toolProblem(ts.Tool)
 	if sp != "" {
-		b.ps.add(serverPath, "%s", sp)
+		b.ps.Add(serverPath, "%s", sp)
 	}
 	if tp != "" {
-		b.ps.add(toolPath, "%s", tp)
+		b.ps.Add(toolPath, "%s", tp)
 	}
 	return sp == "" && tp == ""
 }

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"unicode"
+
+	"github.com/agops/agops/internal/specyaml"
 )
 
 var (
@@ -16,7 +18,7 @@ var (
 
 // builder validates a decoded document into a Team, reporting every problem it finds.
 type builder struct {
-	ps     *problems
+	ps     *specyaml.Problems
 	t      *Team
 	models map[string]bool
 	agents map[string]int    // agent name → index of its first declaration
@@ -25,7 +27,7 @@ type builder struct {
 	modelNames, agentNames string
 }
 
-func build(doc *document, ps *problems) *Team {
+func build(doc *document, ps *specyaml.Problems) *Team {
 	b := &builder{ps: ps, t: &Team{Name: doc.Metadata.Name}, models: map[string]bool{}, agents: map[string]int{}}
 	b.header(doc)
 	b.limits(doc.Spec.Limits)
@@ -40,10 +42,10 @@ func build(doc *document, ps *problems) *Team {
 
 func (b *builder) header(doc *document) {
 	if doc.APIVersion != APIVersion {
-		b.ps.add("apiVersion", "want %q, got %s", APIVersion, quote(doc.APIVersion))
+		b.ps.Add("apiVersion", "want %q, got %s", APIVersion, quote(doc.APIVersion))
 	}
 	if doc.Kind != Kind {
-		b.ps.add("kind", "want %q, got %s", Kind, quote(doc.Kind))
+		b.ps.Add("kind", "want %q, got %s", Kind, quote(doc.Kind))
 	}
 	b.label("metadata.name", doc.Metadata.Name)
 }
@@ -52,9 +54,9 @@ func (b *builder) header(doc *document) {
 func (b *builder) label(path, name string) bool {
 	switch {
 	case name == "":
-		b.ps.add(path, "required")
+		b.ps.Add(path, "required")
 	case !labelRE.MatchString(name):
-		b.ps.add(path, "%s is not a DNS label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63", quote(name))
+		b.ps.Add(path, "%s is not a DNS label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63", quote(name))
 	default:
 		return true
 	}
@@ -63,25 +65,25 @@ func (b *builder) label(path, name string) bool {
 
 func (b *builder) modelList(list modelList) {
 	if len(list) == 0 {
-		b.ps.add("spec.models", "required: declare at least one model")
+		b.ps.Add("spec.models", "required: declare at least one model")
 		return
 	}
 	names := make([]string, 0, len(list))
 	for _, m := range list {
-		path := keyPath("spec.models", m.Name)
+		path := specyaml.KeyPath("spec.models", m.Name)
 		b.label(path, m.Name)
 		b.models[m.Name] = true
 		b.baseURL(path+".baseURL", m.BaseURL)
 		b.word(path+".model", m.Model)
 		if m.APIKeyEnv != "" && !envRE.MatchString(m.APIKeyEnv) {
-			b.ps.add(path+".apiKeyEnv", "%s is not an environment variable name: letters, digits and '_', not starting with a digit", quote(m.APIKeyEnv))
+			b.ps.Add(path+".apiKeyEnv", "%s is not an environment variable name: letters, digits and '_', not starting with a digit", quote(m.APIKeyEnv))
 		}
 		if t := m.Temperature; t != nil && !(*t >= 0 && *t <= 2) {
-			b.ps.add(path+".temperature", "must be between 0 and 2, got %v", *t)
+			b.ps.Add(path+".temperature", "must be between 0 and 2, got %v", *t)
 		}
 		maxTokens := 0
 		if m.MaxTokens != nil && *m.MaxTokens < 1 {
-			b.ps.add(path+".maxTokens", "must be at least 1 (leave it out for the server's default), got %d", *m.MaxTokens)
+			b.ps.Add(path+".maxTokens", "must be at least 1 (leave it out for the server's default), got %d", *m.MaxTokens)
 		} else if m.MaxTokens != nil {
 			maxTokens = *m.MaxTokens
 		}
@@ -95,21 +97,21 @@ func (b *builder) modelList(list modelList) {
 // baseURL checks a model endpoint. Messages never echo the URL: it might hold a password.
 func (b *builder) baseURL(path, raw string) {
 	if raw == "" {
-		b.ps.add(path, "required")
+		b.ps.Add(path, "required")
 		return
 	}
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil:
-		b.ps.add(path, "not a valid URL")
+		b.ps.Add(path, "not a valid URL")
 	case u.User != nil:
-		b.ps.add(path, "credentials do not belong in the URL: put the API key in an environment variable and name it in apiKeyEnv")
+		b.ps.Add(path, "credentials do not belong in the URL: put the API key in an environment variable and name it in apiKeyEnv")
 	case u.Scheme != "http" && u.Scheme != "https":
-		b.ps.add(path, "want an http:// or https:// URL, got scheme %s", quote(u.Scheme))
+		b.ps.Add(path, "want an http:// or https:// URL, got scheme %s", quote(u.Scheme))
 	case u.Hostname() == "":
-		b.ps.add(path, "the URL has no host")
+		b.ps.Add(path, "the URL has no host")
 	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
-		b.ps.add(path, "the URL must not have a query or fragment (the client appends /chat/completions)")
+		b.ps.Add(path, "the URL must not have a query or fragment (the client appends /chat/completions)")
 	}
 }
 
@@ -117,9 +119,9 @@ func (b *builder) baseURL(path, raw string) {
 func (b *builder) word(path, s string) {
 	switch {
 	case s == "":
-		b.ps.add(path, "required")
+		b.ps.Add(path, "required")
 	case strings.ContainsFunc(s, unicode.IsSpace):
-		b.ps.add(path, "must not contain whitespace, got %s", quote(s))
+		b.ps.Add(path, "must not contain whitespace, got %s", quote(s))
 	}
 }
 
@@ -128,7 +130,7 @@ func (b *builder) intIn(path string, v *int, def, lo, hi int) int {
 		return def
 	}
 	if *v < lo || *v > hi {
-		b.ps.add(path, "must be between %d and %d, got %d", lo, hi, *v)
+		b.ps.Add(path, "must be between %d and %d, got %d", lo, hi, *v)
 		return def
 	}
 	return *v
@@ -136,14 +138,14 @@ func (b *builder) intIn(path string, v *int, def, lo, hi int) int {
 
 func (b *builder) agentList(list []agentSpec) {
 	if len(list) == 0 {
-		b.ps.add("spec.agents", "required: declare at least one agent")
+		b.ps.Add("spec.agents", "required: declare at least one agent")
 	}
 	var names []string
 	for i, a := range list {
 		path := fmt.Sprintf("spec.agents[%d]", i)
 		if b.label(path+".name", a.Name) {
 			if first, dup := b.agents[a.Name]; dup {
-				b.ps.add(path+".name", "duplicate name %q (first at spec.agents[%d])", a.Name, first)
+				b.ps.Add(path+".name", "duplicate name %q (first at spec.agents[%d])", a.Name, first)
 			} else {
 				b.agents[a.Name] = i
 				names = append(names, a.Name)
@@ -158,19 +160,19 @@ func (b *builder) agent(path string, a agentSpec) Agent {
 	role := strings.TrimSpace(a.Role)
 	switch {
 	case role == "":
-		b.ps.add(path+".role", "required")
+		b.ps.Add(path+".role", "required")
 	case strings.ContainsFunc(role, notInLine):
-		b.ps.add(path+".role", "want one line, without line breaks or control characters (the instructions hold the rest)")
+		b.ps.Add(path+".role", "want one line, without line breaks or control characters (the instructions hold the rest)")
 	}
 	if strings.TrimSpace(a.Instructions) == "" {
-		b.ps.add(path+".instructions", "required")
+		b.ps.Add(path+".instructions", "required")
 	}
 	for _, v := range []struct {
 		field string
 		n     int64
 	}{{"tokens", a.Budget.Tokens}, {"toolCalls", int64(a.Budget.ToolCalls)}} {
 		if v.n < 0 {
-			b.ps.add(path+".budget."+v.field, "must be 0 (unbounded) or more, got %d", v.n)
+			b.ps.Add(path+".budget."+v.field, "must be 0 (unbounded) or more, got %d", v.n)
 		}
 	}
 	return Agent{
@@ -189,9 +191,9 @@ func (b *builder) agentModel(path, name string) string {
 	case name == "" && len(models) == 1:
 		return models[0].Name
 	case name == "":
-		b.ps.add(path, "required: spec.models declares %d models%s", len(models), inParens("", b.modelNames))
+		b.ps.Add(path, "required: spec.models declares %d models%s", len(models), inParens("", b.modelNames))
 	case !b.models[name]:
-		b.ps.add(path, "unknown model %s%s", quote(name), inParens("spec.models has: ", b.modelNames))
+		b.ps.Add(path, "unknown model %s%s", quote(name), inParens("spec.models has: ", b.modelNames))
 	}
 	return name
 }

@@ -1,4 +1,4 @@
-package team
+package specyaml
 
 import (
 	"fmt"
@@ -8,23 +8,43 @@ import (
 	"strings"
 )
 
-// yamlFields maps a struct's yaml names to field indexes.
-func yamlFields(t reflect.Type) map[string]int {
+// Fields maps a struct type's yaml names to its field indexes: the exported fields whose yaml tag names them
+// (`yaml:"-"` and untagged fields are not part of the document).
+func Fields(t reflect.Type) map[string]int {
 	out := make(map[string]int, t.NumField())
 	for i := range t.NumField() {
-		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); name != "" && name != "-" {
+		if name := yamlName(t.Field(i)); name != "" {
 			out[name] = i
 		}
 	}
 	return out
 }
 
+// fieldNames lists a struct type's yaml names in declaration order.
+func fieldNames(t reflect.Type) []string {
+	var out []string
+	for i := range t.NumField() {
+		if name := yamlName(t.Field(i)); name != "" {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+func yamlName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	if name == "-" || !f.IsExported() {
+		return ""
+	}
+	return name
+}
+
 // plainKey is a key that can stand in a field path as written.
 var plainKey = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
-// keyPath is the path of key under path: "spec.models.local", or `spec.models["a b"]` for a key that is not
+// KeyPath is the path of key under path: "spec.models.local", or `spec.models["a b"]` for a key that is not
 // plain.
-func keyPath(path, key string) string {
+func KeyPath(path, key string) string {
 	if !plainKey.MatchString(key) {
 		return path + "[" + strconv.Quote(key) + "]"
 	}
