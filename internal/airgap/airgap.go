@@ -2,8 +2,9 @@
 // those images pinned by digest for one platform (an OCI image layout, agops-bundle.json and SHA256SUMS), its
 // offline verification, and pushing its images into a registry inside a site with no internet.
 //
-// Bundle pulls with go-containerregistry into a working folder next to the archive, so an interrupted run resumes
-// where it stopped; Verify reads nothing but the archive; Push verifies, then writes every image under the target
+// Bundle pulls with go-containerregistry (or through a pull-through cache, or reads images built locally from
+// docker-archives and the helper image from an agops binary) into a working folder next to the archive, so an
+// interrupted run resumes where it stopped; Verify reads nothing but the archive; Push verifies, then writes every image under the target
 // registry keeping repository paths (see TargetRef).
 package airgap
 
@@ -53,6 +54,14 @@ type Options struct {
 	Transport http.RoundTripper
 	// Created is the bundle's creation time; zero means now.
 	Created time.Time
+	// Archives are `docker save` / `podman save` archives (docker-archive format). An image to bundle whose
+	// reference matches a RepoTag of one of them is read from it instead of pulled; see Bundle for the rules.
+	Archives []string
+	// Helper, when not nil, is agops's helper image made on this machine instead of pulled.
+	Helper *Helper
+	// Mirrors send the pulls of whole registries to pull-through caches (ParseMirror); the bundle still records
+	// each image's original reference, repository and registry.
+	Mirrors []Mirror
 }
 
 // PushOptions tune Push.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -20,6 +19,10 @@ import (
 type pinned struct {
 	given       string
 	ref         name.Reference
+	from        name.Reference // where a pulled image is fetched: ref, or its pull-through mirror
+	img         v1.Image       // the image in hand (archive, helper binary); nil when pulled
+	source      string         // Image.Source
+	origin      string         // where it comes from, for messages; "" when pulled from ref
 	indexDigest string
 	desc        v1.Descriptor // of the image manifest
 	raw         []byte        // the image manifest
@@ -32,13 +35,28 @@ type bundler struct {
 	platform v1.Platform
 	puller   *remote.Puller
 	store    store
+	mirrors  map[string]Mirror // by registry host
+	held     map[string]held   // by reference as given
 }
 
 // Bundle resolves every reference in refs to a digest for one platform (Options.Platform; from a multi-platform
 // index that platform's image, recording both digests; a reference pinned with @sha256: keeps its digest), pulls
 // the images into the working folder out+".partial", and writes out: a tar archive of the OCI image layout,
 // agops-bundle.json and SHA256SUMS. The archive appears at out complete or not at all. Blobs already in the
-// working folder with the right content are not downloaded again; the working folder is removed after success.
+// working folder with the right content are not fetched or written again; the working folder is removed after
+// success.
+//
+// Images can come from elsewhere than their registry (Image.Source records it):
+//   - Options.Archives: a reference matching a RepoTag of a docker-archive is read from it (a tagged reference
+//     by its tag, whatever its spelling; one pinned by digest only when the archive's image has that digest),
+//     its digest being the one go-containerregistry's tarball package gives the archived image; a tag in two
+//     archives is an error; images of the archives the project does not use are named on Options.Progress and
+//     left out;
+//   - Options.Helper: the helper image built from an agops binary;
+//   - Options.Mirrors: a pulled image whose registry has a mirror is fetched from the mirror instead.
+//
+// An image in hand is bundled byte for byte (its raw manifest, config and compressed layers), so it has the digest
+// a registry serving it would give, and its config must name the bundle's platform.
 func Bundle(ctx context.Context, refs []string, out string, o Options) (Manifest, error) {
 	b, parsed, err := newBundler(ctx, refs, out, o)
 	if err != nil {
@@ -74,11 +92,15 @@ func newBundler(ctx context.Context, refs []string, out string, o Options) (*bun
 	if err != nil {
 		return nil, nil, err
 	}
+	mirrors, err := mirrorsByHost(o.Mirrors)
+	if err != nil {
+		return nil, nil, err
+	}
 	st, err := openStore(out + ".partial")
 	if err != nil {
 		return nil, nil, err
 	}
-	return &bundler{o: o, platform: platform, puller: puller, store: st}, parsed, nil
+	return &bundler{o: o, platform: platform, puller: puller, store: st, mirrors: mirrors}, parsed, nil
 }
 
 // parseRefs parses every reference, reporting every malformed one at once.
@@ -99,8 +121,12 @@ func parseRefs(refs []string, insecure bool) (map[string]name.Reference, error) 
 	return parsed, errors.Join(errs...)
 }
 
-// run resolves every image, then fetches each, then writes the archive.
+// run decides where each image comes from, resolves every image, then fetches each, then writes the archive.
 func (b *bundler) run(ctx context.Context, parsed map[string]name.Reference, out string) (Manifest, error) {
+	var err error
+	if b.held, err = b.assign(parsed); err != nil {
+		return Manifest{}, err
+	}
 	images, err := b.resolveAll(ctx, parsed)
 	if err != nil {
 		return Manifest{}, err
@@ -123,14 +149,9 @@ func (b *bundler) run(ctx context.Context, parsed map[string]name.Reference, out
 
 // resolveAll resolves every reference, reporting every failure at once; the result is sorted by reference.
 func (b *bundler) resolveAll(ctx context.Context, parsed map[string]name.Reference) ([]*pinned, error) {
-	keys := make([]string, 0, len(parsed))
-	for k := range parsed {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
 	var out []*pinned
 	var errs []error
-	for _, k := range keys {
+	for _, k := range sortedKeys(parsed) {
 		p, err := b.resolve(ctx, k, parsed[k])
 		if err != nil {
 			errs = append(errs, fmt.Errorf("image %s: %w", k, err))
@@ -141,34 +162,85 @@ func (b *bundler) resolveAll(ctx context.Context, parsed map[string]name.Referen
 	return out, errors.Join(errs...)
 }
 
-// resolve fetches the manifest ref names; from an index, the manifest of the bundle's platform.
+// resolve reads the manifest of an image in hand, or fetches the one ref names (from its registry or its
+// mirror).
 func (b *bundler) resolve(ctx context.Context, given string, ref name.Reference) (*pinned, error) {
-	d, err := b.puller.Get(ctx, ref)
-	if err != nil {
+	if h, ok := b.held[given]; ok {
+		return b.resolveHeld(ctx, given, ref, h)
+	}
+	p := &pinned{given: given, ref: ref, from: ref}
+	m, mirrored := b.mirrors[ref.Context().RegistryStr()]
+	if mirrored {
+		from, err := mirrorRef(ref, m, b.o.Insecure)
+		if err != nil {
+			return nil, err
+		}
+		p.from, p.source, p.origin = from, m.source(), "pull-mirror "+from.String()
+	}
+	if err := b.resolveRemote(ctx, p); err != nil {
+		if mirrored {
+			return nil, fmt.Errorf("through %s: %w", p.origin, err)
+		}
 		return nil, err
 	}
-	p := &pinned{given: given, ref: ref}
+	return p, nil
+}
+
+// resolveRemote fetches the manifest p.from names; from an index, the manifest of the bundle's platform.
+func (b *bundler) resolveRemote(ctx context.Context, p *pinned) error {
+	d, err := b.puller.Get(ctx, p.from)
+	if err != nil {
+		return err
+	}
 	if d.MediaType.IsIndex() {
 		p.indexDigest = d.Digest.String()
 		child, err := pickPlatform(d.Manifest, b.platform)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if d, err = b.puller.Get(ctx, ref.Context().Digest(child.String())); err != nil {
-			return nil, err
+		if d, err = b.puller.Get(ctx, p.from.Context().Digest(child.String())); err != nil {
+			return err
 		}
 	}
-	if !d.MediaType.IsImage() {
-		return nil, fmt.Errorf("media type %s is not an image manifest (schema 1 and nested indexes are not supported)", d.MediaType)
+	return b.setManifest(ctx, p, d.MediaType, d.Manifest, v1.Descriptor{MediaType: d.MediaType, Size: d.Size, Digest: d.Digest})
+}
+
+// resolveHeld reads the manifest of an image in hand as it is (RawManifest), so that the bundle holds the bytes
+// and the digest a registry serving that image would give.
+func (b *bundler) resolveHeld(ctx context.Context, given string, ref name.Reference, h held) (*pinned, error) {
+	p := &pinned{given: given, ref: ref, img: h.img, source: h.source, origin: h.origin}
+	raw, err := h.img.RawManifest()
+	if err != nil {
+		return nil, fmt.Errorf("%s: reading manifest: %w", h.origin, err)
 	}
-	if p.manifest, err = v1.ParseManifest(bytes.NewReader(d.Manifest)); err != nil {
-		return nil, fmt.Errorf("reading manifest: %w", err)
+	mt, err := h.img.MediaType()
+	if err != nil {
+		return nil, fmt.Errorf("%s: reading media type: %w", h.origin, err)
 	}
-	p.raw, p.desc = d.Manifest, v1.Descriptor{MediaType: d.MediaType, Size: d.Size, Digest: d.Digest}
-	if err := b.config(ctx, p); err != nil {
+	digest, size, err := v1.SHA256(bytes.NewReader(raw))
+	if err != nil {
 		return nil, err
 	}
+	if d, ok := ref.(name.Digest); ok && d.DigestStr() != digest.String() {
+		return nil, fmt.Errorf("%s has digest %s, but the reference pins %s", h.origin, digest, d.DigestStr())
+	}
+	if err := b.setManifest(ctx, p, mt, raw, v1.Descriptor{MediaType: mt, Size: size, Digest: digest}); err != nil {
+		return nil, fmt.Errorf("%s: %w", h.origin, err)
+	}
 	return p, nil
+}
+
+// setManifest records p's image manifest and brings its config into the store.
+func (b *bundler) setManifest(ctx context.Context, p *pinned, mt types.MediaType, raw []byte, desc v1.Descriptor) error {
+	if !mt.IsImage() {
+		return fmt.Errorf("media type %s is not an image manifest (schema 1 and nested indexes are not supported)", mt)
+	}
+	m, err := v1.ParseManifest(bytes.NewReader(raw))
+	if err != nil {
+		return fmt.Errorf("reading manifest: %w", err)
+	}
+	p.manifest, p.raw, p.desc = m, raw, desc
+	return b.config(ctx, p)
 }
 
 // pickPlatform chooses the image of platform from an index's manifest.
@@ -198,7 +270,7 @@ func (p *pinned) image() Image {
 	}
 	return Image{
 		Ref: p.given, Repository: p.ref.Context().Name(), Digest: p.desc.Digest.String(),
-		IndexDigest: p.indexDigest, Size: size, Registry: p.ref.Context().RegistryStr(),
+		IndexDigest: p.indexDigest, Size: size, Registry: p.ref.Context().RegistryStr(), Source: p.source,
 	}
 }
 

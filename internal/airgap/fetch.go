@@ -12,7 +12,11 @@ import (
 // fetch brings p's layers into the store, skipping those already there (its config is there since resolve), then
 // stores its manifest.
 func (b *bundler) fetch(ctx context.Context, p *pinned) error {
-	mt := newMeter(b.o.Progress, "pull "+p.given, p.image().Size)
+	verb := "pull "
+	if p.img != nil {
+		verb = "load "
+	}
+	mt := newMeter(b.o.Progress, verb+p.given, p.image().Size)
 	present := int64(0)
 	for _, d := range p.manifest.Layers {
 		if b.store.has(d.Digest, d.Size) {
@@ -26,10 +30,15 @@ func (b *bundler) fetch(ctx context.Context, p *pinned) error {
 		}
 	}
 	mt.add(p.manifest.Config.Size)
-	if err := b.store.put(p.desc.Digest, p.desc.Size, bytes.NewReader(p.raw), mt.add); err != nil {
+	if b.store.has(p.desc.Digest, p.desc.Size) {
+		mt.add(p.desc.Size)
+	} else if err := b.store.put(p.desc.Digest, p.desc.Size, bytes.NewReader(p.raw), mt.add); err != nil {
 		return fmt.Errorf("image %s: %w", p.given, err)
 	}
 	note := p.desc.Digest.String()
+	if p.source != "" {
+		note += " (" + p.source + ")"
+	}
 	if present > 0 {
 		note += fmt.Sprintf(" (%s of layers already in the working folder)", human(present))
 	}
@@ -37,13 +46,9 @@ func (b *bundler) fetch(ctx context.Context, p *pinned) error {
 	return nil
 }
 
-// download fetches one blob from p's repository into the store.
+// download fetches one blob of p into the store.
 func (b *bundler) download(ctx context.Context, p *pinned, d v1.Descriptor, count func(int64)) error {
-	layer, err := b.puller.Layer(ctx, p.ref.Context().Digest(d.Digest.String()))
-	if err != nil {
-		return fmt.Errorf("fetching blob %s: %w", d.Digest, err)
-	}
-	rc, err := layer.Compressed()
+	rc, err := b.open(ctx, p, d)
 	if err != nil {
 		return fmt.Errorf("fetching blob %s: %w", d.Digest, err)
 	}
@@ -77,13 +82,30 @@ func (b *bundler) config(ctx context.Context, p *pinned) error {
 	return b.store.put(d.Digest, d.Size, bytes.NewReader(data), nil)
 }
 
+// open streams one blob of p as it is stored (compressed layers as they are): from the image in hand, or from
+// the repository p is fetched from.
+func (b *bundler) open(ctx context.Context, p *pinned, d v1.Descriptor) (io.ReadCloser, error) {
+	if p.img != nil {
+		if d.Digest == p.manifest.Config.Digest {
+			data, err := p.img.RawConfigFile()
+			return io.NopCloser(bytes.NewReader(data)), err
+		}
+		layer, err := p.img.LayerByDigest(d.Digest)
+		if err != nil {
+			return nil, err
+		}
+		return layer.Compressed()
+	}
+	layer, err := b.puller.Layer(ctx, p.from.Context().Digest(d.Digest.String()))
+	if err != nil {
+		return nil, err
+	}
+	return layer.Compressed()
+}
+
 // get fetches a small blob into memory and checks its size and digest.
 func (b *bundler) get(ctx context.Context, p *pinned, d v1.Descriptor) ([]byte, error) {
-	layer, err := b.puller.Layer(ctx, p.ref.Context().Digest(d.Digest.String()))
-	if err != nil {
-		return nil, fmt.Errorf("fetching blob %s: %w", d.Digest, err)
-	}
-	rc, err := layer.Compressed()
+	rc, err := b.open(ctx, p, d)
 	if err != nil {
 		return nil, fmt.Errorf("fetching blob %s: %w", d.Digest, err)
 	}

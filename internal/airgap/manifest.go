@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -41,6 +42,10 @@ type Image struct {
 	Size int64 `json:"size"`
 	// Registry is the source registry host (`index.docker.io`, `ghcr.io`).
 	Registry string `json:"registry"`
+	// Source says where the image came from: empty when pulled from Registry; `pull-mirror REG/prefix` when fetched
+	// from that pull-through cache; `archive FILE` (the base name) when read from a docker-archive; `built from
+	// agops binary` for the helper image made on this machine.
+	Source string `json:"source,omitempty"`
 }
 
 // ParseManifest reads agops-bundle.json strictly: unknown fields, a different format version, a malformed
@@ -111,7 +116,27 @@ func (img Image) validate() error {
 	if _, err := name.NewRegistry(img.Registry); err != nil || img.Registry == "" {
 		errs = append(errs, fmt.Errorf("registry %q is not a registry host", img.Registry))
 	}
+	if err := validSource(img.Source); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// validSource accepts the values Bundle writes in Image.Source.
+func validSource(s string) error {
+	file, isArchive := strings.CutPrefix(s, sourceArchive)
+	mirror, isMirror := strings.CutPrefix(s, sourceMirror)
+	switch {
+	case s == "" || s == SourceBuilt:
+		return nil
+	case isArchive && file != "" && file != "." && file != ".." && !strings.Contains(file, "/"):
+		return nil
+	case isMirror:
+		if _, _, err := splitTarget(mirror); err == nil && !strings.HasSuffix(mirror, "/") {
+			return nil
+		}
+	}
+	return fmt.Errorf("source %q: want none, %q, %q or %q", s, sourceArchive+"FILE", sourceMirror+"REG[/prefix]", SourceBuilt)
 }
 
 // sha256Hash parses "sha256:<64 lowercase hex>"; other algorithms are refused, since the layout stores

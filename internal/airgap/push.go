@@ -170,7 +170,7 @@ func splitTarget(target string) (reg, prefix string, err error) {
 	}
 	target = strings.TrimSuffix(target, "/")
 	reg, prefix, _ = strings.Cut(target, "/")
-	if reg == "" || !(strings.ContainsAny(reg, ".:") || reg == "localhost") {
+	if !isHost(reg) {
 		return "", "", fmt.Errorf("registry %q: want host[:port][/prefix], like registry.local:5000/mirror", target)
 	}
 	if _, err := name.NewRegistry(reg); err != nil {
@@ -182,4 +182,10 @@ func splitTarget(target string) (reg, prefix string, err error) {
 		}
 	}
 	return reg, prefix, nil
+}
+
+// isHost reports whether s looks like a registry host rather than a path segment: it has a dot or a port, or is
+// localhost (the rule docker uses to tell `registry.local/app` from `library/app`).
+func isHost(s string) bool {
+	return s != "" && (strings.ContainsAny(s, ".:") || s == "localhost")
 }

@@ -10,13 +10,15 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agops/agops/internal/airgap"
+	"github.com/agops/agops/internal/cluster"
 	"github.com/agops/agops/internal/plan"
 )
 
 // airgapSourceFlags say where `agops airgap images|bundle` take the image list from.
 type airgapSourceFlags struct {
-	load   loadFlags
-	images []string
+	load    loadFlags
+	images  []string
+	cluster string
 }
 
 // register adds -f and the migrate flags that change images, and --image.
@@ -33,11 +35,19 @@ func (f *airgapSourceFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&f.load.plan.WithTemporal, "with-temporal", false, "as agops migrate --with-temporal: also bundle "+plan.TemporalImage+" when the migration adds it")
 	fl.BoolVar(&f.load.plan.NoGateway, "no-gateway", false, "as agops migrate --no-gateway")
 	fl.StringArrayVar(&f.images, "image", nil, "another image to include, such as a device plugin (repeatable)")
+	fl.StringVar(&f.cluster, "cluster", "", "folder written by agops cluster init: also include the images of its manifests (kube-vip, device plugins)")
 }
 
 // source is where the images come from: the output folder argument, or -f, and --image.
 func (f *airgapSourceFlags) source(args []string, s streams) (airgap.Source, error) {
 	src := airgap.Source{Extra: f.images}
+	if f.cluster != "" {
+		spec, err := cluster.Read(f.cluster)
+		if err != nil {
+			return src, err
+		}
+		src.Extra = append(src.Extra, spec.Images()...)
+	}
 	switch {
 	case len(args) == 1 && len(f.load.files) > 0:
 		return src, usageError{errors.New("give an agops output folder or -f compose.yaml, not both")}
@@ -49,8 +59,8 @@ func (f *airgapSourceFlags) source(args []string, s streams) (airgap.Source, err
 			return src, err
 		}
 		src.Compose = &o
-	case len(f.images) == 0:
-		return src, usageError{errors.New("nothing to bundle: give -f compose.yaml, an agops output folder, or --image REF")}
+	case len(src.Extra) == 0:
+		return src, usageError{errors.New("nothing to bundle: give -f compose.yaml, an agops output folder, --cluster DIR or --image REF")}
 	}
 	return src, nil
 }
@@ -64,7 +74,7 @@ func newAirgapCmd(g *globals, s streams) *cobra.Command {
 func newAirgapImagesCmd(s streams) *cobra.Command {
 	f := &airgapSourceFlags{}
 	cmd := &cobra.Command{
-		Use:   "images [-f compose.yaml | OUT] [--image REF]...",
+		Use:   "images [-f compose.yaml | OUT] [--cluster DIR] [--image REF]...",
 		Short: "List the images a bundle of this project would hold, one per line",
 		Args:  maxArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -85,24 +95,49 @@ func newAirgapImagesCmd(s streams) *cobra.Command {
 
 // airgapBundleFlags are the flags of `agops airgap bundle`.
 type airgapBundleFlags struct {
-	src      airgapSourceFlags
-	out      string
-	platform string
-	insecure bool
+	src          airgapSourceFlags
+	out          string
+	platform     string
+	insecure     bool
+	archives     []string
+	helperBinary string
+	pullMirrors  []string
+}
+
+// options turns the flags into airgap.Options; a malformed --pull-mirror is a usage error. The helper image is
+// the one --helper-image names, as agops migrate writes it into the manifests.
+func (f *airgapBundleFlags) options(g *globals, s streams) (airgap.Options, error) {
+	o := airgap.Options{Platform: f.platform, Insecure: f.insecure, Progress: progress(g, s), Archives: f.archives}
+	mirrors, err := airgap.ParseMirrors(f.pullMirrors)
+	if err != nil {
+		return o, usageError{fmt.Errorf("--pull-mirror: %w", err)}
+	}
+	o.Mirrors = mirrors
+	if f.helperBinary != "" {
+		o.Helper = &airgap.Helper{Ref: f.src.load.plan.HelperImage, Binary: f.helperBinary}
+	}
+	return o, nil
 }
 
 func newAirgapBundleCmd(g *globals, s streams) *cobra.Command {
 	f := &airgapBundleFlags{}
 	cmd := &cobra.Command{
-		Use:   "bundle [-f compose.yaml | OUT] -o bundle.tar [--platform os/arch] [--image REF]...",
+		Use: "bundle [-f compose.yaml | OUT] -o bundle.tar [--cluster DIR] [--platform os/arch] [--image REF]... " +
+			"[--image-archive FILE]... [--helper-binary PATH] [--pull-mirror HOST=REG[/prefix]]...",
 		Short: "Pull every image of the project for one platform, pinned by digest, into one verifiable archive",
 		Long: "Lists the images of an agops output folder (its ha overlay) or of a Compose project migrated in memory, " +
 			"plus --image, resolves each to a digest for --platform, and writes one tar archive: an OCI image " +
-			"layout, agops-bundle.json and SHA256SUMS. An interrupted run resumes from -o's .partial folder. See docs/airgap.md.",
+			"layout, agops-bundle.json and SHA256SUMS. An interrupted run resumes from -o's .partial folder. " +
+			"Images built locally come from --image-archive (docker save), the helper image from --helper-binary, " +
+			"and --pull-mirror fetches a registry's images through a proxy cache. See docs/airgap.md.",
 		Args: maxArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if f.out == "" {
 				return usageError{errors.New("-o bundle.tar is required")}
+			}
+			o, err := f.options(g, s)
+			if err != nil {
+				return err
 			}
 			src, err := f.src.source(args, s)
 			if err != nil {
@@ -112,7 +147,6 @@ func newAirgapBundleCmd(g *globals, s streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			o := airgap.Options{Platform: f.platform, Insecure: f.insecure, Progress: progress(g, s)}
 			m, err := airgap.Bundle(cmd.Context(), refs, f.out, o)
 			if err != nil {
 				return err
@@ -124,7 +158,10 @@ func newAirgapBundleCmd(g *globals, s streams) *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringVarP(&f.out, "output", "o", "", "the bundle to write (a tar archive; written atomically)")
 	fl.StringVar(&f.platform, "platform", airgap.DefaultPlatform, "os/arch[/variant] of the images to bundle")
-	fl.BoolVar(&f.insecure, "insecure", false, "talk plain HTTP to the source registries")
+	fl.BoolVar(&f.insecure, "insecure", false, "talk plain HTTP to the source registries and pull mirrors")
+	fl.StringArrayVar(&f.archives, "image-archive", nil, "docker save / podman save archive: project images matching its tags are taken from it (repeatable)")
+	fl.StringVar(&f.helperBinary, "helper-binary", "", "static agops binary: build the --helper-image from it instead of pulling it")
+	fl.StringArrayVar(&f.pullMirrors, "pull-mirror", nil, "HOST=REG[/prefix]: fetch HOST's images from this pull-through cache (repeatable)")
 	return cmd
 }
 
@@ -188,7 +225,7 @@ func progress(g *globals, s streams) io.Writer {
 	return s.err
 }
 
-// printManifest writes a heading and one line per image: reference, digest, size.
+// printManifest writes a heading and one line per image: reference, digest, size, where it came from.
 func printManifest(w io.Writer, heading string, m airgap.Manifest) error {
 	var total int64
 	for _, img := range m.Images {
@@ -198,7 +235,11 @@ func printManifest(w io.Writer, heading string, m airgap.Manifest) error {
 		float64(total)/(1<<20), m.Created.Format("2006-01-02T15:04:05Z"))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, img := range m.Images {
-		fmt.Fprintf(tw, "  %s\t%s\t%.1f MiB\n", img.Ref, img.Digest, float64(img.Size)/(1<<20))
+		source := img.Source
+		if source == "" {
+			source = "pulled from " + img.Registry
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%.1f MiB\t%s\n", img.Ref, img.Digest, float64(img.Size)/(1<<20), source)
 	}
 	return tw.Flush()
 }

@@ -5,6 +5,7 @@ import (
 	"log"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
 // inProcessRegistry starts a registry for the test and returns its host:port.
@@ -140,6 +142,9 @@ func TestAirgapFolderAndTamper(t *testing.T) {
 func TestAirgapUsage(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("not a binary\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name string
 		args []string
@@ -154,6 +159,20 @@ func TestAirgapUsage(t *testing.T) {
 		{"invalid-push-no-registry", []string{"airgap", "push", filepath.Join(dir, "b.tar")}, exitUsage, "--registry REG[/prefix] is required"},
 		{"invalid-verify-missing", []string{"airgap", "verify", filepath.Join(dir, "nope.tar")}, exitInput, "opening bundle"},
 		{"invalid-unknown-verb", []string{"airgap", "mirror"}, exitUsage, "unknown command"},
+		{"invalid-pull-mirror-no-equals", []string{"airgap", "bundle", "--image", "redis:7", "--pull-mirror", "docker.io", "-o", filepath.Join(dir, "b.tar")},
+			exitUsage, `--pull-mirror: pull mirror "docker.io": no '='; want HOST=REG[/prefix]`},
+		{"invalid-pull-mirror-empty-host", []string{"airgap", "bundle", "--image", "redis:7", "--pull-mirror", "=proxy.example", "-o", filepath.Join(dir, "b.tar")},
+			exitUsage, "no registry host before '='"},
+		{"invalid-pull-mirror-scheme", []string{"airgap", "bundle", "--image", "redis:7", "--pull-mirror", "docker.io=https://proxy.example", "-o", filepath.Join(dir, "b.tar")},
+			exitUsage, "without a scheme"},
+		{"invalid-pull-mirror-not-a-host", []string{"airgap", "bundle", "--image", "redis:7", "--pull-mirror", "docker=proxy.example", "-o", filepath.Join(dir, "b.tar")},
+			exitUsage, `"docker" is not a registry host`},
+		{"invalid-pull-mirror-twice", []string{"airgap", "bundle", "--image", "redis:7", "--pull-mirror", "docker.io=a.example", "--pull-mirror", "index.docker.io=b.example", "-o", filepath.Join(dir, "b.tar")},
+			exitUsage, "two pull mirrors for index.docker.io: a.example and b.example"},
+		{"invalid-helper-binary-not-static", []string{"airgap", "bundle", "--image", "ghcr.io/agops/agops:" + Version, "--helper-binary", filepath.Join(dir, "notes.txt"), "-o", filepath.Join(dir, "b.tar")},
+			exitInput, "CGO_ENABLED=0 go build -o agops ./cmd/agops"},
+		{"invalid-image-archive-missing", []string{"airgap", "bundle", "--image", "redis:7", "--image-archive", filepath.Join(dir, "nope.tar"), "-o", filepath.Join(dir, "b.tar")},
+			exitInput, "image archive " + filepath.Join(dir, "nope.tar") + ": not a docker-archive"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -167,4 +186,51 @@ func TestAirgapUsage(t *testing.T) {
 	if exists(filepath.Join(dir, "b.tar")) {
 		t.Errorf("a failed bundle wrote its output")
 	}
+}
+
+// saveImages writes a `docker save` archive, own-images.tar, holding a random image under each tag.
+func saveImages(t *testing.T, tags []string) string {
+	t.Helper()
+	images := map[name.Reference]v1.Image{}
+	for _, tag := range tags {
+		img, err := random.Image(512, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref, err := name.NewTag(tag)
+		if err != nil {
+			t.Fatal(err)
+		}
+		images[ref] = img
+	}
+	path := filepath.Join(t.TempDir(), "own-images.tar")
+	if err := tarball.MultiRefWriteToFile(path, images); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// staticAgops builds agops as docs/airgap.md tells a user to (CGO_ENABLED=0 go build -o DIR/agops ./cmd/agops),
+// for linux/amd64 and stripped, so that image.Build has less to compress. The build cache makes it cheap after the
+// first run (which compiles the tree once more with cgo off).
+func staticAgops(t *testing.T) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "agops")
+	cmd := exec.Command("go", "build", "-ldflags=-s -w", "-o", out, "./cmd/agops")
+	cmd.Dir = repoRoot(t)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOFLAGS=-buildvcs=false")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	return out
+}
+
+// lineWith is the first line of text containing s, without trailing blanks.
+func lineWith(text, s string) string {
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, s) {
+			return strings.TrimRight(l, " ")
+		}
+	}
+	return ""
 }

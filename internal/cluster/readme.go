@@ -52,7 +52,7 @@ func (s Spec) k3sReadme(b *strings.Builder) {
 		"registries and `manifests/` into place (k3s applies `/var/lib/rancher/k3s/server/manifests/` itself).\n")
 	b.WriteString("- `NAME/preflight.sh`: read-only checks before the install; exits 1 if any fails.\n")
 	b.WriteString("- `manifests/`: kube-vip (ARP, the VIP for the API server on the control-plane nodes)" + s.manifestNote() + ".\n")
-	b.WriteString("- `images.txt`: the images the manifests use — bundle them (`agops airgap bundle --image ...`) for an air-gapped install.\n")
+	b.WriteString("- `images.txt`: the images the manifests use — `agops airgap bundle --cluster DIR` bundles them, and `agops cluster init ... --bundle` pins them.\n")
 	b.WriteString("- `agops-cluster.json`: what was asked. `secrets/token`: the join token.\n\n")
 }
 
