@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -151,7 +153,7 @@ func (b *bundler) run(ctx context.Context, parsed map[string]name.Reference, out
 func (b *bundler) resolveAll(ctx context.Context, parsed map[string]name.Reference) ([]*pinned, error) {
 	var out []*pinned
 	var errs []error
-	for _, k := range sortedKeys(parsed) {
+	for _, k := range slices.Sorted(maps.Keys(parsed)) {
 		p, err := b.resolve(ctx, k, parsed[k])
 		if err != nil {
 			errs = append(errs, fmt.Errorf("image %s: %w", k, err))

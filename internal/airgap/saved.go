@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -109,7 +110,7 @@ func (s *saved) match(given string, ref name.Reference) (h held, ok bool, err er
 // matchDigest finds the image of ref's repository whose digest ref pins.
 func (s *saved) matchDigest(ref name.Digest) (held, bool, error) {
 	var have []string
-	for _, k := range sortedKeys(s.byTag) {
+	for _, k := range slices.Sorted(maps.Keys(s.byTag)) {
 		st := s.byTag[k]
 		if st.tag.Context().Name() != ref.Context().Name() {
 			continue

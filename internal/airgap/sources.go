@@ -3,6 +3,7 @@ package airgap
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -65,7 +66,7 @@ func (b *bundler) assign(parsed map[string]name.Reference) (map[string]held, err
 		if err != nil {
 			return nil, err
 		}
-		for _, given := range sortedKeys(parsed) {
+		for _, given := range slices.Sorted(maps.Keys(parsed)) {
 			h, ok, err := s.match(given, parsed[given])
 			if err != nil {
 				errs = append(errs, fmt.Errorf("image %s: %w", given, err))
@@ -91,7 +92,7 @@ func (b *bundler) assignHelper(parsed map[string]name.Reference, out map[string]
 		return fmt.Errorf("helper image %q: %w", h.Ref, err)
 	}
 	var givens []string
-	for _, given := range sortedKeys(parsed) {
+	for _, given := range slices.Sorted(maps.Keys(parsed)) {
 		if parsed[given].Name() == want.Name() {
 			givens = append(givens, given)
 		}
@@ -116,14 +117,4 @@ func (b *bundler) assignHelper(parsed map[string]name.Reference, out map[string]
 		out[given] = held{img: img, source: SourceBuilt, origin: origin}
 	}
 	return nil
-}
-
-// sortedKeys are m's keys, sorted.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -66,7 +67,7 @@ func TestVerifyTampered(t *testing.T) {
 		}, nil, []string{ManifestFile + ": sha256", "image " + pg.Ref + ": agops-bundle.json says digest " + m.Images[0].Digest}},
 		{"invalid-edited-manifest-and-sums", func(n string, d []byte) ([]byte, bool) {
 			if n == ManifestFile || n == SumsFile {
-				edited := maps(files)
+				edited := maps.Clone(files)
 				edited[ManifestFile] = bytes.Replace(files[ManifestFile], []byte(`"size": `), []byte(`"size": 1`), 1)
 				if n == SumsFile {
 					return sums(edited), true
@@ -104,16 +105,8 @@ func TestVerifyTampered(t *testing.T) {
 	}
 }
 
-func maps(m map[string][]byte) map[string][]byte {
-	c := make(map[string][]byte, len(m))
-	for k, v := range m {
-		c[k] = v
-	}
-	return c
-}
-
 func withFile(m map[string][]byte, name string, data []byte) map[string][]byte {
-	c := maps(m)
+	c := maps.Clone(m)
 	c[name] = data
 	return c
 }
