@@ -15,6 +15,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/agops/agops/internal/cluster"
 )
 
 // pinned is one reference resolved to the image manifest of the bundle's platform.
@@ -85,6 +87,9 @@ func newBundler(ctx context.Context, refs []string, out string, o Options) (*bun
 	}
 	parsed, err := parseRefs(refs, o.Insecure)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := cluster.CheckMirrorPaths(refs); err != nil {
 		return nil, nil, err
 	}
 	if err := checkOut(out); err != nil {

@@ -10,6 +10,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/agops/agops/internal/cluster"
 )
 
 // Push verifies the bundle at path, then pushes every image in it to target ("REG" or "REG/prefix"), keeping
@@ -23,6 +25,13 @@ func Push(ctx context.Context, path, target string, o PushOptions) (map[string]s
 	}
 	m, err := Verify(path)
 	if err != nil {
+		return nil, err
+	}
+	refs := make([]string, len(m.Images))
+	for i, img := range m.Images {
+		refs[i] = img.Ref
+	}
+	if err := cluster.CheckMirrorPaths(refs); err != nil {
 		return nil, err
 	}
 	a, err := openArchive(path)

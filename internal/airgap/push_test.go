@@ -2,8 +2,12 @@ package airgap
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/agops/agops/internal/cluster"
 )
 
 const digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -89,5 +93,25 @@ func TestPushTwice(t *testing.T) {
 		if second[ref] != pushed {
 			t.Errorf("%s: first push %s, second %s", ref, pushed, second[ref])
 		}
+	}
+}
+
+// TestCheckMirrorPaths: two registries' images with one repository path would share the mirror's repository; Bundle
+// refuses them before fetching anything, and names both.
+func TestCheckMirrorPaths(t *testing.T) {
+	if err := cluster.CheckMirrorPaths([]string{"postgres:16", "docker.io/library/postgres:17", "ghcr.io/org/app:1", "quay.io/org/tool:2"}); err != nil {
+		t.Errorf("distinct paths: %v", err)
+	}
+	err := cluster.CheckMirrorPaths([]string{"bitnami/redis:7", "ghcr.io/bitnami/redis:7"})
+	if err == nil || !strings.Contains(err.Error(), "index.docker.io/bitnami/redis and ghcr.io/bitnami/redis would share") {
+		t.Errorf("CheckPaths: %v", err)
+	}
+	out := filepath.Join(t.TempDir(), "b.tar")
+	if _, err := Bundle(context.Background(), []string{"bitnami/redis:7", "ghcr.io/bitnami/redis:7"}, out, Options{}); err == nil ||
+		!strings.Contains(err.Error(), "would share") {
+		t.Errorf("Bundle: %v", err)
+	}
+	if _, err := os.Stat(out + ".partial"); !os.IsNotExist(err) {
+		t.Errorf("a refused bundle left its working folder: %v", err)
 	}
 }

@@ -1,8 +1,11 @@
 package cluster
 
 import (
+	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/google/go-containerregistry/pkg/name"
 )
 
 // mirrored is every registry the nodes send to the mirror: the usual public ones and the Spec's own, sorted after
@@ -35,4 +38,27 @@ func MirrorConfig(mirror string, airgap bool, registries []string) (k3s, talos [
 	d.yaml(talosConfig{Machine: &talosMachine{Registries: s.talosRegistries()}})
 	talos, err = d.bytes()
 	return k3s, talos, err
+}
+
+// CheckMirrorPaths refuses images of different registries with the same repository path: a mirror keeps paths and
+// drops registries (agops airgap push writes REG/prefix/<path>), as the nodes' mirror configuration does, so one would overwrite the other's tags and the
+// nodes could not tell them apart.
+func CheckMirrorPaths(refs []string) error {
+	byPath := map[string]string{} // repository path → registry of its first image
+	var errs []error
+	for _, ref := range refs {
+		r, err := name.ParseReference(ref)
+		if err != nil {
+			return fmt.Errorf("image %q: %w", ref, err)
+		}
+		path, reg := r.Context().RepositoryStr(), r.Context().RegistryStr()
+		if prev, ok := byPath[path]; ok && prev != reg {
+			errs = append(errs, fmt.Errorf("%s/%s and %s/%s would share the mirror's repository %s: a mirror keeps repository paths and "+
+				"drops registries, as the nodes' mirror configuration does; retag one of them (another repository path) before bundling",
+				prev, path, reg, path, path))
+			continue
+		}
+		byPath[path] = reg
+	}
+	return errors.Join(errs...)
 }

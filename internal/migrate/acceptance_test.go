@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path"
@@ -29,6 +30,7 @@ import (
 	"github.com/agops/agops/internal/compose"
 	"github.com/agops/agops/internal/migrate"
 	"github.com/agops/agops/internal/model"
+	"github.com/agops/agops/internal/plan"
 )
 
 // TestAcceptanceCorpus migrates every corpus project with default options, then again with Strict, and lists the
@@ -617,5 +619,23 @@ func checkNoLeftovers(t *testing.T, dir string, want ...string) {
 	sort.Strings(want)
 	if !slices.Equal(got, want) {
 		t.Errorf("%s holds %v, want %v", dir, got, want)
+	}
+}
+
+// TestMirrorPathCollision: with --registry-mirror, two registries' images with one repository path are refused
+// (the mirror would hold one of them) and nothing is written.
+func TestMirrorPathCollision(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "compose.yaml")
+	if err := os.WriteFile(file, []byte("services:\n  a:\n    image: bitnami/redis:7\n  b:\n    image: ghcr.io/bitnami/redis:7\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := migrate.Options{Plan: plan.DefaultOptions(), Format: migrate.FormatFiles, Out: filepath.Join(dir, "out"), Stdout: io.Discard, RegistryMirror: "reg.lab:5000"}
+	o.Compose.Files = []string{file}
+	if _, err := migrate.Run(context.Background(), o); err == nil || !strings.Contains(err.Error(), "would share the mirror's repository bitnami/redis") {
+		t.Errorf("Run: %v", err)
+	}
+	if _, err := os.Stat(o.Out); !os.IsNotExist(err) {
+		t.Errorf("a refused migration wrote %s: %v", o.Out, err)
 	}
 }

@@ -192,6 +192,9 @@ func renderTree(m *model.Project, o Options, rep report.Report) (map[string][]by
 	tree["report.json"] = js
 	tree["report.md"] = rep.Markdown()
 	if o.RegistryMirror != "" {
+		if err := cluster.CheckMirrorPaths(m.Images()); err != nil {
+			return nil, err
+		}
 		k3s, talos, err := cluster.MirrorConfig(o.RegistryMirror, o.Airgap, registriesOf(m))
 		if err != nil {
 			return nil, err
