@@ -102,7 +102,7 @@ func assemble(layer v1.Layer, arch string) (v1.Image, error) {
 // binaryLayer is a gzipped tar holding bin at Path, mode 0755, owned 0:0, with a fixed mtime.
 func binaryLayer(bin []byte) (v1.Layer, error) {
 	var buf bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	zw, err := gzip.NewWriterLevel(&buf, gzip.DefaultCompression) // BestCompression: 3× the time for 1% less
 	if err != nil {
 		return nil, err
 	}
