@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // benchImages pushes 5 random images of 4 layers of 1 MiB to a new in-process registry.
@@ -68,5 +70,27 @@ func BenchmarkVerify(b *testing.B) {
 		if _, err := Verify(out); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkBundleArchive bundles 5 images of 4 layers of 1 MiB from a docker-archive (--image-archive), offline.
+func BenchmarkBundleArchive(b *testing.B) {
+	images, refs := map[string]v1.Image{}, []string(nil)
+	for i := range 5 {
+		ref := fmt.Sprintf("ghcr.io/bench/app%d:1", i)
+		images[ref] = randomImage(b, 1<<20, 4, "linux/amd64")
+		refs = append(refs, ref)
+	}
+	archive := saveArchive(b, "own.tar", images)
+	dir := b.TempDir()
+	b.SetBytes(5 * 4 << 20)
+	i := 0
+	for b.Loop() {
+		i++
+		out := filepath.Join(dir, fmt.Sprintf("b%d.tar", i))
+		if _, err := Bundle(context.Background(), refs, out, Options{Archives: []string{archive}, Transport: offline{}}); err != nil {
+			b.Fatal(err)
+		}
+		os.Remove(out)
 	}
 }
