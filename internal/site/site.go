@@ -106,7 +106,7 @@ func (p *planner) machines() {
 	if p.talos() {
 		also += "; " + p.proc.Offline
 	}
-	if p.needsCompose() {
+	if len(p.secretCommands()) > 0 {
 		also += "; the files and .env the Compose project's secrets come from (see Secrets to create)"
 	}
 	p.site.Machines = append(p.site.Machines, report.SiteMachine{Name: Workstation, Role: "runs agops, kubectl" +
