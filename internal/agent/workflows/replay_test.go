@@ -37,8 +37,10 @@ func TestReplayRecordedHistories(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// Each replay gets its own run ID: the SDK caches workflow executions process-wide by run ID, so parallel
+			// replays under one run ID would step on each other's state.
 			err = r.ReplayWorkflowHistoryWithOptions(nil, h, worker.ReplayWorkflowHistoryOptions{
-				OriginalExecution: workflow.Execution{ID: strings.TrimSpace(string(id)), RunID: "replay"}})
+				OriginalExecution: workflow.Execution{ID: strings.TrimSpace(string(id)), RunID: "replay-" + filepath.Base(f)}})
 			if err != nil {
 				t.Fatal(err)
 			}
