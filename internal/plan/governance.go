@@ -215,13 +215,25 @@ func (pl *planner) gatewayWorkload(name string) *model.Workload {
 }
 
 // retargetWaits points `agops wait service TOOL` at the tool's own Service: the tool's name now selects the gateway.
+// The waits rule ran before the gateway existed, so its Decisions are brought along: each names the Service waited on.
 func (pl *planner) retargetWaits(tool, upstream string) {
 	for _, n := range pl.primaryServices() {
 		w := pl.work[n]
+		retargeted := false
 		for i := range w.Pod.InitContainers {
 			args := w.Pod.InitContainers[i].Args
 			if len(args) >= 3 && args[0] == "wait" && args[1] == "service" && args[2] == tool {
-				args[2] = upstream
+				args[2], retargeted = upstream, true
+			}
+		}
+		if !retargeted {
+			continue
+		}
+		old := "Service " + tool + " has a ready endpoint"
+		for i := range pl.decisions {
+			if d := &pl.decisions[i]; d.Service == n && strings.HasPrefix(d.Key, "depends_on.") && strings.Contains(d.Reason, old) {
+				d.Reason = strings.Replace(d.Reason, old, "Service "+upstream+" has a ready endpoint (the tool's own Service: its name "+tool+
+					" now selects the agops gateway)", 1)
 			}
 		}
 	}
