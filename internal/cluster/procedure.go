@@ -32,6 +32,9 @@ type Step struct {
 	Run []string
 	// Then is what to see before going on; empty when nothing needs watching.
 	Then string
+	// Online marks a step that needs the internet (downloading boot media): in an air-gapped site it is done
+	// outside, before the files are carried in.
+	Online bool
 }
 
 // Procedure is the set-up of a cluster: which files go to which machine, and in which order to run what.
@@ -104,7 +107,7 @@ func (s Spec) talosProcedure() Procedure {
 	first := s.first().String()
 	p.Steps = []Step{
 		{On: Workstation, Run: []string{"talosctl gen secrets -o secrets/secrets.yaml"}, Then: "the cluster's CAs and tokens; keep `secrets/` out of git"},
-		{On: Workstation, Do: "prepare the boot media: " + s.talosMediaStep()},
+		{On: Workstation, Do: "prepare the boot media (with internet): " + s.talosMediaStep(), Online: true},
 	}
 	gen := Step{On: Workstation, Then: "these outputs hold secrets too"}
 	for _, n := range s.Nodes {

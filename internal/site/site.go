@@ -145,11 +145,34 @@ func (p *planner) outside() {
 		p.step(report.PhaseOutside, Outside, report.SiteStep{Run: []string{"agops airgap verify " + p.in.Bundle},
 			Then: "every image and checksum `ok`; the bundle is what you carry"})
 	}
+	for _, st := range p.proc.Steps {
+		if st.Online {
+			p.step(report.PhaseOutside, Outside, p.onlineStep(st))
+		}
+	}
 	carry := "carry onto each machine what the table above lists for it (removable media), keeping the paths"
 	if !p.talos() {
 		carry += "; `" + p.dir(cluster.TokenPath) + "` goes to the servers only"
 	}
 	p.step(report.PhaseOutside, Outside, report.SiteStep{Do: carry})
+}
+
+// onlineStep is a procedure step that needs the internet, done outside. Talos's boot media for an air-gapped site
+// carry an image cache: its list is Talos's own images plus every image of the project and the cluster.
+func (p *planner) onlineStep(st cluster.Step) report.SiteStep {
+	rs := report.SiteStep{Do: st.Do, Run: st.Run, Then: st.Then}
+	if p.talos() && p.spec.Airgap {
+		files := make([]string, len(p.in.ComposeFiles))
+		for i, f := range p.in.ComposeFiles {
+			files[i] = "-f " + f
+		}
+		rs.Run = append(rs.Run,
+			"talosctl images default > cache-images.txt",
+			"agops airgap images "+strings.Join(files, " ")+" --cluster "+p.in.Cluster+" >> cache-images.txt",
+			"talosctl images cache-create --image-cache-path ./image-cache.oci --images=- < cache-images.txt")
+		rs.Then = "bake `image-cache.oci` into every node's boot media (`imager ... --image-cache`)"
+	}
+	return rs
 }
 
 func (p *planner) inside() {
@@ -158,6 +181,9 @@ func (p *planner) inside() {
 			Then: "every image pushed with its digest (the registry must be up: any OCI registry)"})
 	}
 	for _, st := range p.proc.Steps {
+		if st.Online {
+			continue // done outside
+		}
 		rs := report.SiteStep{Do: st.Do, Run: st.Run, Then: st.Then}
 		if len(st.Run) > 0 && (st.On != cluster.Workstation || p.talos()) {
 			rs.In = strings.TrimRight(p.in.Cluster, "/") + "/"

@@ -244,3 +244,29 @@ func TestClusterPins(t *testing.T) {
 		t.Errorf("pinned to another bundle: %q", s.Warnings)
 	}
 }
+
+// TestTalosAirgapPlan: air-gapped Talos boot media carry an image cache, built outside from Talos's images and every
+// image of the project and the cluster, before the files are carried in.
+func TestTalosAirgapPlan(t *testing.T) {
+	s, err := site.Plan(inputs(t, cluster.Flags{Distro: "talos", Nodes: three, VIP: "10.0.0.10", Airgap: true,
+		RegistryMirror: "registry.lab:5000", Accelerators: []string{"gpu-1=nvidia"}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	media, carry := -1, -1
+	for i, st := range s.Steps {
+		switch {
+		case strings.HasPrefix(st.Do, "prepare the boot media"):
+			media = i
+			if st.Phase != report.PhaseOutside || !slices.Contains(st.Run, "agops airgap images -f examples/ai-lab/compose.yaml --cluster site >> cache-images.txt") ||
+				!slices.ContainsFunc(st.Run, func(r string) bool { return strings.HasPrefix(r, "talosctl images cache-create") }) {
+				t.Errorf("boot media step %+v: want it outside, with the project's and the cluster's images in the cache", st)
+			}
+		case strings.HasPrefix(st.Do, "carry onto each machine"):
+			carry = i
+		}
+	}
+	if media < 0 || carry < 0 || media > carry {
+		t.Errorf("boot media at step %d, carrying at %d: the media are made before the files are carried in", media, carry)
+	}
+}
