@@ -11,19 +11,22 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
-// saved indexes the images of docker-archives (`docker save`, `podman save`) by their RepoTags.
+// saved indexes the images of docker-archives (`docker save`, `podman save`) by their RepoTags, and those of OCI
+// archives (`podman save --format oci-archive`, `skopeo copy … oci-archive:`) by their index.json names.
 type saved struct {
 	byTag  map[string]savedTag // full tag name (index.docker.io/library/postgres:17.2) → its image
 	images []*savedImage       // in archive order
 }
 
-// savedImage is one image of an archive (one entry of its manifest.json).
+// savedImage is one image of an archive (one entry of its manifest.json, or of an OCI archive's index.json).
 type savedImage struct {
 	file string
-	tags []string // RepoTags as written
+	tags []string  // RepoTags as written
+	oci  *ociImage // set for an OCI archive's image
 	used bool
 }
 
@@ -50,31 +53,63 @@ func readArchives(files []string, insecure bool) (*saved, error) {
 	return s, errors.Join(errs...)
 }
 
-// read adds one archive's images.
+// read adds one archive's images: an OCI archive's (index.json and oci-layout, no manifest.json), else a
+// docker-archive's.
 func (s *saved) read(file string, insecure bool) []error {
+	if files, err := indexTar(file); err == nil && files.isOCIArchive() {
+		return s.readOCI(&ociArchive{file: file, files: files}, insecure)
+	}
 	m, err := tarball.LoadManifest(opener(file))
 	if err != nil {
-		return []error{fmt.Errorf("image archive %s: not a docker-archive (docker save, podman save): %w", file, err)}
+		return []error{fmt.Errorf("image archive %s: not a docker-archive (docker save, podman save) nor an OCI archive: %w", file, err)}
 	}
 	var errs []error
 	for _, d := range m {
 		img := &savedImage{file: file}
 		s.images = append(s.images, img)
 		for _, t := range d.RepoTags {
-			tag, err := name.NewTag(t, nameOptions(insecure)...)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("image archive %s: tag %q: %w", file, t, err))
-				continue
-			}
-			if prev, dup := s.byTag[tag.Name()]; dup {
-				errs = append(errs, fmt.Errorf("image %s is offered twice: by image archive %s and by %s", t, prev.image.file, file))
-				continue
-			}
-			s.byTag[tag.Name()] = savedTag{tag: tag, image: img}
-			img.tags = append(img.tags, t)
+			errs = append(errs, s.add(img, t, insecure)...)
 		}
 	}
 	return errs
+}
+
+// readOCI adds the images of an OCI archive, each named by the full reference its index.json entry's annotations
+// give. An entry named by a tag alone is an error: its repository is unknown.
+func (s *saved) readOCI(a *ociArchive, insecure bool) []error {
+	idx, err := a.index()
+	if err != nil {
+		return []error{fmt.Errorf("image archive %s: %w", a.file, err)}
+	}
+	var errs []error
+	for i, d := range idx.Manifests {
+		ref, bare := ociName(d)
+		if ref == "" && bare != "" {
+			errs = append(errs, fmt.Errorf("image archive %s: index.json entry %d (%s) is named only by the tag %q (%s), not a full reference: its repository is unknown; save it under its full name (skopeo copy … oci-archive:%s:REGISTRY/REPOSITORY:TAG)",
+				a.file, i, d.Digest, bare, ociRefName, filepath.Base(a.file)))
+			continue
+		}
+		img := &savedImage{file: a.file, oci: &ociImage{archive: a, desc: d}}
+		s.images = append(s.images, img)
+		if ref != "" {
+			errs = append(errs, s.add(img, ref, insecure)...)
+		}
+	}
+	return errs
+}
+
+// add offers img under the tag t (as written).
+func (s *saved) add(img *savedImage, t string, insecure bool) []error {
+	tag, err := name.NewTag(t, nameOptions(insecure)...)
+	if err != nil {
+		return []error{fmt.Errorf("image archive %s: tag %q: %w", img.file, t, err)}
+	}
+	if prev, dup := s.byTag[tag.Name()]; dup {
+		return []error{fmt.Errorf("image %s is offered twice: by image archive %s and by %s", t, prev.image.file, img.file)}
+	}
+	s.byTag[tag.Name()] = savedTag{tag: tag, image: img}
+	img.tags = append(img.tags, t)
+	return nil
 }
 
 // opener opens an archive for tarball, which reads it once per file it needs.
@@ -138,7 +173,13 @@ func (s *saved) matchDigest(ref name.Digest) (held, bool, error) {
 // load opens the image behind one tag and marks it used.
 func (st savedTag) load() (held, error) {
 	origin := "image archive " + st.image.file
-	img, err := tarball.Image(opener(st.image.file), &st.tag)
+	var img v1.Image
+	var err error
+	if st.image.oci != nil {
+		img, err = st.image.oci.image()
+	} else {
+		img, err = tarball.Image(opener(st.image.file), &st.tag)
+	}
 	if err != nil {
 		return held{}, fmt.Errorf("%s: %w", origin, err)
 	}

@@ -159,7 +159,7 @@ func newAirgapBundleCmd(g *globals, s streams) *cobra.Command {
 	fl.StringVarP(&f.out, "output", "o", "", "the bundle to write (a tar archive; written atomically)")
 	fl.StringVar(&f.platform, "platform", airgap.DefaultPlatform, "os/arch[/variant] of the images to bundle")
 	fl.BoolVar(&f.insecure, "insecure", false, "talk plain HTTP to the source registries and pull mirrors")
-	fl.StringArrayVar(&f.archives, "image-archive", nil, "docker save / podman save archive: project images matching its tags are taken from it (repeatable)")
+	fl.StringArrayVar(&f.archives, "image-archive", nil, "docker save / podman save archive, or an OCI archive (podman save --format oci-archive, buildx --output type=oci): project images matching its tags are taken from it (repeatable)")
 	fl.StringVar(&f.helperBinary, "helper-binary", "", "static agops binary: build the --helper-image from it instead of pulling it")
 	fl.StringArrayVar(&f.pullMirrors, "pull-mirror", nil, "HOST=REG[/prefix]: fetch HOST's images from this pull-through cache (repeatable)")
 	return cmd
