@@ -15,13 +15,12 @@ import (
 	"sort"
 	"strings"
 	"text/template"
+
+	"github.com/agops/agops/internal/fsutil"
 )
 
 // File is one generated file: its content and permissions.
-type File struct {
-	Data []byte
-	Mode fs.FileMode
-}
+type File = fsutil.File
 
 // Tree maps slash-separated paths, relative to the output folder, to files.
 type Tree map[string]File

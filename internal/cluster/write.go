@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/agops/agops/internal/fsutil"
 )
 
 // Option configures Init.
@@ -30,7 +32,7 @@ func Init(s Spec, dir string, opts ...Option) (Tree, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	if err := replaceable(dir); err != nil {
+	if err := fsutil.Replaceable(dir, MarkerFile, "agops cluster init"); err != nil {
 		return nil, err
 	}
 	token := ""
@@ -75,85 +77,7 @@ func existingToken(dir string) (string, error) {
 	return tok, nil
 }
 
-func replaceable(dir string) error {
-	entries, err := os.ReadDir(dir)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return nil
-	case err != nil:
-		return fmt.Errorf("output folder %s: %w", dir, err)
-	case len(entries) == 0:
-		return nil
-	}
-	if _, err := os.Stat(filepath.Join(dir, MarkerFile)); err != nil {
-		return fmt.Errorf("output folder %s is not empty and was not written by agops cluster init; choose another -o", dir)
-	}
-	return nil
-}
-
-// writeTree writes t into a temporary sibling of dir and swaps it into place. Folders are 0755, except those
-// holding a private file (0700).
-func writeTree(dir string, t Tree) (err error) {
-	dir = filepath.Clean(dir)
-	parent := filepath.Dir(dir)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return fmt.Errorf("creating %s: %w", parent, err)
-	}
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".agops-*")
-	if err != nil {
-		return fmt.Errorf("creating a temporary folder beside %s: %w", dir, err)
-	}
-	defer func() {
-		if err != nil {
-			os.RemoveAll(tmp)
-		}
-	}()
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return err
-	}
-	for _, name := range t.Paths() {
-		if err := writeFile(tmp, name, t[name]); err != nil {
-			return err
-		}
-	}
-	return swap(tmp, dir)
-}
-
-func writeFile(root, name string, f File) error {
-	if filepath.IsAbs(name) || strings.Contains("/"+name+"/", "/../") {
-		return fmt.Errorf("refusing to write %q outside the output folder", name)
-	}
-	p := filepath.Join(root, filepath.FromSlash(name))
-	dirMode := os.FileMode(0o755)
-	if f.Mode&0o077 == 0 {
-		dirMode = 0o700
-	}
-	if err := os.MkdirAll(filepath.Dir(p), dirMode); err != nil {
-		return err
-	}
-	if err := os.WriteFile(p, f.Data, f.Mode); err != nil {
-		return err
-	}
-	return os.Chmod(p, f.Mode) // WriteFile's mode passes through the umask
-}
-
-// swap moves tmp into place of dir, keeping the old dir until the new one is in place.
-func swap(tmp, dir string) error {
-	old := ""
-	if _, err := os.Stat(dir); err == nil {
-		old = tmp + ".old"
-		if err := os.Rename(dir, old); err != nil {
-			return fmt.Errorf("replacing %s: %w", dir, err)
-		}
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		if old != "" {
-			_ = os.Rename(old, dir)
-		}
-		return fmt.Errorf("moving the output into %s: %w", dir, err)
-	}
-	if old != "" {
-		return os.RemoveAll(old)
-	}
-	return nil
+// writeTree writes t into dir atomically; only an empty folder or one init wrote is replaced.
+func writeTree(dir string, t Tree) error {
+	return fsutil.WriteFiles(dir, t, MarkerFile, "agops cluster init")
 }

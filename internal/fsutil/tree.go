@@ -4,26 +4,45 @@ package fsutil
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 )
 
 // Marker is a file whose presence shows that a folder was written by agops and may be replaced.
 const Marker = "report.json"
 
-// WriteTree writes files (slash-separated relative paths) into dir. It writes into a temporary sibling folder and
-// renames it into place, so that on any error dir is left as it was. An existing dir is replaced only if it is
-// empty or holds the Marker of an earlier run.
-func WriteTree(dir string, files map[string][]byte) (err error) {
+// File is one file of a tree: its content and its permissions, applied exactly (not through the umask).
+type File struct {
+	Data []byte
+	Mode fs.FileMode
+}
+
+// WriteTree writes files (slash-separated relative paths, mode 0644) into dir. It writes into a temporary sibling
+// folder and renames it into place, so that on any error dir is left as it was. An existing dir is replaced only if
+// it is empty or holds the Marker of an earlier run.
+func WriteTree(dir string, files map[string][]byte) error {
+	tree := make(map[string]File, len(files))
+	for name, data := range files {
+		tree[name] = File{Data: data, Mode: 0o644}
+	}
+	return WriteFiles(dir, tree, Marker, "agops")
+}
+
+// WriteFiles is WriteTree with each file's mode, for a tree whose earlier runs left marker and that writer (the
+// command, for the error) wrote. Folders are 0755, except those holding a private file (no group or other bits),
+// which are 0700.
+func WriteFiles(dir string, files map[string]File, marker, writer string) (err error) {
 	dir = filepath.Clean(dir)
 	for name := range files {
 		if err := checkName(name); err != nil {
 			return err
 		}
 	}
-	if err := replaceable(dir); err != nil {
+	if err := Replaceable(dir, marker, writer); err != nil {
 		return err
 	}
 	parent := filepath.Dir(dir)
@@ -42,36 +61,32 @@ func WriteTree(dir string, files map[string][]byte) (err error) {
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return err
 	}
-	names := make([]string, 0, len(files))
-	for name := range files {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	if err := writeAll(tmp, names, files); err != nil {
-		return err
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		if err := writeFile(tmp, name, files[name]); err != nil {
+			return err
+		}
 	}
 	return swap(tmp, dir)
 }
 
-// writeAll writes every file below root, creating each folder once.
-func writeAll(root string, names []string, files map[string][]byte) error {
-	made := map[string]bool{}
-	for _, name := range names {
-		p := filepath.Join(root, filepath.FromSlash(name))
-		if dir := filepath.Dir(p); !made[dir] {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return err
-			}
-			made[dir] = true
-		}
-		if err := os.WriteFile(p, files[name], 0o644); err != nil {
-			return err
-		}
+// writeFile writes one file below root, creating its folder.
+func writeFile(root, name string, f File) error {
+	p := filepath.Join(root, filepath.FromSlash(name))
+	dirMode := os.FileMode(0o755)
+	if f.Mode&0o077 == 0 {
+		dirMode = 0o700
 	}
-	return nil
+	if err := os.MkdirAll(filepath.Dir(p), dirMode); err != nil {
+		return err
+	}
+	if err := os.WriteFile(p, f.Data, f.Mode); err != nil {
+		return err
+	}
+	return os.Chmod(p, f.Mode) // WriteFile's mode passes through the umask
 }
 
-func replaceable(dir string) error {
+// Replaceable tells whether dir may be replaced by writer's output: it does not exist, is empty, or holds marker.
+func Replaceable(dir, marker, writer string) error {
 	entries, err := os.ReadDir(dir)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -81,8 +96,8 @@ func replaceable(dir string) error {
 	case len(entries) == 0:
 		return nil
 	}
-	if _, err := os.Stat(filepath.Join(dir, Marker)); err != nil {
-		return fmt.Errorf("output folder %s is not empty and was not written by agops; choose another -o", dir)
+	if _, err := os.Stat(filepath.Join(dir, marker)); err != nil {
+		return fmt.Errorf("output folder %s is not empty and was not written by %s; choose another -o", dir, writer)
 	}
 	return nil
 }
