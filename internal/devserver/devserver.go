@@ -23,6 +23,8 @@ import (
 	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
 	sqliteschema "go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/temporal"
+
+	"github.com/agops/agops/internal/netutil"
 )
 
 // DefaultNamespace is the Temporal namespace agops uses unless told otherwise.
@@ -149,7 +151,7 @@ const clusterName = "active"
 // derived from the frontend's (Port … Port+7), so that a restart on the same file finds its members where the file
 // says they were, instead of waiting for stale members to expire.
 func serverConfig(sqlCfg *config.SQL, o Options) (*config.Config, error) {
-	metricsPort, err := freePort()
+	metricsPort, err := netutil.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -217,19 +219,10 @@ func checkPorts(host string, base int) error {
 	return nil
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("devserver: finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // FreeBase finds a base port with PortsUsed free ports after it, for tests and for --port 0.
 func FreeBase() (int, error) {
 	for range 50 {
-		p, err := freePort()
+		p, err := netutil.FreePort()
 		if err != nil {
 			return 0, err
 		}

@@ -10,7 +10,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +21,7 @@ import (
 	"time"
 
 	"github.com/agops/agops/internal/fsutil"
+	"github.com/agops/agops/internal/netutil"
 )
 
 // Pinned versions of the npm packages.
@@ -149,7 +149,7 @@ func StartEverything(t testing.TB) *Server {
 
 // Start starts server-everything from an installed folder on a free loopback port and waits until it listens.
 func Start(dir Dir) (*Server, error) {
-	port, err := freePort()
+	port, err := netutil.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -221,13 +221,4 @@ func Inspector(ctx context.Context, dir Dir, args ...string) ([]byte, error) {
 		return out, fmt.Errorf("mcp-inspector --cli %s: %w: %s", strings.Join(args, " "), err, stderr.String())
 	}
 	return out, nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -40,6 +40,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/agops/agops/internal/netutil"
 )
 
 // Server is a running throwaway PostgreSQL cluster listening on 127.0.0.1.
@@ -128,7 +130,7 @@ func (s *Server) boot(ctx context.Context, b binaries, a *account) error {
 
 // listen starts postgres on a free port and waits until it accepts the superuser.
 func (s *Server) listen(ctx context.Context, b binaries, a *account, data, sock string) error {
-	port, err := freePort()
+	port, err := netutil.FreePort()
 	if err != nil {
 		return err
 	}
@@ -269,13 +271,4 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"github.com/agops/agops/internal/netutil"
 )
 
 const (
@@ -47,29 +49,8 @@ type ports struct {
 	kwok                                                          []int
 }
 
-// freePorts finds n free loopback ports. They are held until all are found,
-// so they differ; another process may still take one before it is used.
-func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	out := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("finding a free port: %w", err)
-		}
-		ls = append(ls, l)
-		out = append(out, l.Addr().(*net.TCPAddr).Port)
-	}
-	return out, nil
-}
-
 func allocatePorts(nodes int) (ports, error) {
-	p, err := freePorts(5 + nodes)
+	p, err := netutil.FreePorts(5 + nodes)
 	if err != nil {
 		return ports{}, err
 	}
