@@ -51,7 +51,7 @@ func (g *Gateway) forwardKeyedHTTP(w http.ResponseWriter, r *http.Request, c *ca
 		return
 	}
 	g.recordResult(r.Context(), c, httpOutcome(resp.StatusCode, nil), time.Since(start))
-	g.keyAnswered(c, nil, &httpResult{Status: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), Body: data})
+	g.keyAnswered(c, nil, &HTTPAnswer{Status: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), Body: data})
 	copyHeaders(w.Header(), resp.Header)
 	w.WriteHeader(resp.StatusCode)
 	_, _ = w.Write(data)

@@ -116,7 +116,7 @@ func keyStateOf(e keyFile, found, inFlight bool) KeyState {
 	}
 	return KeyState{
 		State: e.State, InFlight: inFlight, Tool: e.Tool, Method: e.Method, Path: e.Path, ArgsDigest: e.ArgsDigest,
-		RequestID: e.RequestID, Expires: e.Expires, Answer: e.Response, HTTP: (*HTTPAnswer)(e.HTTP),
+		RequestID: e.RequestID, Expires: e.Expires, Answer: e.Response, HTTP: e.HTTP,
 		TooLarge: e.TooLarge,
 	}
 }
@@ -131,7 +131,7 @@ func (g *Gateway) entryOf(c *call, st KeyState) keyFile {
 	return keyFile{
 		Version: 1, Agent: c.c.Agent, Server: c.c.Server, Key: c.key.raw, Tool: st.Tool, Method: st.Method,
 		Path: st.Path, ArgsDigest: st.ArgsDigest, State: st.State, RequestID: st.RequestID, Created: now,
-		Expires: expires, Response: st.Answer, HTTP: (*httpResult)(st.HTTP), TooLarge: st.TooLarge,
+		Expires: expires, Response: st.Answer, HTTP: st.HTTP, TooLarge: st.TooLarge,
 	}
 }
 

@@ -193,7 +193,7 @@ func (g *Gateway) keyStarted(c *call) error {
 
 // keyAnswered keeps the answer the tool server gave to a keyed call (msg for MCP, res for plain HTTP); an answer
 // over Options.MaxResponseBytes is only marked.
-func (g *Gateway) keyAnswered(c *call, msg []byte, res *httpResult) {
+func (g *Gateway) keyAnswered(c *call, msg []byte, res *HTTPAnswer) {
 	if c.key == nil {
 		return
 	}

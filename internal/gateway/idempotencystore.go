@@ -35,16 +35,9 @@ type keyFile struct {
 	// Response is, once done, the tool server's JSON-RPC response to an MCP call, its id as the call had it.
 	Response json.RawMessage `json:"response,omitempty"`
 	// HTTP is, once done, the answer to a plain HTTP call.
-	HTTP *httpResult `json:"http,omitempty"`
+	HTTP *HTTPAnswer `json:"http,omitempty"`
 	// TooLarge marks a done call whose answer was over Options.MaxResponseBytes: it is not kept.
 	TooLarge bool `json:"tooLarge,omitempty"`
-}
-
-// httpResult is a plain HTTP tool server's answer, as kept for a retry.
-type httpResult struct {
-	Status      int    `json:"status"`
-	ContentType string `json:"contentType,omitempty"`
-	Body        []byte `json:"body,omitempty"`
 }
 
 // The states of a key; keyNone is only ever an answer of GET /keys/{name}: there is no entry.
