@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -12,7 +10,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/agops/agops/internal/cluster"
-	"github.com/agops/agops/internal/kube"
 	"github.com/agops/agops/internal/rehearse"
 	"github.com/agops/agops/internal/testbed"
 )
@@ -47,16 +44,7 @@ func acceleratorNode(name string, kind cluster.Kind) testbed.NodeSpec {
 // node's taint, its request the advertised resource), ordinary pods stay off the accelerator nodes, and when the
 // GPU node dies the GPU service has downtime that the report explains, while the NPU service is untouched.
 func TestAcceleratorsMeetTheirNodes(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "compose.yaml")
-	if err := os.WriteFile(file, []byte(acceleratedProject), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out := migrateTo(t, project{"accel", file}, dir)
-	objs, err := kube.Load(out, "ha")
-	if err != nil {
-		t.Fatal(err)
-	}
+	objs := migrateInline(t, "accel", acceleratedProject)
 	c := testbed.StartForTest(t, testbed.WithNodes([]testbed.NodeSpec{
 		acceleratorNode("node-a", cluster.NVIDIA), acceleratorNode("node-b", cluster.NPU), {Name: "node-c"},
 	}))

@@ -69,6 +69,28 @@ func migrateTo(t *testing.T, p project, dir string) string {
 	return out
 }
 
+// inlineProject writes compose into a fresh folder as compose.yaml and returns the project named name.
+func inlineProject(t *testing.T, name, compose string) (project, string) {
+	t.Helper()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "compose.yaml")
+	if err := os.WriteFile(file, []byte(compose), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return project{name, file}, dir
+}
+
+// migrateInline migrates an inline Compose project and returns its ha overlay's objects.
+func migrateInline(t *testing.T, name, compose string) []*unstructured.Unstructured {
+	t.Helper()
+	p, dir := inlineProject(t, name, compose)
+	objs, err := kube.Load(migrateTo(t, p, dir), "ha")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return objs
+}
+
 // applied is the outcome of applying one overlay of one project.
 type applied struct {
 	objects, accepted int

@@ -3,8 +3,6 @@ package e2e
 import (
 	"context"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -42,17 +40,13 @@ func TestPodSecurityMatchesTheReport(t *testing.T) {
 		{"fixed", "1000:1000", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
 			compose := "name: psa\nservices:\n  app:\n    image: ghcr.io/example/app:1.0\n    expose: [\"8080\"]\n"
 			if tc.user != "" {
 				compose += "    user: \"" + tc.user + "\"\n"
 			}
-			file := filepath.Join(dir, "compose.yaml")
-			if err := os.WriteFile(file, []byte(compose), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			out := migrateTo(t, project{"psa-" + tc.name, file}, dir)
-			res := reportOf(t, file)
+			p, dir := inlineProject(t, "psa-"+tc.name, compose)
+			out := migrateTo(t, p, dir)
+			res := reportOf(t, p.file)
 			blocks := ""
 			for _, d := range res.Model.Decisions {
 				if d.Service == "app" && d.Key == "pod-security" {

@@ -2,13 +2,10 @@ package e2e
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/agops/agops/internal/kube"
 	"github.com/agops/agops/internal/rehearse"
 	"github.com/agops/agops/internal/testbed"
 )
@@ -41,16 +38,7 @@ volumes:
 // service never drops to zero and is back at full strength within 90 s; the single replica has downtime and
 // restarts elsewhere; the second GPU pod on a one-GPU cluster stays Pending, and the report says why.
 func TestRehearseHostFailure(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "compose.yaml")
-	if err := os.WriteFile(file, []byte(rehearsalProject), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out := migrateTo(t, project{"fates", file}, dir)
-	objs, err := kube.Load(out, "ha")
-	if err != nil {
-		t.Fatal(err)
-	}
+	objs := migrateInline(t, "fates", rehearsalProject)
 	c := testbed.StartForTest(t, testbed.WithNodes([]testbed.NodeSpec{{Name: "node-a", GPUs: 1}, {Name: "node-b"}, {Name: "node-c"}}))
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
