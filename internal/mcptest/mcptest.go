@@ -1,6 +1,10 @@
-// Package mcptest runs real MCP peers from the npm registry for tests: the reference server
-// @modelcontextprotocol/server-everything over Streamable HTTP, and the MCP Inspector's command line. The packages
-// are installed once per version into the user's cache (npm install into a folder of agops's own) and reused.
+// Package mcptest runs real MCP peers for tests, and only for tests: nothing agops ships imports it. Three servers
+// speak Streamable HTTP on loopback: the reference server @modelcontextprotocol/server-everything (StartEverything),
+// a server built with the TypeScript SDK's Express helper (StartTSServer) and one built in-process with the Go SDK
+// (StartGoServer). The last two offer the same tools (echo, add, read_file, delete_all, whoami) and record every
+// tools/call they execute, so a test can prove what a server really ran. The MCP Inspector's command line is here
+// too. The npm packages are installed once per set of versions into the user's cache (npm install into a folder
+// of agops's own) and reused.
 package mcptest
 
 import (
@@ -28,7 +32,15 @@ import (
 const (
 	EverythingPackage = "@modelcontextprotocol/server-everything@2026.8.31"
 	InspectorPackage  = "@modelcontextprotocol/inspector@2.12.0"
+	// SDKPackage is the TypeScript SDK the TS-SDK server is built with (it brings express); the reference server
+	// shares it, since npm installs one copy that satisfies both.
+	SDKPackage = "@modelcontextprotocol/sdk@1.32.2"
+	// ZodPackage gives the TS-SDK server its input schemas.
+	ZodPackage = "zod@4.6.7"
 )
+
+// packages lists what Install installs, in order.
+var packages = []string{EverythingPackage, InspectorPackage, SDKPackage, ZodPackage}
 
 // Dir is an installed set of packages: Dir/node_modules/.bin holds their commands.
 type Dir string
@@ -43,7 +55,7 @@ func Install(ctx context.Context) (Dir, error) {
 	if err != nil {
 		return "", err
 	}
-	sum := sha256.Sum256([]byte(EverythingPackage + "\x00" + InspectorPackage))
+	sum := sha256.Sum256([]byte(strings.Join(packages, "\x00")))
 	dir := filepath.Join(root, hex.EncodeToString(sum[:])[:16])
 	done := filepath.Join(dir, ".installed")
 	if _, err := os.Stat(done); err == nil {
@@ -69,16 +81,15 @@ func Install(ctx context.Context) (Dir, error) {
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return "", err
 	}
-	cmd := exec.CommandContext(ctx, npm, "install", "--no-audit", "--no-fund", "--loglevel=error", "--prefix", tmp,
-		EverythingPackage, InspectorPackage)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("npm install %s %s: %w\n%s", EverythingPackage, InspectorPackage, err, out)
+	args := append([]string{"install", "--no-audit", "--no-fund", "--loglevel=error", "--prefix", tmp}, packages...)
+	if out, err := exec.CommandContext(ctx, npm, args...).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("npm install %s: %w\n%s", strings.Join(packages, " "), err, out)
 	}
 	_ = os.RemoveAll(dir)
 	if err := os.Rename(tmp, dir); err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(done, []byte(EverythingPackage+"\n"+InspectorPackage+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(done, []byte(strings.Join(packages, "\n")+"\n"), 0o644); err != nil {
 		return "", err
 	}
 	return Dir(dir), nil
@@ -155,6 +166,11 @@ func Start(dir Dir) (*Server, error) {
 	}
 	cmd := exec.Command(dir.Bin("mcp-server-everything"), "streamableHttp")
 	cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(port))
+	return startProcess(cmd, port, "server-everything")
+}
+
+// startProcess starts cmd in its own process group and waits until its output says it listens on port.
+func startProcess(cmd *exec.Cmd, port int, what string) (*Server, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -162,7 +178,7 @@ func Start(dir Dir) (*Server, error) {
 	}
 	cmd.Stderr = cmd.Stdout
 	if err := cmd.Start(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("starting %s: %w", what, err)
 	}
 	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d/mcp", port), cmd: cmd}
 	ready := make(chan struct{})
@@ -190,7 +206,7 @@ func Start(dir Dir) (*Server, error) {
 		s.Stop()
 		mu.Lock()
 		defer mu.Unlock()
-		return nil, fmt.Errorf("server-everything did not listen within 30 s:\n%s", strings.Join(lines, "\n"))
+		return nil, fmt.Errorf("%s did not listen within 30 s:\n%s", what, strings.Join(lines, "\n"))
 	}
 }
 
