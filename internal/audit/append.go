@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -162,18 +163,18 @@ func (l *Log) take() (batch []*request, stop bool) {
 // commit chains, writes and syncs one batch, then releases its waiters.
 func (l *Log) commit(batch []*request) {
 	seq, head := l.seq, l.head
-	buf := l.buf[:0]
+	buf, leaves := l.buf[:0], make([][]byte, 0, len(batch))
 	for _, r := range batch {
 		seq++
+		start := len(buf)
 		buf, head = appendLine(buf, seq, head, r.rec)
+		leaves = append(leaves, leafHash(buf[start:len(buf)-1]))
 	}
 	l.buf = buf
 	err := l.write(buf)
 	if err == nil {
 		l.size += int64(len(buf))
-		l.mu.Lock()
-		l.seq, l.head = seq, head
-		l.mu.Unlock()
+		l.grow(leaves, seq, head)
 		if l.opts.anchor {
 			// The batch is durable whatever happens to the anchor; a failed anchor fails the Log for later Appends.
 			if aerr := writeAnchor(AnchorPath(l.path), Anchor{Seq: seq, Hash: head.String()}); aerr != nil {
@@ -192,6 +193,17 @@ func (l *Log) commit(batch []*request) {
 		}
 	}
 	clear(batch)
+}
+
+// grow records a synced batch: the new head, its leaves in the tree, and the state offered to the checkpointer.
+func (l *Log) grow(leaves [][]byte, seq uint64, head digest) {
+	l.mu.Lock()
+	l.seq, l.head = seq, head
+	l.mu.Unlock()
+	for _, h := range leaves {
+		_ = l.tree.Append(h, nil) // a range from 0 grows without error
+	}
+	l.ckpt.offer(treeState{size: seq, bytes: l.size, head: head, tree: slices.Clone(l.tree.Hashes())})
 }
 
 // write writes and syncs buf. On error it tries to cut the file back to its last synced line, so that no record whose

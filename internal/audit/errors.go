@@ -31,6 +31,30 @@ var (
 	ErrTruncated = errors.New("log is shorter than its anchor: lines were removed from the end")
 	// ErrAnchorMismatch: the line at the anchor's seq has another hash than the anchor records.
 	ErrAnchorMismatch = errors.New("line does not match the anchor")
+	// ErrShorterThanCheckpoint: the log has fewer records than a signed checkpoint says it had: records were removed
+	// from the end, or the log was cut to a prefix.
+	ErrShorterThanCheckpoint = errors.New("log has fewer records than its checkpoint: records were removed from the end")
+	// ErrRootMismatch: the log's first Size records do not hash to the checkpoint's root: a record up to the
+	// checkpoint's size was edited, replaced, inserted or removed, even with every hash after it recomputed.
+	ErrRootMismatch = errors.New("records do not match the checkpoint's root: the log was rewritten")
+	// ErrUncovered: the log has records after its latest checkpoint, which no signature covers: appended after the
+	// last checkpoint by the gateway (a live log) or by someone else (a forgery); nothing tells the two apart.
+	ErrUncovered = errors.New("records after the checkpoint are not covered by it")
+)
+
+// Problems with checkpoints, export files and keys.
+var (
+	// ErrCheckpointMalformed: the file is not a checkpoint note in the format this package writes.
+	ErrCheckpointMalformed = errors.New("not a signed audit checkpoint")
+	// ErrCheckpointSignature: the checkpoint has no valid signature by the given key: it was signed by another key,
+	// or edited after signing.
+	ErrCheckpointSignature = errors.New("checkpoint signature does not verify")
+	// ErrExportMalformed: the file is not an export in the format Export writes.
+	ErrExportMalformed = errors.New("not an audit log export")
+	// ErrExportProof: the export's records and proof do not hash to its checkpoint's root.
+	ErrExportProof = errors.New("exported records do not match the checkpoint")
+	// ErrKeyFile: the file is not a key of the expected kind.
+	ErrKeyFile = errors.New("not an audit key file")
 )
 
 // Errors of a Log.

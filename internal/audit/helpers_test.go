@@ -167,3 +167,23 @@ func pausedWriter() (h *hookFile, entered, release chan struct{}) {
 	}}
 	return h, entered, release
 }
+
+// refRoot is RFC 6962's Merkle tree hash of a log's lines (newlines stripped), computed from the RFC's recursive
+// definition, independently of the compact ranges the package uses: MTH({}) = SHA-256(""), MTH({d}) =
+// SHA-256(0x00 || d), MTH(D[n]) = SHA-256(0x01 || MTH(D[0:k]) || MTH(D[k:n])) for the largest power of two k < n.
+func refRoot(ls [][]byte) []byte {
+	switch len(ls) {
+	case 0:
+		s := sha256.Sum256(nil)
+		return s[:]
+	case 1:
+		s := sha256.Sum256(append([]byte{0}, bytes.TrimSuffix(ls[0], []byte("\n"))...))
+		return s[:]
+	}
+	k := 1
+	for k*2 < len(ls) {
+		k *= 2
+	}
+	s := sha256.Sum256(append(append([]byte{1}, refRoot(ls[:k])...), refRoot(ls[k:])...))
+	return s[:]
+}

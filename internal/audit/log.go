@@ -6,7 +6,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
+
+	"github.com/transparency-dev/merkle/compact"
 )
 
 // Log appends records to one file. It is safe for concurrent use; create it with Open.
@@ -30,6 +33,9 @@ type Log struct {
 	failed  error  // wraps ErrFailed; set once
 	seq     uint64 // last synced seq
 	head    digest // its hash
+
+	tree *compact.Range // the Merkle tree of the synced lines; owned by the writer goroutine once Open returns
+	ckpt *checkpointer
 }
 
 // file is what the writer needs of the log file; tests wrap it to inject failures or to pause the writer.
@@ -46,6 +52,8 @@ type options struct {
 	logger   *slog.Logger
 	maxBatch int
 	anchor   bool
+	// checkpoints is nil without WithCheckpoints.
+	checkpoints *Checkpoints
 	// For tests: wrap the file the writer uses; observe each record as it is accepted (under the Log's lock).
 	wrap     func(file) file
 	accepted func(Record)
@@ -68,10 +76,14 @@ func WithMaxBatch(n int) Option { return func(o *options) { o.maxBatch = max(n, 
 func WithAnchor(on bool) Option { return func(o *options) { o.anchor = on } }
 
 // Open opens the log at path for appending, creating it (mode 0600) when missing; the parent directory must exist.
-// An existing log is verified first, in a single streaming pass, and continued from its last line. A torn last line
-// (bytes after the last newline, left by a crash mid-write, never acknowledged) is removed and reported to the logger;
-// any other problem, or a log shorter than its anchor, makes Open fail: a broken chain is never appended to. Open
-// takes an exclusive lock on the file and fails with ErrLocked while another Log holds it.
+// An existing log is verified first and continued from its last line. When the resume state StatePath(path), which
+// the Log keeps up to date, matches the file (its last line is where the state says, with the state's seq and hash;
+// and it agrees with the anchor and the checkpoint), only the lines after it are read, so the cost of Open does not
+// grow with the log; otherwise the whole log is verified in one streaming pass, and the logger says why. A torn last
+// line (bytes after the last newline, left by a crash mid-write, never acknowledged) is removed and reported to the
+// logger; any other problem in the lines read, a log shorter than its anchor or checkpoint, or a log that does not
+// match its checkpoint's root makes Open fail: a broken chain is never appended to. Open takes an exclusive lock on
+// the file and fails with ErrLocked while another Log holds it.
 func Open(path string, opts ...Option) (*Log, error) {
 	o := options{logger: slog.New(slog.DiscardHandler), maxBatch: 1024}
 	for _, opt := range opts {
@@ -89,6 +101,8 @@ func Open(path string, opts ...Option) (*Log, error) {
 	if o.wrap != nil {
 		l.w = o.wrap(f)
 	}
+	l.ckpt = newCheckpointer(path, o.checkpoints, o.logger)
+	l.ckpt.offer(treeState{size: l.seq, bytes: l.size, head: l.head, tree: slices.Clone(l.tree.Hashes())})
 	go l.run()
 	return l, nil
 }
@@ -107,12 +121,17 @@ func (l *Log) resume() error {
 	if err != nil {
 		return fmt.Errorf("opening audit log %s: %w", l.path, err)
 	}
-	sum, torn, err := verify(l.f, l.path, anchor)
+	cp, err := l.ownCheckpoint()
+	if err != nil {
+		return err
+	}
+	v, err := l.verifyExisting(anchor, cp)
+	sum := v.summary()
 	if err != nil && !errors.Is(err, ErrTornTail) {
 		return fmt.Errorf("opening audit log: refusing to append to a log that does not verify: %w", err)
 	}
 	if sum.TornBytes > 0 {
-		if err := l.removeTornTail(sum, torn); err != nil {
+		if err := l.removeTornTail(sum, v.torn); err != nil {
 			return err
 		}
 	}
@@ -120,9 +139,8 @@ func (l *Log) resume() error {
 	if err := syncDir(filepath.Dir(l.path)); err != nil {
 		return fmt.Errorf("opening audit log %s: %w", l.path, err)
 	}
-	l.seq, l.size = sum.Records, sum.Bytes
-	l.head, err = parseDigest(sum.Head)
-	return err
+	l.seq, l.size, l.head, l.tree = sum.Records, sum.Bytes, v.prev, v.tree
+	return nil
 }
 
 func (l *Log) removeTornTail(sum Summary, torn []byte) error {
@@ -169,6 +187,7 @@ func (l *Log) Close() error {
 	l.mu.Unlock()
 	l.signal()
 	<-l.stopped
+	l.ckpt.close()
 	err := l.f.Close()
 	l.mu.Lock()
 	defer l.mu.Unlock()

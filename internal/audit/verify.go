@@ -3,6 +3,7 @@ package audit
 import (
 	"bufio"
 	"cmp"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/transparency-dev/merkle/compact"
 )
 
 // Summary describes the lines that verified: all of the log when Verify returns nil, the prefix before the first
@@ -31,6 +34,12 @@ type Summary struct {
 	TornBytes int64
 	// Anchor is the anchor VerifyFile compared the log with, nil when there was none.
 	Anchor *Anchor
+	// Root is the root of the Merkle tree of the verified lines (tree.go).
+	Root []byte
+	// Checkpoint is the signed checkpoint VerifyCheckpoint compared the log with, nil when there was none;
+	// Uncovered counts the verified records after it.
+	Checkpoint *Checkpoint
+	Uncovered  uint64
 }
 
 // maxKinds bounds the distinct keys of Summary.Events and Summary.Decisions.
@@ -50,6 +59,15 @@ func (s Summary) String() string {
 	fmt.Fprintf(&b, "\nhead: seq %d %s", s.Records, s.Head)
 	writeCounts(&b, "events", s.Events)
 	writeCounts(&b, "decisions", s.Decisions)
+	if s.Records > 0 {
+		fmt.Fprintf(&b, "\nroot: %s", base64.StdEncoding.EncodeToString(s.Root))
+	}
+	if c := s.Checkpoint; c != nil {
+		fmt.Fprintf(&b, "\ncheckpoint: %s, %d records, root %s", c.Origin, c.Size, base64.StdEncoding.EncodeToString(c.Root))
+		if s.Uncovered > 0 {
+			fmt.Fprintf(&b, "\nnot covered: %d records after the checkpoint", s.Uncovered)
+		}
+	}
 	if s.Anchor != nil {
 		fmt.Fprintf(&b, "\nanchor: seq %d %s", s.Anchor.Seq, s.Anchor.Hash)
 	}
@@ -71,7 +89,7 @@ func writeCounts(b *strings.Builder, label string, m map[string]uint64) {
 }
 
 func (s *Summary) add(l *line) {
-	if s.Records == 0 {
+	if s.Events == nil { // the first line read (Open may start after lines it does not read)
 		s.First = l.Time
 		s.Events, s.Decisions = map[string]uint64{}, map[string]uint64{}
 	}
@@ -96,8 +114,9 @@ func count(m map[string]uint64, k string) {
 // Verify reads a whole log from r and returns its summary and the first problem, an *Error (or a read error).
 // Memory does not grow with the number of lines.
 func Verify(r io.Reader) (Summary, error) {
-	s, _, err := verify(r, "", nil)
-	return s, err
+	v := newVerifier("", nil)
+	err := v.run(newLineReader(r))
+	return v.summary(), err
 }
 
 // VerifyFile verifies the log at path. When the anchor file AnchorPath(path) exists, the log must reach the anchor's
@@ -114,26 +133,50 @@ func VerifyFile(path string) (Summary, error) {
 		return Summary{File: path, Head: Genesis}, fmt.Errorf("verifying audit log: %w", err)
 	}
 	defer f.Close()
-	s, _, err := verify(f, path, anchor)
-	return s, err
+	v := newVerifier(path, anchor)
+	err = v.run(newLineReader(f))
+	return v.summary(), err
 }
 
-// verify is Verify with a file name for errors and an optional anchor. It also returns the start of a torn tail (at
-// most 256 bytes) for Open's log line.
-func verify(r io.Reader, file string, anchor *Anchor) (Summary, []byte, error) {
-	v := &verifier{file: file, anchor: anchor, sum: Summary{File: file, Anchor: anchor}}
-	err := v.run(newLineReader(r))
-	v.sum.Head = v.prev.String()
-	return v.sum, v.torn, err
-}
-
+// verifier checks a log line by line. Open and the checkpoint checks set cp and may start it after a prefix
+// (startAt) that it does not read.
 type verifier struct {
 	file   string
 	anchor *Anchor
+	cp     *Checkpoint // when set: the tree at cp.Size must have cp.Root, and the log must reach it
 	sum    Summary
 	line   int
 	prev   digest
-	torn   []byte
+	tree   *compact.Range
+	torn   []byte // the start of a torn tail (at most 256 bytes) for Open's log line
+}
+
+func newVerifier(file string, anchor *Anchor) *verifier {
+	return &verifier{file: file, anchor: anchor, sum: Summary{File: file, Anchor: anchor},
+		tree: rangeFactory.NewEmptyRange(0)}
+}
+
+// startAt makes the verifier continue after the state's lines, as if it had read them.
+func (v *verifier) startAt(s treeState) error {
+	r, err := s.rangeOf()
+	if err != nil {
+		return err
+	}
+	v.tree, v.prev, v.line = r, s.head, int(s.size)
+	v.sum.Records, v.sum.Bytes = s.size, s.bytes
+	return nil
+}
+
+// summary returns the summary so far, with the head and the tree's root.
+func (v *verifier) summary() Summary {
+	v.sum.Head = v.prev.String()
+	v.sum.Root = rootOf(v.tree)
+	return v.sum
+}
+
+// state returns the state of the lines verified so far.
+func (v *verifier) state() treeState {
+	return treeState{size: v.sum.Records, bytes: v.sum.Bytes, head: v.prev, tree: slices.Clone(v.tree.Hashes())}
 }
 
 func (v *verifier) run(lr *lineReader) error {
@@ -159,6 +202,10 @@ func (v *verifier) run(lr *lineReader) error {
 }
 
 func (v *verifier) finish() error {
+	if v.cp != nil && v.sum.Records < v.cp.Size {
+		return &Error{File: v.file, Err: ErrShorterThanCheckpoint, Detail: fmt.Sprintf(
+			"the checkpoint of %s covers %d records, the log ends at seq %d", v.cp.Origin, v.cp.Size, v.sum.Records)}
+	}
 	if v.anchor != nil && v.sum.Records < v.anchor.Seq {
 		return &Error{File: v.file, Err: ErrTruncated, Detail: fmt.Sprintf(
 			"anchor %s records seq %d (%s), the log ends at seq %d",
@@ -208,6 +255,22 @@ func (v *verifier) check(ln rawLine) error {
 	}
 	v.prev = stored
 	v.sum.add(&l)
+	return v.grow(ln.text)
+}
+
+// grow adds a verified line to the tree and compares the root with the checkpoint's at its size.
+func (v *verifier) grow(text []byte) error {
+	if err := v.tree.Append(leafHash(text), nil); err != nil {
+		return err
+	}
+	if v.cp == nil || v.tree.End() != v.cp.Size {
+		return nil
+	}
+	if root := rootOf(v.tree); !sameRoot(root, v.cp.Root) {
+		return &Error{File: v.file, Line: v.line, Seq: v.cp.Size, Err: ErrRootMismatch, Detail: fmt.Sprintf(
+			"the first %d records hash to %s, the checkpoint of %s says %s", v.cp.Size,
+			base64.StdEncoding.EncodeToString(root), v.cp.Origin, base64.StdEncoding.EncodeToString(v.cp.Root))}
+	}
 	return nil
 }
 

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -205,7 +206,8 @@ func TestSummary(t *testing.T) {
 	want := path + `: 5 records, 2026-11-27T10:00:01Z to 2026-11-27T10:00:05Z
 head: seq 5 ` + string(hashOf(t, ls[4])) + `
 events: decision=3 result=2
-decisions: allow=1 approval=2`
+decisions: allow=1 approval=2
+root: ` + base64.StdEncoding.EncodeToString(refRoot(ls))
 	if got := sum.String(); got != want {
 		t.Fatalf("summary\n%s\nwant\n%s", got, want)
 	}
