@@ -72,6 +72,11 @@ func (b *builder) expr(field, text string) *program {
 	prg, err := compile(text)
 	if err != nil {
 		b.ps.Add(field, "%s", err)
+		return prg
+	}
+	prg.warnings = lint(prg.ast, strings.HasSuffix(field, ".deny"))
+	for _, w := range prg.warnings {
+		b.p.warnings = append(b.p.warnings, Problem{Path: field, Line: b.ps.Line(field), Message: w})
 	}
 	return prg
 }

@@ -52,6 +52,7 @@ var celEnv = sync.OnceValues(func() (*cel.Env, error) {
 	for _, v := range celVars {
 		opts = append(opts, cel.Variable(v.name, v.typ))
 	}
+	opts = append(opts, helperFuncs()...)
 	return cel.NewEnv(opts...)
 })
 
@@ -63,6 +64,9 @@ type program struct {
 	needsArgs bool
 	// loops: the expression has a comprehension, so it runs under the call's deadline.
 	loops bool
+	// ast is the checked expression; warnings what lint found in it, one line each (set by the builder).
+	ast      *celast.AST
+	warnings []string
 }
 
 // compile checks a bool-typed expression and plans it. cel-go panics on a few inputs (its regex size validator
@@ -92,7 +96,7 @@ func compile(text string) (p *program, err error) {
 	if dynamicRegex(native) {
 		return nil, errors.New("the pattern of matches() must be a string literal: a pattern taken from the arguments would be compiled on every call")
 	}
-	p = &program{text: text, prg: prg}
+	p = &program{text: text, prg: prg, ast: native}
 	p.loops = len(celast.MatchDescendants(celast.NavigateAST(native), celast.KindMatcher(celast.ComprehensionKind))) > 0
 	for _, r := range native.ReferenceMap() {
 		if r.Name == "args" {

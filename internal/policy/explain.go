@@ -86,7 +86,7 @@ func (p *Policy) explainRules(b *strings.Builder, c *Call, kind string, a *activ
 		case !r.applies(c, kind):
 			what = "does not apply: other tools or routes"
 		default:
-			what = "deny " + evalText(r.deny, a)
+			what = "deny " + evalText(r.deny, a) + warningText(r.deny)
 		}
 		fmt.Fprintf(b, "  %s: %s\n", r.id, what)
 	}
@@ -97,7 +97,7 @@ func explainGrants(b *strings.Builder, s *subject, c *Call, kind string, a *acti
 		b.WriteString("  (none)\n")
 	}
 	for _, g := range s.grants {
-		var what string
+		var what, warn string
 		switch {
 		case g.server != c.Server:
 			what = "does not match: server " + g.server
@@ -106,12 +106,12 @@ func explainGrants(b *strings.Builder, s *subject, c *Call, kind string, a *acti
 		case g.when == nil:
 			what = "matches"
 		default:
-			what = "matches; when " + evalText(g.when, a)
+			what, warn = "matches; when "+evalText(g.when, a), warningText(g.when)
 		}
 		if g.approve {
 			what += fmt.Sprintf(" (needs approval, timeout %s)", g.timeout)
 		}
-		fmt.Fprintf(b, "  %s: %s\n", g.id, what)
+		fmt.Fprintf(b, "  %s: %s%s\n", g.id, what, warn)
 	}
 }
 
@@ -124,6 +124,15 @@ func grantTarget(g *grant) string {
 		rs = append(rs, r.method+" "+r.path)
 	}
 	return "routes " + strings.Join(rs, ", ")
+}
+
+// warningText is the lint warnings of an expression, each on a line of its own under the rule or grant.
+func warningText(prg *program) string {
+	var b strings.Builder
+	for _, w := range prg.warnings {
+		b.WriteString("\n    warning: " + w)
+	}
+	return b.String()
 }
 
 // evalText evaluates an expression for display: "`args.n < 10` is true".

@@ -40,6 +40,7 @@ type Policy struct {
 	rules    []*rule             // document order
 	byServer map[string][]*rule  // the rules whose servers match, per server
 	maxArgs  int
+	warnings []Problem // document order
 }
 
 // subject is everything that applies to one agent: its own entry merged with its team's.
@@ -93,6 +94,7 @@ func Parse(data []byte) (*Policy, error) {
 	if err := ps.Err(); err != nil {
 		return nil, err
 	}
+	slices.SortStableFunc(p.warnings, func(a, b Problem) int { return a.Line - b.Line })
 	return p, nil
 }
 
@@ -112,6 +114,25 @@ func Load(path string) (*Policy, error) {
 		ve.File = path
 	}
 	return p, err
+}
+
+// Warnings lists what the policy's expressions probably get wrong although they are valid: a loop that sees only
+// the top level of args, an argument compared with a number on one side only. One line each with its field path,
+// line and a hint naming the helper to use, in document order (docs/policy.md, "Pitfalls"). They do not stop Parse.
+func (p *Policy) Warnings() []Problem { return slices.Clone(p.warnings) }
+
+// WarningLines formats warnings as agops prints them: "policy.yaml:12: warning: spec.rules[0].deny: message".
+func WarningLines(file string, ws []Problem) []string {
+	out := make([]string, 0, len(ws))
+	for _, w := range ws {
+		at := file
+		if w.Line > 0 {
+			at = fmt.Sprintf("%s:%d", file, w.Line)
+		}
+		w.Line = 0
+		out = append(out, at+": warning: "+w.String())
+	}
+	return out
 }
 
 // Name is metadata.name.

@@ -128,6 +128,10 @@ func (ps *Problems) Err() error {
 	return e
 }
 
+// Line is the line Decode recorded for path or for its nearest parent, 0 when unknown: for a caller that reports
+// something that is not a problem (a warning) at a field.
+func (ps *Problems) Line(path string) int { return ps.lineOf(path) }
+
 // lineOf is the line of path or of its nearest recorded parent.
 func (ps *Problems) lineOf(path string) int {
 	for path != "" {
