@@ -158,8 +158,11 @@ func ParseKey(data []byte) (*Key, error) {
 
 // verifierKeyOf derives the verifier key of a private key that note.NewSigner accepted.
 func verifierKeyOf(skey, name string) (string, error) {
-	b64 := skey[strings.LastIndexByte(skey, '+')+1:]
-	raw, err := base64.StdEncoding.DecodeString(b64)
+	parts := strings.SplitN(strings.TrimPrefix(skey, privatePrefix), "+", 3) // the base64 key may hold '+'
+	if len(parts) != 3 {
+		return "", fmt.Errorf("%w: want %q<name>+<hash>+<key>", ErrKeyFile, privatePrefix)
+	}
+	raw, err := base64.StdEncoding.DecodeString(parts[2])
 	if err != nil || len(raw) != 1+ed25519.SeedSize {
 		return "", fmt.Errorf("%w: not an Ed25519 private key", ErrKeyFile)
 	}

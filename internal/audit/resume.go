@@ -11,7 +11,15 @@ import (
 // verifier for it and the file exists.
 func (l *Log) ownCheckpoint() (*Checkpoint, error) {
 	c := l.opts.checkpoints
-	if c == nil || c.Verifier == nil || c.Path == "" {
+	switch {
+	case c == nil:
+		return nil, nil
+	case c.Path == "":
+		return nil, fmt.Errorf("opening audit log %s: checkpoints need a path", l.path)
+	case c.Signer != nil && c.Verifier == nil:
+		return nil, fmt.Errorf("opening audit log %s: signing checkpoints needs the verifier too, "+
+			"to check the checkpoint it replaces", l.path)
+	case c.Verifier == nil:
 		return nil, nil
 	}
 	cp, _, err := ReadCheckpoint(c.Path, c.Verifier)

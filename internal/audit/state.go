@@ -59,26 +59,36 @@ func readState(path string) (s treeState, ok bool, err error) {
 	if err != nil {
 		return s, false, err
 	}
+	s, err = parseState(b)
+	if err != nil {
+		return s, false, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, true, nil
+}
+
+// parseState reads a state file's content.
+func parseState(b []byte) (treeState, error) {
+	var s treeState
 	var sf stateFile
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&sf); err != nil {
-		return s, false, fmt.Errorf("%s: %w", path, err)
+		return s, err
 	}
 	head, err := parseDigest(sf.Head)
 	if err != nil || sf.V != Version || sf.Bytes < 0 {
-		return s, false, fmt.Errorf("%s: not a version %d state", path, Version)
+		return s, fmt.Errorf("not a version %d state", Version)
 	}
 	s = treeState{size: sf.Size, bytes: sf.Bytes, head: head, tree: sf.Tree}
 	if _, err := s.rangeOf(); err != nil {
-		return s, false, fmt.Errorf("%s: tree: %w", path, err)
+		return s, fmt.Errorf("tree: %w", err)
 	}
 	for _, h := range s.tree {
 		if len(h) != hasher.Size() {
-			return s, false, fmt.Errorf("%s: tree: a hash of %d bytes", path, len(h))
+			return s, fmt.Errorf("tree: a hash of %d bytes", len(h))
 		}
 	}
-	return s, true, nil
+	return s, nil
 }
 
 // matchState checks that the log f (of fileSize bytes) has the state's line at the state's offset: line s.size
