@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"compress/zlib"
 	"context"
-	"encoding/base64"
 	"encoding/binary"
 	"net/http"
 	"testing"
@@ -18,28 +17,15 @@ func call(name, args string) []byte {
 	return []byte(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"` + name + `","arguments":` + args + `}}`)
 }
 
-// utf7Hide encodes s as one UTF-7 base64 run ("+...-"): a UTF-8 reader sees only letters, digits, '+' and '/',
-// a reader honouring charset=utf-7 sees s.
-func utf7Hide(s string) string {
-	var b []byte
-	for _, u := range utf16.Encode([]rune(s)) {
-		b = binary.BigEndian.AppendUint16(b, u)
-	}
-	return "+" + base64.RawStdEncoding.EncodeToString(b) + "-"
-}
-
-// utf7HiddenCall reads as a call of echo in UTF-8, and as echo overridden by a later "name": deny (the last
-// duplicate key wins in JSON.parse) in UTF-7.
-func utf7HiddenCall(n toolNames) []byte {
-	return call("echo", `{"message":"x`+utf7Hide(`"},"name":"`+n.deny+`","arguments":{"x":"`)+`"}`)
-}
+// utf7HiddenCall reads as a call of echo in UTF-8, and as a call of the denied tool in UTF-7.
+func utf7HiddenCall(n toolNames) []byte { return UTF7SmuggledCall(n.deny) }
 
 // utf7HiddenName names a tool no policy lists in UTF-8 ("+AGQAZQ...-") and the denied tool in UTF-7.
-func utf7HiddenName(n toolNames) []byte { return call(utf7Hide(n.deny), `{}`) }
+func utf7HiddenName(n toolNames) []byte { return call(UTF7Hide(n.deny), `{}`) }
 
 // utf7HiddenPath gives a path under /srv/data in UTF-8 and /srv/data/../../etc/shadow in UTF-7.
 func utf7HiddenPath(n toolNames) []byte {
-	return call(n.path, `{"`+n.pathArg+`":"/srv/data/`+utf7Hide("../../")+`etc/shadow"}`)
+	return call(n.path, `{"`+n.pathArg+`":"/srv/data/`+UTF7Hide("../../")+`etc/shadow"}`)
 }
 
 func echoHi(toolNames) []byte { return call("echo", `{"message":"hi"}`) }
