@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -186,4 +187,13 @@ func refRoot(ls [][]byte) []byte {
 	}
 	s := sha256.Sum256(append(append([]byte{1}, refRoot(ls[:k])...), refRoot(ls[k:])...))
 	return s[:]
+}
+
+func mustJSON(t testing.TB, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -148,6 +148,7 @@ type verifier struct {
 	line   int
 	prev   digest
 	tree   *compact.Range
+	each   func(seq uint64, start int64, leaf []byte) // when set: called with each verified line
 	torn   []byte // the start of a torn tail (at most 256 bytes) for Open's log line
 }
 
@@ -193,11 +194,9 @@ func (v *verifier) run(lr *lineReader) error {
 			v.torn = slices.Clone(ln.text[:min(len(ln.text), 256)])
 			return v.finish()
 		}
-		v.line++
-		if err := v.check(ln); err != nil {
+		if err := v.next(ln); err != nil {
 			return err
 		}
-		v.sum.Bytes += ln.size
 	}
 }
 
@@ -215,6 +214,16 @@ func (v *verifier) finish() error {
 		return &Error{File: v.file, Line: v.line + 1, Seq: v.sum.Records + 1, Err: ErrTornTail,
 			Detail: fmt.Sprintf("%d bytes after the last newline; the next Open removes them", v.sum.TornBytes)}
 	}
+	return nil
+}
+
+// next verifies one complete line and counts it.
+func (v *verifier) next(ln rawLine) error {
+	v.line++
+	if err := v.check(ln); err != nil {
+		return err
+	}
+	v.sum.Bytes += ln.size
 	return nil
 }
 
@@ -260,8 +269,12 @@ func (v *verifier) check(ln rawLine) error {
 
 // grow adds a verified line to the tree and compares the root with the checkpoint's at its size.
 func (v *verifier) grow(text []byte) error {
-	if err := v.tree.Append(leafHash(text), nil); err != nil {
+	leaf := leafHash(text)
+	if err := v.tree.Append(leaf, nil); err != nil {
 		return err
+	}
+	if v.each != nil {
+		v.each(v.sum.Records, v.sum.Bytes, leaf)
 	}
 	if v.cp == nil || v.tree.End() != v.cp.Size {
 		return nil
