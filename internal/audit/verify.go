@@ -149,7 +149,7 @@ type verifier struct {
 	prev   digest
 	tree   *compact.Range
 	each   func(seq uint64, start int64, leaf []byte) // when set: called with each verified line
-	torn   []byte // the start of a torn tail (at most 256 bytes) for Open's log line
+	torn   []byte                                     // the start of a torn tail (at most 256 bytes) for Open's log line
 }
 
 func newVerifier(file string, anchor *Anchor) *verifier {
