@@ -11,12 +11,13 @@ import (
 )
 
 // Call is one tools/call a test server executed: the tool it ran, the arguments as the server parsed them
-// (re-encoded as JSON after the SDK's decoding and schema validation) and the request's Content-Type as the
-// tool saw it.
+// (re-encoded as JSON after the SDK's decoding and schema validation), and the request's Content-Type and
+// X-Agops-Agent headers as the tool saw them (Node.js joins repeated headers with ", ", Go takes the first).
 type Call struct {
 	Tool        string          `json:"tool"`
 	Arguments   json.RawMessage `json:"arguments"`
 	ContentType string          `json:"contentType"`
+	Agent       string          `json:"agent,omitempty"`
 }
 
 // Recorder is a server that records the tools/calls it executes.
@@ -69,14 +70,14 @@ type callLog struct {
 	calls []Call
 }
 
-func (l *callLog) add(tool string, args any, contentType string) {
+func (l *callLog) add(tool string, args any, contentType, agent string) {
 	raw, err := json.Marshal(args)
 	if err != nil {
 		raw, _ = json.Marshal(err.Error())
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.calls = append(l.calls, Call{Tool: tool, Arguments: raw, ContentType: contentType})
+	l.calls = append(l.calls, Call{Tool: tool, Arguments: raw, ContentType: contentType, Agent: agent})
 }
 
 // Calls returns a copy of the recorded calls.

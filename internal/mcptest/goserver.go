@@ -74,7 +74,7 @@ func newGoMCPServer(log *callLog) *mcp.Server {
 // tool wraps a tool body that returns text: it records the call as the SDK decoded it, then answers.
 func tool[In any](log *callLog, name string, body func(*mcp.CallToolRequest, In) string) mcp.ToolHandlerFor[In, any] {
 	return func(_ context.Context, req *mcp.CallToolRequest, in In) (*mcp.CallToolResult, any, error) {
-		log.add(name, in, header(req, "Content-Type"))
+		log.add(name, in, header(req, "Content-Type"), header(req, "X-Agops-Agent"))
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: body(req, in)}}}, nil, nil
 	}
 }

@@ -129,9 +129,10 @@ func checkCalls(t *testing.T, calls []Call) {
 		if err := json.Unmarshal(c.Arguments, &args); err != nil {
 			t.Errorf("call %d: arguments %s: %v", i, c.Arguments, err)
 		}
-		if c.Tool != tc.tool || !reflect.DeepEqual(args, tc.args) || c.ContentType != "application/json" {
-			t.Errorf("call %d = {%s %s %q}, want {%s %v application/json}", i, c.Tool, c.Arguments, c.ContentType,
-				tc.tool, tc.args)
+		if c.Tool != tc.tool || !reflect.DeepEqual(args, tc.args) || c.ContentType != "application/json" ||
+			c.Agent != "agent-7" {
+			t.Errorf("call %d = {%s %s %q %q}, want {%s %v application/json agent-7}", i, c.Tool, c.Arguments,
+				c.ContentType, c.Agent, tc.tool, tc.args)
 		}
 	}
 }

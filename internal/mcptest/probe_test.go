@@ -218,6 +218,11 @@ var bodyProbes = []bodyProbe{
 		`400 error -32000`,
 		`404 ran nothing: error -32001`,
 		`404 ran nothing: no reply`)},
+	{"agent-header-twice", http.Header{"Content-Type": {"application/json"},
+		"X-Agops-Agent": {"alice", "bob"}}, func(n toolNames) []byte { return call(n.whoami, `{}`) }, w(
+		`200 answered "Here's the image you requested:"`,
+		`200 ran whoami {} as alice, bob`,
+		`200 ran whoami {} as alice`)},
 	{"session-id-twice-same", http.Header{"Content-Type": {"application/json"},
 		"Mcp-Session-Id": {"$SID", "$SID"}}, echoHi, w(
 		`400 error -32000`,

@@ -19,12 +19,13 @@ const protocolVersion = "2025-06-18"
 // toolNames maps the roles a probe needs to a server's tools: the reference server has no delete_all or
 // read_file, so a harmless tool of its own stands in (the answer still shows which tool ran).
 type toolNames struct {
-	deny, add, path, pathArg string
+	deny, add, path, pathArg, whoami string
 }
 
 var (
-	testTools      = toolNames{deny: "delete_all", add: "add", path: "read_file", pathArg: "path"}
-	referenceTools = toolNames{deny: "get-tiny-image", add: "get-sum", path: "echo", pathArg: "message"}
+	testTools      = toolNames{deny: "delete_all", add: "add", path: "read_file", pathArg: "path", whoami: "whoami"}
+	referenceTools = toolNames{deny: "get-tiny-image", add: "get-sum", path: "echo", pathArg: "message",
+		whoami: "get-tiny-image"}
 )
 
 // rawPeer is a running server probed with hand-made HTTP requests.
@@ -109,7 +110,11 @@ func (s *rawSession) probe(ctx context.Context, t *testing.T, body []byte, hdr h
 	}
 	var ran []string
 	for _, c := range after[len(before):] {
-		ran = append(ran, c.Tool+" "+string(c.Arguments))
+		r := c.Tool + " " + string(c.Arguments)
+		if c.Agent != "" {
+			r += " as " + c.Agent
+		}
+		ran = append(ran, r)
 	}
 	return fmt.Sprintf("%d ran %s", resp.StatusCode, strings.Join(ran, "; "))
 }

@@ -1,7 +1,7 @@
 // A test-only MCP server built with the TypeScript SDK the way its own examples build a stateful Streamable HTTP
 // server with the Express helper (createMcpExpressApp + StreamableHTTPServerTransport, one transport per
 // Mcp-Session-Id). Its tools never touch anything; each executed tools/call is appended as one JSON line
-// {"tool","arguments","contentType"} to the file named by AGOPS_MCP_CALLS. It listens on 127.0.0.1:$PORT.
+// {"tool","arguments","contentType","agent"} to the file named by AGOPS_MCP_CALLS. It listens on 127.0.0.1:$PORT.
 import { randomUUID } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
@@ -19,7 +19,9 @@ function header(extra, name) {
 }
 
 function record(tool, args, extra) {
-  const line = JSON.stringify({ tool, arguments: args, contentType: header(extra, 'content-type') });
+  const line = JSON.stringify({
+    tool, arguments: args, contentType: header(extra, 'content-type'), agent: header(extra, 'x-agops-agent') || undefined,
+  });
   if (callsFile) appendFileSync(callsFile, line + '\n');
 }
 
