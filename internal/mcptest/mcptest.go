@@ -133,7 +133,7 @@ func findNPM(ctx context.Context) (string, error) {
 	return exec.LookPath("npm")
 }
 
-// Server is a running server-everything process.
+// Server is a running server process (server-everything, or the TypeScript SDK server inside a TSServer).
 type Server struct {
 	// URL is its Streamable HTTP endpoint, http://127.0.0.1:PORT/mcp.
 	URL string
