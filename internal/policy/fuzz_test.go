@@ -11,10 +11,11 @@ import (
 
 // FuzzParse feeds arbitrary bytes to Parse: it must return a policy or a *ValidationError with one line per
 // problem, never panic; a policy it returns must answer every question without panicking. The seed corpus is the
-// testdata policies, the example and testdata/fuzz/FuzzParse.
+// testdata and testdata/lint policies, the example and testdata/fuzz/FuzzParse.
 func FuzzParse(f *testing.F) {
 	files, _ := filepath.Glob("testdata/*.yaml")
-	for _, in := range append(files, examplePolicy) {
+	lint, _ := filepath.Glob("testdata/lint/*.yaml")
+	for _, in := range append(append(files, lint...), examplePolicy) {
 		f.Add(readFile(f, in))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -32,6 +33,11 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("%d problems in %d lines:\n%v", lines, got, err)
 			}
 			return
+		}
+		for _, l := range WarningLines("f", p.Warnings()) {
+			if strings.ContainsAny(l, "\r\n") {
+				t.Fatalf("a warning spans lines: %q", l)
+			}
 		}
 		for _, agent := range p.Agents() {
 			p.Guidance(agent)

@@ -161,7 +161,7 @@ func (l *linter) loop(e celast.Expr) {
 	}
 }
 
-// macroName names the macro a comprehension over args came from, by its accumulator.
+// macroName names the macro a comprehension over args came from, by its accumulator and step.
 func macroName(c celast.ComprehensionExpr) string {
 	init := c.AccuInit()
 	if init.Kind() == celast.LiteralKind {
@@ -173,6 +173,9 @@ func macroName(c celast.ComprehensionExpr) string {
 		case types.IntZero:
 			return "exists_one"
 		}
+	}
+	if step := c.LoopStep(); step.Kind() == celast.CallKind && step.AsCall().FunctionName() == "_?_:_" {
+		return "filter"
 	}
 	return "map"
 }
