@@ -167,6 +167,11 @@ func TestDecodeInvalid(t *testing.T) {
 		{"invalid-hidden-and-ignored", "hidden: x\nIgnored: y", testLimits,
 			"line 1: hidden: unknown field\nline 2: Ignored: unknown field", true},
 		{"invalid-duplicate-key", "name: a\ncount: 1\nname: b", testLimits, "line 3: name: duplicate key", true},
+		// An exact duplicate however it is spelled is a duplicate (not "keys that differ in case"); keys that differ
+		// only in case are two keys, and the unknown one says so.
+		{"invalid-duplicate-key-spelled", "name: a\n\"n\\u0061me\": b\n? name\n: c", testLimits,
+			"line 2: name: duplicate key\nline 3: name: duplicate key", true},
+		{"invalid-key-differs-in-case", "name: a\nName: b", testLimits, `line 2: Name: unknown field (did you mean "name"?)`, true},
 		{"invalid-wrong-kinds",
 			"count: many\nratio: .nan\non: yes\ntags: a\ntool: [x]\nname: {a: b}\nlimit: 99999999999999999999\nmodels: [a]",
 			testLimits, `line 1: count: want an integer, got "many"` + "\n" +
@@ -183,6 +188,8 @@ func TestDecodeInvalid(t *testing.T) {
 			`line 1: wait: want a duration, such as 90s, got "soon"`, true},
 		{"invalid-keyed-duplicate", "models:\n  a: {url: x}\n  a: {url: y}\n  b: {nope: 1}", testLimits,
 			"line 3: models.a: duplicate key\nline 4: models.b.nope: unknown field", true},
+		{"invalid-keyed-duplicate-quoted", "models:\n  a: {url: x}\n  'a': {url: y}\n  A: {url: z}", testLimits,
+			"line 3: models.a: duplicate key", true},
 		{"invalid-key-not-plain", "\"a\\nb\": 1\n? [k]\n: v", testLimits,
 			"line 1: a key must be a plain string, got a list\nline 1: [\"a\\nb\"]: unknown field", true},
 		{"invalid-merge", "tool: {<<: [1]}", testLimits, "line 1: tool: '<<' merges a mapping or a list of mappings", true},
