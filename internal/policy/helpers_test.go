@@ -287,3 +287,64 @@ func BenchmarkDecideExample(b *testing.B) {
 		})
 	}
 }
+
+// TestPitfalls: the table of docs/policy.md, "Pitfalls" — what a one-sided comparison and between make of each
+// kind of value, in a grant's when; and the rules that let a call through.
+func TestPitfalls(t *testing.T) {
+	t.Parallel()
+	const allow, deny, fail = "allow", "deny", "error"
+	for _, tc := range []struct {
+		value, lessThan, between string
+	}{
+		{`-5`, allow, deny},
+		{`-1e308`, allow, deny},
+		{`998.5`, allow, allow},
+		{`999.5`, allow, deny},
+		{`1e3`, deny, deny},
+		{`1000`, deny, deny},
+		{`-0`, allow, allow},
+		{`-0.0`, allow, allow},
+		{`9223372036854775808`, deny, deny},
+		{`"5"`, fail, deny},
+		{`true`, fail, deny},
+		{`null`, fail, deny},
+		{`[5]`, fail, deny},
+		{``, fail, fail}, // missing
+	} {
+		args := `{}`
+		if tc.value != "" {
+			args = `{"a":` + tc.value + `}`
+		}
+		for _, e := range []struct{ when, want string }{{"args.a < 1000", tc.lessThan}, {"between(args.a, 0, 999)", tc.between}} {
+			p := onePolicy(t, fmt.Sprintf("{server: tools, tools: [t], when: %q}", e.when))
+			d := p.Decide(Call{Agent: "ns/a", Server: "tools", Tool: "t", Args: json.RawMessage(args)})
+			got := deny
+			switch {
+			case d.Verdict == Allow:
+				got = allow
+			case strings.Contains(d.Reason, "could not be evaluated"):
+				got = fail
+			}
+			if got != e.want {
+				t.Errorf("%s with %s: %s (%s), want %s", e.when, args, got, d.Reason, e.want)
+			}
+		}
+	}
+	// Rules that let a call through although their author meant to stop it.
+	for _, tc := range []struct{ deny, args string }{
+		{`type(args.a) == int && args.a > 1000`, `{"a":5000.0}`},
+		{`has(args.a) && args.a > 1000`, `{}`},
+		{`args.a > 1000`, `{"a":-1e308}`},
+		{`args.exists(k, type(args[k]) == string && args[k].contains("../"))`, `{"o":{"p":"../x"}}`},
+	} {
+		doc := fmt.Sprintf("apiVersion: agops.dev/v1alpha1\nkind: FleetPolicy\nmetadata: {name: p}\nspec:\n  servers: [{name: tools, url: \"http://tools/mcp\"}]\n"+
+			"  agents: [{name: ns/a, grants: [{server: tools, tools: [t]}]}]\n  rules: [{name: r, deny: %q}]\n", tc.deny)
+		p, err := Parse([]byte(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := p.Decide(Call{Agent: "ns/a", Server: "tools", Tool: "t", Args: json.RawMessage(tc.args)}); d.Verdict != Allow {
+			t.Errorf("deny %s with %s: %+v, the pitfall is gone: update docs/policy.md", tc.deny, tc.args, d)
+		}
+	}
+}
