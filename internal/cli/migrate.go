@@ -45,6 +45,9 @@ func (f *loadFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.plan.Posture, "posture", f.plan.Posture, "compose (keep what Compose did) or restricted (also drop every capability of root containers)")
 	fl.StringVar(&f.plan.PodCIDR, "pod-cidr", f.plan.PodCIDR, "the cluster's pod address range, never counted as outside")
 	fl.StringVar(&f.plan.ServiceCIDR, "service-cidr", f.plan.ServiceCIDR, "the cluster's Service address range, never counted as outside")
+	fl.StringArrayVar(&f.plan.LBSources, "lb-source", nil, "admit this CIDR to published ports: the addresses a load balancer other than k3s's ServiceLB forwards from, or its clients' when it keeps them (repeatable; the pod and Service CIDRs are excepted)")
+	fl.StringArrayVar(&f.plan.NodeCIDRs, "node-cidr", nil, "admit the nodes' addresses in this CIDR to published ports, for NodePort traffic (repeatable)")
+	fl.StringArrayVar(&f.plan.LBPods, "lb-pods", nil, "admit these pods to published ports: NAMESPACE or NAMESPACE:KEY=VALUE[,KEY=VALUE], for a proxy that forwards outside traffic such as an ingress controller (repeatable)")
 	fl.StringVar(&f.policy, "policy", "", "fleet policy for the agops gateway in front of the tool servers (default: a starter policy that keeps what Compose allowed; see docs/policy.md)")
 	fl.BoolVar(&f.plan.NoGateway, "no-gateway", false, "leave tool servers reachable directly, without the agops gateway")
 	fl.BoolVar(&f.plan.WithTemporal, "with-temporal", false, "add Temporal ("+plan.TemporalImage+") on the project's PostgreSQL when the project has none, for its agent workers")
@@ -75,6 +78,9 @@ func (f *loadFlags) options(s streams) (migrate.Options, error) {
 		if _, _, err := net.ParseCIDR(c.v); err != nil {
 			return o, usageError{fmt.Errorf("%s %q: not a CIDR", c.flag, c.v)}
 		}
+	}
+	if err := plan.CheckPublishedOptions(f.plan); err != nil {
+		return o, usageError{err}
 	}
 	if f.policy != "" {
 		data, err := os.ReadFile(f.policy)

@@ -19,7 +19,7 @@ const (
 // ruleNetwork isolates the tiers. Every tier namespace denies all ingress and egress by default and allows DNS;
 // each workload then accepts, on its declared container ports only, the services it shared a Compose network with,
 // may open connections to them, reaches outside the cluster only when one of its networks was not internal, and
-// accepts outside traffic only on the ports it published. A peer in another tier keeps reaching it by its Compose
+// accepts outside traffic only on the ports it published, and there only from what forwards it (publishedPeers). A peer in another tier keeps reaching it by its Compose
 // name through an ExternalName Service in the peer's namespace.
 //
 // Rules name networks, not peers: every pod carries a label per Compose network it is on, a workload admits the
@@ -47,7 +47,7 @@ func (pl *planner) ruleNetwork() {
 					Ports: []model.PolicyPort{{Port: 53, Protocol: model.UDP}, {Port: 53, Protocol: model.TCP}},
 				}}})
 	}
-	apiAccess := false
+	apiAccess, published := false, false
 	for _, b := range primaries {
 		w := pl.work[b]
 		pol := model.NetworkPolicy{Namespace: pl.nsOf(b), Name: w.Name, Workload: w.Name, PolicyIngress: true, PolicyEgress: true}
@@ -81,8 +81,9 @@ func (pl *planner) ruleNetwork() {
 			for _, p := range w.External.Ports {
 				pub = appendPolicyPort(pub, model.PolicyPort{Port: p.TargetPort, Protocol: p.Protocol})
 			}
-			pol.Ingress = append(pol.Ingress, model.TrafficRule{Peers: []model.Peer{{CIDR: "0.0.0.0/0"}}, Ports: pub})
-			accepts = append(accepts, describePolicyPorts(pub)+" from outside")
+			pol.Ingress = append(pol.Ingress, model.TrafficRule{Peers: pl.publishedPeers(pl.nsOf(b), w.External), Ports: pub})
+			accepts = append(accepts, describePolicyPorts(pub)+" from "+pl.describePublishedSources())
+			published = true
 		}
 		if len(netPeers) > 0 {
 			pol.Egress = append(pol.Egress, model.TrafficRule{Peers: netPeers})
@@ -105,6 +106,9 @@ func (pl *planner) ruleNetwork() {
 		pl.recordNetwork(b, w, nets[b], accepts, reaches, outside, len(pol.Ingress) > 0 && len(ports) > 0 && len(netPeers) > 0)
 	}
 	pl.crossTierLinks(primaries, nets)
+	if published {
+		pl.recordPublished()
+	}
 	if apiAccess {
 		pl.record("", "depends_on", model.Approximated,
 			"pods whose init containers wait may reach the Kubernetes API: TCP 6443 on private addresses outside the cluster's ranges (the API server's address is not known in advance)",

@@ -33,8 +33,14 @@ type Options struct {
 	// EgressAllow narrows egress to the outside to these destinations ("CIDR" or "CIDR:port"); empty allows any
 	// address outside the cluster where the Compose network allowed egress.
 	EgressAllow []string
-	// PodCIDR and ServiceCIDR are the cluster's address ranges, kept out of "the outside" in egress rules.
+	// PodCIDR and ServiceCIDR are the cluster's address ranges, kept out of "the outside" in egress rules and out of
+	// the sources a published port admits.
 	PodCIDR, ServiceCIDR string
+	// Published ports admit k3s ServiceLB's pods of the service's LoadBalancer, and besides them: LBPods, pods that
+	// forward outside traffic ("NAMESPACE" or "NAMESPACE:KEY=VALUE,..."; --lb-pods); NodeCIDRs, the nodes'
+	// addresses, for NodePort traffic (--node-cidr); LBSources, the addresses another load balancer forwards from,
+	// or its clients' when it keeps them (--lb-source). The pod and Service CIDRs are excepted from these ranges.
+	LBPods, NodeCIDRs, LBSources []string
 	// ClusterDomain is the DNS domain of Services (cluster.local on k3s and Talos).
 	ClusterDomain string
 	// Posture is "compose" (keep what Compose did) or "restricted" (harden what can be hardened).
@@ -188,6 +194,9 @@ func newPlanner(p *compose.Project, o Options) (*planner, error) {
 		used: map[string]bool{}, keyRoots: map[string]map[string]bool{}, gateways: map[string]string{},
 	}
 	var errs []error
+	if err := CheckPublishedOptions(o); err != nil {
+		errs = append(errs, err)
+	}
 	for name, s := range p.Services {
 		pl.svcs[name] = s
 		pl.order = append(pl.order, name)
