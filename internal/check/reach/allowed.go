@@ -103,8 +103,13 @@ func (c *Cluster) admitsPeer(p *policy, r *rule, peer Peer) bool {
 }
 
 func (c *Cluster) peerMatches(p *policy, s peerSel, peer Peer) bool {
-	if s.ipBlock || peer.External {
-		return s.ipBlock && peer.External && s.external
+	switch {
+	case s.ipBlock && peer.External:
+		return s.external
+	case s.ipBlock:
+		return s.podAddrs
+	case peer.External:
+		return false
 	}
 	if s.namespaces == nil {
 		if peer.Namespace != p.namespace {

@@ -25,9 +25,12 @@ const nsNameLabel = "kubernetes.io/metadata.name"
 
 // Options describes the cluster the manifests are meant for; empty fields take the defaults above.
 type Options struct {
-	PodCIDR     string // pods' addresses; only used to warn about ipBlocks that cover them
-	ServiceCIDR string // Services' cluster IPs; likewise
+	PodCIDR     string // pods' addresses: an ipBlock that holds some of them admits pods
+	ServiceCIDR string // Services' cluster IPs, which the outside world's address must not be in
 	ExternalIP  string // the address that stands for the outside world when ipBlocks are evaluated
+	// NoServiceLB says the cluster does not run k3s's ServiceLB (k3s --disable servicelb, or not k3s): LoadBalancer
+	// Services then add no ServiceLB peers.
+	NoServiceLB bool
 }
 
 // Port is a container port a workload declares.
@@ -45,7 +48,7 @@ type Peer struct {
 	// Name is the workload's name, "Kind/name" when two kinds share a name in a namespace; "kube-dns" for the
 	// cluster DNS and "external" for the outside world.
 	Name     string
-	Kind     string            // the workload's kind; empty for kube-dns and the outside world
+	Kind     string            // the workload's kind, "ServiceLB" for ServiceLB's pods; empty for kube-dns and the outside world
 	Labels   map[string]string // the pods' labels
 	Ports    []Port            // the declared container ports, sorted by number and protocol
 	External bool              // the outside world
@@ -73,6 +76,7 @@ func (p Peer) hasPort(port int32, protocol, name string) bool {
 type Cluster struct {
 	podCIDR, serviceCIDR netip.Prefix
 	external             netip.Addr
+	noServiceLB          bool
 	namespaces           map[string]labels.Set
 	peers                []Peer
 	policies             []*policy
@@ -92,7 +96,7 @@ func kubeDNS() Peer {
 // ignored. Invalid objects (those the API server would reject, as far as the model reads them) are all reported,
 // one error each, naming the object.
 func New(objs []*unstructured.Unstructured, o Options) (*Cluster, error) {
-	c := &Cluster{namespaces: map[string]labels.Set{}}
+	c := &Cluster{namespaces: map[string]labels.Set{}, noServiceLB: o.NoServiceLB}
 	if err := c.setOptions(o); err != nil {
 		return nil, err
 	}
@@ -145,7 +149,7 @@ func (c *Cluster) add(u *unstructured.Unstructured, seen map[string]bool) error 
 	gvk := u.GroupVersionKind()
 	what := gvk.Kind + " " + objName(u)
 	kind := gvk.Group + "/" + gvk.Kind
-	if _, ok := templatePath[kind]; !ok && kind != "/Namespace" && kind != "networking.k8s.io/NetworkPolicy" {
+	if _, ok := templatePath[kind]; !ok && kind != "/Namespace" && kind != "/Service" && kind != "networking.k8s.io/NetworkPolicy" {
 		return nil
 	}
 	if seen[kind+" "+objName(u)] {
@@ -158,6 +162,8 @@ func (c *Cluster) add(u *unstructured.Unstructured, seen map[string]bool) error 
 		err = c.addNamespace(u)
 	case "networking.k8s.io/NetworkPolicy":
 		err = c.addPolicy(u)
+	case "/Service":
+		err = c.addService(u)
 	default:
 		err = c.addWorkload(u, gvk.Kind)
 	}
@@ -311,6 +317,7 @@ func validProtocol(p string) bool { return p == "TCP" || p == "UDP" || p == "SCT
 // finish adds kube-dns and the namespaces only referenced, names workloads unambiguously and sorts.
 func (c *Cluster) finish() {
 	c.peers = append(c.peers, kubeDNS())
+	c.nameServiceLBs()
 	count := map[string]int{}
 	for _, p := range c.peers {
 		count[p.String()]++

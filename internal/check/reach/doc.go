@@ -10,6 +10,11 @@
 //     out; a port's protocol defaults to TCP). A workload without a namespace lives in "default".
 //   - kube-system/kube-dns, always present: labels k8s-app=kube-dns, ports 53/UDP (dns) and 53/TCP (dns-tcp),
 //     as CoreDNS declares them.
+//   - for each LoadBalancer Service without a loadBalancerClass, the pods of k3s's ServiceLB that forward its
+//     outside traffic ("kube-system/svclb-<Service>", kind ServiceLB), unless Options.NoServiceLB: labels
+//     svccontroller.k3s.cattle.io/svcname=<Service> and svccontroller.k3s.cattle.io/svcnamespace=<namespace>, the
+//     Service's ports. A ServiceLB pod masquerades, so the Service's pods see connections from its address: what
+//     reaches a published port from outside is external -> svclb -> workload.
 //   - the outside world ("external"): one representative public address, 203.0.113.10 (TEST-NET-3) unless
 //     Options.ExternalIP says otherwise. It must lie outside the pod and service CIDRs.
 //
@@ -34,14 +39,17 @@
 //
 // # Choices
 //
-// ipBlocks never match workloads or kube-dns, only the outside world. What an ipBlock means for pod IPs is left to
-// the network plugin (the documentation asks for cluster-external ranges; kube-router, k3s's default, and Calico do
-// match pod IPs, Cilium does not), and policies should select pods with selectors. The matrix warns about every
-// ipBlock that covers the pod or service CIDR (Options.PodCIDR, Options.ServiceCIDR; k3s's 10.42.0.0/16 and
-// 10.43.0.0/16 by default) without excepting it, and about hostNetwork workloads, which policies do not govern.
+// An ipBlock matches the outside world when it holds the external address, and matches every pod (workloads,
+// ServiceLB, kube-dns) when it holds some address of the pod CIDR (Options.PodCIDR, k3s's 10.42.0.0/16 by
+// default) that its excepts do not remove. What an ipBlock means for pod addresses is left to the network plugin
+// (the documentation asks for cluster-external ranges); kube-router, k3s's default, and Calico match pod addresses,
+// Cilium does not. The matrix follows the plugins that do, since they are the ones an ipBlock can open a path on:
+// 0.0.0.0/0 admits every pod of the cluster, 0.0.0.0/0 except the pod CIDR none. Pods' addresses are not known in
+// advance, so a block that holds only part of the pod CIDR admits every pod in the matrix, with a warning.
+// hostNetwork workloads, which policies do not govern, are treated as ordinary pods, with a warning.
 //
 // The matrix reports, for a destination that declares ports, the declared ports the source may open; for a
 // destination without declared ports (and for the outside world) the ports the policies leave open, "any" when
-// nothing restricts them. Services are not modelled: policies see pod ports, and traffic through a Service is
-// judged on the pod port it is forwarded to.
+// nothing restricts them. Services are not modelled beyond the ServiceLB pods of LoadBalancer Services: policies see
+// pod ports, and traffic through a Service is judged on the pod port it is forwarded to.
 package reach

@@ -52,6 +52,10 @@ func TestNewRejectsInvalidInput(t *testing.T) {
 			want: []string{"Deployment back/api: defined twice"}},
 		{name: "invalid-everything-is-reported", yaml: deployment("back", "api", "", "x:0/TCP") + "---\n" + policyYAML("  podSelector: {}\n  policyTypes: [X]\n"),
 			want: []string{"Deployment back/api", "NetworkPolicy back/p"}},
+		{name: "invalid-service-port", yaml: "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: a}\nspec: {type: LoadBalancer, ports: [{port: 0}]}\n",
+			want: []string{"Service a/web", "spec.ports[0]", "invalid port 0/TCP"}},
+		{name: "invalid-service-shape", yaml: "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {ports: 3}\n",
+			want: []string{"Service default/web"}},
 		{name: "invalid-external-inside-pod-cidr", opts: Options{ExternalIP: "10.42.0.7"},
 			want: []string{"external address 10.42.0.7 lies inside the cluster CIDR 10.42.0.0/16"}},
 		{name: "invalid-pod-cidr", opts: Options{PodCIDR: "10.42.0.0"}, want: []string{"pod CIDR"}},
@@ -111,7 +115,7 @@ metadata: {name: everything, namespace: jobs}
 spec:
   podSelector: {}
   ingress: [{from: [{ipBlock: {cidr: 0.0.0.0/0, except: [10.42.0.0/15]}}]}]
-  egress: [{to: [{ipBlock: {cidr: 10.0.0.0/8, except: [10.42.0.0/16]}}]}]
+  egress: [{to: [{ipBlock: {cidr: 10.0.0.0/8, except: [10.42.0.0/16]}}, {ipBlock: {cidr: 10.42.7.0/24}}]}]
 `, Options{})
 	var got []string
 	for _, p := range c.Peers() {
@@ -130,14 +134,14 @@ spec:
 	warnings := strings.Join(c.Warnings(), "\n")
 	for _, w := range []string{
 		"Pod default/bare uses the host's network",
-		"NetworkPolicy jobs/everything: spec.egress[0].to[0].ipBlock 10.0.0.0/8 covers the service CIDR 10.43.0.0/16",
+		"NetworkPolicy jobs/everything: spec.egress[0].to[1].ipBlock 10.42.7.0/24 covers part of the pod CIDR 10.42.0.0/16",
 	} {
 		if !strings.Contains(warnings, w) {
 			t.Errorf("warnings lack %q:\n%s", w, warnings)
 		}
 	}
 	if n := len(c.Warnings()); n != 2 {
-		t.Errorf("%d warnings, want 2 (the except of the ingress block covers both CIDRs):\n%s", n, warnings)
+		t.Errorf("%d warnings, want 2 (the excepts of the ingress block and of egress[0].to[0] cover the pod CIDR):\n%s", n, warnings)
 	}
 	ns := c.namespaceLabels("jobs")
 	if ns[nsNameLabel] != "jobs" {

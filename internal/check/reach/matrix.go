@@ -22,7 +22,7 @@ type Matrix struct {
 // Node is a peer of the matrix.
 type Node struct {
 	ID       string   `json:"id"`             // Peer.String: "namespace/name" or "external"
-	Kind     string   `json:"kind,omitempty"` // the workload's kind; empty for kube-dns and the outside world
+	Kind     string   `json:"kind,omitempty"` // the workload's kind or ServiceLB; empty for kube-dns and the outside world
 	Ports    []Port   `json:"ports"`          // declared container ports
 	Isolated []string `json:"isolated"`       // "ingress" and/or "egress": the directions some policy restricts
 }

@@ -45,12 +45,13 @@ type rule struct {
 }
 
 // peerSel is one NetworkPolicyPeer. For a selector peer, pods nil means every pod and namespaces nil the
-// policy's own namespace. An ipBlock never matches a pod (see the package documentation), so only whether it
-// matches the outside world's address is kept.
+// policy's own namespace. For an ipBlock only what it admits of the model's addresses is kept: the outside world's
+// address, and pod addresses (see the package documentation).
 type peerSel struct {
 	pods, namespaces labels.Selector
 	ipBlock          bool
 	external         bool // the ipBlock contains the external address and none of its excepts does
+	podAddrs         bool // the ipBlock, less its excepts, holds some address of the pod CIDR
 }
 
 // portSel is one NetworkPolicyPort: a named port, a range lo..hi (lo == hi for one port), or every port of the
@@ -142,7 +143,8 @@ func (pc *policyCompiler) peer(field string, peer networkingv1.NetworkPolicyPeer
 		if peer.PodSelector != nil || peer.NamespaceSelector != nil {
 			pc.fail(field, "ipBlock may not be combined with podSelector or namespaceSelector")
 		}
-		s.ipBlock, s.external = true, pc.ipBlock(field+".ipBlock", peer.IPBlock)
+		s.ipBlock = true
+		s.external, s.podAddrs = pc.ipBlock(field+".ipBlock", peer.IPBlock)
 		return s
 	}
 	if peer.PodSelector == nil && peer.NamespaceSelector == nil {
@@ -157,12 +159,13 @@ func (pc *policyCompiler) peer(field string, peer networkingv1.NetworkPolicyPeer
 	return s
 }
 
-// ipBlock validates the block and reports whether it admits the external address.
-func (pc *policyCompiler) ipBlock(field string, b *networkingv1.IPBlock) bool {
+// ipBlock validates the block and reports whether it admits the external address and whether it admits pod
+// addresses.
+func (pc *policyCompiler) ipBlock(field string, b *networkingv1.IPBlock) (external, pods bool) {
 	cidr, err := netip.ParsePrefix(b.CIDR)
 	if err != nil {
 		pc.fail(field+".cidr", "%v", err)
-		return false
+		return false, false
 	}
 	cidr = cidr.Masked()
 	var excepts []netip.Prefix
@@ -177,22 +180,28 @@ func (pc *policyCompiler) ipBlock(field string, b *networkingv1.IPBlock) bool {
 		}
 		excepts = append(excepts, ex.Masked())
 	}
-	pc.warnClusterOverlap(field, b.CIDR, cidr, excepts)
-	return cidr.Contains(pc.c.external) && !coveredBy(netip.PrefixFrom(pc.c.external, pc.c.external.BitLen()), excepts)
+	external = cidr.Contains(pc.c.external) && !coveredBy(netip.PrefixFrom(pc.c.external, pc.c.external.BitLen()), excepts)
+	return external, pc.podAddresses(field, b.CIDR, cidr, excepts)
 }
 
-// warnClusterOverlap warns when an ipBlock covers a cluster CIDR that none of its excepts removes.
-func (pc *policyCompiler) warnClusterOverlap(field, text string, cidr netip.Prefix, excepts []netip.Prefix) {
-	for _, cl := range []struct {
-		what string
-		net  netip.Prefix
-	}{{"pod", pc.c.podCIDR}, {"service", pc.c.serviceCIDR}} {
-		if cidr.Overlaps(cl.net) && !coveredBy(cl.net, excepts) {
-			pc.c.warnings = append(pc.c.warnings, fmt.Sprintf("NetworkPolicy %s: %s %s covers the %s CIDR %s: "+
-				"the matrix never lets an ipBlock admit a pod, network plugins that match pod IPs by ipBlock "+
-				"(Calico, kube-router) do", pc.p.id(), field, text, cl.what, cl.net))
-		}
+// podAddresses reports whether the block, less its excepts, holds some pod address, and warns when it holds only
+// part of the pod CIDR: the matrix then lets it admit every pod, while a network plugin admits the pods whose
+// addresses fall in it.
+func (pc *policyCompiler) podAddresses(field, text string, cidr netip.Prefix, excepts []netip.Prefix) bool {
+	pod := pc.c.podCIDR
+	if !cidr.Overlaps(pod) || coveredBy(pod, excepts) {
+		return false
 	}
+	partial := cidr.Bits() > pod.Bits()
+	for _, ex := range excepts {
+		partial = partial || ex.Overlaps(pod)
+	}
+	if partial {
+		pc.c.warnings = append(pc.c.warnings, fmt.Sprintf("NetworkPolicy %s: %s %s covers part of the pod CIDR %s: "+
+			"the matrix lets it admit every pod, a network plugin admits the pods whose addresses fall in it",
+			pc.p.id(), field, text, pod))
+	}
+	return true
 }
 
 // coveredBy reports whether one of the prefixes contains all of p.

@@ -208,8 +208,8 @@ spec:
 `, checks: []check{
 			{"back/api", "external", 443, "TCP", false, ""}, // 203.0.113.10 is excepted
 			{"back/worker", "external", 443, "TCP", true, "back/everything egress[0]"},
-			{"back/worker", "back/db", 5432, "TCP", false, ""}, // ipBlocks never admit pods
-			{"back/worker", dns, 53, "UDP", false, ""},
+			{"back/worker", "back/db", 5432, "TCP", true, "back/everything egress[0]"}, // 0.0.0.0/0 holds the pods' addresses
+			{"back/worker", dns, 53, "UDP", true, ""},
 		}},
 		{name: "valid-ip-block-except-other-address", opts: Options{ExternalIP: "203.0.113.20"}, policies: `
 apiVersion: networking.k8s.io/v1
