@@ -96,33 +96,36 @@ var overlong = []struct{ seq, ascii string }{
 	{"\xc0\xae", "."}, {"\xc0\xaf", "/"}, {"\xc1\x9c", "/"}, {"\xe0\x80\xae", "."}, {"\xe0\x80\xaf", "/"},
 }
 
-// lookAlike maps the characters that NFKC turns into '.', '/' or '\', and '\' itself, to '.' or '/'.
-var lookAlike = map[rune]string{
-	'\\': "/", '\uff0f': "/", '\uff3c': "/", '\ufe68': "/",
-	'\uff0e': ".", '\ufe52': ".", '\u2024': ".", '\u2025': "..", '\u2026': "...",
+// lookAlike spells '\' and the characters NFKC turns into '.', '/' or '\' as '.' or '/'; "" for any other rune.
+func lookAlike(r rune) string {
+	switch r {
+	case '\\', '\uff0f', '\uff3c', '\ufe68':
+		return "/"
+	case '\uff0e', '\ufe52', '\u2024':
+		return "."
+	case '\u2025':
+		return ".."
+	case '\u2026':
+		return "..."
+	}
+	return ""
 }
 
-// normalize spells separators '/' and dots '.'. Only a string with a dot, a backslash or a byte past ASCII can
-// change.
+// normalize spells separators '/' and dots '.'. Only a string with a backslash or a byte past ASCII can change.
 func normalize(s string) string {
 	if !strings.ContainsFunc(s, func(r rune) bool { return r == '\\' || r >= utf8.RuneSelf }) {
 		return s
 	}
 	var b strings.Builder
 	b.Grow(len(s))
-outer:
 	for i := 0; i < len(s); {
-		if s[i] >= 0xc0 {
-			for _, o := range overlong {
-				if strings.HasPrefix(s[i:], o.seq) {
-					b.WriteString(o.ascii)
-					i += len(o.seq)
-					continue outer
-				}
-			}
+		if a, n := overlongAt(s[i:]); n > 0 {
+			b.WriteString(a)
+			i += n
+			continue
 		}
 		r, n := utf8.DecodeRuneInString(s[i:])
-		if a, ok := lookAlike[r]; ok && r != utf8.RuneError {
+		if a := lookAlike(r); a != "" {
 			b.WriteString(a)
 		} else {
 			b.WriteString(s[i : i+n])
@@ -130,6 +133,19 @@ outer:
 		i += n
 	}
 	return b.String()
+}
+
+// overlongAt reads an over-long spelling of '.', '/' or '\' at the start of s: its ASCII and length, or n == 0.
+func overlongAt(s string) (string, int) {
+	if len(s) < 2 || s[0] != 0xc0 && s[0] != 0xc1 && s[0] != 0xe0 {
+		return "", 0
+	}
+	for _, o := range overlong {
+		if strings.HasPrefix(s, o.seq) {
+			return o.ascii, len(o.seq)
+		}
+	}
+	return "", 0
 }
 
 func traversalIn(s string) bool {

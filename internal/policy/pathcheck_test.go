@@ -143,3 +143,26 @@ func FuzzPathChecks(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkPathChecks: both checks on 64 KiB strings built to make them work hardest: many percent-encoding
+// levels, every byte a look-alike or an over-long sequence, many short segments.
+func BenchmarkPathChecks(b *testing.B) {
+	const n = 64 << 10
+	for _, in := range []struct{ name, s string }{
+		{"plain", strings.Repeat("abcdefgh", n/8)},
+		{"segments", strings.Repeat("a./", n/3)},
+		{"percent-levels", strings.Repeat("%25", n/3)},
+		{"percent-dots", strings.Repeat("%2e", n/3)},
+		{"look-alikes", strings.Repeat("\uff0e\uff0f", n/6)},
+		{"overlong", strings.Repeat("\xc0\xae\xc0\xb0", n/4)},
+	} {
+		b.Run(in.name, func(b *testing.B) {
+			b.SetBytes(int64(len(in.s)))
+			b.ReportAllocs()
+			for b.Loop() {
+				hasTraversal(in.s)
+				isAbsPath(in.s)
+			}
+		})
+	}
+}
