@@ -266,8 +266,8 @@ func (pl *planner) outsideVia(n string, nets map[string]bool) string {
 	return ""
 }
 
-// outsideRules are the egress rules to addresses outside the cluster: --egress-allow, or anything but the cluster's
-// own ranges.
+// outsideRules are the egress rules to addresses outside the cluster: --egress-allow, or anything; the cluster's
+// own ranges are carved out of either, since network plugins match pod addresses by ipBlock.
 func (pl *planner) outsideRules() []model.TrafficRule {
 	if len(pl.opts.EgressAllow) == 0 {
 		var except []string
@@ -281,7 +281,7 @@ func (pl *planner) outsideRules() []model.TrafficRule {
 	var out []model.TrafficRule
 	for _, a := range pl.opts.EgressAllow {
 		cidr, port, _ := ParseEgressAllow(a)
-		r := model.TrafficRule{Peers: []model.Peer{{CIDR: cidr}}}
+		r := model.TrafficRule{Peers: []model.Peer{{CIDR: cidr, Except: pl.clusterRangesIn(cidr)}}}
 		if port != 0 {
 			r.Ports = []model.PolicyPort{{Port: port, Protocol: model.TCP}}
 		}

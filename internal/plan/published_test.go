@@ -165,3 +165,27 @@ func TestParseLBPods(t *testing.T) {
 		}
 	}
 }
+
+// TestEgressAllowExceptsClusterRanges: an --egress-allow range that holds the cluster's ranges must not let the pod
+// open every pod of the cluster (network plugins match pod addresses by ipBlock).
+func TestEgressAllowExceptsClusterRanges(t *testing.T) {
+	t.Parallel()
+	o := plan.DefaultOptions()
+	o.EgressAllow = []string{"0.0.0.0/0:443", "203.0.113.0/24"}
+	m := planOf(t, labProject(), nil, o)
+	pol := policy(t, m, workload(t, m, "agent-worker").Namespace, "agent-worker")
+	got := map[string][]string{}
+	for _, r := range pol.Egress {
+		for _, p := range r.Peers {
+			if p.CIDR != "" {
+				got[p.CIDR] = p.Except
+			}
+		}
+	}
+	if ex := got["0.0.0.0/0"]; !slices.Equal(ex, []string{"10.42.0.0/16", "10.43.0.0/16"}) {
+		t.Errorf("egress to 0.0.0.0/0 excepts %v, want the pod and Service CIDRs", ex)
+	}
+	if ex, ok := got["203.0.113.0/24"]; !ok || len(ex) != 0 {
+		t.Errorf("egress to 203.0.113.0/24 excepts %v (present %v), want nothing to except", ex, ok)
+	}
+}
