@@ -63,7 +63,7 @@ func TestExampleIsolation(t *testing.T) {
 		{"ai-lab-ai-lab/agent-worker", "ai-lab-data/postgres", 5432, true}, // agents on the data network reach it
 		{"ai-lab-ai-lab/ollama", "ai-lab-data/postgres", 5432, false},      // the model server was never on it
 		{"ai-lab-ai-lab/model-pull", "ai-lab-data/redis", 6379, false},
-		{"ai-lab-ai-lab/agent-worker", "ai-lab-data/postgres", 22, false}, // only declared ports
+		{"ai-lab-ai-lab/agent-worker", "ai-lab-data/postgres", 22, false},  // only declared ports
 		{"external", "kube-system/svclb-web-public", 3000, true},           // only the edge is reachable from outside,
 		{"kube-system/svclb-web-public", "ai-lab-web/web", 80, true},       // through k3s's ServiceLB,
 		{"external", "ai-lab-web/web", 80, false},                          // not directly,
