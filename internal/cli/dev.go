@@ -115,7 +115,8 @@ func (f *devFlags) run(ctx context.Context, g *globals, s streams) error {
 		return err
 	}
 	defer w.Stop()
-	fmt.Fprintf(s.err, "agops: dev ready — Temporal %s, gateway %s (admin http://%s), state %s\n", srv.HostPort(), gwURL, f.adminListen, f.state)
+	fmt.Fprintf(s.err, "agops: dev ready — Temporal %s, gateway %s (admin http://%s, approver token in %s), state %s\n",
+		srv.HostPort(), gwURL, f.adminListen, filepath.Join(f.state, "admin-tokens"), f.state)
 	fmt.Fprintf(s.err, "agops: try: agops run examples/ai-lab/team.yaml --input \"...\"\n")
 	select {
 	case <-ctx.Done():
@@ -134,6 +135,7 @@ func (f *devFlags) startGateway(ctx context.Context, g *globals, s streams, toke
 		done <- gateway.Run(ctx, gateway.RunOptions{PolicyFile: f.policy, Listen: f.listen, AdminListen: f.adminListen,
 			AuditLog: audit, ApprovalDir: audit + ".approvals", IdempotencyDir: audit + ".keys", Auth: "static",
 			TokensFile: tokens, Upstreams: upstreams, Logger: g.logger(s.err),
+			AdminTokensFile: filepath.Join(f.state, "admin-tokens"), CreateAdminTokens: true, AdminName: envOr("USER", "admin"),
 			Ready: func(p, _ net.Addr) { ready <- p }})
 	}()
 	select {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -58,7 +59,27 @@ func newGatewayCmd(g *globals, s streams) *cobra.Command {
 	fl.StringArrayVar(&f.hostRoutes, "host-route", nil, "HOST=SERVER: requests for HOST are MCP calls to SERVER on any path (repeatable)")
 	fl.StringArrayVar(&f.upstreams, "upstream", nil, "SERVER=URL: where SERVER really is, over the policy's URL (repeatable)")
 	fl.StringVar(&f.o.Peers, "peers", "", "a name resolving to every replica (a headless Service): approvals are decided on the replica that holds them")
+	fl.StringVar(&f.o.AdminTokensFile, "admin-tokens", "", "approvers' token file of \"TOKEN IDENTITY\" lines for the admin listener (default: AUDIT_LOG.admin-tokens, created with one token for --admin-name when missing)")
+	fl.StringVar(&f.o.AdminName, "admin-name", envOr("USER", "admin"), "the approver identity of a created --admin-tokens file")
+	fl.StringVar(&f.o.PeerTokenFile, "peer-token-file", "", "file holding the token the replicas share to reach each other's admin listeners (with --peers)")
 	return cmd
+}
+
+// adminClient is the client of a gateway's admin listener, authenticated by the first token of tokenFile, else by
+// $AGOPS_ADMIN_TOKEN.
+func adminClient(base, tokenFile string) (*gateway.AdminClient, error) {
+	c := &gateway.AdminClient{BaseURL: base, Token: os.Getenv("AGOPS_ADMIN_TOKEN")}
+	if tokenFile != "" {
+		tok, err := gateway.FirstToken(tokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("--token-file: %w", err)
+		}
+		c.Token = tok
+	}
+	if c.Token == "" {
+		return nil, usageError{fmt.Errorf("the gateway's admin listener needs a token: --token-file FILE (the gateway's approver token file, by default AUDIT_LOG.admin-tokens) or $AGOPS_ADMIN_TOKEN")}
+	}
+	return c, nil
 }
 
 func (f *gatewayFlags) parse() error {
@@ -73,6 +94,9 @@ func (f *gatewayFlags) parse() error {
 	}
 	if f.o.IdempotencyDir == "" {
 		f.o.IdempotencyDir = f.o.AuditLog + ".keys"
+	}
+	if f.o.AdminTokensFile == "" {
+		f.o.AdminTokensFile, f.o.CreateAdminTokens = f.o.AuditLog+".admin-tokens", true
 	}
 	var err error
 	if f.o.HostRoutes, err = pairs("--host-route", f.hostRoutes, strings.ToLower); err != nil {
@@ -108,24 +132,30 @@ func pairs(flag string, in []string, key func(string) string) (map[string]string
 }
 
 type approveFlags struct {
-	admin  string
-	by     string
-	reject bool
-	list   bool
-	output string
+	admin     string
+	tokenFile string
+	by        string
+	reject    bool
+	list      bool
+	output    string
 }
 
 func newApproveCmd(_ *globals, s streams) *cobra.Command {
 	f := &approveFlags{}
 	cmd := &cobra.Command{
-		Use:   "approve [ID] [--reject] [--by NAME] [--gateway URL] | --list",
+		Use:   "approve [ID] [--reject] [--gateway URL] [--token-file F] | --list",
 		Short: "Approve (or --reject) a tool call the gateway holds for a human, or --list the pending ones",
-		Args:  cobra.MaximumNArgs(1),
+		Long: "The approver is whoever the token authenticates (--token-file, or $AGOPS_ADMIN_TOKEN): a line of the " +
+			"gateway's approver token file. Nobody approves a call made under their own identity.",
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if f.output != "text" && f.output != "json" {
 				return usageError{fmt.Errorf("-o %q: want text or json", f.output)}
 			}
-			client := &gateway.AdminClient{BaseURL: f.admin}
+			client, err := adminClient(f.admin, f.tokenFile)
+			if err != nil {
+				return err
+			}
 			if f.list || len(args) == 0 {
 				if len(args) > 0 || !f.list {
 					return usageError{fmt.Errorf("give an approval ID, or --list")}
@@ -136,9 +166,6 @@ func newApproveCmd(_ *globals, s streams) *cobra.Command {
 				}
 				return f.print(s.out, pending)
 			}
-			if f.by == "" {
-				return usageError{fmt.Errorf("--by NAME is required: the audit log records who approved")}
-			}
 			a, err := client.Decide(cmd.Context(), args[0], !f.reject, f.by)
 			if err != nil {
 				return err
@@ -148,7 +175,8 @@ func newApproveCmd(_ *globals, s streams) *cobra.Command {
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.admin, "gateway", "http://127.0.0.1:9090", "the gateway's admin address")
-	fl.StringVar(&f.by, "by", "", "who approves (recorded in the audit log)")
+	fl.StringVar(&f.tokenFile, "token-file", os.Getenv("AGOPS_ADMIN_TOKEN_FILE"), "approver token file: its first token authenticates you ($AGOPS_ADMIN_TOKEN_FILE)")
+	fl.StringVar(&f.by, "by", "", "your identity, checked against the token's (optional; the token decides who approves)")
 	fl.BoolVar(&f.reject, "reject", false, "reject the call instead")
 	fl.BoolVar(&f.list, "list", false, "list the calls waiting for approval")
 	fl.StringVarP(&f.output, "output", "o", "text", "text or json")

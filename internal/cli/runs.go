@@ -16,7 +16,6 @@ import (
 	"github.com/agops/agops/internal/agent"
 	"github.com/agops/agops/internal/agent/runs"
 	"github.com/agops/agops/internal/devserver"
-	"github.com/agops/agops/internal/gateway"
 	"github.com/agops/agops/internal/team"
 )
 
@@ -150,12 +149,13 @@ func (f *runFlags) readInput(stdin io.Reader) (string, error) {
 
 type runsFlags struct {
 	temporalFlags
-	limit  int
-	output string
-	by     string
-	reason string
-	reject bool
-	admin  string
+	limit     int
+	output    string
+	by        string
+	reason    string
+	reject    bool
+	admin     string
+	tokenFile string
 }
 
 func newRunsCmd(g *globals, s streams) *cobra.Command {
@@ -196,7 +196,10 @@ func newRunsCmd(g *globals, s streams) *cobra.Command {
 				return usageError{fmt.Errorf("--by NAME is required: the audit log records who approved")}
 			}
 			return f.with(cmd, func(c client.Client) error {
-				admin := &gateway.AdminClient{BaseURL: f.admin}
+				admin, err := adminClient(f.admin, f.tokenFile)
+				if err != nil {
+					return err
+				}
 				if err := runs.Approve(cmd.Context(), c, admin, args[0], args[1], !f.reject, f.by, f.reason); err != nil {
 					return err
 				}
@@ -209,7 +212,8 @@ func newRunsCmd(g *globals, s streams) *cobra.Command {
 		},
 	}
 	fl := approve.Flags()
-	fl.StringVar(&f.by, "by", "", "who decides (recorded in the gateway's audit log and the run)")
+	fl.StringVar(&f.by, "by", "", "who decides (recorded in the run; the gateway records the identity of --token-file, which must be the same)")
+	fl.StringVar(&f.tokenFile, "token-file", os.Getenv("AGOPS_ADMIN_TOKEN_FILE"), "approver token file for the gateway's admin listener ($AGOPS_ADMIN_TOKEN_FILE; or $AGOPS_ADMIN_TOKEN)")
 	fl.StringVar(&f.reason, "reason", "", "why (shown to the agent on a rejection)")
 	fl.BoolVar(&f.reject, "reject", false, "reject instead")
 	fl.StringVar(&f.admin, "gateway-admin", envOr("AGOPS_GATEWAY_ADMIN", "http://127.0.0.1:9090"), "the gateway's admin address, for approvals it holds ($AGOPS_GATEWAY_ADMIN)")

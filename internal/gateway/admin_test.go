@@ -10,7 +10,7 @@ import (
 func TestAdminClient(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, upstreamModes[0])
-	c := &AdminClient{BaseURL: e.admin.URL + "/"}
+	c := &AdminClient{BaseURL: e.admin.URL + "/", Token: approverTokens["alice"]}
 	ch := e.deployAsync(t.Context(), "prod")
 	e.waitPending(1)
 	pending, err := c.Pending(t.Context())

@@ -73,7 +73,7 @@ func validUse(u ApprovalUse, id, requestID string) bool {
 // ApprovalValidity ago), from its own store only; {"state": "none"} when there is none. A peer asks it before
 // creating an approval; it is never passed on to other replicas.
 func (g *Gateway) serveApprovalByKey(w http.ResponseWriter, r *http.Request) {
-	if _, ok := g.approver(w, r); !ok {
+	if _, ok := g.admin(w, r, peersOnly); !ok {
 		return
 	}
 	key := r.PathValue("key")
@@ -98,7 +98,7 @@ func (g *Gateway) serveApprovalByKey(w http.ResponseWriter, r *http.Request) {
 // by this replica, on a call of another replica, as useApproval does for a call here. It answers an ApprovalUse, or
 // 404 for an approval this replica does not hold (never passed on).
 func (g *Gateway) serveUseApproval(w http.ResponseWriter, r *http.Request) {
-	who, ok := g.approver(w, r)
+	caller, ok := g.admin(w, r, peersOnly)
 	if !ok {
 		return
 	}
@@ -124,7 +124,7 @@ func (g *Gateway) serveUseApproval(w http.ResponseWriter, r *http.Request) {
 		g.log.Error("approval store", "approval", id, "err", err)
 		writeJSONError(w, http.StatusInternalServerError, "approval store unavailable")
 	default:
-		g.log.Info("approval used by a peer", "approval", id, "request", body.RequestID, "by", who)
+		g.log.Info("approval used by a peer", "approval", id, "request", body.RequestID, "by", caller.name)
 		writeJSON(w, http.StatusOK, ApprovalUse{Spent: true, Approval: viewOf(f)})
 	}
 }

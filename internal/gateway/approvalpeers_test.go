@@ -207,19 +207,22 @@ func TestApprovalWithPeerDown(t *testing.T) {
 	}
 }
 
-// With an AdminAuthenticator, replicas reach each other's approvals with their PeerToken; a peer that refuses is a
-// fault, and the call is denied rather than given a second approval.
+// Replicas reach each other's approvals with their PeerToken; nobody else may read an approval by key or spend one
+// (red team finding 3: sending another agent's approval back to pending); a peer that refuses is a fault, and the
+// call is denied rather than given a second approval.
 func TestApprovalPeersAuthenticated(t *testing.T) {
 	t.Parallel()
 	auth := func(token string) func(*env) {
-		return func(e *env) { e.opts.AdminAuthenticator, e.opts.PeerToken = writeTokens(t), token }
+		return func(e *env) { e.opts.PeerToken = token }
 	}
-	p := newPair(t, longApprovals, auth(tokenB))
-	if code := p.a.adminDo(http.MethodGet, "/approvals/by-key/sha256:"+strings.Repeat("0", 64), "", nil); code != http.StatusUnauthorized {
-		t.Errorf("by key without a token: status %d", code)
-	}
-	if code := p.a.adminDo(http.MethodPost, "/approvals/ap_x/use", `{"requestId": "rq_x"}`, nil); code != http.StatusUnauthorized {
-		t.Errorf("use without a token: status %d", code)
+	p := newPair(t, longApprovals, auth(peerToken))
+	for _, tok := range []string{"", approverTokens["alice"], tokenA, "not-a-token-at-all-0123456789"} {
+		if code := p.a.adminAs(tok, http.MethodGet, "/approvals/by-key/sha256:"+strings.Repeat("0", 64), "", nil); code != http.StatusUnauthorized && code != http.StatusForbidden {
+			t.Errorf("by key with token %q: status %d", tok, code)
+		}
+		if code := p.a.adminAs(tok, http.MethodPost, "/approvals/ap_x/use", `{"requestId": "rq_x"}`, nil); code != http.StatusUnauthorized && code != http.StatusForbidden {
+			t.Errorf("use with token %q: status %d", tok, code)
+		}
 	}
 	id := deployPending(t, p.a)
 	if r := p.b.mustCall(tokenA, deployBody(2), nowaitHeader()); r.Error == nil || r.Error.Data.ApprovalID != id {
@@ -238,15 +241,15 @@ func TestApprovalPeerEndpoints(t *testing.T) {
 	p := newPair(t, longApprovals)
 	id := deployPending(t, p.a)
 	key := p.a.waitPending(1)[0].Key
-	ac := &AdminClient{BaseURL: p.a.admin.URL}
+	ac := &AdminClient{BaseURL: p.a.admin.URL, Token: peerToken}
 	if a, found, err := ac.ApprovalByKey(t.Context(), key); err != nil || !found || a.ID != id || a.State != statePending {
 		t.Fatalf("by key on A: %+v %v %v", a, found, err)
 	}
-	if _, found, err := (&AdminClient{BaseURL: p.b.admin.URL}).ApprovalByKey(t.Context(), key); err != nil || found {
+	if _, found, err := (&AdminClient{BaseURL: p.b.admin.URL, Token: peerToken}).ApprovalByKey(t.Context(), key); err != nil || found {
 		t.Fatalf("by key on B (never passed on): %v %v", found, err)
 	}
 	for _, bad := range []string{"short", key[7:], strings.ToUpper(key), key + "0", "sha256:" + strings.Repeat("g", 64)} {
-		if code := p.a.adminDo(http.MethodGet, "/approvals/by-key/"+bad, "", nil); code != http.StatusBadRequest {
+		if code := p.a.adminAs(peerToken, http.MethodGet, "/approvals/by-key/"+bad, "", nil); code != http.StatusBadRequest {
 			t.Errorf("GET /approvals/by-key/%s: status %d", bad, code)
 		}
 		if _, _, err := ac.ApprovalByKey(t.Context(), bad); err == nil {
@@ -254,7 +257,7 @@ func TestApprovalPeerEndpoints(t *testing.T) {
 		}
 	}
 	for _, body := range []string{`{}`, `{"requestId": "x"}`, `{"requestId": "rq_00", "more": 1}`, `not json`} {
-		if code := p.a.adminDo(http.MethodPost, "/approvals/"+id+"/use", body, nil); code != http.StatusBadRequest {
+		if code := p.a.adminAs(peerToken, http.MethodPost, "/approvals/"+id+"/use", body, nil); code != http.StatusBadRequest {
 			t.Errorf("use with %s: status %d", body, code)
 		}
 	}
@@ -262,7 +265,7 @@ func TestApprovalPeerEndpoints(t *testing.T) {
 	if u, err := spend(id); err != nil || u.Spent || u.Approval.State != statePending {
 		t.Fatalf("spending a pending approval: %+v %v", u, err)
 	}
-	if _, err := (&AdminClient{BaseURL: p.b.admin.URL}).UseApproval(t.Context(), id, newID("rq_")); !isStatus(err, http.StatusNotFound) {
+	if _, err := (&AdminClient{BaseURL: p.b.admin.URL, Token: peerToken}).UseApproval(t.Context(), id, newID("rq_")); !isStatus(err, http.StatusNotFound) {
 		t.Fatalf("spending on B what A holds: %v", err)
 	}
 	p.a.decide(id, true, "alice")

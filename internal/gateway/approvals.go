@@ -219,7 +219,7 @@ func viewOf(f approvalFile) Approval {
 
 // listApprovals serves GET /approvals: the pending approvals, oldest first.
 func (g *Gateway) listApprovals(w http.ResponseWriter, r *http.Request) {
-	if _, ok := g.approver(w, r); !ok {
+	if _, ok := g.admin(w, r, humansAndPeers); !ok {
 		return
 	}
 	g.expireDue(r.Context())
@@ -231,9 +231,15 @@ func (g *Gateway) listApprovals(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, views)
 }
 
-// decideApproval serves POST /approvals/{id} with {"approve": bool, "by": "..."}.
+// decideApproval serves POST /approvals/{id} with {"approve": bool}. The approver is the authenticated caller (or
+// the human a replica names when it passes a decision on); a "by" in the body, kept for older clients, must name
+// that same identity.
 func (g *Gateway) decideApproval(w http.ResponseWriter, r *http.Request) {
-	who, ok := g.approver(w, r)
+	caller, ok := g.admin(w, r, humansAndPeers)
+	if !ok {
+		return
+	}
+	who, ok := g.approverOf(w, r, caller)
 	if !ok {
 		return
 	}
@@ -243,27 +249,24 @@ func (g *Gateway) decideApproval(w http.ResponseWriter, r *http.Request) {
 	}
 	raw, err := io.ReadAll(io.LimitReader(r.Body, 4096))
 	if err != nil {
-		writeJSONError(w, http.StatusBadRequest, `want {"approve": true|false, "by": "name"}`)
+		writeJSONError(w, http.StatusBadRequest, `want {"approve": true|false}`)
 		return
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&body); err != nil || body.Approve == nil {
-		writeJSONError(w, http.StatusBadRequest, `want {"approve": true|false, "by": "name"}`)
+		writeJSONError(w, http.StatusBadRequest, `want {"approve": true|false}`)
 		return
 	}
-	if who == "" {
-		who = body.By
-	}
-	if who == "" {
-		writeJSONError(w, http.StatusBadRequest, `"by" is required`)
+	if body.By != "" && !SameIdentity(body.By, who) {
+		writeJSONError(w, http.StatusForbidden, fmt.Sprintf("\"by\" names %q, but the caller is %q: the approver is whoever authenticated", body.By, who))
 		return
 	}
 	g.expireDue(r.Context())
 	id := r.PathValue("id")
 	f, found := g.approvals.get(id)
 	switch {
-	case !found && g.forwardDecision(w, r, id, raw):
+	case !found && !caller.peer && g.forwardDecision(w, r, id, raw, who):
 		return // another replica holds it and answered
 	case !found:
 		writeJSONError(w, http.StatusNotFound, "no such approval")
@@ -271,19 +274,24 @@ func (g *Gateway) decideApproval(w http.ResponseWriter, r *http.Request) {
 	case f.State != statePending:
 		writeJSONError(w, http.StatusConflict, "approval is "+f.State)
 		return
-	case who == f.Agent:
-		writeJSONError(w, http.StatusForbidden, "an agent cannot approve its own call")
+	case SameIdentity(who, f.Agent):
+		writeJSONError(w, http.StatusForbidden, "nobody approves their own call: "+who+" made it")
 		return
 	}
+	g.decide(w, r, f, *body.Approve, who)
+}
+
+// decide records a human's decision on pending approval f and answers with the approval as decided.
+func (g *Gateway) decide(w http.ResponseWriter, r *http.Request, f approvalFile, approve bool, who string) {
 	state, verb := stateRejected, "rejected"
-	if *body.Approve {
+	if approve {
 		state, verb = stateApproved, "approved"
 	}
 	if err := g.auditApproval(r.Context(), f, verb, verb+" by "+who); err != nil {
 		writeJSONError(w, http.StatusServiceUnavailable, "audit log unavailable; nothing decided")
 		return
 	}
-	f, err = g.approvals.transition(id, []string{statePending}, func(f *approvalFile) {
+	f, err := g.approvals.transition(f.ID, []string{statePending}, func(f *approvalFile) {
 		f.State, f.DecidedBy, f.DecidedAt = state, who, g.now()
 	})
 	switch {
@@ -294,26 +302,12 @@ func (g *Gateway) decideApproval(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusNotFound, "no such approval")
 		return
 	case err != nil:
-		g.log.Error("approval store", "approval", id, "err", err)
+		g.log.Error("approval store", "approval", f.ID, "err", err)
 		writeJSONError(w, http.StatusInternalServerError, "approval store unavailable")
 		return
 	}
-	g.log.Info("approval decided", "approval", id, "state", state, "by", who)
+	g.log.Info("approval decided", "approval", f.ID, "state", state, "by", who)
 	writeJSON(w, http.StatusOK, viewOf(f))
-}
-
-// approver authenticates the admin caller when an AdminAuthenticator is configured; "" means the body names them.
-func (g *Gateway) approver(w http.ResponseWriter, r *http.Request) (string, bool) {
-	if g.opts.AdminAuthenticator == nil {
-		return "", true
-	}
-	who, err := g.opts.AdminAuthenticator.Authenticate(r)
-	if err != nil || who == "" {
-		g.log.Warn("admin authentication failed", "remote", r.RemoteAddr, "err", err)
-		writeJSONError(w, http.StatusUnauthorized, "unauthenticated")
-		return "", false
-	}
-	return who, true
 }
 
 func internalDenial(reason string) *rpcError {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"unicode"
@@ -46,7 +47,9 @@ func (g *Gateway) authenticated(next http.HandlerFunc) http.Handler {
 				Server: r.PathValue("server"), Method: r.Method, Path: r.URL.Path,
 				Decision: "deny", Rule: "gateway:authentication", Reason: "missing or invalid bearer token",
 			}
-			_ = g.appendAudit(r.Context(), rec)
+			g.auditAuthFailure(context.WithoutCancel(r.Context()), rec)
+			// The body is never read: answer at once and close, so that a body that never comes holds nothing.
+			w.Header().Set("Connection", "close")
 			w.Header().Set("WWW-Authenticate", `Bearer realm="agops"`)
 			writeRPCError(w, nil, newRPCError(http.StatusUnauthorized, CodeUnauthenticated, "gateway:authentication",
 				"missing or invalid bearer token"), requestID)
@@ -101,24 +104,49 @@ func NewStaticTokens(path string) (*StaticTokens, error) {
 	return s, nil
 }
 
-// Reload rereads the token file; on any problem the current table stays and all problems are returned.
+// Reload rereads the token file. A file that loads replaces the table. A file with problems never keeps access it
+// takes away: of its valid lines, only tokens the current table already held for the same identity stay (nothing
+// new is granted until the file is fixed), and a file that cannot be read leaves no token valid. The problems are
+// returned, all at once.
 func (s *StaticTokens) Reload() error {
 	data, err := os.ReadFile(s.path)
 	if err != nil {
-		return fmt.Errorf("reading token file: %w", err)
+		s.table.Store(&[]tokenEntry{})
+		return fmt.Errorf("reading token file: %w; no token is accepted until it can be read", err)
 	}
 	entries, err := parseTokens(data)
 	if err != nil {
-		return fmt.Errorf("token file %s: %w", s.path, err)
+		kept := keptEntries(s.table.Load(), entries)
+		s.table.Store(&kept)
+		return fmt.Errorf("token file %s: %w; until it is fixed, only the %d tokens it still lists unchanged are accepted",
+			s.path, err, len(kept))
 	}
 	s.table.Store(&entries)
 	return nil
 }
 
+// keptEntries returns the entries of next that old holds too, for the same identity.
+func keptEntries(old *[]tokenEntry, next []tokenEntry) []tokenEntry {
+	kept := []tokenEntry{}
+	if old == nil {
+		return kept
+	}
+	for _, e := range next {
+		for _, o := range *old {
+			if o.sum == e.sum && o.agent == e.agent {
+				kept = append(kept, e)
+				break
+			}
+		}
+	}
+	return kept
+}
+
 func parseTokens(data []byte) ([]tokenEntry, error) {
 	var entries []tokenEntry
 	var errs []error
-	seen := map[[sha256.Size]byte]bool{}
+	lines := map[[sha256.Size]byte]int{} // token → the line that first listed it
+	twice := map[[sha256.Size]byte]bool{}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
@@ -128,24 +156,55 @@ func parseTokens(data []byte) ([]tokenEntry, error) {
 		fields := strings.FieldsFunc(line, unicode.IsSpace)
 		switch {
 		case len(fields) != 2:
-			errs = append(errs, fmt.Errorf("line %d: want \"token agent\"", n))
+			errs = append(errs, fmt.Errorf("line %d: want \"token identity\"", n))
 			continue
 		case len(fields[0]) < minTokenLen:
 			errs = append(errs, fmt.Errorf("line %d: token shorter than %d characters", n, minTokenLen))
 			continue
 		}
-		e := tokenEntry{sum: sha256.Sum256([]byte(fields[0])), agent: fields[1]}
-		if seen[e.sum] {
-			errs = append(errs, fmt.Errorf("line %d: token listed twice", n))
+		if err := ValidIdentity(fields[1]); err != nil {
+			errs = append(errs, fmt.Errorf("line %d: %w", n, err))
 			continue
 		}
-		seen[e.sum] = true
+		e := tokenEntry{sum: sha256.Sum256([]byte(fields[0])), agent: fields[1]}
+		if first, ok := lines[e.sum]; ok {
+			errs = append(errs, fmt.Errorf("line %d: the token of line %d listed again; neither is accepted", n, first))
+			twice[e.sum] = true
+			continue
+		}
+		lines[e.sum] = n
 		entries = append(entries, e)
 	}
 	if err := sc.Err(); err != nil {
 		errs = append(errs, err)
 	}
+	entries = slices.DeleteFunc(entries, func(e tokenEntry) bool { return twice[e.sum] })
 	return entries, errors.Join(errs...)
+}
+
+// ValidIdentity checks the name of an agent or an approver: 1 to 253 characters of ASCII letters, digits and
+// ". _ - @ :", in segments joined by single slashes ("namespace/serviceaccount"). Names are compared without regard
+// to case (see SameIdentity), so a spelling cannot make one principal into two.
+func ValidIdentity(name string) error {
+	if name == "" || len(name) > 253 {
+		return fmt.Errorf("identity %q: want 1 to 253 characters", name)
+	}
+	for _, seg := range strings.Split(name, "/") {
+		if seg == "" {
+			return fmt.Errorf("identity %q: empty segment (leading, trailing or doubled slash)", name)
+		}
+		for _, c := range seg {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("._-@:", c)) {
+				return fmt.Errorf("identity %q: character %q not allowed (letters, digits, . _ - @ : and /)", name, c)
+			}
+		}
+	}
+	return nil
+}
+
+// SameIdentity reports whether two identities name one principal: equal once trimmed and without regard to case.
+func SameIdentity(a, b string) bool {
+	return strings.EqualFold(strings.TrimSpace(a), strings.TrimSpace(b))
 }
 
 // Authenticate implements Authenticator.

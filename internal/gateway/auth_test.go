@@ -46,6 +46,53 @@ func TestStaticTokens(t *testing.T) {
 	}
 }
 
+// A token file edit that cannot be applied whole never keeps access the new file takes away (red team finding 5: a
+// revoked token kept working because the same edit had one bad line).
+func TestTokenRevocationFailsClosed(t *testing.T) {
+	t.Parallel()
+	const tokenC = "token-of-agent-c-0123456789"
+	for _, tc := range []struct {
+		name, next string
+		want       map[string]string // token → identity after the reload ("" : refused)
+	}{
+		{"revoked-with-bad-line", tokenA + " " + agentA + "\nthis line is bad\n",
+			map[string]string{tokenA: agentA, tokenB: ""}},
+		{"new-token-in-broken-file", tokenA + " " + agentA + "\n" + tokenC + " lab/agent-c\nshort x\n",
+			map[string]string{tokenA: agentA, tokenB: "", tokenC: ""}},
+		{"moved-to-another-identity", tokenA + " lab/agent-z\nbad\n", map[string]string{tokenA: "", tokenB: ""}},
+		{"listed-twice", tokenA + " " + agentA + "\n" + tokenA + " lab/agent-z\n" + tokenB + " " + agentB + "\n",
+			map[string]string{tokenA: "", tokenB: agentB}},
+		{"bad-identity", tokenA + " " + agentA + "\n" + tokenB + " lab//agent-b\n", map[string]string{tokenA: agentA, tokenB: ""}},
+		{"removed", "", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "tokens")
+			if err := os.WriteFile(path, []byte(tokenA+" "+agentA+"\n"+tokenB+" "+agentB+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			st, err := NewStaticTokens(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.name == "removed" {
+				os.Remove(path)
+				tc.want = map[string]string{tokenA: "", tokenB: ""}
+			} else {
+				os.WriteFile(path, []byte(tc.next), 0o600)
+			}
+			if err := st.Reload(); err == nil {
+				t.Fatal("a file with problems reloaded without an error")
+			}
+			for tok, want := range tc.want {
+				if got, _ := st.Authenticate(requestWith("Bearer " + tok)); got != want {
+					t.Errorf("token %s…: identity %q, want %q", tok[:12], got, want)
+				}
+			}
+		})
+	}
+}
+
 func TestStaticTokensFile(t *testing.T) {
 	t.Parallel()
 	for name, data := range map[string]string{
@@ -65,12 +112,12 @@ func TestStaticTokensFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(path, []byte("broken\n"), 0o600)
+	os.WriteFile(path, []byte(tokenA+" "+agentA+"\nbroken\n"), 0o600)
 	if err := st.Reload(); err == nil {
 		t.Fatal("a broken file reloaded")
 	}
 	if a, _ := st.Authenticate(requestWith("Bearer " + tokenA)); a != agentA {
-		t.Fatal("a failed reload dropped the old table")
+		t.Fatal("a broken file dropped a token it still lists unchanged")
 	}
 	os.WriteFile(path, []byte(tokenB+" "+agentB+"\n"), 0o600)
 	if err := st.Reload(); err != nil {

@@ -29,7 +29,7 @@ func (g *Gateway) serveGuidance(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st := g.policy.Load()
-	if st == nil {
+	if st == nil || st.p == nil {
 		writeJSONError(w, http.StatusServiceUnavailable, "no policy loaded")
 		return
 	}

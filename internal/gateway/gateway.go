@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,15 +43,21 @@ type Options struct {
 	IdempotencyDir string
 	// IdempotencyTTL is how long a key and its recorded result are kept; default 24 h.
 	IdempotencyTTL time.Duration
-	// AdminAuthenticator, if set, guards /approvals (with /approvals/by-key and /approvals/{id}/use) and /keys and
-	// names the approver.
+	// AdminAuthenticator authenticates the humans who use the admin listener (required): listing and deciding
+	// approvals, metrics. The identity it returns is the approver; nobody approves a call of their own identity.
 	AdminAuthenticator Authenticator
-	Logger             *slog.Logger     // nil: silent
-	Clock              func() time.Time // nil: time.Now
+	// PeerAuthenticator authenticates the other replicas on the admin listener (keys, approvals by key, spending, and
+	// decisions and listings passed on); nil: PeerToken is the one token they share. Neither: no replica is accepted.
+	PeerAuthenticator Authenticator
+	Logger            *slog.Logger     // nil: silent
+	Clock             func() time.Time // nil: time.Now
 	// Transport reaches the tool servers; nil: a clone of http.DefaultTransport.
 	Transport http.RoundTripper
 
-	MaxBodyBytes     int64         // request body limit; default 1 MiB
+	MaxBodyBytes int64 // request body limit; default 1 MiB
+	// MaxBodyMemory bounds the memory the request bodies being read and judged hold together (each holds twice its
+	// size, for its canonical form); default 64 MiB. A body that cannot get its share within BodyReadTimeout: 503.
+	MaxBodyMemory    int64
 	MaxResponseBytes int64         // a buffered upstream response or one SSE event; default 16 MiB
 	BodyReadTimeout  time.Duration // time to receive a request body; default 10s
 	CallTimeout      time.Duration // one forwarded call; default 10 min
@@ -87,6 +94,9 @@ type Gateway struct {
 	approvals   *approvalStore
 	keys        *keyStore // nil without Options.IdempotencyDir
 	sessions    *sessionTable
+	bodies      *byteBudget
+	authFlood   *authFlood
+	peerAuth    Authenticator // nil: no replica is accepted on the admin listener
 	metrics     *metrics
 	auditFailed atomic.Bool
 	methods     map[string]bool
@@ -96,6 +106,7 @@ type Gateway struct {
 type policyState struct {
 	p       Policy
 	servers map[string]upstream
+	broken  error // set instead of p when the policy file changed and did not load: every call is refused
 }
 
 type upstream struct {
@@ -115,6 +126,12 @@ func New(o Options) (*Gateway, error) {
 	if o.ApprovalDir == "" {
 		errs = append(errs, errors.New("gateway: ApprovalDir is required"))
 	}
+	if o.AdminAuthenticator == nil {
+		errs = append(errs, errors.New("gateway: AdminAuthenticator is required: every admin route authenticates"))
+	}
+	if o.PeerToken != "" && len(o.PeerToken) < minTokenLen {
+		errs = append(errs, fmt.Errorf("gateway: PeerToken shorter than %d characters", minTokenLen))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -124,8 +141,16 @@ func New(o Options) (*Gateway, error) {
 		client:   &http.Client{Transport: o.Transport, CheckRedirect: noRedirects},
 		limits:   newLimiter(),
 		sessions: newSessionTable(),
+		bodies:   newByteBudget(o.MaxBodyMemory),
 		methods:  passThroughMethods(o.AllowMethods),
+		peerAuth: o.PeerAuthenticator,
 	}
+	if g.peerAuth == nil && o.PeerToken != "" {
+		g.peerAuth = peerTokenAuth{sum: sha256.Sum256([]byte(o.PeerToken))}
+	}
+	g.authFlood = &authFlood{now: o.Clock, write: func(rec audit.Record) {
+		_ = g.appendAudit(context.Background(), rec)
+	}}
 	store, err := openApprovalStore(o.ApprovalDir, o.Clock)
 	if err != nil {
 		return nil, err
@@ -170,6 +195,9 @@ func setDefaults(o *Options) {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 1 << 20
 	}
+	if o.MaxBodyMemory <= 0 {
+		o.MaxBodyMemory = 64 << 20
+	}
 	if o.MaxResponseBytes <= 0 {
 		o.MaxResponseBytes = 16 << 20
 	}
@@ -210,6 +238,17 @@ func (g *Gateway) SetPolicy(p Policy) error {
 	g.log.Info("policy loaded", "servers", len(st.servers))
 	return nil
 }
+
+// RefusePolicy drops the policy because its file changed and does not load (err says why): until a policy loads
+// again, every call is refused (gateway:no-policy) rather than judged by a policy its authors replaced, which would
+// keep access the new file takes away.
+func (g *Gateway) RefusePolicy(err error) {
+	g.policy.Store(&policyState{broken: err})
+	g.log.Error("policy does not load; every call is refused until it does", "err", err)
+}
+
+// Close flushes what the gateway holds for the audit log (the aggregate of refused unauthenticated requests).
+func (g *Gateway) Close() { g.authFlood.stop() }
 
 // Handler serves the agents: /mcp, /http, /guidance and the probes, and, for a host in Options.HostRoutes, the MCP
 // endpoint of that host's server on any path.
@@ -270,7 +309,7 @@ func (g *Gateway) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", g.healthz)
 	mux.HandleFunc("GET /readyz", g.readyz)
-	mux.Handle("GET /metrics", g.metrics.handler())
+	mux.Handle("GET /metrics", g.metricsHandler())
 	mux.HandleFunc("GET /approvals", g.listApprovals)
 	mux.HandleFunc("POST /approvals/{id}", g.decideApproval)
 	mux.HandleFunc("GET /approvals/by-key/{key}", g.serveApprovalByKey)

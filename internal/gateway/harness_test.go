@@ -163,13 +163,43 @@ func writeTokens(t testing.TB) *StaticTokens {
 	return st
 }
 
+// The approvers of the tests' admin listener, by identity: two humans, and the agents' own identities (an agent
+// that also holds an approver token must still not approve its own calls).
+var approverTokens = map[string]string{
+	"alice":   "approver-token-alice-0123456789",
+	"bob":     "approver-token-bob-0123456789",
+	agentA:    "approver-token-agent-a-0123456789",
+	agentB:    "approver-token-agent-b-0123456789",
+	"Carol.Q": "approver-token-carol-0123456789",
+}
+
+// peerToken is the token the tests' replicas share.
+const peerToken = "peer-token-of-the-replicas-0123456789"
+
+func writeApprovers(t testing.TB) *StaticTokens {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "approvers")
+	var data strings.Builder
+	for who, tok := range approverTokens {
+		data.WriteString(tok + " " + who + "\n")
+	}
+	if err := os.WriteFile(path, []byte(data.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err := NewStaticTokens(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 func newEnv(t *testing.T, mode upstreamMode, tweak ...func(*env)) *env {
 	t.Helper()
 	e := &env{t: t, up: newUpstream(t, mode), aud: &memAudit{}}
 	e.pol = newPolicy(e.up.URL)
 	e.opts = Options{
 		Authenticator: writeTokens(t), Audit: e.aud, ApprovalDir: t.TempDir(), IdempotencyDir: t.TempDir(),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), AdminAuthenticator: writeApprovers(t),
 	}
 	for _, f := range tweak {
 		f(e)
@@ -314,7 +344,16 @@ func (e *env) stillServes() {
 // adminDo sends an admin request and decodes the JSON answer into out (if non-nil).
 func (e *env) adminDo(method, path, body string, out any) int {
 	e.t.Helper()
+	return e.adminAs(approverTokens["alice"], method, path, body, out)
+}
+
+// adminAs calls the admin API with token ("" sends none).
+func (e *env) adminAs(token, method, path, body string, out any) int {
+	e.t.Helper()
 	req, _ := http.NewRequest(method, e.admin.URL+path, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		e.t.Fatal(err)

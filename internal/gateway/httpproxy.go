@@ -28,7 +28,8 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		g.refuse(w, r, nil, invalidRequest("the path must be clean and plainly encoded"), "")
 		return
 	}
-	body, rerr := g.readBody(w, r)
+	body, release, rerr := g.readBody(w, r)
+	defer release()
 	if rerr != nil {
 		g.refuse(w, r, nil, rerr, "")
 		return

@@ -88,7 +88,7 @@ func isLowerHex(s string) bool {
 // serveKey serves GET /keys/{name}: what this replica knows of one idempotency key, from its own store only. A peer
 // asks it before running a keyed call it knows nothing of; it is never passed on to other replicas.
 func (g *Gateway) serveKey(w http.ResponseWriter, r *http.Request) {
-	if _, ok := g.approver(w, r); !ok {
+	if _, ok := g.admin(w, r, peersOnly); !ok {
 		return
 	}
 	name := r.PathValue("name")

@@ -41,10 +41,10 @@ func newPair(t *testing.T, tweak ...func(*env)) *pair {
 			return nil
 		}
 	}
-	p.a = newEnv(t, upstreamModes[3], append([]func(*env){func(e *env) { e.opts.Peers = peer(&toB) }}, tweak...)...)
+	p.a = newEnv(t, upstreamModes[3], append([]func(*env){func(e *env) { e.opts.Peers, e.opts.PeerToken = peer(&toB), peerToken }}, tweak...)...)
 	share := func(e *env) {
 		e.up, e.pol = p.a.up, newPolicy(p.a.up.URL)
-		e.opts.Peers = peer(&toA)
+		e.opts.Peers, e.opts.PeerToken = peer(&toA), peerToken
 	}
 	p.b = newEnv(t, upstreamModes[3], append([]func(*env){share}, tweak...)...)
 	p.toA, p.toB = p.front(p.a, &p.askedA, &p.byKeyA, &p.afterByKeyA), p.front(p.b, &p.askedB, &p.byKeyB, nil)
@@ -89,6 +89,9 @@ func (e *env) keyState(name string) (int, KeyState) {
 	e.t.Helper()
 	var st KeyState
 	req, _ := http.NewRequest(http.MethodGet, e.admin.URL+"/keys/"+name, nil)
+	if e.opts.PeerToken != "" {
+		req.Header.Set("Authorization", "Bearer "+e.opts.PeerToken)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
@@ -273,21 +276,23 @@ func TestKeyEndpoint(t *testing.T) {
 			t.Errorf("AdminClient.Key(%q) accepted", bad)
 		}
 	}
-	if st, err := (&AdminClient{BaseURL: p.a.admin.URL}).Key(t.Context(), name); err != nil || st.State != keyDone {
+	if st, err := (&AdminClient{BaseURL: p.a.admin.URL, Token: peerToken}).Key(t.Context(), name); err != nil || st.State != keyDone {
 		t.Errorf("AdminClient.Key: %+v %v", st, err)
 	}
 }
 
-// With an AdminAuthenticator, /keys needs it; a replica's PeerToken passes it.
+// /keys is for the replicas only: without a token 401, with a human approver's 403; the replicas' PeerToken passes.
 func TestKeyEndpointAuthenticated(t *testing.T) {
 	t.Parallel()
-	p := newPair(t, func(e *env) {
-		e.opts.AdminAuthenticator = writeTokens(t)
-		e.opts.PeerToken = tokenB
-	})
+	p := newPair(t)
 	name := keyName(agentA, "tools", "k-5")
-	if code, _ := p.a.keyState(name); code != http.StatusUnauthorized {
+	if code := p.a.adminAs("", http.MethodGet, "/keys/"+name, "", nil); code != http.StatusUnauthorized {
 		t.Fatalf("GET /keys without a token: status %d", code)
+	}
+	for _, tok := range []string{approverTokens["alice"], tokenA} {
+		if code := p.a.adminAs(tok, http.MethodGet, "/keys/"+name, "", nil); code == http.StatusOK {
+			t.Fatalf("GET /keys with a token %s…: status %d", tok[:12], code)
+		}
 	}
 	body, key := toolCallBody(1, "echo", `{"text":"hi"}`), keyHeader("k-5")
 	p.a.mustCall(tokenA, body, key)
@@ -299,7 +304,7 @@ func TestKeyEndpointAuthenticated(t *testing.T) {
 // A peer that answers, but refuses the query, is a fault: the call is refused rather than run.
 func TestKeyedCallPeerRefuses(t *testing.T) {
 	t.Parallel()
-	p := newPair(t, func(e *env) { e.opts.AdminAuthenticator = writeTokens(t) }) // and no PeerToken
+	p := newPair(t, func(e *env) { e.opts.PeerToken = "" }) // B sends no token: A refuses
 	r := p.b.mustCall(tokenA, toolCallBody(1, "echo", `{"text":"hi"}`), keyHeader("k-6"))
 	if r.rule() != "gateway:internal" || p.a.up.runs("echo") != 0 || !p.b.aud.hasDeny("gateway:internal") {
 		t.Fatalf("with a peer refusing key queries: %s %+v; echo ran %d times", r.text(), r.Error, p.a.up.runs("echo"))

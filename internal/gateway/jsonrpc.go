@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -40,9 +39,6 @@ const (
 	codeInvalidRequest = -32600
 	codeInternal       = -32603
 )
-
-// maxJSONDepth bounds the nesting of a request body.
-const maxJSONDepth = 128
 
 // rpcError is a denial or failure: the JSON-RPC error, the HTTP status it travels with, and the rule for the audit.
 type rpcError struct {
@@ -95,6 +91,8 @@ type message struct {
 	Method   string          // "" for a response
 	Params   json.RawMessage
 	Response bool
+	// Canonical is the message in canonical form: what the policy judges and the tool server gets.
+	Canonical []byte
 }
 
 // toolCall is the params of a tools/call.
@@ -113,7 +111,8 @@ func invalidRequest(reason string) *rpcError {
 	return newRPCError(http.StatusBadRequest, codeInvalidRequest, "gateway:invalid-request", reason)
 }
 
-// parseMessage reads one JSON-RPC message strictly; see the package doc for what strict means.
+// parseMessage reads one JSON-RPC message strictly and returns it with its canonical form (see canonicalize), which
+// is what the gateway judges and forwards; see the package doc for what strict means.
 func parseMessage(body []byte) (message, *rpcError) {
 	var m message
 	body = bytes.TrimSpace(body)
@@ -123,12 +122,14 @@ func parseMessage(body []byte) (message, *rpcError) {
 	if !utf8.Valid(body) {
 		return m, parseError("body is not UTF-8")
 	}
-	if err := checkKeys(body); err != nil {
-		if errors.Is(err, errAmbiguous) || errors.Is(err, errTooDeep) {
-			return m, invalidRequest(err.Error())
+	canon, err := canonicalize(body)
+	if err != nil {
+		if errors.Is(err, errSyntax) {
+			return m, parseError("malformed JSON")
 		}
-		return m, parseError("malformed JSON")
+		return m, invalidRequest(err.Error())
 	}
+	body, m.Canonical = canon, canon
 	switch body[0] {
 	case '[':
 		return m, invalidRequest("JSON-RPC batches are not accepted; send one message per request")
@@ -214,70 +215,6 @@ func parseToolCall(params json.RawMessage) (toolCall, *rpcError) {
 		tc.Args = args
 	}
 	return tc, nil
-}
-
-var (
-	errAmbiguous = errors.New("an object has two keys that differ only in case")
-	errTooDeep   = fmt.Errorf("JSON nested deeper than %d", maxJSONDepth)
-)
-
-// checkKeys checks a JSON text: it must be exactly one valid value, nested at most maxJSONDepth deep, and no object
-// may hold two keys equal under Unicode case folding (which Go's decoder, and others, would merge).
-func checkKeys(body []byte) error {
-	if !json.Valid(body) {
-		return errors.New("malformed JSON")
-	}
-	// The text is valid: a small scanner finds the keys without decoding the values.
-	var stack [][]string // the folded keys of each open object; nil for an array
-	for i := 0; i < len(body); i++ {
-		switch body[i] {
-		case '{', '[':
-			if len(stack) >= maxJSONDepth {
-				return errTooDeep
-			}
-			var keys []string
-			if body[i] == '{' {
-				keys = make([]string, 0, 8)
-			}
-			stack = append(stack, keys)
-		case '}', ']':
-			stack = stack[:len(stack)-1]
-		case '"':
-			end, escaped := stringEnd(body, i)
-			j := end + 1
-			for j < len(body) && (body[j] == ' ' || body[j] == '\t' || body[j] == '\n' || body[j] == '\r') {
-				j++
-			}
-			if top := len(stack) - 1; top >= 0 && stack[top] != nil && j < len(body) && body[j] == ':' {
-				key := string(body[i+1 : end])
-				if escaped {
-					_ = json.Unmarshal(body[i:end+1], &key) // valid JSON: cannot fail
-				}
-				key = foldKey(key)
-				if slices.Contains(stack[top], key) {
-					return errAmbiguous
-				}
-				stack[top] = append(stack[top], key)
-			}
-			i = end
-		}
-	}
-	return nil
-}
-
-// stringEnd returns the index of the quote closing the string that opens at start, and whether it has escapes.
-func stringEnd(b []byte, start int) (int, bool) {
-	escaped := false
-	for i := start + 1; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			escaped = true
-			i++
-		case '"':
-			return i, escaped
-		}
-	}
-	return len(b) - 1, escaped
 }
 
 // foldKey maps s to a form shared by every string equal to it under simple Unicode case folding (the folding

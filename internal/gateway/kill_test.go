@@ -59,7 +59,8 @@ func TestKillUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts := gateway.RunOptions{PolicyFile: policyFile, Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0",
-		AuditLog: filepath.Join(dir, "audit.jsonl"), ApprovalDir: filepath.Join(dir, "approvals"), Auth: "static", TokensFile: tokens}
+		AuditLog: filepath.Join(dir, "audit.jsonl"), ApprovalDir: filepath.Join(dir, "approvals"), Auth: "static", TokensFile: tokens,
+		AdminTokensFile: filepath.Join(dir, "approvers"), CreateAdminTokens: true, AdminName: "alice"}
 
 	child, addr := startChild(t, opts)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -44,9 +44,20 @@ const agentHeader = "X-Agops-Agent"
 // route finds the loaded policy and the MCP or HTTP server a request is for, or refuses the request.
 func (g *Gateway) route(w http.ResponseWriter, r *http.Request, kind string) (*policyState, upstream, bool) {
 	st := g.policy.Load()
-	if st == nil {
-		g.refuse(w, r, nil, newRPCError(http.StatusServiceUnavailable, codeInternal, "gateway:no-policy",
-			"no policy loaded"), "")
+	if st == nil || st.p == nil {
+		reason := "no policy loaded"
+		if st != nil {
+			reason = "the policy file changed and does not load; every call is refused until it does"
+		}
+		g.refuse(w, r, nil, newRPCError(http.StatusServiceUnavailable, codeInternal, "gateway:no-policy", reason), "")
+		return nil, upstream{}, false
+	}
+	herr := checkHeaders(r)
+	if kind == "http" {
+		herr = checkPlainHeaders(r)
+	}
+	if herr != nil {
+		g.refuse(w, r, nil, herr, "")
 		return nil, upstream{}, false
 	}
 	up, ok := st.servers[r.PathValue("server")]
@@ -70,7 +81,13 @@ func (g *Gateway) serveMCPPost(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	body, rerr := g.readBody(w, r)
+	if herr := checkContent(r); herr != nil {
+		w.Header().Set("Connection", "close")
+		g.refuse(w, r, nil, herr, "")
+		return
+	}
+	body, release, rerr := g.readBody(w, r)
+	defer release()
 	if rerr != nil {
 		g.refuse(w, r, nil, rerr, "")
 		return
@@ -82,7 +99,7 @@ func (g *Gateway) serveMCPPost(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case msg.Method == "tools/call":
-		g.serveToolCall(w, r, st, up, body, msg)
+		g.serveToolCall(w, r, st, up, msg)
 	case msg.Response || strings.HasPrefix(msg.Method, "notifications/") || g.methods[msg.Method]:
 		if herr := checkStandardHeaders(r, msg, ""); herr != nil {
 			g.refuse(w, r, msg.ID, herr, "")
@@ -90,7 +107,7 @@ func (g *Gateway) serveMCPPost(w http.ResponseWriter, r *http.Request) {
 		}
 		g.log.Debug("passing through", "request", requestIDFrom(r.Context()), "agent", agentFrom(r.Context()),
 			"server", up.Name, "method", msg.Method)
-		g.forwardMCP(w, r, st, up, body, msg.Method == "initialize", nil)
+		g.forwardMCP(w, r, st, up, msg.Canonical, msg.Method == "initialize", nil)
 	default:
 		g.refuse(w, r, msg.ID, newRPCError(http.StatusOK, CodeDenied, "gateway:method",
 			fmt.Sprintf("method %q is not passed through by the gateway", msg.Method)), "")
@@ -98,7 +115,7 @@ func (g *Gateway) serveMCPPost(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveToolCall judges a tools/call and forwards it if admitted.
-func (g *Gateway) serveToolCall(w http.ResponseWriter, r *http.Request, st *policyState, up upstream, body []byte, msg message) {
+func (g *Gateway) serveToolCall(w http.ResponseWriter, r *http.Request, st *policyState, up upstream, msg message) {
 	tc, perr := parseToolCall(msg.Params)
 	if perr == nil {
 		perr = checkStandardHeaders(r, msg, tc.Name)
@@ -129,7 +146,7 @@ func (g *Gateway) serveToolCall(w http.ResponseWriter, r *http.Request, st *poli
 		writeRPCError(w, msg.ID, derr, c.requestID)
 		return
 	}
-	g.forwardMCP(w, r, st, up, body, false, c)
+	g.forwardMCP(w, r, st, up, msg.Canonical, false, c)
 }
 
 // checkStandardHeaders refuses a request whose Mcp-Method or Mcp-Name header disagrees with its body: an upstream
@@ -173,18 +190,37 @@ func (g *Gateway) serveMCPStream(w http.ResponseWriter, r *http.Request) {
 	g.forwardMCP(w, r, st, up, nil, false, nil)
 }
 
-// readBody reads a request body within the size limit and the body timeout.
-func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *rpcError) {
+// readBody reads a request body within the size limit and the body timeout, holding its share of the memory all
+// bodies may take together (Options.MaxBodyMemory) until release is called: a request that cannot get it within the
+// body timeout is refused (503), so stalled senders cannot make the gateway hold more.
+func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) (body []byte, release func(), rerr *rpcError) {
+	release = func() {}
 	tooLarge := newRPCError(http.StatusRequestEntityTooLarge, CodeTooLarge, "gateway:body-too-large",
 		fmt.Sprintf("request body over %d bytes", g.opts.MaxBodyBytes))
 	if r.ContentLength > g.opts.MaxBodyBytes {
 		w.Header().Set("Connection", "close")
-		return nil, tooLarge
+		return nil, release, tooLarge
 	}
+	deadline := time.Now().Add(g.opts.BodyReadTimeout)
+	share := g.opts.MaxBodyBytes
+	if r.ContentLength >= 0 {
+		share = r.ContentLength
+	}
+	share = 2*share + 4096 // the body and its canonical form
+	wait, cancel := context.WithDeadline(r.Context(), deadline)
+	err := g.bodies.acquire(wait, share)
+	cancel()
+	if err != nil {
+		w.Header().Set("Connection", "close")
+		w.Header().Set("Retry-After", "1")
+		return nil, release, newRPCError(http.StatusServiceUnavailable, codeInternal, "gateway:busy",
+			"too many request bodies in flight; try again")
+	}
+	release = func() { g.bodies.release(share) }
 	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Now().Add(g.opts.BodyReadTimeout))
+	_ = rc.SetReadDeadline(deadline)
 	defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
-	body, err := readAll(http.MaxBytesReader(w, r.Body, g.opts.MaxBodyBytes), r.ContentLength, g.opts.MaxBodyBytes+1)
+	body, err = readAll(http.MaxBytesReader(w, r.Body, g.opts.MaxBodyBytes), r.ContentLength, g.opts.MaxBodyBytes+1)
 	if err != nil {
 		// The rest of the body is not worth waiting for: answer, then drop the connection.
 		w.Header().Set("Connection", "close")
@@ -192,14 +228,14 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *rpc
 	var maxErr *http.MaxBytesError
 	switch {
 	case err == nil:
-		return body, nil
+		return body, release, nil
 	case errors.As(err, &maxErr):
-		return nil, tooLarge
+		return nil, release, tooLarge
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return nil, newRPCError(http.StatusRequestTimeout, CodeSlowClient, "gateway:slow-client",
+		return nil, release, newRPCError(http.StatusRequestTimeout, CodeSlowClient, "gateway:slow-client",
 			fmt.Sprintf("request body not received within %s", g.opts.BodyReadTimeout))
 	default:
-		return nil, newRPCError(http.StatusBadRequest, codeParseError, "gateway:read-error", "reading the request body failed")
+		return nil, release, newRPCError(http.StatusBadRequest, codeParseError, "gateway:read-error", "reading the request body failed")
 	}
 }
 
@@ -286,6 +322,10 @@ func (g *Gateway) upstreamRequest(ctx context.Context, r *http.Request, up upstr
 		if v, ok := r.Header[h]; ok {
 			req.Header[h] = v
 		}
+	}
+	if body != nil {
+		// The canonical body is UTF-8 JSON whatever the caller's Content-Type said (see checkContent).
+		req.Header.Set("Content-Type", "application/json")
 	}
 	for k, v := range r.Header {
 		if strings.HasPrefix(k, "Mcp-") {

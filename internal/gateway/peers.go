@@ -44,10 +44,11 @@ func PeersByDNS(name string, port int) func(context.Context) []string {
 // peerClient reaches the other replicas' admin listeners.
 var peerClient = &http.Client{Timeout: 10 * time.Second}
 
-// forwardDecision passes an approval decision to the peers until one holds the approval; it reports whether one
-// answered (and then has written its answer to w).
-func (g *Gateway) forwardDecision(w http.ResponseWriter, r *http.Request, id string, body []byte) bool {
-	if g.opts.Peers == nil || r.Header.Get(forwardedHeader) != "" {
+// forwardDecision passes the decision of approver who on approval id to the peers until one holds the approval; it
+// reports whether one answered (and then has written its answer to w). The peers learn who decided from
+// approverHeader, which they accept from a replica only.
+func (g *Gateway) forwardDecision(w http.ResponseWriter, r *http.Request, id string, body []byte, who string) bool {
+	if g.opts.Peers == nil || r.Header.Get(forwardedHeader) != "" || g.opts.PeerToken == "" {
 		return false
 	}
 	for _, peer := range g.opts.Peers(r.Context()) {
@@ -57,9 +58,8 @@ func (g *Gateway) forwardDecision(w http.ResponseWriter, r *http.Request, id str
 		}
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set(forwardedHeader, "1")
-		if a := r.Header.Get("Authorization"); a != "" {
-			req.Header.Set("Authorization", a)
-		}
+		req.Header.Set(approverHeader, who)
+		req.Header.Set("Authorization", "Bearer "+g.opts.PeerToken)
 		resp, err := peerClient.Do(req)
 		if err != nil {
 			g.log.Warn("approval peer unreachable", "peer", peer, "err", err)
@@ -83,13 +83,9 @@ func (g *Gateway) peerPending(r *http.Request) []Approval {
 	if g.opts.Peers == nil || r.Header.Get(forwardedHeader) != "" {
 		return nil
 	}
-	hdr := http.Header{forwardedHeader: {"1"}}
-	if a := r.Header.Get("Authorization"); a != "" {
-		hdr.Set("Authorization", a)
-	}
 	var out []Approval
 	for _, peer := range g.opts.Peers(r.Context()) {
-		views, err := (&AdminClient{BaseURL: peer, HTTP: peerClient, header: hdr}).Pending(r.Context())
+		views, err := g.peerAdmin(peer).Pending(r.Context())
 		if err != nil {
 			g.log.Warn("approval peer unreachable", "peer", peer, "err", err)
 			continue

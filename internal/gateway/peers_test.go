@@ -14,10 +14,10 @@ func TestApprovalOnAnotherReplica(t *testing.T) {
 	t.Parallel()
 	var aAdmin, bAdmin atomic.Value
 	a := newEnv(t, upstreamModes[0], func(e *env) {
-		e.opts.Peers = func(context.Context) []string { return []string{bAdmin.Load().(string)} }
+		e.opts.Peers, e.opts.PeerToken = func(context.Context) []string { return []string{bAdmin.Load().(string)} }, peerToken
 	})
 	b := newEnv(t, upstreamModes[0], func(e *env) {
-		e.opts.Peers = func(context.Context) []string { return []string{aAdmin.Load().(string)} }
+		e.opts.Peers, e.opts.PeerToken = func(context.Context) []string { return []string{aAdmin.Load().(string)} }, peerToken
 	})
 	aAdmin.Store(a.admin.URL)
 	bAdmin.Store(b.admin.URL)

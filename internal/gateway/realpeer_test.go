@@ -1,11 +1,8 @@
 package gateway_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -70,6 +67,7 @@ func TestRealPeers(t *testing.T) {
 		done <- gateway.Run(ctx, gateway.RunOptions{
 			PolicyFile: filepath.Join(root, "examples", "ai-lab", "policy.yaml"), Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0",
 			AuditLog: auditLog, ApprovalDir: filepath.Join(dir, "approvals"), Auth: "static", TokensFile: tokens,
+			AdminTokensFile: filepath.Join(dir, "approvers"), CreateAdminTokens: true, AdminName: "alice",
 			HostRoutes: map[string]string{"mcp-tools": "mcp-tools"}, Upstreams: map[string]string{"mcp-tools": server.URL},
 			Ready: func(p, a net.Addr) { ready <- [2]net.Addr{p, a} },
 		})
@@ -155,13 +153,15 @@ func TestRealPeers(t *testing.T) {
 		_, err := worker.CallTool(cctx, &mcp.CallToolParams{Name: "trigger-long-running-operation", Arguments: map[string]any{"duration": 1, "steps": 1}})
 		approved <- err
 	}()
-	id := waitForApproval(t, cctx, admin)
-	body := bytes.NewReader([]byte(`{"approve": true, "by": "alice"}`))
-	resp, err := http.Post("http://"+admin+"/approvals/"+id, "application/json", body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("approving: %v %v", err, resp)
+	approverToken, err := gateway.FirstToken(filepath.Join(dir, "approvers"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	resp.Body.Close()
+	ac := &gateway.AdminClient{BaseURL: "http://" + admin, Token: approverToken}
+	id := waitForApproval(t, cctx, ac)
+	if a, err := ac.Decide(cctx, id, true, ""); err != nil || a.DecidedBy != "alice" {
+		t.Fatalf("approving: %v %+v", err, a)
+	}
 	if err := <-approved; err != nil {
 		t.Errorf("the approved call failed: %v", err)
 	}
@@ -208,17 +208,11 @@ func TestRealPeers(t *testing.T) {
 }
 
 // waitForApproval polls the admin listener until one approval is pending and returns its id.
-func waitForApproval(t *testing.T, ctx context.Context, admin string) string {
+func waitForApproval(t *testing.T, ctx context.Context, admin *gateway.AdminClient) string {
 	t.Helper()
 	for {
-		resp, err := http.Get("http://" + admin + "/approvals")
-		if err == nil {
-			var list []struct{ ID string }
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if json.Unmarshal(b, &list) == nil && len(list) == 1 {
-				return list[0].ID
-			}
+		if list, err := admin.Pending(ctx); err == nil && len(list) == 1 {
+			return list[0].ID
 		}
 		select {
 		case <-ctx.Done():

@@ -35,10 +35,20 @@ type RunOptions struct {
 	// Audience, checked with the API server of Kube).
 	Auth       string
 	TokensFile string
-	Audience   string
-	Kube       *rest.Config `json:"-"`
-	HostRoutes map[string]string
-	Upstreams  map[string]string
+	// AdminTokensFile lists the humans who may use the admin listener (list and decide approvals, read metrics):
+	// lines of "TOKEN IDENTITY", reloaded when the file changes. Required. A missing file means no approvers yet (a
+	// Secret not created yet in the cluster), unless CreateAdminTokens makes one.
+	AdminTokensFile string
+	// CreateAdminTokens creates a missing AdminTokensFile (mode 0600) with one new token for AdminName: local use.
+	CreateAdminTokens bool
+	AdminName         string
+	// PeerTokenFile holds the token the replicas share (its first line) to reach each other's admin listeners;
+	// needed with Peers.
+	PeerTokenFile string
+	Audience      string
+	Kube          *rest.Config `json:"-"`
+	HostRoutes    map[string]string
+	Upstreams     map[string]string
 	// Peers is a name (a headless Service) that resolves to every replica; approvals are decided on the replica
 	// that holds them (Options.Peers). Their admin port is AdminListen's.
 	Peers  string
@@ -69,6 +79,14 @@ func Run(ctx context.Context, o RunOptions) error {
 	if err != nil {
 		return err
 	}
+	admins, err := adminAuthenticator(o, auth, log)
+	if err != nil {
+		return err
+	}
+	peerToken, err := readPeerToken(o)
+	if err != nil {
+		return err
+	}
 	restore, err := readRecords(o.AuditLog)
 	if err != nil {
 		return err
@@ -78,7 +96,8 @@ func Run(ctx context.Context, o RunOptions) error {
 		return err
 	}
 	defer alog.Close()
-	opts := Options{Policy: p, Authenticator: auth, Audit: alog, ApprovalDir: o.ApprovalDir, Logger: log,
+	opts := Options{Policy: p, Authenticator: auth, AdminAuthenticator: admins, PeerToken: peerToken, Audit: alog,
+		ApprovalDir: o.ApprovalDir, Logger: log,
 		IdempotencyDir: cmp.Or(o.IdempotencyDir, o.AuditLog+".keys"), HostRoutes: o.HostRoutes, Upstreams: o.Upstreams}
 	if o.Peers != "" {
 		_, port, err := net.SplitHostPort(o.AdminListen)
@@ -112,7 +131,8 @@ func Run(ctx context.Context, o RunOptions) error {
 	if o.Ready != nil {
 		o.Ready(pl.Addr(), al.Addr())
 	}
-	watch := newWatcher(o.PolicyFile, o.TokensFile)
+	defer g.Close()
+	watch := newWatcher(o.PolicyFile, o.TokensFile, o.AdminTokensFile)
 	tick := time.NewTicker(o.Poll)
 	defer tick.Stop()
 	var serveErr error
@@ -125,17 +145,24 @@ loop:
 			serveErr = err
 			break loop
 		case <-tick.C:
-			policyChanged, tokensChanged := watch.changed()
+			policyChanged, tokensChanged, adminsChanged := watch.changed()
+			if adminsChanged {
+				if err := admins.Reload(); err != nil {
+					log.Error("approver token file not fully reloaded", "err", err)
+				}
+			}
 			if policyChanged {
-				if np, err := policy.Load(o.PolicyFile); err != nil {
-					log.Error("policy not reloaded; the previous one stays", "err", err)
-				} else if err := g.SetPolicy(np); err != nil {
-					log.Error("policy not reloaded; the previous one stays", "err", err)
+				np, err := policy.Load(o.PolicyFile)
+				if err == nil {
+					err = g.SetPolicy(np)
+				}
+				if err != nil {
+					g.RefusePolicy(err)
 				}
 			}
 			if tokensChanged && reload != nil {
 				if err := reload(); err != nil {
-					log.Error("tokens not reloaded; the previous ones stay", "err", err)
+					log.Error("token file not fully reloaded", "err", err)
 				}
 			}
 		}
@@ -210,8 +237,8 @@ func readRecords(path string) (iter.Seq[audit.Record], error) {
 
 // watcher notices changes of files by size and modification time.
 type watcher struct {
-	policy, tokens string
-	ps, ts         fileStamp
+	policy, tokens, admins string
+	ps, ts, as             fileStamp
 }
 
 type fileStamp struct {
@@ -230,13 +257,13 @@ func stamp(path string) fileStamp {
 	return fileStamp{st.Size(), st.ModTime()}
 }
 
-func newWatcher(policy, tokens string) *watcher {
-	return &watcher{policy: policy, tokens: tokens, ps: stamp(policy), ts: stamp(tokens)}
+func newWatcher(policy, tokens, admins string) *watcher {
+	return &watcher{policy: policy, tokens: tokens, admins: admins, ps: stamp(policy), ts: stamp(tokens), as: stamp(admins)}
 }
 
-func (w *watcher) changed() (policyChanged, tokensChanged bool) {
-	ps, ts := stamp(w.policy), stamp(w.tokens)
-	policyChanged, tokensChanged = ps != w.ps, ts != w.ts
-	w.ps, w.ts = ps, ts
+func (w *watcher) changed() (policyChanged, tokensChanged, adminsChanged bool) {
+	ps, ts, as := stamp(w.policy), stamp(w.tokens), stamp(w.admins)
+	policyChanged, tokensChanged, adminsChanged = ps != w.ps, ts != w.ts, as != w.as
+	w.ps, w.ts, w.as = ps, ts, as
 	return
 }

@@ -176,7 +176,10 @@ func TestGuidanceHealthAndMetrics(t *testing.T) {
 			t.Errorf("readyz: %d %s", code, body)
 		}
 	}
-	_, metrics := get(e.admin.URL, "/metrics", "")
+	if code, _ := get(e.admin.URL, "/metrics", ""); code != http.StatusUnauthorized {
+		t.Errorf("metrics without a token: %d", code)
+	}
+	_, metrics := get(e.admin.URL, "/metrics", approverTokens["alice"])
 	for _, want := range []string{
 		`agops_gateway_calls_total{decision="allow",server="tools",tool="echo"} 1`,
 		`agops_gateway_call_duration_seconds_count{server="tools"} 1`,
@@ -194,7 +197,8 @@ func TestGuidanceHealthAndMetrics(t *testing.T) {
 
 func TestNotReadyWithoutPolicy(t *testing.T) {
 	t.Parallel()
-	gw, err := New(Options{Authenticator: writeTokens(t), Audit: &memAudit{}, ApprovalDir: t.TempDir()})
+	gw, err := New(Options{Authenticator: writeTokens(t), AdminAuthenticator: writeApprovers(t), Audit: &memAudit{},
+		ApprovalDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +221,7 @@ func TestNotReadyWithoutPolicy(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("call without a policy: %d", resp.StatusCode)
 	}
-	if _, err := New(Options{}); err == nil || strings.Count(err.Error(), "required") != 3 {
+	if _, err := New(Options{}); err == nil || strings.Count(err.Error(), "required") != 4 {
 		t.Errorf("New with nothing: %v", err)
 	}
 }

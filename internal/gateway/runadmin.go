@@ -1,0 +1,111 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"strings"
+)
+
+// adminAuthenticator loads the approvers' token file of a gateway process (creating it when asked), and refuses a
+// file that shares a token with the agents' file: an agent must not be able to act as an approver by its own token.
+func adminAuthenticator(o RunOptions, agents Authenticator, log *slog.Logger) (*StaticTokens, error) {
+	if o.AdminTokensFile == "" {
+		return nil, errors.New("gateway: an approver token file is required: every admin route authenticates")
+	}
+	_, err := os.Stat(o.AdminTokensFile)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && o.CreateAdminTokens:
+		if err := CreateAdminTokens(o.AdminTokensFile, o.AdminName); err != nil {
+			return nil, err
+		}
+		log.Info("approver token created", "file", o.AdminTokensFile, "approver", o.AdminName)
+	case errors.Is(err, fs.ErrNotExist):
+		log.Warn("no approver token file yet: nobody can decide approvals until it exists", "file", o.AdminTokensFile)
+		s := &StaticTokens{path: o.AdminTokensFile}
+		s.table.Store(&[]tokenEntry{})
+		return s, nil
+	}
+	admins, err := NewStaticTokens(o.AdminTokensFile)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: approver tokens: %w", err)
+	}
+	if st, ok := agents.(*StaticTokens); ok && shareToken(st, admins) {
+		return nil, fmt.Errorf("gateway: %s and %s share a token: an agent could approve calls", o.TokensFile, o.AdminTokensFile)
+	}
+	return admins, nil
+}
+
+func shareToken(a, b *StaticTokens) bool {
+	for _, x := range *a.table.Load() {
+		for _, y := range *b.table.Load() {
+			if x.sum == y.sum {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// CreateAdminTokens writes a new approver token file (mode 0600, refusing to replace one) with one random token for
+// identity name.
+func CreateAdminTokens(path, name string) error {
+	if err := ValidIdentity(name); err != nil {
+		return fmt.Errorf("gateway: approver name: %w", err)
+	}
+	var raw [24]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return err
+	}
+	line := "# agops gateway approvers: TOKEN IDENTITY (use with agops approve --token-file)\n" +
+		"approver-" + hex.EncodeToString(raw[:]) + " " + name + "\n"
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("gateway: creating approver tokens: %w", err)
+	}
+	_, err = f.WriteString(line)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// readPeerToken reads the replicas' shared token: the first non-comment line of PeerTokenFile.
+func readPeerToken(o RunOptions) (string, error) {
+	if o.PeerTokenFile == "" {
+		return "", nil
+	}
+	tok, err := FirstToken(o.PeerTokenFile)
+	if err != nil {
+		return "", fmt.Errorf("gateway: peer token: %w", err)
+	}
+	return tok, nil
+}
+
+// FirstToken returns the token on the first line of a token file that is neither blank nor a comment: a file of
+// "TOKEN [IDENTITY]" lines, such as an approver token file for agops approve.
+func FirstToken(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		tok := strings.Fields(line)[0]
+		if len(tok) < minTokenLen {
+			return "", fmt.Errorf("%s: token shorter than %d characters", path, minTokenLen)
+		}
+		return tok, nil
+	}
+	return "", fmt.Errorf("%s: no token in it", path)
+}
