@@ -71,19 +71,18 @@ func (pl *planner) describePublishedSources() string {
 // recordPublished explains, once per project that publishes ports, what the published ports admit and what to set
 // for another load balancer; a source range that reaches into the pod CIDR is a security decision.
 func (pl *planner) recordPublished() {
-	reason := "published ports admit only what forwards outside traffic to them: k3s ServiceLB's pods of the " +
-		"service's LoadBalancer (namespace " + ServiceLBNamespace + ", " + ServiceLBNameLabel + "=<Service>)"
+	reason := "published ports admit only what forwards outside traffic: k3s ServiceLB's pods of the service's " +
+		"LoadBalancer (" + ServiceLBNamespace + ", " + ServiceLBNameLabel + "=<Service>)"
 	if len(pl.opts.LBPods) > 0 {
-		reason += ", the pods of --lb-pods " + strings.Join(pl.opts.LBPods, ", ")
+		reason += ", pods " + strings.Join(pl.opts.LBPods, ", ")
 	}
 	if cidrs := append(append([]string(nil), pl.opts.NodeCIDRs...), pl.opts.LBSources...); len(cidrs) > 0 {
-		reason += ", and the addresses " + strings.Join(cidrs, ", ") + " less the cluster's pod and Service ranges"
+		reason += ", " + strings.Join(cidrs, ", ") + " less the pod and Service CIDRs"
 	}
-	reason += "; no other pod may open a published container port unless it shared a Compose network with the service"
+	reason += "; other pods reach a published container port only across a shared Compose network"
 	pl.record("", "ports", model.Mapped, reason,
-		"with another load balancer, admit what it forwards from: --lb-source CIDR (its addresses, or the clients' "+
-			"when it keeps them, as externalTrafficPolicy: Local does), --node-cidr CIDR for NodePort traffic, or "+
-			"--lb-pods NAMESPACE:KEY=VALUE for a proxy that runs in pods (an ingress controller)")
+		"for another load balancer: --lb-source CIDR (its addresses, or its clients' if it keeps them), "+
+			"--node-cidr CIDR (NodePort traffic), --lb-pods NAMESPACE:KEY=VALUE (a proxy in pods, such as an ingress controller)")
 	for _, c := range append(append([]string(nil), pl.opts.NodeCIDRs...), pl.opts.LBSources...) {
 		if pl.insidePodCIDR(c) {
 			pl.security("", "ports", model.Approximated, fmt.Sprintf("source range %s lies inside the pod CIDR %s: "+
