@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
@@ -86,5 +87,29 @@ func TestDocPythonVerifier(t *testing.T) {
 	}
 	if err := os.Remove(filepath.Join(dir, "audit.log")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDocPythonRoot runs the documentation's Python tree root on logs this package wrote, of sizes around powers of
+// two: it must print the record count and the root VerifyFile computes.
+func TestDocPythonRoot(t *testing.T) {
+	t.Parallel()
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not found")
+	}
+	script := filepath.Join(t.TempDir(), "root.py")
+	writeFile(t, script, docBlock(t, "root-py"))
+	for _, n := range []int{0, 1, 2, 3, 4, 5, 7, 8, 9, 13} {
+		path, _ := newLogFile(t, n)
+		sum, err := VerifyFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(python, script, path).CombinedOutput()
+		want := fmt.Sprintf("%d %s", n, base64.StdEncoding.EncodeToString(sum.Root))
+		if err != nil || strings.TrimSpace(string(out)) != want {
+			t.Errorf("%d records: python says %q, %v; want %q", n, out, err, want)
+		}
 	}
 }
