@@ -66,20 +66,18 @@ func newGatewayCmd(g *globals, s streams) *cobra.Command {
 }
 
 // adminClient is the client of a gateway's admin listener, authenticated by the first token of tokenFile, else by
-// $AGOPS_ADMIN_TOKEN.
-func adminClient(base, tokenFile string) (*gateway.AdminClient, error) {
-	c := &gateway.AdminClient{BaseURL: base, Token: os.Getenv("AGOPS_ADMIN_TOKEN")}
+// $AGOPS_ADMIN_TOKEN; identity is the one the token file names for it ("" when unknown).
+func adminClient(base, tokenFile string) (c *gateway.AdminClient, identity string, err error) {
+	c = &gateway.AdminClient{BaseURL: base, Token: os.Getenv("AGOPS_ADMIN_TOKEN")}
 	if tokenFile != "" {
-		tok, err := gateway.FirstToken(tokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("--token-file: %w", err)
+		if c.Token, identity, err = gateway.FirstToken(tokenFile); err != nil {
+			return nil, "", fmt.Errorf("--token-file: %w", err)
 		}
-		c.Token = tok
 	}
 	if c.Token == "" {
-		return nil, usageError{fmt.Errorf("the gateway's admin listener needs a token: --token-file FILE (the gateway's approver token file, by default AUDIT_LOG.admin-tokens) or $AGOPS_ADMIN_TOKEN")}
+		return nil, "", usageError{fmt.Errorf("the gateway's admin listener needs a token: --token-file FILE (the gateway's approver token file: AUDIT_LOG.admin-tokens, or STATE/admin-tokens of agops dev) or $AGOPS_ADMIN_TOKEN")}
 	}
-	return c, nil
+	return c, identity, nil
 }
 
 func (f *gatewayFlags) parse() error {
@@ -152,7 +150,7 @@ func newApproveCmd(_ *globals, s streams) *cobra.Command {
 			if f.output != "text" && f.output != "json" {
 				return usageError{fmt.Errorf("-o %q: want text or json", f.output)}
 			}
-			client, err := adminClient(f.admin, f.tokenFile)
+			client, _, err := adminClient(f.admin, f.tokenFile)
 			if err != nil {
 				return err
 			}

@@ -188,18 +188,21 @@ func newRunsCmd(g *globals, s streams) *cobra.Command {
 	}
 	show.Flags().StringVarP(&f.output, "output", "o", "text", "text or json")
 	approve := &cobra.Command{
-		Use:   "approve RUN APPROVAL --by NAME [--reject]",
+		Use:   "approve RUN APPROVAL --token-file F [--by NAME] [--reject]",
 		Short: "Approve (or reject) a call a run waits for; one the gateway holds is decided there too",
 		Args:  exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			admin, identity, err := adminClient(f.admin, f.tokenFile)
+			if err != nil {
+				return err
+			}
+			if f.by == "" {
+				f.by = identity
+			}
 			if f.by == "" {
 				return usageError{fmt.Errorf("--by NAME is required: the audit log records who approved")}
 			}
 			return f.with(cmd, func(c client.Client) error {
-				admin, err := adminClient(f.admin, f.tokenFile)
-				if err != nil {
-					return err
-				}
 				if err := runs.Approve(cmd.Context(), c, admin, args[0], args[1], !f.reject, f.by, f.reason); err != nil {
 					return err
 				}

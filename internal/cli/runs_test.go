@@ -28,7 +28,7 @@ func TestTeamAndRunVerbs(t *testing.T) {
 	}
 	for _, args := range [][]string{
 		{"run", example},                     // the example team needs an input
-		{"runs", "approve", "run-x", "ap_1"}, // --by is required
+		{"runs", "approve", "run-x", "ap_1"}, // a token (and --by) is required
 		{"dev"},                              // --policy is required
 		{"run", filepath.Join(example, "missing.yaml")}, // no such file
 	} {

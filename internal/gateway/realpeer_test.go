@@ -153,7 +153,7 @@ func TestRealPeers(t *testing.T) {
 		_, err := worker.CallTool(cctx, &mcp.CallToolParams{Name: "trigger-long-running-operation", Arguments: map[string]any{"duration": 1, "steps": 1}})
 		approved <- err
 	}()
-	approverToken, err := gateway.FirstToken(filepath.Join(dir, "approvers"))
+	approverToken, _, err := gateway.FirstToken(filepath.Join(dir, "approvers"))
 	if err != nil {
 		t.Fatal(err)
 	}

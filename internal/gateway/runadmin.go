@@ -81,19 +81,19 @@ func readPeerToken(o RunOptions) (string, error) {
 	if o.PeerTokenFile == "" {
 		return "", nil
 	}
-	tok, err := FirstToken(o.PeerTokenFile)
+	tok, _, err := FirstToken(o.PeerTokenFile)
 	if err != nil {
 		return "", fmt.Errorf("gateway: peer token: %w", err)
 	}
 	return tok, nil
 }
 
-// FirstToken returns the token on the first line of a token file that is neither blank nor a comment: a file of
-// "TOKEN [IDENTITY]" lines, such as an approver token file for agops approve.
-func FirstToken(path string) (string, error) {
+// FirstToken returns the token and identity ("" if the line has none) on the first line of a token file that is
+// neither blank nor a comment: a file of "TOKEN [IDENTITY]" lines, such as an approver token file for agops approve.
+func FirstToken(path string) (token, identity string, err error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
@@ -101,11 +101,14 @@ func FirstToken(path string) (string, error) {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		tok := strings.Fields(line)[0]
-		if len(tok) < minTokenLen {
-			return "", fmt.Errorf("%s: token shorter than %d characters", path, minTokenLen)
+		fields := strings.Fields(line)
+		if len(fields[0]) < minTokenLen {
+			return "", "", fmt.Errorf("%s: token shorter than %d characters", path, minTokenLen)
 		}
-		return tok, nil
+		if len(fields) > 1 {
+			identity = fields[1]
+		}
+		return fields[0], identity, nil
 	}
-	return "", fmt.Errorf("%s: no token in it", path)
+	return "", "", fmt.Errorf("%s: no token in it", path)
 }

@@ -50,7 +50,11 @@ func TestDevKilledMidRun(t *testing.T) {
 	dev = startAgops(t, "dev-2", args...)
 	dev.waitLog("dev ready", 2*time.Minute)
 	l.model.Delay(time.Minute)
-	if err := runs.Approve(ctx, c, &gateway.AdminClient{BaseURL: "http://" + admin}, id, pending.ID, true, "alice", ""); err != nil {
+	tok, approver, err := gateway.FirstToken(filepath.Join(state, "admin-tokens")) // agops dev made it
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := runs.Approve(ctx, c, &gateway.AdminClient{BaseURL: "http://" + admin, Token: tok}, id, pending.ID, true, approver, ""); err != nil {
 		t.Fatal(err)
 	}
 	for l.model.CountFor("You are the writer") == 0 {

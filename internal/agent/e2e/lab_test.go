@@ -96,12 +96,17 @@ func (l *lab) startGateway() {
 		done <- gateway.Run(ctx, gateway.RunOptions{PolicyFile: pol, Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0",
 			AuditLog: l.audit, ApprovalDir: l.audit + ".approvals", IdempotencyDir: l.audit + ".keys",
 			Auth: "static", TokensFile: tokens,
+			AdminTokensFile: l.audit + ".admin-tokens", CreateAdminTokens: true, AdminName: "alice",
 			Ready: func(p, a net.Addr) { ready <- [2]net.Addr{p, a} }})
 	}()
 	select {
 	case addrs := <-ready:
 		l.gwURL = "http://" + addrs[0].String()
-		l.admin = &gateway.AdminClient{BaseURL: "http://" + addrs[1].String()}
+		tok, _, err := gateway.FirstToken(l.audit + ".admin-tokens")
+		if err != nil {
+			l.t.Fatal(err)
+		}
+		l.admin = &gateway.AdminClient{BaseURL: "http://" + addrs[1].String(), Token: tok}
 	case err := <-done:
 		l.t.Fatalf("gateway: %v", err)
 	}

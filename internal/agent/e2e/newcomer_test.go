@@ -42,8 +42,8 @@ func TestNewcomerRunsTheExampleTeam(t *testing.T) {
 	if m == nil {
 		t.Fatalf("no approval command in:\n%s", run.output())
 	}
-	approve := startAgops(t, "approve", "runs", "approve", m[1], m[2], "--by", "alice", "--temporal", temporal,
-		"--gateway-admin", "http://"+admin)
+	approve := startAgops(t, "approve", "runs", "approve", m[1], m[2], "--token-file", filepath.Join(state, "admin-tokens"),
+		"--temporal", temporal, "--gateway-admin", "http://"+admin)
 	if err := approve.wait(time.Minute); err != nil {
 		t.Fatalf("agops runs approve: %v\n%s", err, approve.output())
 	}
