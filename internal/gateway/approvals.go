@@ -103,10 +103,16 @@ func (g *Gateway) requestApproval(ctx context.Context, c *call, d policy.Decisio
 	if c.key != nil {
 		rec.IdempotencyKey = c.key.raw
 	}
+	if g.approvals.pendingOf(c.c.Agent, now) >= g.opts.MaxPendingApprovals {
+		return f, nil, tooManyPending(g.opts.MaxPendingApprovals)
+	}
 	if err := g.appendAudit(ctx, rec); err != nil {
 		return f, nil, internalDenial("audit log unavailable")
 	}
-	f, done, err := g.approvals.create(f)
+	f, done, err := g.approvals.create(f, g.opts.MaxPendingApprovals)
+	if errors.Is(err, errTooManyPending) {
+		return f, nil, tooManyPending(g.opts.MaxPendingApprovals)
+	}
 	if err != nil {
 		g.log.Error("approval store", "request", c.requestID, "err", err)
 		return f, nil, internalDenial("approval store unavailable")
@@ -114,6 +120,11 @@ func (g *Gateway) requestApproval(ctx context.Context, c *call, d policy.Decisio
 	g.log.Info("approval requested", "request", c.requestID, "approval", f.ID, "agent", c.c.Agent,
 		"server", c.c.Server, "tool", c.c.Tool, "nowait", c.nowait)
 	return f, done, nil
+}
+
+func tooManyPending(n int) *rpcError {
+	return newRPCError(http.StatusOK, CodeLimited, "limits:pendingApprovals",
+		fmt.Sprintf("the agent already has %d calls waiting for a human; wait until they are decided", n))
 }
 
 // useApproval spends approval id on the call, once.

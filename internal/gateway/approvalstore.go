@@ -166,10 +166,24 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-// create persists a new pending approval.
-func (s *approvalStore) create(f approvalFile) (approvalFile, <-chan struct{}, error) {
+// errTooManyPending refuses an approval request of an agent that has the most pending approvals it may have.
+var errTooManyPending = errors.New("too many pending approvals")
+
+// create persists a new pending approval, unless its agent already has maxPending approvals pending (0: no limit).
+func (s *approvalStore) create(f approvalFile, maxPending int) (approvalFile, <-chan struct{}, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if maxPending > 0 {
+		n := 0
+		for _, a := range s.recs {
+			if a.f.Agent == f.Agent && a.f.State == statePending && f.Created.Before(a.f.Expires) {
+				n++
+			}
+		}
+		if n >= maxPending {
+			return f, nil, errTooManyPending
+		}
+	}
 	if err := s.write(f); err != nil {
 		return f, nil, err
 	}
@@ -291,3 +305,16 @@ func (s *approvalStore) pending(now time.Time) []approvalFile {
 }
 
 func (s *approvalStore) pendingCount() int { return len(s.pending(s.now())) }
+
+// pendingOf counts the approvals of agent pending at now.
+func (s *approvalStore) pendingOf(agent string, now time.Time) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, a := range s.recs {
+		if a.f.Agent == agent && a.f.State == statePending && now.Before(a.f.Expires) {
+			n++
+		}
+	}
+	return n
+}

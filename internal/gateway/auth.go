@@ -55,6 +55,11 @@ func (g *Gateway) authenticated(next http.HandlerFunc) http.Handler {
 				"missing or invalid bearer token"), requestID)
 			return
 		}
+		leave, ok := g.admitAgent(w, r, agent)
+		if !ok {
+			return
+		}
+		defer leave()
 		next(w, r.WithContext(context.WithValue(r.Context(), agentKey{}, agent)))
 	})
 }

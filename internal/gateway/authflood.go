@@ -30,6 +30,7 @@ type authFlood struct {
 	other   int
 	timer   *time.Timer
 	write   func(audit.Record) // appends the aggregate record
+	record  func(counts map[string]int, other int, start, end time.Time) audit.Record
 	now     func() time.Time
 }
 
@@ -70,7 +71,7 @@ func (f *authFlood) flush() {
 	if counts == nil {
 		return
 	}
-	f.write(floodRecord(counts, other, start, f.now()))
+	f.write(f.record(counts, other, start, f.now()))
 }
 
 // stop writes what is counted now; for a gateway that shuts down.
@@ -83,8 +84,9 @@ func (f *authFlood) stop() {
 	}
 }
 
-func floodRecord(counts map[string]int, other int, start, end time.Time) audit.Record {
-	total := other
+// topCounts sums counts (and other) and names the five largest.
+func topCounts(counts map[string]int, other int) (total int, top []string) {
+	total = other
 	hosts := make([]string, 0, len(counts))
 	for h, n := range counts {
 		total += n
@@ -96,10 +98,14 @@ func floodRecord(counts map[string]int, other int, start, end time.Time) audit.R
 		}
 		return strings.Compare(a, b)
 	})
-	var top []string
 	for _, h := range hosts[:min(len(hosts), 5)] {
 		top = append(top, fmt.Sprintf("%s: %d", h, counts[h]))
 	}
+	return total, top
+}
+
+func floodRecord(counts map[string]int, other int, start, end time.Time) audit.Record {
+	total, top := topCounts(counts, other)
 	addrs := fmt.Sprintf("%d addresses", len(counts))
 	if other > 0 {
 		addrs = fmt.Sprintf("more than %d addresses", len(counts))
@@ -108,6 +114,15 @@ func floodRecord(counts map[string]int, other int, start, end time.Time) audit.R
 		Time: end, Event: "decision", RequestID: "aggregate", Decision: "deny", Rule: "gateway:authentication",
 		Reason: fmt.Sprintf("%d more requests without a valid bearer token from %s between %s and %s (%s)", total,
 			addrs, start.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339), strings.Join(top, ", ")),
+	}
+}
+
+func limitRecord(counts map[string]int, other int, start, end time.Time) audit.Record {
+	total, top := topCounts(counts, other)
+	return audit.Record{
+		Time: end, Event: "decision", RequestID: "aggregate", Decision: "deny", Rule: "limits:requests",
+		Reason: fmt.Sprintf("%d more requests over an agent's request limits between %s and %s (%s)", total,
+			start.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339), strings.Join(top, ", ")),
 	}
 }
 

@@ -65,6 +65,14 @@ type Options struct {
 	ApprovalTimeout time.Duration
 	// ApprovalValidity is how long an approved call stays usable by a retry; default 1 h.
 	ApprovalValidity time.Duration
+	// What one agent can make the gateway and the tool servers hold, whatever its policy says (defaults in
+	// brackets): approvals pending at once [16], MCP sessions per tool server [32; opening one more ends the least
+	// recently used, upstream too], requests per minute on the agents' listener, every MCP message counted [600],
+	// requests in flight at once, streams included [32].
+	MaxPendingApprovals   int
+	MaxSessionsPerAgent   int
+	MaxRequestsPerMinute  int
+	MaxConcurrentPerAgent int
 	// AllowMethods lists extra MCP methods to pass through unjudged (e.g. "resources/read").
 	AllowMethods []string
 	// HostRoutes maps a host name callers use (the tool server's own Service name in the cluster) to a server of the
@@ -97,6 +105,8 @@ type Gateway struct {
 	bodies      *byteBudget
 	authFlood   *authFlood
 	peerAuth    Authenticator // nil: no replica is accepted on the admin listener
+	gate        *agentGate
+	limitFlood  *authFlood
 	metrics     *metrics
 	auditFailed atomic.Bool
 	methods     map[string]bool
@@ -140,7 +150,8 @@ func New(o Options) (*Gateway, error) {
 		opts: o, log: o.Logger, now: o.Clock,
 		client:   &http.Client{Transport: o.Transport, CheckRedirect: noRedirects},
 		limits:   newLimiter(),
-		sessions: newSessionTable(),
+		sessions: newSessionTable(o.MaxSessionsPerAgent),
+		gate:     newAgentGate(o.MaxConcurrentPerAgent, o.MaxRequestsPerMinute),
 		bodies:   newByteBudget(o.MaxBodyMemory),
 		methods:  passThroughMethods(o.AllowMethods),
 		peerAuth: o.PeerAuthenticator,
@@ -148,9 +159,9 @@ func New(o Options) (*Gateway, error) {
 	if g.peerAuth == nil && o.PeerToken != "" {
 		g.peerAuth = peerTokenAuth{sum: sha256.Sum256([]byte(o.PeerToken))}
 	}
-	g.authFlood = &authFlood{now: o.Clock, write: func(rec audit.Record) {
-		_ = g.appendAudit(context.Background(), rec)
-	}}
+	write := func(rec audit.Record) { _ = g.appendAudit(context.Background(), rec) }
+	g.authFlood = &authFlood{now: o.Clock, write: write, record: floodRecord}
+	g.limitFlood = &authFlood{now: o.Clock, write: write, record: limitRecord}
 	store, err := openApprovalStore(o.ApprovalDir, o.Clock)
 	if err != nil {
 		return nil, err
@@ -195,6 +206,15 @@ func setDefaults(o *Options) {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 1 << 20
 	}
+	defInt := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defInt(&o.MaxPendingApprovals, 16)
+	defInt(&o.MaxSessionsPerAgent, 32)
+	defInt(&o.MaxRequestsPerMinute, 600)
+	defInt(&o.MaxConcurrentPerAgent, 32)
 	if o.MaxBodyMemory <= 0 {
 		o.MaxBodyMemory = 64 << 20
 	}
@@ -248,7 +268,10 @@ func (g *Gateway) RefusePolicy(err error) {
 }
 
 // Close flushes what the gateway holds for the audit log (the aggregate of refused unauthenticated requests).
-func (g *Gateway) Close() { g.authFlood.stop() }
+func (g *Gateway) Close() {
+	g.authFlood.stop()
+	g.limitFlood.stop()
+}
 
 // Handler serves the agents: /mcp, /http, /guidance and the probes, and, for a host in Options.HostRoutes, the MCP
 // endpoint of that host's server on any path.

@@ -263,10 +263,16 @@ func (g *Gateway) forwardMCP(w http.ResponseWriter, r *http.Request, st *policyS
 		return
 	}
 	defer resp.Body.Close()
-	if sid := resp.Header.Get("Mcp-Session-Id"); sid != "" && opens && !g.sessions.bind(up.Name, sid, agent, g.now()) {
-		g.upstreamFailed(w, r, c, outcome{status: "upstream-error"}, time.Since(start),
-			errors.New("upstream reused a session ID of another agent"))
-		return
+	if sid := resp.Header.Get("Mcp-Session-Id"); sid != "" && opens {
+		evicted, ok := g.sessions.bind(up.Name, sid, agent, g.now())
+		if !ok {
+			g.upstreamFailed(w, r, c, outcome{status: "upstream-error"}, time.Since(start),
+				errors.New("upstream reused a session ID of another agent"))
+			return
+		}
+		if evicted != "" {
+			go g.endSession(r.Clone(context.WithoutCancel(r.Context())), up, evicted)
+		}
 	}
 	rl := relay{
 		maxEvent: g.opts.MaxResponseBytes,
@@ -289,6 +295,26 @@ func (g *Gateway) forwardMCP(w http.ResponseWriter, r *http.Request, st *policyS
 		g.keyLost(c, resp.StatusCode, rl.err)
 		g.recordResult(r.Context(), c, o, time.Since(start))
 	}
+}
+
+// endSession ends, on the tool server, a session the gateway stopped binding because its agent opened too many
+// (Options.MaxSessionsPerAgent): what the agent made the server hold is given back.
+func (g *Gateway) endSession(r *http.Request, up upstream, id string) {
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	req, err := g.upstreamRequest(ctx, r, up, nil)
+	if err != nil {
+		return
+	}
+	req.Method, req.Body, req.ContentLength = http.MethodDelete, nil, 0
+	req.Header.Set("Mcp-Session-Id", id)
+	resp, err := g.client.Do(req)
+	if err != nil {
+		g.log.Warn("ending an evicted session", "server", up.Name, "err", err)
+		return
+	}
+	resp.Body.Close()
+	g.log.Info("session evicted: the agent opened too many", "server", up.Name, "agent", agentFrom(r.Context()))
 }
 
 // callContext bounds a judged call by Options.CallTimeout. A keyed call is also detached from its caller (a worker

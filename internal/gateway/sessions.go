@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"strings"
 	"sync"
 	"time"
 )
@@ -12,6 +13,7 @@ type sessionTable struct {
 	mu      sync.Mutex
 	owners  map[string]sessionOwner // server + "\x00" + session ID
 	inserts int
+	max     int // sessions one agent may hold on one server
 }
 
 type sessionOwner struct {
@@ -25,7 +27,9 @@ const (
 	sessionSweep = 1024
 )
 
-func newSessionTable() *sessionTable { return &sessionTable{owners: map[string]sessionOwner{}} }
+func newSessionTable(maxPerAgent int) *sessionTable {
+	return &sessionTable{owners: map[string]sessionOwner{}, max: maxPerAgent}
+}
 
 // owned reports whether session id on server belongs to agent, and refreshes its binding.
 func (t *sessionTable) owned(server, id, agent string, now time.Time) bool {
@@ -40,13 +44,20 @@ func (t *sessionTable) owned(server, id, agent string, now time.Time) bool {
 	return true
 }
 
-// bind records that agent opened session id on server; it refuses to move a session to another agent.
-func (t *sessionTable) bind(server, id, agent string, now time.Time) bool {
+// bind records that agent opened session id on server; it refuses to move a session to another agent. When the agent
+// holds the most sessions it may on that server, its least recently used one is unbound and returned (evicted), for
+// the gateway to end it on the server too.
+func (t *sessionTable) bind(server, id, agent string, now time.Time) (evicted string, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	k := server + "\x00" + id
-	if o, ok := t.owners[k]; ok && o.agent != agent {
-		return false
+	if o, ok := t.owners[k]; ok {
+		if o.agent != agent {
+			return "", false
+		}
+	} else if oldest, n := t.oldestOf(server, agent); n >= t.max && t.max > 0 {
+		delete(t.owners, server+"\x00"+oldest)
+		evicted = oldest
 	}
 	t.owners[k] = sessionOwner{agent: agent, seen: now}
 	if t.inserts++; t.inserts%sessionSweep == 0 {
@@ -56,7 +67,23 @@ func (t *sessionTable) bind(server, id, agent string, now time.Time) bool {
 			}
 		}
 	}
-	return true
+	return evicted, true
+}
+
+// oldestOf returns the least recently used session of agent on server and how many the agent holds there.
+func (t *sessionTable) oldestOf(server, agent string) (oldest string, n int) {
+	var seen time.Time
+	prefix := server + "\x00"
+	for k, o := range t.owners {
+		id, ok := strings.CutPrefix(k, prefix)
+		if !ok || o.agent != agent {
+			continue
+		}
+		if n++; oldest == "" || o.seen.Before(seen) {
+			oldest, seen = id, o.seen
+		}
+	}
+	return oldest, n
 }
 
 func (t *sessionTable) drop(server, id string) {
