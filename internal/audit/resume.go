@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -83,14 +84,42 @@ func (l *Log) usableState(anchor *Anchor, cp *Checkpoint) (treeState, string) {
 	if err := matchState(l.f, size, st); err != nil {
 		return st, fmt.Sprintf("the resume state does not match the log: %v", err)
 	}
+	if anchor != nil && anchor.Seq < st.size {
+		if err := matchAnchor(l.f, st.bytes, anchor); err != nil {
+			return st, fmt.Sprintf("the log before the resume state does not match the anchor: %v", err)
+		}
+		anchor = nil
+	}
 	return st, stateAgrees(st, anchor, cp)
+}
+
+// matchAnchor checks an anchor older than the resume state: the line with the anchor's seq, found by binary search
+// over the first end bytes (seq grows with the offset), must have the anchor's hash.
+func matchAnchor(f io.ReaderAt, end int64, a *Anchor) error {
+	start, err := searchLines(f, end, func(text []byte) (bool, error) {
+		var l struct {
+			Seq uint64 `json:"seq"`
+		}
+		err := json.Unmarshal(text, &l)
+		return l.Seq >= a.Seq, err
+	})
+	if err != nil {
+		return err
+	}
+	_, text, err := lineAfter(f, start, end)
+	if err != nil {
+		return err
+	}
+	stored, computed, ok := bodyDigest(text)
+	if !ok || stored != computed || stored.String() != a.Hash {
+		return fmt.Errorf("the line of seq %d does not have the anchor's hash %s", a.Seq, a.Hash)
+	}
+	return nil
 }
 
 // stateAgrees says why a state that matches the file cannot be used with the anchor and checkpoint, or "".
 func stateAgrees(st treeState, anchor *Anchor, cp *Checkpoint) string {
 	switch {
-	case anchor != nil && anchor.Seq < st.size:
-		return "the anchor is older than the resume state"
 	case anchor != nil && anchor.Seq == st.size && anchor.Hash != st.head.String():
 		return "the resume state does not match the anchor"
 	case cp != nil && cp.Size < st.size:

@@ -187,3 +187,23 @@ func TestCheckpointWriteFailure(t *testing.T) {
 		t.Fatal("Open signing checkpoints without a verifier")
 	}
 }
+
+// TestOpenWithOldAnchor: an anchor older than the resume state (the anchor was turned off later) is checked by a
+// binary search for its line, without a full pass; an anchor that does not match is still refused.
+func TestOpenWithOldAnchor(t *testing.T) {
+	t.Parallel()
+	path, _ := newLogFile(t, 7, WithAnchor(true))
+	appendN(t, path, 8, 40)
+	var logs logBuffer
+	appendN(t, path, 41, 41, WithLogger(debugLogger(&logs)))
+	if !strings.Contains(logs.String(), "resumed from its saved state") {
+		t.Fatalf("an old anchor forced a full pass:\n%s", logs.String())
+	}
+	data := readFile(t, AnchorPath(path))
+	writeFile(t, AnchorPath(path), bytes.Replace(data, []byte(`"seq":7`), []byte(`"seq":6`), 1))
+	_, err := Open(path, WithLogger(debugLogger(&logs)))
+	wantProblem(t, err, ErrAnchorMismatch, 6)
+	if !strings.Contains(logs.String(), "does not match the anchor") {
+		t.Fatalf("the full pass's reason is not logged:\n%s", logs.String())
+	}
+}

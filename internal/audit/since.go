@@ -72,27 +72,45 @@ func completeEnd(f *os.File) (int64, error) {
 }
 
 // firstAtOrAfter returns the offset of the first line (of those before end) whose time is at or after t, or end.
-func firstAtOrAfter(f *os.File, end int64, t time.Time) (int64, error) {
+func firstAtOrAfter(f io.ReaderAt, end int64, t time.Time) (int64, error) {
+	return searchLines(f, end, func(text []byte) (bool, error) {
+		var rec struct {
+			Time time.Time `json:"time"`
+		}
+		err := json.Unmarshal(text, &rec)
+		return !rec.Time.Before(t), err
+	})
+}
+
+// searchLines returns the offset of the first line before end for which atOrAfter is true, or end, by binary search
+// over byte offsets: atOrAfter must be false, then true, along the file. It reads O(log end) lines.
+func searchLines(f io.ReaderAt, end int64, atOrAfter func(line []byte) (bool, error)) (int64, error) {
 	lo, hi := int64(0), end // the answer's line starts in [lo, hi] or is end
 	for lo < hi {
 		mid := lo + (hi-lo)/2
-		start, lt, err := lineAfter(f, mid, end)
+		start, text, err := lineAfter(f, mid, end)
 		if err != nil {
 			return 0, err
 		}
-		if start < end && lt.Before(t) {
-			lo = start + 1
-		} else {
+		ok := true
+		if start < end {
+			if ok, err = atOrAfter(text); err != nil {
+				return 0, fmt.Errorf("the line at byte %d: %w: %v", start, ErrInvalidJSON, err)
+			}
+		}
+		if ok {
 			hi = mid
+		} else {
+			lo = start + 1
 		}
 	}
 	start, _, err := lineAfter(f, lo, end)
 	return start, err
 }
 
-// lineAfter finds the first line that starts at or after off (and before end) and returns its start and time; start
-// is end when there is none.
-func lineAfter(f *os.File, off, end int64) (int64, time.Time, error) {
+// lineAfter finds the first line that starts at or after off (and before end) and returns its start and text;
+// start is end when there is none.
+func lineAfter(f io.ReaderAt, off, end int64) (int64, []byte, error) {
 	start := off
 	r := bufio.NewReaderSize(io.NewSectionReader(f, max(off-1, 0), end-max(off-1, 0)), 4096)
 	if off > 0 {
@@ -102,24 +120,18 @@ func lineAfter(f *os.File, off, end int64) (int64, time.Time, error) {
 			skipped, err = r.ReadSlice('\n')
 		}
 		if err != nil {
-			return end, time.Time{}, nil
+			return end, nil, nil
 		}
 		start += int64(len(skipped)) - 1
 	}
 	if start >= end {
-		return end, time.Time{}, nil
+		return end, nil, nil
 	}
 	ln, err := newLineReader(r).next()
 	if err != nil || !ln.terminated || ln.tooLong {
-		return 0, time.Time{}, fmt.Errorf("reading the line at byte %d: not a complete line of at most %d bytes", start, MaxLineBytes)
+		return 0, nil, fmt.Errorf("reading the line at byte %d: not a complete line of at most %d bytes", start, MaxLineBytes)
 	}
-	var rec struct {
-		Time time.Time `json:"time"`
-	}
-	if err := json.Unmarshal(ln.text, &rec); err != nil {
-		return 0, time.Time{}, fmt.Errorf("the line at byte %d: %w: %v", start, ErrInvalidJSON, err)
-	}
-	return start, rec.Time, nil
+	return start, ln.text, nil
 }
 
 // streamRecords yields the records of the lines in [start, end) whose time is at or after since.
