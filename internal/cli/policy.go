@@ -12,21 +12,28 @@ import (
 
 func newPolicyCmd(g *globals, s streams) *cobra.Command {
 	cmd := verbGroup("policy", "Check a fleet policy and see how it decides a call (docs/policy.md)")
-	cmd.AddCommand(&cobra.Command{
+	var strict bool
+	validate := &cobra.Command{
 		Use:   "validate FILE",
-		Short: "Check a fleet policy: every problem, one line each with its field path",
+		Short: "Check a fleet policy: every problem, one line each with its field path; warnings for likely mistakes",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := policy.Load(args[0])
 			if err != nil {
 				return err
 			}
+			n := printWarnings(g, s, args[0], p)
+			if strict && n > 0 {
+				return fmt.Errorf("%s: %d warnings, and --strict makes them errors", args[0], n)
+			}
 			if !g.quiet {
-				fmt.Fprintf(s.out, "%s: policy %s is valid: %d servers, %d agents\n", args[0], p.Name(), len(p.Servers()), len(p.Agents()))
+				fmt.Fprintf(s.out, "%s: policy %s is valid: %d servers, %d agents%s\n", args[0], p.Name(), len(p.Servers()), len(p.Agents()), countWarnings(n))
 			}
 			return nil
 		},
-	})
+	}
+	validate.Flags().BoolVar(&strict, "strict", false, "fail when the policy has warnings")
+	cmd.AddCommand(validate)
 	e := &explainFlags{}
 	explain := &cobra.Command{
 		Use:   "explain FILE --agent A --tool T [--server S] [--args JSON]",
@@ -41,6 +48,7 @@ func newPolicyCmd(g *globals, s streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			printWarnings(g, s, args[0], p)
 			d := p.Decide(c)
 			fmt.Fprintf(s.out, "%s: %s (rule %s)\n", d.Verdict, d.Reason, d.Rule)
 			if !g.quiet {
@@ -58,6 +66,28 @@ func newPolicyCmd(g *globals, s streams) *cobra.Command {
 	fl.StringVar(&e.path, "path", "", "HTTP path, for a plain HTTP tool server")
 	cmd.AddCommand(explain)
 	return cmd
+}
+
+// printWarnings writes the policy's warnings to stderr, one line each as errors are ("agops: policy.yaml:30:
+// warning: spec.rules[0].deny: ..."), unless -q; it returns how many there are.
+func printWarnings(g *globals, s streams, file string, p *policy.Policy) int {
+	ws := p.Warnings()
+	if !g.quiet {
+		for _, l := range policy.WarningLines(file, ws) {
+			fmt.Fprintf(s.err, "agops: %s\n", l)
+		}
+	}
+	return len(ws)
+}
+
+func countWarnings(n int) string {
+	switch n {
+	case 0:
+		return ""
+	case 1:
+		return " (1 warning)"
+	}
+	return fmt.Sprintf(" (%d warnings)", n)
 }
 
 type explainFlags struct {
