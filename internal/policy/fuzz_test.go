@@ -71,6 +71,8 @@ spec:
   rules:
     - name: traversal
       deny: 'args.exists(k, type(args[k]) == string && args[k].contains("../"))'
+    - name: traversal-anywhere
+      deny: hasTraversal(args) || hasAbsPath(args) || !allNumbers(args).all(n, between(n, -1e6, 1e6))
 `
 
 // FuzzDecide: whatever the tool name and arguments, Decide never panics, and it allows (or sends for approval)

@@ -51,6 +51,8 @@ func TestHelpers(t *testing.T) {
 		{"invalid-between-string-bound", `between(args.a, "0", 999)`, `{"a":5}`, Deny},
 		{"invalid-between-nan", `between(double("NaN"), 0, 1) || between(1, double("NaN"), 2)`, ``, Deny},
 		{"valid-not-between-string", `!between(args.a, 0, 999)`, `{"a":"5"}`, Allow},
+		{"invalid-between-constant-bad-bound", `between(1, "0", 2)`, ``, Deny},
+		{"valid-constants", `hasTraversal("a/../b") && !hasAbsPath("a/b") && allNumbers([1, "2"]) == [1]`, ``, Allow},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
