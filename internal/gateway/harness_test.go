@@ -51,6 +51,7 @@ type upstreamServer struct {
 	mu        sync.Mutex
 	ran       map[string]int // tool → runs
 	headers   http.Header    // of the last tools/call POST
+	body      []byte         // of the last tools/call POST
 	slowGate  chan struct{}  // the tool "slow" answers once it is closed (releaseSlow)
 	slowOnce  sync.Once
 	slowIn    chan string // the text of each call of "slow" that arrived
@@ -98,7 +99,7 @@ func newUpstream(t testing.TB, mode upstreamMode) *upstreamServer {
 		if bytes.Contains(body, []byte(`"tools/call"`)) {
 			u.toolCalls.Add(1)
 			u.mu.Lock()
-			u.headers = r.Header.Clone()
+			u.headers, u.body = r.Header.Clone(), body
 			u.mu.Unlock()
 		}
 		h.ServeHTTP(w, r)
@@ -111,6 +112,13 @@ func (u *upstreamServer) count(tool string) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.ran[tool]++
+}
+
+// lastBody is the body of the last tools/call POST that reached the server.
+func (u *upstreamServer) lastBody() string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return string(u.body)
 }
 
 // releaseSlow lets every call of "slow", running or to come, answer.
