@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	celast "github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/types"
@@ -17,7 +18,15 @@ import (
 //     of a nested object, passes unseen;
 //   - an argument compared with a number on one side only (args.a < 1000): negative numbers, or huge ones, pass;
 //   - between(..., lo, hi) with literal bounds lo > hi: never true.
-func lint(a *celast.AST, deny bool) []string {
+//
+// Parse must not panic: should the linter fail on an expression, that is one warning too.
+func lint(a *celast.AST, deny bool) (out []string) {
+	defer func() {
+		if r := recover(); r != nil {
+			msg := strings.Join(strings.Fields(fmt.Sprint(r)), " ")
+			out = []string{"the expression could not be checked for pitfalls: " + msg}
+		}
+	}()
 	l := &linter{ast: a, bounds: map[string]*bound{}}
 	l.walk(a.Expr(), deny)
 	for _, path := range l.order {
