@@ -136,7 +136,8 @@ func (f *devFlags) startGateway(ctx context.Context, g *globals, s streams, toke
 			AuditLog: audit, ApprovalDir: audit + ".approvals", IdempotencyDir: audit + ".keys", Auth: "static",
 			TokensFile: tokens, Upstreams: upstreams, Logger: g.logger(s.err),
 			AdminTokensFile: filepath.Join(f.state, "admin-tokens"), CreateAdminTokens: true, AdminName: envOr("USER", "admin"),
-			Ready: func(p, _ net.Addr) { ready <- p }})
+			AuditKey: audit + ".key",
+			Ready:    func(p, _ net.Addr) { ready <- p }})
 	}()
 	select {
 	case addr := <-ready:

@@ -61,6 +61,9 @@ func newGatewayCmd(g *globals, s streams) *cobra.Command {
 	fl.StringVar(&f.o.Peers, "peers", "", "a name resolving to every replica (a headless Service): approvals are decided on the replica that holds them")
 	fl.StringVar(&f.o.AdminTokensFile, "admin-tokens", "", "approvers' token file of \"TOKEN IDENTITY\" lines for the admin listener (default: AUDIT_LOG.admin-tokens, created with one token for --admin-name when missing)")
 	fl.StringVar(&f.o.AdminName, "admin-name", envOr("USER", "admin"), "the approver identity of a created --admin-tokens file")
+	fl.StringVar(&f.o.AuditKey, "audit-key", "", "private key signing the audit log's checkpoints (default: AUDIT_LOG.key; created with its .pub when missing)")
+	fl.StringVar(&f.o.AuditKeyName, "audit-key-name", "agops-gateway", "the name of a created --audit-key")
+	fl.StringVar(&f.o.AuditCheckpoint, "audit-checkpoint", "", "where the latest signed checkpoint is written (default: AUDIT_LOG.checkpoint; put it on another volume, see docs/audit.md)")
 	fl.StringVar(&f.o.PeerTokenFile, "peer-token-file", "", "file holding the token the replicas share to reach each other's admin listeners (with --peers)")
 	return cmd
 }
@@ -92,6 +95,9 @@ func (f *gatewayFlags) parse() error {
 	}
 	if f.o.IdempotencyDir == "" {
 		f.o.IdempotencyDir = f.o.AuditLog + ".keys"
+	}
+	if f.o.AuditKey == "" {
+		f.o.AuditKey = f.o.AuditLog + ".key"
 	}
 	if f.o.AdminTokensFile == "" {
 		f.o.AdminTokensFile, f.o.CreateAdminTokens = f.o.AuditLog+".admin-tokens", true

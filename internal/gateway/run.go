@@ -1,13 +1,10 @@
 package gateway
 
 import (
-	"bufio"
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"iter"
 	"log/slog"
 	"net"
 	"net/http"
@@ -42,6 +39,14 @@ type RunOptions struct {
 	// CreateAdminTokens creates a missing AdminTokensFile (mode 0600) with one new token for AdminName: local use.
 	CreateAdminTokens bool
 	AdminName         string
+	// AuditKey is the private key that signs the audit log's checkpoints (created, with its .pub beside it, when
+	// missing); AuditKeyName names a created key; AuditCheckpoint is where the latest signed checkpoint is written
+	// (default AuditLog + ".checkpoint": put it on another volume, or it proves nothing against whoever can write the
+	// log's disk); AuditPublisher also hands each checkpoint to a place another principal keeps.
+	AuditKey        string
+	AuditKeyName    string
+	AuditCheckpoint string
+	AuditPublisher  audit.Publisher `json:"-"`
 	// PeerTokenFile holds the token the replicas share (its first line) to reach each other's admin listeners;
 	// needed with Peers.
 	PeerTokenFile string
@@ -87,11 +92,7 @@ func Run(ctx context.Context, o RunOptions) error {
 	if err != nil {
 		return err
 	}
-	restore, err := readRecords(o.AuditLog)
-	if err != nil {
-		return err
-	}
-	alog, err := audit.Open(o.AuditLog, audit.WithLogger(log))
+	alog, err := openAudit(o, log)
 	if err != nil {
 		return err
 	}
@@ -111,8 +112,8 @@ func Run(ctx context.Context, o RunOptions) error {
 	if err != nil {
 		return err
 	}
-	if n := g.RestoreBudgets(restore); n > 0 {
-		log.Info("budgets restored from the audit log", "records", n)
+	if err := restoreBudgets(g, o.AuditLog, log); err != nil {
+		return err
 	}
 	pl, err := net.Listen("tcp", o.Listen)
 	if err != nil {
@@ -204,35 +205,6 @@ func authenticator(o RunOptions) (Authenticator, func() error, error) {
 		return tr, nil, err
 	}
 	return nil, nil, fmt.Errorf("gateway: unknown authentication %q (static or tokenreview)", o.Auth)
-}
-
-// readRecords reads the records of an existing audit log for RestoreBudgets; a missing log has none.
-func readRecords(path string) (iter.Seq[audit.Record], error) {
-	var recs []audit.Record
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return func(func(audit.Record) bool) {}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), audit.MaxLineBytes+1)
-	cutoff := time.Now().UTC().Add(-48 * time.Hour)
-	for sc.Scan() {
-		var r audit.Record
-		if json.Unmarshal(sc.Bytes(), &r) == nil && r.Time.After(cutoff) {
-			recs = append(recs, r)
-		}
-	}
-	return func(yield func(audit.Record) bool) {
-		for _, r := range recs {
-			if !yield(r) {
-				return
-			}
-		}
-	}, nil
 }
 
 // watcher notices changes of files by size and modification time.

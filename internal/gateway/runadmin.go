@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -11,6 +12,9 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
+
+	"github.com/agops/agops/internal/audit"
 )
 
 // adminAuthenticator loads the approvers' token file of a gateway process (creating it when asked), and refuses a
@@ -111,4 +115,47 @@ func FirstToken(path string) (token, identity string, err error) {
 		return fields[0], identity, nil
 	}
 	return "", "", fmt.Errorf("%s: no token in it", path)
+}
+
+// openAudit opens the audit log of a gateway process, with signed checkpoints when it has a key.
+func openAudit(o RunOptions, log *slog.Logger) (*audit.Log, error) {
+	aopts := []audit.Option{audit.WithLogger(log)}
+	if o.AuditKey != "" {
+		key, created, err := audit.LoadOrCreateKey(o.AuditKey, cmp.Or(o.AuditKeyName, "agops-gateway"))
+		if err != nil {
+			return nil, err
+		}
+		if created {
+			log.Warn("audit checkpoint key created; give its .pub to whoever checks the log", "key", o.AuditKey,
+				"verifier", audit.PubPath(o.AuditKey))
+		}
+		host, _ := os.Hostname()
+		aopts = append(aopts, audit.WithCheckpoints(audit.Checkpoints{
+			Path: cmp.Or(o.AuditCheckpoint, o.AuditLog+".checkpoint"), Signer: key.Signer, Verifier: key.Verifier,
+			Origin: key.Signer.Name() + "/" + host, Publisher: o.AuditPublisher}))
+	}
+	return audit.Open(o.AuditLog, aopts...)
+}
+
+// restoreBudgets rebuilds today's budgets from the records of today, found without reading the whole log.
+func restoreBudgets(g *Gateway, path string, log *slog.Logger) error {
+	records, err := audit.RecordsSince(path, time.Now().UTC().Truncate(24*time.Hour))
+	if err != nil {
+		return err
+	}
+	n := g.RestoreBudgets(func(yield func(audit.Record) bool) {
+		for r, err := range records {
+			if err != nil {
+				log.Error("budgets: audit records not fully read", "err", err)
+				return
+			}
+			if !yield(r) {
+				return
+			}
+		}
+	})
+	if n > 0 {
+		log.Info("budgets restored from the audit log", "records", n)
+	}
+	return nil
 }
