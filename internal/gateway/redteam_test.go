@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/agops/agops/internal/mcptest"
 	"github.com/agops/agops/internal/policy"
@@ -238,5 +242,175 @@ func TestForwardedBodyIsCanonical(t *testing.T) {
 	var v map[string]any
 	if json.Unmarshal([]byte(got), &v) != nil {
 		t.Error("forwarded body is not JSON")
+	}
+}
+
+// Finding 10: an exact duplicate key is called a duplicate, a case variant a case variant.
+func TestDuplicateKeyMessages(t *testing.T) {
+	t.Parallel()
+	for body, want := range map[string]string{
+		`{"jsonrpc":"2.0","id":1,"method":"ping","method":"ping"}`:    `the key "method" twice`,
+		`{"jsonrpc":"2.0","id":1,"method":"ping","Method":"ping"}`:    `"method" and "Method", which differ only in case`,
+		`{"jsonrpc":"2.0","id":1,"method":"ping","me\u0074hod":"x"}`: `the key "method" twice`,
+	} {
+		_, err := parseMessage([]byte(body))
+		if err == nil || !strings.Contains(err.Reason, want) {
+			t.Errorf("%s: %v, want %q", body, err, want)
+		}
+	}
+}
+
+// Finding 2: nobody approves their own call, whatever the spelling; the approver is the authenticated identity and
+// a body field never decides it; identities that differ only by spaces, invisible characters, doubled slashes or
+// line breaks cannot be approvers at all.
+func TestSelfApprovalSpellings(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, upstreamModes[3], func(e *env) { e.pol.timeout = time.Minute })
+	r := e.mustCall(tokenA, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"deploy","arguments":{"text":"x"}}}`,
+		http.Header{HeaderApproval: {ApprovalNoWait}})
+	if r.Error == nil || r.Error.Data.ApprovalID == "" {
+		t.Fatalf("want a pending approval: %s %+v", r.text(), r.Error)
+	}
+	id := r.Error.Data.ApprovalID
+	// An approver token whose identity is the agent's in another case.
+	variant := filepath.Join(t.TempDir(), "approvers")
+	os.WriteFile(variant, []byte("approver-token-variant-0123456789 LAB/Agent-A\n"), 0o600)
+	e.opts.AdminAuthenticator, _ = NewStaticTokens(variant)
+	gw, err := New(e.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := httptest.NewServer(gw.AdminHandler())
+	t.Cleanup(admin.Close)
+	req, _ := http.NewRequest(http.MethodPost, admin.URL+"/approvals/"+id, strings.NewReader(`{"approve": true}`))
+	req.Header.Set("Authorization", "Bearer approver-token-variant-0123456789")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("case variant of the caller approving: %v %v", err, resp)
+	}
+	for _, by := range []string{agentA, " " + agentA, agentA + " ", "LAB/AGENT-A", "lab/agent-a\u200b", "lab//agent-a",
+		"lab/agent-a\n", "bob"} {
+		body, _ := json.Marshal(map[string]any{"approve": true, "by": by})
+		if code := e.adminAs(approverTokens["alice"], http.MethodPost, "/approvals/"+id, string(body), nil); code != http.StatusForbidden {
+			t.Errorf("alice naming %q in the body: status %d", by, code)
+		}
+	}
+	if code := e.decide(id, true, agentA); code != http.StatusForbidden {
+		t.Errorf("the agent's own approver token: status %d", code)
+	}
+	for _, name := range []string{" lab/agent-a", "lab/agent-a\u200b", "lab//agent-a", "lab/agent-a/", "a\nb", ""} {
+		if err := ValidIdentity(name); err == nil {
+			t.Errorf("identity %q accepted", name)
+		}
+	}
+	if code := e.decide(id, true, "alice"); code != http.StatusOK {
+		t.Fatalf("alice approving: %d", code)
+	}
+	a, _ := e.gw.approvals.get(id)
+	if a.DecidedBy != "alice" {
+		t.Errorf("decided by %q", a.DecidedBy)
+	}
+}
+
+// Finding 3: every admin route authenticates; the replicas' routes take the replicas' token only.
+func TestAdminRoutesAuthenticate(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, upstreamModes[3], func(e *env) { e.opts.PeerToken = peerToken })
+	key := "sha256:" + strings.Repeat("0", 64)
+	routes := []struct {
+		method, path, body string
+		peersOnly          bool
+	}{
+		{http.MethodGet, "/approvals", "", false},
+		{http.MethodPost, "/approvals/ap_x", `{"approve": true}`, false},
+		{http.MethodGet, "/metrics", "", false},
+		{http.MethodGet, "/approvals/by-key/" + key, "", true},
+		{http.MethodPost, "/approvals/ap_x/use", `{"requestId": "rq_x"}`, true},
+		{http.MethodGet, "/keys/" + strings.Repeat("0", 64), "", true},
+	}
+	for _, rt := range routes {
+		for _, tok := range []string{"", tokenA, "Bearer", "not-a-token-of-anyone-0123"} {
+			if code := e.adminAs(tok, rt.method, rt.path, rt.body, nil); code != http.StatusUnauthorized {
+				t.Errorf("%s %s with %q: status %d", rt.method, rt.path, tok, code)
+			}
+		}
+		code := e.adminAs(approverTokens["alice"], rt.method, rt.path, rt.body, nil)
+		if rt.peersOnly && code != http.StatusForbidden || !rt.peersOnly && (code == http.StatusUnauthorized || code == http.StatusForbidden) {
+			t.Errorf("%s %s as an approver: status %d", rt.method, rt.path, code)
+		}
+	}
+	// A replica may pass a decision on, naming the human; nobody else may name one.
+	req, _ := http.NewRequest(http.MethodPost, e.admin.URL+"/approvals/ap_x", strings.NewReader(`{"approve": true}`))
+	req.Header.Set("Authorization", "Bearer "+approverTokens["bob"])
+	req.Header.Set(approverHeader, "alice")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound { // bob, not alice, and no such approval
+		t.Errorf("a human naming another approver: %d", resp.StatusCode)
+	}
+}
+
+// Finding 5, for the policy: a policy file that no longer loads refuses every call rather than keep the old one.
+func TestBrokenPolicyRefusesCalls(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, upstreamModes[3])
+	if r := e.mustCall(tokenA, echoCall, nil); r.Error != nil {
+		t.Fatalf("before: %+v", r.Error)
+	}
+	e.gw.RefusePolicy(errors.New("line 3: bad"))
+	if r := e.mustCall(tokenA, echoCall, nil); r.rule() != "gateway:no-policy" || e.up.runs("echo") != 1 {
+		t.Fatalf("after a broken reload: %s %+v", r.text(), r.Error)
+	}
+	if err := e.gw.SetPolicy(e.pol); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.mustCall(tokenA, echoCall, nil); r.Error != nil {
+		t.Fatalf("once it loads again: %+v", r.Error)
+	}
+}
+
+// Finding 6: an agent cannot make the gateway hold without bound: pending approvals, sessions (the oldest is ended
+// upstream), requests per minute with every MCP message counted, requests in flight.
+func TestAgentLimits(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, upstreamModes[1], func(e *env) {
+		e.opts.MaxPendingApprovals, e.opts.MaxSessionsPerAgent, e.opts.MaxRequestsPerMinute = 3, 2, 40
+		e.pol.timeout = time.Minute
+	})
+	for i := range 4 {
+		body := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"deploy","arguments":{"text":"t%d"}}}`, i, i)
+		r := e.mustCall(tokenA, body, http.Header{HeaderApproval: {ApprovalNoWait}})
+		want := "approval:pending"
+		if i == 3 {
+			want = "limits:pendingApprovals"
+		}
+		if r.rule() != want {
+			t.Errorf("nowait request %d: %s, want %s", i, r.rule(), want)
+		}
+	}
+	if n := len(e.gw.approvals.pending(time.Now())); n != 3 {
+		t.Errorf("%d approvals pending", n)
+	}
+	var sessions []string
+	for range 3 {
+		c := &rawClient{t: t, url: e.mcpURL()}
+		c.initialize()
+		sessions = append(sessions, c.session)
+	}
+	first := &rawClient{t: t, url: e.mcpURL(), session: sessions[0]}
+	if code, _ := first.post([]byte(`{"jsonrpc":"2.0","id":9,"method":"tools/list"}`), nil); code != http.StatusNotFound {
+		t.Errorf("the evicted session still works through the gateway: %d", code)
+	}
+	limited := 0
+	for range 60 {
+		c := &rawClient{t: t, url: e.mcpURL(), session: sessions[2]}
+		if code, _ := c.post([]byte(`{"jsonrpc":"2.0","id":9,"method":"ping"}`), nil); code == http.StatusTooManyRequests {
+			limited++
+		}
+	}
+	if limited == 0 || !e.aud.hasDeny("limits:requestsPerMinute") {
+		t.Errorf("60 pings over a limit of 40 a minute: %d refused", limited)
 	}
 }
