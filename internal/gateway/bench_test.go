@@ -19,7 +19,7 @@ import (
 // response inspection). The difference of the p50-ns metrics is the gateway's overhead.
 func BenchmarkProxy(b *testing.B) {
 	up := newUpstream(b, upstreamMode{json: true, stateless: true})
-	gw, err := New(Options{Policy: newPolicy(up.URL), Authenticator: writeTokens(b), Audit: noopAudit{},
+	gw, err := New(Options{Policy: newPolicy(up.URL), Authenticator: writeTokens(b), AdminAuthenticator: writeApprovers(b), Audit: noopAudit{},
 		ApprovalDir: b.TempDir()})
 	if err != nil {
 		b.Fatal(err)
@@ -73,7 +73,7 @@ func BenchmarkGatewayLoad(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer alog.Close()
-	gw, err := New(Options{Policy: newPolicy(up.URL), Authenticator: writeTokens(b), Audit: alog, ApprovalDir: b.TempDir()})
+	gw, err := New(Options{Policy: newPolicy(up.URL), Authenticator: writeTokens(b), AdminAuthenticator: writeApprovers(b), Audit: alog, ApprovalDir: b.TempDir()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -129,14 +129,14 @@ func BenchmarkGatewayLoad(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer alog2.Close()
-	gw2, err := New(Options{Policy: newPolicy(canned.URL), Authenticator: writeTokens(b), Audit: alog2, ApprovalDir: b.TempDir()})
+	gw2, err := New(Options{Policy: newPolicy(canned.URL), Authenticator: writeTokens(b), AdminAuthenticator: writeApprovers(b), Audit: alog2, ApprovalDir: b.TempDir()})
 	if err != nil {
 		b.Fatal(err)
 	}
 	srv2 := httptest.NewServer(gw2.Handler())
 	defer srv2.Close()
 	// The same with a no-op audit: the cost of everything but the two durable records per call.
-	gw3, err := New(Options{Policy: newPolicy(canned.URL), Authenticator: writeTokens(b), Audit: noopAudit{}, ApprovalDir: b.TempDir()})
+	gw3, err := New(Options{Policy: newPolicy(canned.URL), Authenticator: writeTokens(b), AdminAuthenticator: writeApprovers(b), Audit: noopAudit{}, ApprovalDir: b.TempDir()})
 	if err != nil {
 		b.Fatal(err)
 	}
