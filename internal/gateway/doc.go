@@ -26,17 +26,18 @@
 // AdminHandler (a separate listener for humans and Prometheus; keep it off the agents' network):
 //
 //	GET  /approvals                  pending approvals
-//	POST /approvals/{id}             {"approve": true|false, "by": "..."}
+//	POST /approvals/{id}             {"approve": true|false}
 //	GET  /keys/{name}                KeyState of one idempotency key on this replica (for its peers)
 //	GET  /approvals/by-key/{key}     this replica's approval of one call, or {"state": "none"} (for its peers)
 //	POST /approvals/{id}/use         {"requestId": "rq_..."}: spend an approved approval; ApprovalUse (for its peers)
 //	GET  /metrics                    Prometheus
 //	GET  /healthz, GET /readyz
 //
-// When Options.AdminAuthenticator is set, every /approvals route and /keys need it and the approver is the identity
-// it returns (the body's "by" is then ignored); otherwise "by" is required and the admin listener must only be
-// reachable by people allowed to approve. Nobody may approve their own call. Replicas send Options.PeerToken to each
-// other's /keys, /approvals/by-key and /approvals/{id}/use.
+// Every admin route but the probes authenticates, always: humans with Options.AdminAuthenticator (the approver is the
+// identity it returns; a body's "by" must name that same identity; nobody approves a call of their own identity,
+// compared without regard to case), replicas with Options.PeerAuthenticator or Options.PeerToken. /keys,
+// /approvals/by-key and /approvals/{id}/use answer replicas only; a decision a replica passes on names its approver
+// in X-Agops-Approver, read from replicas only.
 //
 // # JSON-RPC errors
 //
@@ -71,6 +72,9 @@
 //
 //   - Batches (JSON arrays) are rejected outright with -32600: MCP 2025-06-18 removed them, and judging a part of
 //     a batch is how forbidden calls slip through.
+//   - The tool server gets the canonical form of what was judged (see canonicalize), with Content-Type
+//     application/json; bodies in another charset or content coding, and requests carrying a header twice that the
+//     gateway or the tool server reads, are refused (see checkContent, checkHeaders).
 //   - Parsing is strict so the gateway and the tool server cannot read one body two ways: UTF-8 only, no two keys
 //     in any object equal under case folding (Go's decoder matches "Method" to "method"), no unknown top-level
 //     members, the tool name passed to the policy byte-exact.
