@@ -46,8 +46,8 @@ spec:
 type redteamTarget struct {
 	name      string
 	url       string
-	echoArg   string          // the name of echo's argument
-	forbidden string          // a tool the server has and the policy does not grant
+	echoArg   string           // the name of echo's argument
+	forbidden string           // a tool the server has and the policy does not grant
 	recorder  mcptest.Recorder // nil: the server records nothing (the reference server)
 }
 
@@ -249,8 +249,8 @@ func TestForwardedBodyIsCanonical(t *testing.T) {
 func TestDuplicateKeyMessages(t *testing.T) {
 	t.Parallel()
 	for body, want := range map[string]string{
-		`{"jsonrpc":"2.0","id":1,"method":"ping","method":"ping"}`:    `the key "method" twice`,
-		`{"jsonrpc":"2.0","id":1,"method":"ping","Method":"ping"}`:    `"method" and "Method", which differ only in case`,
+		`{"jsonrpc":"2.0","id":1,"method":"ping","method":"ping"}`:   `the key "method" twice`,
+		`{"jsonrpc":"2.0","id":1,"method":"ping","Method":"ping"}`:   `"method" and "Method", which differ only in case`,
 		`{"jsonrpc":"2.0","id":1,"method":"ping","me\u0074hod":"x"}`: `the key "method" twice`,
 	} {
 		_, err := parseMessage([]byte(body))
