@@ -12,9 +12,12 @@ import (
 
 // The gateway's fixed settings.
 const (
-	gatewayBase      = "agops-gateway"
-	gatewayPort      = 8080
-	gatewayAdminPort = 9090
+	gatewayBase = "agops-gateway"
+	// GatewayAdminSecret holds the gateway's approver tokens (key "approvers": "TOKEN IDENTITY" lines) and the token
+	// its replicas share (key "peer-token"); the user creates it (the report says how).
+	GatewayAdminSecret = "agops-gateway-admin"
+	gatewayPort        = 8080
+	gatewayAdminPort   = 9090
 	// GatewayAudience is the audience of the ServiceAccount tokens callers present to the gateway.
 	GatewayAudience = "agops-gateway"
 	// GatewayTokenDir is where callers of a governed tool server find their token (file "token").
@@ -132,6 +135,11 @@ func (pl *planner) gateway(ns string, tools []string) {
 		pl.giveGatewayToken(c, name)
 	}
 	pl.gatewayConfig(gw, servers, callers)
+	pl.record(key, "gateway:admin", model.NeedsInput, fmt.Sprintf(
+		"the gateway's admin listener authenticates every caller: approvers by the tokens in Secret %s (key approvers, lines of \"TOKEN IDENTITY\"), its replicas by the token they share (key peer-token); create it before the gateway can start",
+		GatewayAdminSecret), fmt.Sprintf(
+		`printf 'approver-%%s YOUR-NAME\n' "$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" > approvers && kubectl create secret generic %s -n %s --from-file=approvers=approvers --from-literal=peer-token="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"; then agops approve --token-file approvers`,
+		GatewayAdminSecret, ns))
 	pl.record(key, "gateway", model.Mapped, fmt.Sprintf(
 		"agops gateway in %s for %s: authenticates callers by ServiceAccount token (TokenReview, audience %s), judges every call by the fleet policy, audits it to a hash-chained log on its own volume; 2 replicas in ha",
 		ns, strings.Join(governed, ", "), GatewayAudience), "")
@@ -179,6 +187,7 @@ func (pl *planner) gatewayWorkload(name string) *model.Workload {
 	w.Pod.RestartPolicy = "Always"
 	w.Pod.Volumes = []model.Volume{
 		{Name: "policy", ConfigMap: &model.ProjectedItems{Name: gatewayPolicyCM}},
+		{Name: "admin", Secret: &model.ProjectedItems{Name: GatewayAdminSecret}},
 		{Name: "audit", Claim: "audit"},
 		{Name: "kube-api-token", ServiceAccountToken: true},
 	}
@@ -191,7 +200,8 @@ func (pl *planner) gatewayWorkload(name string) *model.Workload {
 		Args: []string{"gateway", "--policy", "/etc/agops/policy/policy.yaml", "--listen", fmt.Sprintf(":%d", gatewayPort),
 			"--admin-listen", fmt.Sprintf(":%d", gatewayAdminPort), "--audit-log", "/var/lib/agops/audit.jsonl",
 			"--approvals", "/var/lib/agops/approvals", "--auth", "tokenreview", "--audience", GatewayAudience,
-			"--peers", peers},
+			"--peers", peers, "--admin-tokens", "/etc/agops/admin/approvers", "--peer-token-file", "/etc/agops/admin/peer-token",
+			"--audit-key", "/var/lib/agops/audit.key"},
 		Ports:     []model.Port{{Name: "proxy", Port: gatewayPort, Protocol: model.TCP}, {Name: "admin", Port: gatewayAdminPort, Protocol: model.TCP}},
 		Readiness: probe("/readyz", 2),
 		Liveness:  probe("/healthz", 10),
@@ -205,6 +215,7 @@ func (pl *planner) gatewayWorkload(name string) *model.Workload {
 		},
 		Mounts: []model.Mount{
 			{Volume: "policy", Path: "/etc/agops/policy", ReadOnly: true},
+			{Volume: "admin", Path: "/etc/agops/admin", ReadOnly: true},
 			{Volume: "audit", Path: "/var/lib/agops"},
 			{Volume: "kube-api-token", Path: "/var/run/secrets/kubernetes.io/serviceaccount", ReadOnly: true},
 		},
