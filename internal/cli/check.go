@@ -16,6 +16,7 @@ type checkFlags struct {
 	skip        []string
 	podCIDR     string
 	serviceCIDR string
+	noServiceLB bool
 }
 
 func newCheckCmd(g *globals, s streams) *cobra.Command {
@@ -37,7 +38,7 @@ func newCheckCmd(g *globals, s streams) *cobra.Command {
 				return err
 			}
 			o := check.Options{Skip: f.skip}
-			o.Reach.PodCIDR, o.Reach.ServiceCIDR = f.podCIDR, f.serviceCIDR
+			o.Reach.PodCIDR, o.Reach.ServiceCIDR, o.Reach.NoServiceLB = f.podCIDR, f.serviceCIDR, f.noServiceLB
 			r, err := check.Analyze(objs, o)
 			if err != nil {
 				return err
@@ -66,6 +67,7 @@ func newCheckCmd(g *globals, s streams) *cobra.Command {
 	fl.StringSliceVar(&f.skip, "skip", nil, "rule IDs to turn off (comma-separated)")
 	fl.StringVar(&f.podCIDR, "pod-cidr", "10.42.0.0/16", "the cluster's pod address range")
 	fl.StringVar(&f.serviceCIDR, "service-cidr", "10.43.0.0/16", "the cluster's Service address range")
+	fl.BoolVar(&f.noServiceLB, "no-servicelb", false, "the cluster runs no k3s ServiceLB: its pods are left out of the matrix")
 	return cmd
 }
 
