@@ -64,6 +64,7 @@ func newGatewayCmd(g *globals, s streams) *cobra.Command {
 	fl.StringVar(&f.o.AuditKey, "audit-key", "", "private key signing the audit log's checkpoints (default: AUDIT_LOG.key; created with its .pub when missing)")
 	fl.StringVar(&f.o.AuditKeyName, "audit-key-name", "agops-gateway", "the name of a created --audit-key")
 	fl.StringVar(&f.o.AuditCheckpoint, "audit-checkpoint", "", "where the latest signed checkpoint is written (default: AUDIT_LOG.checkpoint; put it on another volume, see docs/audit.md)")
+	fl.StringVar(&f.o.WitnessDir, "witness-dir", "", "where this replica keeps the latest audit checkpoints its peers publish (default: AUDIT_LOG.witness)")
 	fl.StringVar(&f.o.PeerTokenFile, "peer-token-file", "", "file holding the token the replicas share to reach each other's admin listeners (with --peers)")
 	return cmd
 }

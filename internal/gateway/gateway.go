@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -86,6 +87,9 @@ type Options struct {
 	// or is told about the approval a peer holds for the identical call before one is created here (see
 	// AdminClient.ApprovalByKey and AdminClient.UseApproval).
 	Peers func(context.Context) []string
+	// WitnessDir keeps the latest audit checkpoint of every other replica, as they publish them
+	// (POST /audit/checkpoints; see PeerPublisher); empty: none is kept.
+	WitnessDir string
 	// PeerToken is the bearer token this replica sends when it asks its peers for a key or an approval, or spends
 	// a peer's approval: needed when they have an AdminAuthenticator, which must accept it.
 	PeerToken string
@@ -106,6 +110,7 @@ type Gateway struct {
 	authFlood   *authFlood
 	peerAuth    Authenticator // nil: no replica is accepted on the admin listener
 	gate        *agentGate
+	witness     *witness // nil without Options.WitnessDir
 	limitFlood  *authFlood
 	metrics     *metrics
 	auditFailed atomic.Bool
@@ -167,6 +172,12 @@ func New(o Options) (*Gateway, error) {
 		return nil, err
 	}
 	g.approvals = store
+	if o.WitnessDir != "" {
+		if err := os.MkdirAll(o.WitnessDir, 0o700); err != nil {
+			return nil, fmt.Errorf("gateway: witness folder: %w", err)
+		}
+		g.witness = &witness{dir: o.WitnessDir}
+	}
 	if o.IdempotencyDir != "" {
 		if g.keys, err = openKeyStore(o.IdempotencyDir, o.IdempotencyTTL, o.Clock); err != nil {
 			return nil, err
@@ -338,5 +349,7 @@ func (g *Gateway) AdminHandler() http.Handler {
 	mux.HandleFunc("GET /approvals/by-key/{key}", g.serveApprovalByKey)
 	mux.HandleFunc("POST /approvals/{id}/use", g.serveUseApproval)
 	mux.HandleFunc("GET /keys/{name}", g.serveKey)
+	mux.HandleFunc("POST /audit/checkpoints", g.serveWitnessPost)
+	mux.HandleFunc("GET /audit/checkpoints", g.serveWitnessList)
 	return mux
 }

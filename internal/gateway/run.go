@@ -47,6 +47,8 @@ type RunOptions struct {
 	AuditKeyName    string
 	AuditCheckpoint string
 	AuditPublisher  audit.Publisher `json:"-"`
+	// WitnessDir keeps the latest checkpoints the other replicas publish (default AuditLog + ".witness").
+	WitnessDir string
 	// PeerTokenFile holds the token the replicas share (its first line) to reach each other's admin listeners;
 	// needed with Peers.
 	PeerTokenFile string
@@ -92,22 +94,23 @@ func Run(ctx context.Context, o RunOptions) error {
 	if err != nil {
 		return err
 	}
-	alog, err := openAudit(o, log)
-	if err != nil {
-		return err
-	}
-	defer alog.Close()
-	opts := Options{Policy: p, Authenticator: auth, AdminAuthenticator: admins, PeerToken: peerToken, Audit: alog,
-		ApprovalDir: o.ApprovalDir, Logger: log,
-		IdempotencyDir: cmp.Or(o.IdempotencyDir, o.AuditLog+".keys"), HostRoutes: o.HostRoutes, Upstreams: o.Upstreams}
+	var peers func(context.Context) []string
 	if o.Peers != "" {
 		_, port, err := net.SplitHostPort(o.AdminListen)
 		n, perr := strconv.Atoi(port)
 		if err != nil || perr != nil {
 			return fmt.Errorf("gateway: --peers needs an admin address with a port, not %q", o.AdminListen)
 		}
-		opts.Peers = PeersByDNS(o.Peers, n)
+		peers = PeersByDNS(o.Peers, n)
 	}
+	alog, err := openAudit(o, log, peers, peerToken)
+	if err != nil {
+		return err
+	}
+	defer alog.Close()
+	opts := Options{Policy: p, Authenticator: auth, AdminAuthenticator: admins, PeerToken: peerToken, Audit: alog,
+		ApprovalDir: o.ApprovalDir, Logger: log, Peers: peers, WitnessDir: cmp.Or(o.WitnessDir, o.AuditLog+".witness"),
+		IdempotencyDir: cmp.Or(o.IdempotencyDir, o.AuditLog+".keys"), HostRoutes: o.HostRoutes, Upstreams: o.Upstreams}
 	g, err := New(opts)
 	if err != nil {
 		return err

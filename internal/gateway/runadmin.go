@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -117,8 +119,9 @@ func FirstToken(path string) (token, identity string, err error) {
 	return "", "", fmt.Errorf("%s: no token in it", path)
 }
 
-// openAudit opens the audit log of a gateway process, with signed checkpoints when it has a key.
-func openAudit(o RunOptions, log *slog.Logger) (*audit.Log, error) {
+// openAudit opens the audit log of a gateway process, with signed checkpoints when it has a key, published to the
+// peers (when it has any and a token to reach them) besides o.AuditPublisher.
+func openAudit(o RunOptions, log *slog.Logger, peers func(context.Context) []string, peerToken string) (*audit.Log, error) {
 	aopts := []audit.Option{audit.WithLogger(log)}
 	if o.AuditKey != "" {
 		key, created, err := audit.LoadOrCreateKey(o.AuditKey, cmp.Or(o.AuditKeyName, "agops-gateway"))
@@ -130,11 +133,27 @@ func openAudit(o RunOptions, log *slog.Logger) (*audit.Log, error) {
 				"verifier", audit.PubPath(o.AuditKey))
 		}
 		host, _ := os.Hostname()
+		pub := o.AuditPublisher
+		if peers != nil && peerToken != "" {
+			pub = publishers(pub, PeerPublisher(peers, peerToken, key.VerifierKey))
+		}
 		aopts = append(aopts, audit.WithCheckpoints(audit.Checkpoints{
 			Path: cmp.Or(o.AuditCheckpoint, o.AuditLog+".checkpoint"), Signer: key.Signer, Verifier: key.Verifier,
-			Origin: key.Signer.Name() + "/" + host, Publisher: o.AuditPublisher}))
+			Origin: key.Signer.Name() + "/" + host, Publisher: pub}))
 	}
 	return audit.Open(o.AuditLog, aopts...)
+}
+
+// publishers hands each checkpoint to every non-nil publisher.
+func publishers(ps ...audit.Publisher) audit.Publisher {
+	ps = slices.DeleteFunc(ps, func(p audit.Publisher) bool { return p == nil })
+	return audit.PublishFunc(func(ctx context.Context, cp []byte) error {
+		var errs []error
+		for _, p := range ps {
+			errs = append(errs, p.Publish(ctx, cp))
+		}
+		return errors.Join(errs...)
+	})
 }
 
 // restoreBudgets rebuilds today's budgets from the records of today, found without reading the whole log.
