@@ -24,8 +24,12 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := "/" + r.PathValue("path")
-	if clean := path.Clean(p); r.URL.RawPath != "" || (clean != p && clean+"/" != p) {
-		g.refuse(w, r, nil, invalidRequest("the path must be clean and plainly encoded"), "")
+	// Servers read some characters as structure the policy does not see: ";" starts path parameters ("/a/..;/admin"
+	// is "/admin" to Tomcat and Spring), "\\" is a separator to Windows and some routers, and control characters end
+	// or split the path in others.
+	if clean := path.Clean(p); r.URL.RawPath != "" || (clean != p && clean+"/" != p) ||
+		strings.ContainsFunc(p, func(c rune) bool { return c == ';' || c == '\\' || c < 0x20 || c == 0x7f }) {
+		g.refuse(w, r, nil, invalidRequest("the path must be clean and plainly encoded, without ';', '\\' or control characters"), "")
 		return
 	}
 	body, release, rerr := g.readBody(w, r)

@@ -116,14 +116,24 @@ func TestPlainHTTP(t *testing.T) {
 		t.Errorf("upstream saw %s?%s headers %v", seen.URL.Path, seen.URL.RawQuery, seen.Header)
 	}
 	for path, want := range map[string]int{
-		"/http/web/items/2":     http.StatusForbidden,
-		"/http/web/items%2F1":   http.StatusBadRequest,
-		"/http/tools/items/1":   http.StatusNotFound, // an MCP server is not a plain HTTP one
-		"/http/web/items/1/%2e": http.StatusBadRequest,
+		"/http/web/items/2":      http.StatusForbidden,
+		"/http/web/items%2F1":    http.StatusBadRequest,
+		"/http/tools/items/1":    http.StatusNotFound, // an MCP server is not a plain HTTP one
+		"/http/web/items/1/%2e":  http.StatusBadRequest,
+		"/http/web/items/..;/1":  http.StatusBadRequest, // "/1" to a server with path parameters
+		"/http/web/items\\..\\1": http.StatusBadRequest,
+		"/http/web/items;x=1/1":  http.StatusBadRequest,
 	} {
 		if code, body := get(path); code != want {
 			t.Errorf("%s: status %d, want %d (%s)", path, code, want, body)
 		}
+	}
+	// A header that makes some frameworks run another method than the one judged.
+	req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/http/web/items/1", nil)
+	req.Header.Set("Authorization", "Bearer "+tokenA)
+	req.Header.Set("X-HTTP-Method-Override", "DELETE")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("method override: %v %v", err, resp)
 	}
 	if len(e.aud.find("result", "")) != 1 || !e.aud.hasDeny("default-deny") {
 		t.Errorf("audit: %s", e.aud.dump())
