@@ -77,3 +77,34 @@ func (b *byteBudget) grant() {
 		close(w.ready)
 	}
 }
+
+// agentShares bounds the body memory one agent holds to a quarter of the total, so that one agent stalling its
+// bodies cannot take every other agent's share.
+type agentShares struct {
+	mu   sync.Mutex
+	held map[string]int64
+	max  int64
+}
+
+func newAgentShares(total int64) *agentShares {
+	return &agentShares{held: map[string]int64{}, max: max(total/4, 1)}
+}
+
+// take reserves n bytes for agent, or reports that the agent holds its share already.
+func (a *agentShares) take(agent string, n int64) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.held[agent]+n > a.max && a.held[agent] > 0 {
+		return false
+	}
+	a.held[agent] += n
+	return true
+}
+
+func (a *agentShares) give(agent string, n int64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.held[agent] -= n; a.held[agent] <= 0 {
+		delete(a.held, agent)
+	}
+}

@@ -74,6 +74,8 @@ func BenchmarkStalledBodies(b *testing.B) {
 			b.Fatalf("%d callers never answered (%v)", count[0], count)
 		}
 		b.ReportMetric(float64(count[http.StatusServiceUnavailable]), "503s")
+		b.ReportMetric(float64(count[http.StatusTooManyRequests]), "429s")
+		b.ReportMetric(float64(count[http.StatusRequestTimeout]), "408s")
 	}
 	b.ReportMetric(peakRSS(b, false), "peak-MB")
 	b.ReportMetric(base, "base-MB")

@@ -57,7 +57,8 @@ type Options struct {
 
 	MaxBodyBytes int64 // request body limit; default 1 MiB
 	// MaxBodyMemory bounds the memory the request bodies being read and judged hold together (each holds twice its
-	// size, for its canonical form); default 64 MiB. A body that cannot get its share within BodyReadTimeout: 503.
+	// size, for its canonical form); default 64 MiB, of which one agent may hold a quarter (429 limits:bodyMemory
+	// beyond). A body that cannot get its share within BodyReadTimeout: 503.
 	MaxBodyMemory    int64
 	MaxResponseBytes int64         // a buffered upstream response or one SSE event; default 16 MiB
 	BodyReadTimeout  time.Duration // time to receive a request body; default 10s
@@ -107,6 +108,7 @@ type Gateway struct {
 	keys        *keyStore // nil without Options.IdempotencyDir
 	sessions    *sessionTable
 	bodies      *byteBudget
+	shares      *agentShares
 	authFlood   *authFlood
 	peerAuth    Authenticator // nil: no replica is accepted on the admin listener
 	gate        *agentGate
@@ -158,6 +160,7 @@ func New(o Options) (*Gateway, error) {
 		sessions: newSessionTable(o.MaxSessionsPerAgent),
 		gate:     newAgentGate(o.MaxConcurrentPerAgent, o.MaxRequestsPerMinute),
 		bodies:   newByteBudget(o.MaxBodyMemory),
+		shares:   newAgentShares(o.MaxBodyMemory),
 		methods:  passThroughMethods(o.AllowMethods),
 		peerAuth: o.PeerAuthenticator,
 	}

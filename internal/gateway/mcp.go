@@ -207,16 +207,25 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) (body []byte,
 		share = r.ContentLength
 	}
 	share = 2*share + 4096 // the body and its canonical form
+	agent := agentFrom(r.Context())
+	if !g.shares.take(agent, share) {
+		w.Header().Set("Connection", "close")
+		w.Header().Set("Retry-After", "1")
+		return nil, release, newRPCError(http.StatusTooManyRequests, CodeLimited, "limits:bodyMemory",
+			"this agent's request bodies in flight hold its share of the gateway's memory; try again")
+	}
+	release = func() { g.shares.give(agent, share) }
 	wait, cancel := context.WithDeadline(r.Context(), deadline)
 	err := g.bodies.acquire(wait, share)
 	cancel()
 	if err != nil {
+		release()
 		w.Header().Set("Connection", "close")
 		w.Header().Set("Retry-After", "1")
 		return nil, release, newRPCError(http.StatusServiceUnavailable, codeInternal, "gateway:busy",
 			"too many request bodies in flight; try again")
 	}
-	release = func() { g.bodies.release(share) }
+	release = func() { g.bodies.release(share); g.shares.give(agent, share) }
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(deadline)
 	defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
