@@ -81,6 +81,15 @@ func TestImportRules(t *testing.T) {
 				}
 			}
 		}
+		// The MCP servers of internal/mcptest are test peers (npm installs, programs that record what they run):
+		// nothing agops ships depends on them.
+		if !strings.HasPrefix(rel, "internal/mcptest") {
+			for _, d := range p.Deps {
+				if d == module+"/internal/mcptest" {
+					t.Errorf("%s depends on internal/mcptest, which only tests may use", rel)
+				}
+			}
+		}
 		// Only internal/compose drives compose-go's loader.
 		if rel != "internal/compose" {
 			for _, i := range p.Imports {
