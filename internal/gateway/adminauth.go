@@ -1,10 +1,13 @@
 package gateway
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
 	"net/http"
+
+	"github.com/agops/agops/internal/audit"
 )
 
 // Every route of the admin listener but the probes authenticates its caller, always: a human approver
@@ -38,12 +41,18 @@ func (g *Gateway) admin(w http.ResponseWriter, r *http.Request, access adminAcce
 	who, err := g.opts.AdminAuthenticator.Authenticate(r)
 	if err != nil || who == "" || ValidIdentity(who) != nil {
 		g.log.Warn("admin authentication failed", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
+		g.auditAuthFailure(context.WithoutCancel(r.Context()), audit.Record{
+			Time: g.now(), Event: "decision", RequestID: newID("rq_"), Remote: r.RemoteAddr, Method: r.Method,
+			Path: r.URL.Path, Decision: "deny", Rule: "gateway:admin-authentication",
+			Reason: "admin listener: missing or invalid bearer token",
+		})
 		w.Header().Set("Connection", "close")
 		w.Header().Set("WWW-Authenticate", `Bearer realm="agops-admin"`)
 		writeJSONError(w, http.StatusUnauthorized, "unauthenticated")
 		return adminCaller{}, false
 	}
 	if access == peersOnly {
+		g.auditAdminRefusal(r, who, "", "gateway:admin-peers-only", "only the gateway's replicas may use this route")
 		writeJSONError(w, http.StatusForbidden, "only the gateway's replicas may use this route")
 		return adminCaller{}, false
 	}
@@ -87,4 +96,13 @@ func (p peerTokenAuth) Authenticate(r *http.Request) (string, error) {
 		return "", fmt.Errorf("%w: not the replicas' token", ErrUnauthenticated)
 	}
 	return "gateway:peer", nil
+}
+
+// auditAdminRefusal audits an admin action refused to an authenticated caller (who): an approver using a replicas'
+// route, approving their own call, or naming someone else.
+func (g *Gateway) auditAdminRefusal(r *http.Request, who, approvalID, rule, reason string) {
+	_ = g.appendAudit(context.WithoutCancel(r.Context()), audit.Record{
+		Time: g.now(), Event: "decision", RequestID: newID("rq_"), Caller: who, Remote: r.RemoteAddr, Method: r.Method,
+		Path: r.URL.Path, Decision: "deny", Rule: rule, Reason: reason, ApprovalID: approvalID,
+	})
 }

@@ -270,6 +270,7 @@ func (g *Gateway) decideApproval(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if body.By != "" && !SameIdentity(body.By, who) {
+		g.auditAdminRefusal(r, who, r.PathValue("id"), "approval:by", "the body names another approver than the caller")
 		writeJSONError(w, http.StatusForbidden, fmt.Sprintf("\"by\" names %q, but the caller is %q: the approver is whoever authenticated", body.By, who))
 		return
 	}
@@ -286,6 +287,7 @@ func (g *Gateway) decideApproval(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusConflict, "approval is "+f.State)
 		return
 	case SameIdentity(who, f.Agent):
+		g.auditAdminRefusal(r, who, id, "approval:self", "nobody approves their own call")
 		writeJSONError(w, http.StatusForbidden, "nobody approves their own call: "+who+" made it")
 		return
 	}

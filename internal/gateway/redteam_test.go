@@ -302,6 +302,9 @@ func TestSelfApprovalSpellings(t *testing.T) {
 			t.Errorf("identity %q accepted", name)
 		}
 	}
+	if !e.aud.hasDeny("approval:self") || !e.aud.hasDeny("approval:by") {
+		t.Errorf("refused approvals not audited: %s", e.aud.dump())
+	}
 	if code := e.decide(id, true, "alice"); code != http.StatusOK {
 		t.Fatalf("alice approving: %d", code)
 	}
@@ -337,6 +340,9 @@ func TestAdminRoutesAuthenticate(t *testing.T) {
 		if rt.peersOnly && code != http.StatusForbidden || !rt.peersOnly && (code == http.StatusUnauthorized || code == http.StatusForbidden) {
 			t.Errorf("%s %s as an approver: status %d", rt.method, rt.path, code)
 		}
+	}
+	if !e.aud.hasDeny("gateway:admin-authentication") || !e.aud.hasDeny("gateway:admin-peers-only") {
+		t.Errorf("refused admin calls not audited: %s", e.aud.dump())
 	}
 	// A replica may pass a decision on, naming the human; nobody else may name one.
 	req, _ := http.NewRequest(http.MethodPost, e.admin.URL+"/approvals/ap_x", strings.NewReader(`{"approve": true}`))
