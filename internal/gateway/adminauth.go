@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
+	"io"
 	"net/http"
+	"time"
 
 	"github.com/agops/agops/internal/audit"
 )
@@ -105,4 +107,20 @@ func (g *Gateway) auditAdminRefusal(r *http.Request, who, approvalID, rule, reas
 		Time: g.now(), Event: "decision", RequestID: newID("rq_"), Caller: who, Remote: r.RemoteAddr, Method: r.Method,
 		Path: r.URL.Path, Decision: "deny", Rule: rule, Reason: reason, ApprovalID: approvalID,
 	})
+}
+
+// adminBodyTimeout bounds the time an admin request's body may take to arrive.
+const adminBodyTimeout = 10 * time.Second
+
+// readAdminBody reads at most limit bytes of an admin request's body within adminBodyTimeout; a body that stalls
+// fails and its connection is closed.
+func readAdminBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(adminBodyTimeout))
+	defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
+	b, err := io.ReadAll(io.LimitReader(r.Body, limit))
+	if err != nil {
+		w.Header().Set("Connection", "close")
+	}
+	return b, err
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -105,7 +104,7 @@ func (g *Gateway) serveUseApproval(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		RequestID string `json:"requestId"`
 	}
-	raw, err := io.ReadAll(io.LimitReader(r.Body, 4096))
+	raw, err := readAdminBody(w, r, 4096)
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err != nil || dec.Decode(&body) != nil || !isGatewayID(body.RequestID, "rq_") {

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"time"
@@ -258,7 +257,7 @@ func (g *Gateway) decideApproval(w http.ResponseWriter, r *http.Request) {
 		Approve *bool  `json:"approve"`
 		By      string `json:"by"`
 	}
-	raw, err := io.ReadAll(io.LimitReader(r.Body, 4096))
+	raw, err := readAdminBody(w, r, 4096)
 	if err != nil {
 		writeJSONError(w, http.StatusBadRequest, `want {"approve": true|false}`)
 		return

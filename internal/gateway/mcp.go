@@ -187,6 +187,11 @@ func (g *Gateway) serveMCPStream(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if r.ContentLength != 0 { // a body here is never read, and one that never arrives would hold the connection
+		w.Header().Set("Connection", "close")
+		g.refuse(w, r, nil, invalidRequest(r.Method+" on an MCP endpoint carries no body"), "")
+		return
+	}
 	g.forwardMCP(w, r, st, up, nil, false, nil)
 }
 

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -418,5 +420,32 @@ func TestAgentLimits(t *testing.T) {
 	}
 	if limited == 0 || !e.aud.hasDeny("limits:requestsPerMinute") {
 		t.Errorf("60 pings over a limit of 40 a minute: %d refused", limited)
+	}
+}
+
+// Finding 7: a body that never arrives holds nothing for long — on an MCP stream request (refused at once), on the
+// admin listener (the body timeout), and before authentication (401 at once, the body never read).
+func TestStalledBodiesAnswered(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, upstreamModes[0], func(e *env) { e.opts.BodyReadTimeout = time.Second })
+	for _, tc := range []struct {
+		name, addr, req string
+		want            int
+	}{
+		{"unauthenticated", e.srv.Listener.Addr().String(), "POST /mcp/tools HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{", 401},
+		{"get-with-body", e.srv.Listener.Addr().String(), "GET /mcp/tools HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + tokenA + "\r\nContent-Length: 1000\r\n\r\n{", 400},
+		{"mcp-post", e.srv.Listener.Addr().String(), "POST /mcp/tools HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + tokenA + "\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{", 408},
+	} {
+		conn, err := net.Dial("tcp", tc.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.SetDeadline(time.Now().Add(15 * time.Second))
+		io.WriteString(conn, tc.req)
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil || resp.StatusCode != tc.want {
+			t.Errorf("%s: %v %v, want %d", tc.name, err, resp, tc.want)
+		}
+		conn.Close()
 	}
 }

@@ -144,7 +144,7 @@ func (g *Gateway) serveWitnessPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var p witnessPost
-	raw, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+	raw, err := readAdminBody(w, r, 64<<10)
 	if err != nil || json.Unmarshal(raw, &p) != nil || p.Verifier == "" || p.Checkpoint == "" {
 		writeJSONError(w, http.StatusBadRequest, `want {"verifier": "<verifier key>", "checkpoint": "<signed note>"}`)
 		return
