@@ -129,6 +129,9 @@ type policyState struct {
 type upstream struct {
 	policy.Server
 	url *url.URL
+	// path is the path of the server's URL in the policy (the tool's MCP endpoint as callers name it); a request
+	// that reaches the gateway by the tool's own name must be for that path, not another endpoint of the server.
+	path string
 }
 
 // New checks the options and opens the approval store and the idempotency store.
@@ -248,6 +251,10 @@ func (g *Gateway) SetPolicy(p Policy) error {
 	st := &policyState{p: p, servers: map[string]upstream{}}
 	var errs []error
 	for _, s := range p.Servers() {
+		var mcpPath string
+		if pu, err := url.Parse(s.URL); err == nil {
+			mcpPath = pu.Path
+		}
 		if o, ok := g.opts.Upstreams[s.Name]; ok {
 			s.URL = o
 		}
@@ -263,7 +270,7 @@ func (g *Gateway) SetPolicy(p Policy) error {
 		case st.servers[s.Name].url != nil:
 			errs = append(errs, fmt.Errorf("server %q: defined twice", s.Name))
 		}
-		st.servers[s.Name] = upstream{Server: s, url: u}
+		st.servers[s.Name] = upstream{Server: s, url: u, path: mcpPath}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("gateway: policy refused: %w", err)

@@ -66,6 +66,13 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request, kind string) (*p
 			fmt.Sprintf("no %s server %q", kind, r.PathValue("server"))), "")
 		return nil, upstream{}, false
 	}
+	if hostRouted(r.Context()) && up.path != "" && up.path != "/" &&
+		(r.URL.Path != up.path && r.URL.Path != up.path+"/" || r.URL.RawPath != "") {
+		// Another endpoint of the tool server (an admin or debug route) is not the MCP endpoint the policy governs.
+		g.refuse(w, r, nil, newRPCError(http.StatusNotFound, CodeDenied, "gateway:unknown-path",
+			fmt.Sprintf("%s is not the MCP endpoint of %s (%s)", r.URL.Path, up.Name, up.path)), "")
+		return nil, upstream{}, false
+	}
 	if sid := r.Header.Get("Mcp-Session-Id"); kind == "mcp" && sid != "" &&
 		!g.sessions.owned(up.Name, sid, agentFrom(r.Context()), g.now()) {
 		g.refuse(w, r, nil, newRPCError(http.StatusNotFound, CodeDenied, "gateway:session",

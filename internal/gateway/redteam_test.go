@@ -449,3 +449,32 @@ func TestStalledBodiesAnswered(t *testing.T) {
 		conn.Close()
 	}
 }
+
+// Reached by the tool's own name, the gateway forwards only to the MCP endpoint the policy names, not to another
+// route of the tool server (an admin or debug endpoint that would take a POST unjudged).
+func TestHostRoutedPathConfined(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, upstreamModes[3], func(e *env) { e.opts.HostRoutes = map[string]string{"tools.lab": "tools"} })
+	e.pol.servers[0].URL = e.up.URL + "/mcp"
+	if err := e.gw.SetPolicy(e.pol); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]int{"/mcp": 200, "/mcp/": 200, "/admin/reset": 404, "/mcp/../admin": 404, "/%6dcp": 404} {
+		req, _ := http.NewRequest(http.MethodPost, e.srv.URL+path, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+		req.Host = "tools.lab"
+		req.Header.Set("Authorization", "Bearer "+tokenA)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if (want == 404) != (resp.StatusCode == http.StatusNotFound) || (want == 200 && resp.StatusCode/100 != 2) {
+			t.Errorf("%s: status %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+	if !e.aud.hasDeny("gateway:unknown-path") {
+		t.Error("refusal not audited")
+	}
+}
