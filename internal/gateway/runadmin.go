@@ -28,6 +28,10 @@ func adminAuthenticator(o RunOptions, agents Authenticator, log *slog.Logger) (*
 	_, err := os.Stat(o.AdminTokensFile)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && o.CreateAdminTokens:
+		if ValidIdentity(o.AdminName) != nil { // $USER may hold anything
+			log.Warn("approver name not usable as an identity; using admin", "name", o.AdminName)
+			o.AdminName = "admin"
+		}
 		if err := CreateAdminTokens(o.AdminTokensFile, o.AdminName); err != nil {
 			return nil, err
 		}
