@@ -274,7 +274,7 @@ func printView(w io.Writer, v runs.View, output string) error {
 	}
 	_ = tw.Flush()
 	for _, p := range v.Pending {
-		fmt.Fprintf(w, "waiting: %s asks to call %s/%s %s — agops runs approve %s %s --by NAME (until %s)\n",
+		fmt.Fprintf(w, "waiting: %s asks to call %s/%s %s — agops runs approve %s %s --token-file APPROVER-TOKENS (until %s)\n",
 			p.Agent, p.Server, p.Tool, p.Arguments, v.ID, p.ID, p.Expires.Local().Format(time.DateTime))
 	}
 	if v.Status.Output != "" {

@@ -66,7 +66,7 @@ func (p *progress) update(v View) {
 			continue
 		}
 		p.asked[a.ID] = true
-		fmt.Fprintf(p.w, "⏸ %s waits for approval %s: %s/%s %s (until %s)\n  approve: agops runs approve %s %s --by NAME   (or --reject)\n",
+		fmt.Fprintf(p.w, "⏸ %s waits for approval %s: %s/%s %s (until %s)\n  approve: agops runs approve %s %s --token-file APPROVER-TOKENS   (or --reject)\n",
 			a.Agent, a.ID, a.Server, a.Tool, a.Arguments, a.Expires.Local().Format(time.TimeOnly), p.id, a.ID)
 	}
 }
