@@ -1,10 +1,14 @@
 package gateway
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"mime"
 	"net/http"
+	"os"
 	"strings"
+	"time"
 )
 
 // Headers a request may carry at most once: the gateway reads them, or forwards them to a tool server that may read
@@ -77,4 +81,62 @@ func containsFold(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// readBody reads a request body within the size limit and the body timeout, holding its share of the memory all
+// bodies may take together (Options.MaxBodyMemory) until release is called: a request that cannot get it within the
+// body timeout is refused (503), so stalled senders cannot make the gateway hold more.
+func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) (body []byte, release func(), rerr *rpcError) {
+	release = func() {}
+	tooLarge := newRPCError(http.StatusRequestEntityTooLarge, CodeTooLarge, "gateway:body-too-large",
+		fmt.Sprintf("request body over %d bytes", g.opts.MaxBodyBytes))
+	if r.ContentLength > g.opts.MaxBodyBytes {
+		w.Header().Set("Connection", "close")
+		return nil, release, tooLarge
+	}
+	deadline := time.Now().Add(g.opts.BodyReadTimeout)
+	share := g.opts.MaxBodyBytes
+	if r.ContentLength >= 0 {
+		share = r.ContentLength
+	}
+	share = 2*share + 4096 // the body and its canonical form
+	agent := agentFrom(r.Context())
+	if !g.shares.take(agent, share) {
+		w.Header().Set("Connection", "close")
+		w.Header().Set("Retry-After", "1")
+		return nil, release, newRPCError(http.StatusTooManyRequests, CodeLimited, "limits:bodyMemory",
+			"this agent's request bodies in flight hold its share of the gateway's memory; try again")
+	}
+	release = func() { g.shares.give(agent, share) }
+	wait, cancel := context.WithDeadline(r.Context(), deadline)
+	err := g.bodies.acquire(wait, share)
+	cancel()
+	if err != nil {
+		release()
+		w.Header().Set("Connection", "close")
+		w.Header().Set("Retry-After", "1")
+		return nil, release, newRPCError(http.StatusServiceUnavailable, codeInternal, "gateway:busy",
+			"too many request bodies in flight; try again")
+	}
+	release = func() { g.bodies.release(share); g.shares.give(agent, share) }
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(deadline)
+	defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
+	body, err = readAll(http.MaxBytesReader(w, r.Body, g.opts.MaxBodyBytes), r.ContentLength, g.opts.MaxBodyBytes+1)
+	if err != nil {
+		// The rest of the body is not worth waiting for: answer, then drop the connection.
+		w.Header().Set("Connection", "close")
+	}
+	var maxErr *http.MaxBytesError
+	switch {
+	case err == nil:
+		return body, release, nil
+	case errors.As(err, &maxErr):
+		return nil, release, tooLarge
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return nil, release, newRPCError(http.StatusRequestTimeout, CodeSlowClient, "gateway:slow-client",
+			fmt.Sprintf("request body not received within %s", g.opts.BodyReadTimeout))
+	default:
+		return nil, release, newRPCError(http.StatusBadRequest, codeParseError, "gateway:read-error", "reading the request body failed")
+	}
 }
