@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 
 	"golang.org/x/mod/sumdb/note"
@@ -120,18 +121,8 @@ func (w *witness) list() ([]WitnessedCheckpoint, error) {
 		}
 		out = append(out, c)
 	}
-	slices.SortFunc(out, func(a, b WitnessedCheckpoint) int { return cmpString(a.Origin, b.Origin) })
+	slices.SortFunc(out, func(a, b WitnessedCheckpoint) int { return strings.Compare(a.Origin, b.Origin) })
 	return out, nil
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // serveWitnessPost serves POST /audit/checkpoints: a replica publishes a checkpoint of its log.
