@@ -11,7 +11,7 @@ import (
 // data itself when nothing changed, nil to drop it.
 func (rl *relay) message(data []byte) []byte {
 	trimmed := bytes.TrimSpace(data)
-	if len(trimmed) == 0 || rl.callID == nil && !mayListTools(trimmed) {
+	if len(trimmed) == 0 || rl.callID == nil && !mayListTools(trimmed) && !(rl.onStray != nil && mayReportTokens(trimmed)) {
 		return data
 	}
 	if trimmed[0] != '[' {
@@ -40,6 +40,12 @@ func (rl *relay) message(data []byte) []byte {
 	return marshal(kept)
 }
 
+// mayReportTokens is a quick test that data could report token usage ("totalTokens", "total_tokens"), or spell it
+// with an escape.
+func mayReportTokens(data []byte) bool {
+	return bytes.Contains(data, []byte("otal")) || bytes.Contains(data, []byte("OTAL")) || bytes.Contains(data, []byte(`\u`))
+}
+
 // mayListTools is a quick test that data could hold a tool list: "tool" in any ASCII case, or an escape that could
 // spell it. Anything else needs no parsing.
 func mayListTools(data []byte) bool {
@@ -65,6 +71,10 @@ func (rl *relay) one(msg []byte) ([]byte, bool) {
 	if result {
 		rl.found = true
 		rl.out = inspectResult(top)
+	} else if _, ok := top["result"]; ok && rl.onStray != nil {
+		if o := inspectResult(top); o.tokens > 0 {
+			rl.onStray(o.tokens)
+		}
 	}
 	out, changed := rl.filter(msg, top)
 	if result && rl.onResult != nil {

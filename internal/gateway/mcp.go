@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agops/agops/internal/audit"
 	"github.com/agops/agops/internal/policy"
 )
 
@@ -241,6 +242,9 @@ func (g *Gateway) forwardMCP(w http.ResponseWriter, r *http.Request, st *policyS
 		allowed:  func(tool string) bool { return safeAllowed(st.p, agent, up.Name, tool) },
 	}
 	recorded := false
+	if c == nil && r.Method == http.MethodGet {
+		rl.onStray = func(tokens int64) { g.strayTokens(r, up, agent, tokens) }
+	}
 	if c != nil {
 		rl.callID = c.id
 		rl.onResult = func(o outcome, msg []byte) {
@@ -257,6 +261,18 @@ func (g *Gateway) forwardMCP(w http.ResponseWriter, r *http.Request, st *policyS
 		g.keyLost(c, resp.StatusCode, rl.err)
 		g.recordResult(r.Context(), c, o, time.Since(start))
 	}
+}
+
+// strayTokens counts, and audits as a result record (so that budgets restored from the log count them too), the
+// tokens of a tool result that reached the agent on a GET stream rather than with its call.
+func (g *Gateway) strayTokens(r *http.Request, up upstream, agent string, tokens int64) {
+	g.limits.addTokens(agent, tokens, g.now())
+	g.metrics.tokens.WithLabelValues(up.Name).Add(float64(tokens))
+	_ = g.appendAudit(context.WithoutCancel(r.Context()), audit.Record{
+		Time: g.now(), Event: "result", RequestID: requestIDFrom(r.Context()), Caller: agent, Remote: r.RemoteAddr,
+		Server: up.Name, Method: r.Method, Path: r.URL.Path, Status: "ok", Tokens: tokens,
+		Reason: "a tool result delivered on the session's stream",
+	})
 }
 
 // endSession ends, on the tool server, a session the gateway stopped binding because its agent opened too many

@@ -22,6 +22,9 @@ type relay struct {
 	// client sees it: the result is audited, its tokens counted and an idempotency key settled before the agent can
 	// act on it.
 	onResult func(o outcome, msg []byte)
+	// onStray, if set, learns the tokens of any other result that reports some: on a GET stream, the result of a
+	// tools/call whose POST stream broke, resumed there with Last-Event-Id, so that its tokens still count.
+	onStray func(tokens int64)
 
 	found bool // the response to callID went by
 	out   outcome

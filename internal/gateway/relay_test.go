@@ -139,3 +139,25 @@ func FuzzEvents(f *testing.F) {
 		}
 	})
 }
+
+// A tool result resumed on a GET stream (its POST stream broke; Last-Event-Id replays it there) still counts its
+// tokens: an agent cannot dodge tokensPerDay by dropping its POST streams.
+func TestStrayResultTokensCount(t *testing.T) {
+	t.Parallel()
+	var counted []int64
+	rl := &relay{maxEvent: 1 << 20, allowed: allowOnly("echo"), onStray: func(n int64) { counted = append(counted, n) }}
+	in := "id: s_1\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progress\":1}}\n\n" +
+		"id: s_2\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"content\":[],\"_meta\":{\"usage\":{\"totalTokens\":40}}}}\n\n" +
+		"id: s_3\ndata: {\"jsonrpc\":\"2.0\",\"id\":8,\"result\":{\"content\":[],\"usage\":{\"total_tokens\":2}}}\n\n" +
+		"id: s_4\ndata: {\"jsonrpc\":\"2.0\",\"id\":9,\"result\":{\"content\":[]}}\n\n"
+	var out bytes.Buffer
+	if err := rl.events(&out, strings.NewReader(in)); err != nil {
+		t.Fatal(err)
+	}
+	if len(counted) != 2 || counted[0] != 40 || counted[1] != 2 {
+		t.Errorf("tokens counted %v, want [40 2]", counted)
+	}
+	if out.String() != in {
+		t.Errorf("the stream changed:\n%s", out.String())
+	}
+}
