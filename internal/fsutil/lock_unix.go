@@ -39,3 +39,14 @@ func Lock(ctx context.Context, path string) (func(), error) {
 		}
 	}
 }
+
+// TryLock takes an exclusive flock on path if nobody holds it: ok is false when another holder has it.
+func TryLock(path string) (unlock func(), ok bool, err error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // Lock tries once before it looks at ctx
+	unlock, err = Lock(ctx, path)
+	if errors.Is(err, context.Canceled) {
+		return nil, false, nil
+	}
+	return unlock, err == nil, err
+}

@@ -10,8 +10,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/agops/agops/internal/apt"
 	"github.com/agops/agops/internal/fsutil"
 )
 
@@ -88,7 +88,7 @@ func locateBinaries(ctx context.Context) (binaries, error) {
 	if b, ok := findBinaries(debianGlob); ok {
 		return b, nil // another test binary installed it while we waited
 	}
-	if err := aptInstall(ctx, "postgresql"); err != nil {
+	if err := apt.Install(ctx, "postgresql"); err != nil {
 		return binaries{}, fmt.Errorf("PostgreSQL is not installed and installing it failed (install it by hand: "+
 			"apt-get install postgresql): %w", err)
 	}
@@ -96,19 +96,4 @@ func locateBinaries(ctx context.Context) (binaries, error) {
 		return b, nil
 	}
 	return binaries{}, errors.New("apt-get installed postgresql but initdb and postgres are still not found in " + debianGlob)
-}
-
-// aptInstall runs apt-get update and apt-get install for the packages, waiting for dpkg's own lock if needed.
-func aptInstall(ctx context.Context, pkgs ...string) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
-	defer cancel()
-	wait := []string{"-o", "DPkg::Lock::Timeout=600"}
-	for _, args := range [][]string{{"update"}, append([]string{"install", "-y", "--no-install-recommends"}, pkgs...)} {
-		cmd := exec.CommandContext(ctx, "apt-get", append(wait, args...)...)
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("apt-get %s: %w\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-	return nil
 }
