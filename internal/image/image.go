@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -56,6 +57,25 @@ func makeOptions(opts []Option) options {
 // the same image digest. No option changes the build yet; opts are accepted so that a caller can hand Build and
 // Push the same set.
 func Build(binaryPath string, opts ...Option) (v1.Image, error) {
+	return Pack(binaryPath, Spec{Path: Path, User: User, Title: "agops", CreatedBy: "agops image push"})
+}
+
+// Spec describes an image of one static binary.
+type Spec struct {
+	Path      string   // where the binary sits; it is the entrypoint
+	Args      []string // after Path in the entrypoint
+	User      string   // uid:gid; empty for root
+	Title     string   // the org.opencontainers.image.title label
+	CreatedBy string   // the layer's history
+}
+
+// Pack makes an image holding only the static Linux binary at binaryPath, at spec.Path (as Build does for agops):
+// test beds pack their pause process, CoreDNS and test servers this way. The same binary and spec give the same
+// digest.
+func Pack(binaryPath string, spec Spec) (v1.Image, error) {
+	if !strings.HasPrefix(spec.Path, "/") || len(spec.Path) < 2 {
+		return nil, fmt.Errorf("image path %q: want an absolute file path", spec.Path)
+	}
 	bin, err := os.ReadFile(binaryPath)
 	if err != nil {
 		return nil, fmt.Errorf("reading agops binary: %w", err)
@@ -64,11 +84,11 @@ func Build(binaryPath string, opts ...Option) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	layer, err := binaryLayer(bin)
+	layer, err := binaryLayer(bin, spec.Path)
 	if err != nil {
 		return nil, fmt.Errorf("building layer of %s: %w", binaryPath, err)
 	}
-	img, err := assemble(layer, arch)
+	img, err := assemble(layer, arch, spec)
 	if err != nil {
 		return nil, fmt.Errorf("building image of %s: %w", binaryPath, err)
 	}
@@ -76,11 +96,11 @@ func Build(binaryPath string, opts ...Option) (v1.Image, error) {
 }
 
 // assemble puts layer on an empty OCI image and writes the config around it.
-func assemble(layer v1.Layer, arch string) (v1.Image, error) {
+func assemble(layer v1.Layer, arch string, spec Spec) (v1.Image, error) {
 	base := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
 	img, err := mutate.Append(base, mutate.Addendum{
 		Layer:   layer,
-		History: v1.History{Created: v1.Time{Time: epoch}, CreatedBy: "agops image push", Comment: "the agops binary"},
+		History: v1.History{Created: v1.Time{Time: epoch}, CreatedBy: spec.CreatedBy, Comment: "the " + spec.Title + " binary"},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("appending layer: %w", err)
@@ -93,14 +113,14 @@ func assemble(layer v1.Layer, arch string) (v1.Image, error) {
 	cfg.Created = v1.Time{Time: epoch}
 	cfg.OS = "linux"
 	cfg.Architecture = arch
-	cfg.Config.Entrypoint = []string{Path}
-	cfg.Config.User = User
-	cfg.Config.Labels = map[string]string{TitleLabel: "agops"}
+	cfg.Config.Entrypoint = append([]string{spec.Path}, spec.Args...)
+	cfg.Config.User = spec.User
+	cfg.Config.Labels = map[string]string{TitleLabel: spec.Title}
 	return mutate.ConfigFile(img, cfg)
 }
 
-// binaryLayer is a gzipped tar holding bin at Path, mode 0755, owned 0:0, with a fixed mtime.
-func binaryLayer(bin []byte) (v1.Layer, error) {
+// binaryLayer is a gzipped tar holding bin at path, mode 0755, owned 0:0, with a fixed mtime.
+func binaryLayer(bin []byte, path string) (v1.Layer, error) {
 	var buf bytes.Buffer
 	zw, err := gzip.NewWriterLevel(&buf, gzip.DefaultCompression) // BestCompression: 3× the time for 1% less
 	if err != nil {
@@ -109,7 +129,7 @@ func binaryLayer(bin []byte) (v1.Layer, error) {
 	tw := tar.NewWriter(zw)
 	hdr := &tar.Header{
 		Typeflag: tar.TypeReg,
-		Name:     Path[1:], // tar paths are relative to the root
+		Name:     path[1:], // tar paths are relative to the root
 		Mode:     0o755,
 		Size:     int64(len(bin)),
 		ModTime:  epoch,

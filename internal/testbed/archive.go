@@ -9,8 +9,8 @@ import (
 	"strings"
 )
 
-// The tools module (tools/testbed in the repository) is embedded as one
-// txtar-style archive, tools.txtar: go:embed cannot reach a nested module, and
+// Each tools module (tools/testbed, tools/nodes in the repository) is embedded
+// as one txtar-style archive (tools.txtar, tools_nodes.txtar): go:embed cannot reach a nested module, and
 // Go files inside this package's folder would be compiled into the main
 // module. TestToolsArchiveMatchesModule keeps the two in step (-update
 // rewrites the archive).
@@ -20,8 +20,10 @@ type archiveFile struct {
 	Data []byte
 }
 
-const archiveComment = "The tools module of internal/testbed: a copy of tools/testbed, kept in step by\n" +
-	"TestToolsArchiveMatchesModule (go test ./internal/testbed -run Archive -update).\n"
+func archiveComment(module string) string {
+	return "The tools module of internal/testbed: a copy of " + module + ", kept in step by\n" +
+		"TestToolsArchiveMatchesModule (go test ./internal/testbed -run Archive -update).\n"
+}
 
 // parseArchive reads the "-- name --" sections of a txtar archive.
 func parseArchive(data []byte) []archiveFile {

@@ -30,6 +30,13 @@ type Cluster struct {
 	config *rest.Config
 	client kubernetes.Interface
 
+	// Real nodes (WithRealNodes): their binaries, network, tokens and processes.
+	realNodes  bool
+	nodeBins   NodeBinaries
+	net        *labNet
+	nodeTokens map[string]string
+	real       map[string]*realNode // by node name
+
 	mu     sync.Mutex
 	procs  []*process          // in start order
 	kwok   map[string]*process // by node name
@@ -56,6 +63,12 @@ func Start(ctx context.Context, opts ...Option) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	var nodeBins NodeBinaries
+	if o.real {
+		if nodeBins, err = prepareRealNodes(ctx, o, opts); err != nil {
+			return nil, err
+		}
+	}
 	dir, err := os.MkdirTemp("", "agops-testbed-")
 	if err != nil {
 		return nil, fmt.Errorf("creating cluster folder: %w", err)
@@ -64,6 +77,7 @@ func Start(ctx context.Context, opts ...Option) (*Cluster, error) {
 		log: o.logger, bins: bins, paths: newPaths(dir), nodes: o.nodes, classes: o.classes,
 		stopGrace: o.stopGrace, readyWithin: o.readyWithin,
 		kwok: map[string]*process{}, killed: map[*process]bool{},
+		realNodes: o.real, nodeBins: nodeBins, real: map[string]*realNode{},
 		cancel: func() {}, stopped: make(chan struct{}),
 	}
 	if err := c.start(ctx); err != nil {
@@ -88,7 +102,7 @@ func binaries(ctx context.Context, o options, opts []Option) (Binaries, error) {
 
 func (c *Cluster) start(ctx context.Context) error {
 	begin := time.Now()
-	if err := c.prepare(); err != nil {
+	if err := c.prepare(ctx); err != nil {
 		return err
 	}
 	steps := []struct {
@@ -100,6 +114,7 @@ func (c *Cluster) start(ctx context.Context) error {
 		{"controllers", c.startControllers},
 		{"storage", c.startStorage},
 		{"nodes", c.startNodes},
+		{"add-ons", c.startAddons},
 	}
 	for _, s := range steps {
 		t := time.Now()
@@ -114,7 +129,7 @@ func (c *Cluster) start(ctx context.Context) error {
 }
 
 // prepare writes the files the processes read and picks their ports.
-func (c *Cluster) prepare() error {
+func (c *Cluster) prepare(ctx context.Context) error {
 	for _, d := range []string{c.paths.etcdData, c.paths.certDir, c.paths.logs, c.paths.volumes} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return err
@@ -123,16 +138,25 @@ func (c *Cluster) prepare() error {
 	if err := writeServiceAccountKey(c.paths.saKey); err != nil {
 		return err
 	}
-	token, err := writeTokenFile(c.paths.tokens)
+	var users []tokenUser
+	if c.realNodes {
+		users = nodeUsers(c.nodes)
+	}
+	token, nodeTokens, err := writeTokenFile(c.paths.tokens, users)
 	if err != nil {
 		return fmt.Errorf("writing token file: %w", err)
 	}
-	c.token = token
+	c.token, c.nodeTokens = token, nodeTokens
 	if err := writeKwokConfig(c.paths.kwokConfig); err != nil {
 		return fmt.Errorf("writing kwok config: %w", err)
 	}
-	c.ports, err = allocatePorts(len(c.nodes))
-	return err
+	if c.ports, err = allocatePorts(len(c.nodes)); err != nil {
+		return err
+	}
+	if c.realNodes {
+		return c.startNetwork(ctx)
+	}
+	return nil
 }
 
 // run starts one process and records it.
@@ -190,6 +214,14 @@ func (c *Cluster) Logs() map[string]string {
 // (20s).
 func (c *Cluster) KillNode(name string) error {
 	c.mu.Lock()
+	if r := c.real[name]; r != nil {
+		c.mu.Unlock()
+		if err := c.killRealNode(r); err != nil {
+			return err
+		}
+		c.log.Info("killed node", "node", name)
+		return nil
+	}
 	p, ok := c.kwok[name]
 	if ok {
 		c.killed[p] = true
@@ -239,10 +271,13 @@ func (c *Cluster) Stop() error {
 
 func (c *Cluster) stop() error {
 	c.cancel()
+	var errs []error
+	if c.realNodes {
+		errs = append(errs, c.stopRealNodes())
+	}
 	c.mu.Lock()
 	procs := append([]*process(nil), c.procs...)
 	c.mu.Unlock()
-	var errs []error
 	// Tiers in reverse start order; the processes of one tier stop together.
 	for _, tier := range stopTiers(procs) {
 		var mu sync.Mutex
@@ -259,6 +294,9 @@ func (c *Cluster) stop() error {
 		wg.Wait()
 	}
 	c.wg.Wait()
+	if c.net != nil {
+		errs = append(errs, c.net.down(context.Background(), len(c.nodes)))
+	}
 	if err := os.RemoveAll(c.paths.root); err != nil {
 		errs = append(errs, fmt.Errorf("removing cluster folder: %w", err))
 	}

@@ -22,13 +22,20 @@ func etcdArgs(p paths, pt ports) []string {
 	}
 }
 
-func apiServerArgs(p paths, pt ports) []string {
+// apiServerArgs: on loopback for simulated nodes; on the test network's bridge (address) for real nodes, whose
+// kubelets and pods must reach it, and which then keep the kubernetes Service's endpoints themselves.
+func apiServerArgs(p paths, pt ports, address string) []string {
+	reconciler := "--endpoint-reconciler-type=none" // loopback is not a valid endpoint address
+	if address != "127.0.0.1" {
+		reconciler = "--endpoint-reconciler-type=lease"
+	}
 	return []string{
 		"--etcd-servers=http://" + loopback(pt.etcdClient),
-		"--bind-address=127.0.0.1",
-		"--advertise-address=127.0.0.1",
+		"--bind-address=" + address,
+		"--advertise-address=" + address,
 		"--secure-port=" + strconv.Itoa(pt.apiServer),
-		"--endpoint-reconciler-type=none", // loopback is not a valid endpoint address
+		reconciler,
+		"--kubelet-preferred-address-types=InternalIP",
 		"--authorization-mode=Node,RBAC",
 		"--token-auth-file=" + p.tokens,
 		"--service-account-key-file=" + p.saKey,

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	_ "embed"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,6 +22,46 @@ import (
 //go:embed tools.txtar
 var toolsArchive []byte
 
+//go:embed tools_nodes.txtar
+var nodesArchive []byte
+
+// toolset is one embedded tools module and the binaries go build makes of it.
+type toolset struct {
+	what    string // for messages: "control plane"
+	module  string // its folder in the repository, for the archive's comment
+	archive []byte
+	tools   []tool
+	ldflags string
+}
+
+// tool is one binary of a tools module: its package and file name.
+type tool struct{ pkg, name string }
+
+// k8sVersion makes Kubernetes binaries report their release instead of v0.0.0-master.
+const k8sVersion = "-X k8s.io/component-base/version.gitVersion=v1.37.2 " +
+	"-X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37"
+
+var controlPlane = toolset{
+	what: "control plane", module: "tools/testbed", archive: toolsArchive,
+	tools: []tool{
+		{"./cmd/etcd", "etcd"},
+		{"k8s.io/kubernetes/cmd/kube-apiserver", "kube-apiserver"},
+		{"k8s.io/kubernetes/cmd/kube-controller-manager", "kube-controller-manager"},
+		{"k8s.io/kubernetes/cmd/kube-scheduler", "kube-scheduler"},
+		{"sigs.k8s.io/kwok/cmd/kwok", "kwok"},
+	},
+}
+
+var nodeTools = toolset{
+	what: "node", module: "tools/nodes", archive: nodesArchive,
+	tools: []tool{
+		{"k8s.io/kubernetes/cmd/kubelet", "kubelet"},
+		{"k8s.io/kubernetes/cmd/kube-proxy", "kube-proxy"},
+		{"./cmd/pause", "pause"},
+	},
+	ldflags: k8sVersion,
+}
+
 // Binaries are the paths of the control plane's executables.
 type Binaries struct {
 	Etcd              string
@@ -30,17 +69,6 @@ type Binaries struct {
 	ControllerManager string
 	Scheduler         string
 	Kwok              string
-}
-
-// tool is one binary of the tools module: its package and file name.
-type tool struct{ pkg, name string }
-
-var tools = []tool{
-	{"./cmd/etcd", "etcd"},
-	{"k8s.io/kubernetes/cmd/kube-apiserver", "kube-apiserver"},
-	{"k8s.io/kubernetes/cmd/kube-controller-manager", "kube-controller-manager"},
-	{"k8s.io/kubernetes/cmd/kube-scheduler", "kube-scheduler"},
-	{"sigs.k8s.io/kwok/cmd/kwok", "kwok"},
 }
 
 func binariesIn(dir string) Binaries {
@@ -53,13 +81,37 @@ func binariesIn(dir string) Binaries {
 	}
 }
 
-func (b Binaries) paths() []string {
-	return []string{b.Etcd, b.APIServer, b.ControllerManager, b.Scheduler, b.Kwok}
+func (b Binaries) exist() bool {
+	return allRegular(b.Etcd, b.APIServer, b.ControllerManager, b.Scheduler, b.Kwok)
 }
 
-func (b Binaries) exist() bool {
-	for _, p := range b.paths() {
+// NodeBinaries are the executables of real nodes.
+type NodeBinaries struct {
+	Kubelet   string
+	KubeProxy string
+	Pause     string // the pod sandbox's process, packed as the pause image
+}
+
+func nodeBinariesIn(dir string) NodeBinaries {
+	return NodeBinaries{
+		Kubelet:   filepath.Join(dir, "kubelet"),
+		KubeProxy: filepath.Join(dir, "kube-proxy"),
+		Pause:     filepath.Join(dir, "pause"),
+	}
+}
+
+func allRegular(paths ...string) bool {
+	for _, p := range paths {
 		if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() {
+			return false
+		}
+	}
+	return true
+}
+
+func (ts toolset) built(dir string) bool {
+	for _, t := range ts.tools {
+		if !allRegular(filepath.Join(dir, t.name)) {
 			return false
 		}
 	}
@@ -71,35 +123,52 @@ func (b Binaries) exist() bool {
 // the cache folder (see WithCacheDir). Concurrent callers, in this process or
 // others, wait for one build. The first build takes several minutes.
 func Install(ctx context.Context, opts ...Option) (Binaries, error) {
-	o := newOptions(opts)
+	dir, err := install(ctx, newOptions(opts), controlPlane)
+	if err != nil {
+		return Binaries{}, err
+	}
+	return binariesIn(dir), nil
+}
+
+// InstallNodes builds the binaries of real nodes (kubelet, kube-proxy and the
+// pause process) like Install, from their own tools module.
+func InstallNodes(ctx context.Context, opts ...Option) (NodeBinaries, error) {
+	dir, err := install(ctx, newOptions(opts), nodeTools)
+	if err != nil {
+		return NodeBinaries{}, err
+	}
+	return nodeBinariesIn(dir), nil
+}
+
+// install builds ts into its cache folder unless it is there, and returns the folder.
+func install(ctx context.Context, o options, ts toolset) (string, error) {
 	goCmd, err := exec.LookPath("go")
 	if err != nil {
-		return Binaries{}, fmt.Errorf("building the testbed needs the go command: %w", err)
+		return "", fmt.Errorf("building the testbed needs the go command: %w", err)
 	}
 	goVersion, err := goEnv(ctx, goCmd, "GOVERSION")
 	if err != nil {
-		return Binaries{}, err
+		return "", err
 	}
 	root, err := cacheRoot(o.cacheDir)
 	if err != nil {
-		return Binaries{}, err
+		return "", err
 	}
-	key := cacheKey(toolsArchive, goVersion)
+	key := cacheKey(ts.archive, goVersion)
 	dir := filepath.Join(root, key)
-	bins := binariesIn(dir)
-	if bins.exist() {
-		return bins, nil
+	if ts.built(dir) {
+		return dir, nil
 	}
 	if err := os.MkdirAll(root, 0o755); err != nil {
-		return Binaries{}, fmt.Errorf("creating testbed cache: %w", err)
+		return "", fmt.Errorf("creating testbed cache: %w", err)
 	}
 	unlock, err := fsutil.Lock(ctx, filepath.Join(root, key+".lock"))
 	if err != nil {
-		return Binaries{}, fmt.Errorf("locking testbed cache: %w", err)
+		return "", fmt.Errorf("locking testbed cache: %w", err)
 	}
 	defer unlock()
-	if bins.exist() { // another process built it while we waited
-		return bins, nil
+	if ts.built(dir) { // another process built it while we waited
+		return dir, nil
 	}
 	// Left by a build that was killed; nobody else builds this key now.
 	if stale, _ := filepath.Glob(filepath.Join(root, key+".tmp-*")); len(stale) > 0 {
@@ -107,10 +176,10 @@ func Install(ctx context.Context, opts ...Option) (Binaries, error) {
 			_ = os.RemoveAll(s)
 		}
 	}
-	if err := build(ctx, o.logger, goCmd, root, dir); err != nil {
-		return Binaries{}, err
+	if err := build(ctx, o.logger, goCmd, root, dir, ts); err != nil {
+		return "", err
 	}
-	return bins, nil
+	return dir, nil
 }
 
 // cacheRoot is the folder that holds one subfolder per cache key.
@@ -147,34 +216,34 @@ func goEnv(ctx context.Context, goCmd, name string) (string, error) {
 
 // build writes the tools module to a temporary folder under root, builds the
 // binaries next to it and renames the binaries' folder to dir.
-func build(ctx context.Context, log *slog.Logger, goCmd, root, dir string) (err error) {
+func build(ctx context.Context, log *slog.Logger, goCmd, root, dir string, ts toolset) (err error) {
 	tmp, err := os.MkdirTemp(root, filepath.Base(dir)+".tmp-")
 	if err != nil {
 		return fmt.Errorf("creating build folder: %w", err)
 	}
 	defer os.RemoveAll(tmp)
 	src, out := filepath.Join(tmp, "src"), filepath.Join(tmp, "bin")
-	if err := extractArchive(src, parseArchive(toolsArchive)); err != nil {
+	if err := extractArchive(src, parseArchive(ts.archive)); err != nil {
 		return fmt.Errorf("writing tools module: %w", err)
 	}
-	args := []string{"build", "-ldflags=-s -w", "-o", out + string(filepath.Separator)}
-	for _, t := range tools {
+	args := []string{"build", "-ldflags=-s -w " + ts.ldflags, "-o", out + string(filepath.Separator)}
+	for _, t := range ts.tools {
 		args = append(args, t.pkg)
 	}
 	cmd := exec.CommandContext(ctx, goCmd, args...)
 	cmd.Dir = src
 	cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local", "GOFLAGS=-mod=mod", "GOWORK=off", "CGO_ENABLED=0")
-	log.Info("building testbed binaries; the first build takes several minutes", "dir", dir)
+	log.Info("building testbed "+ts.what+" binaries; the first build takes several minutes", "dir", dir)
 	if err := runLogged(cmd, log); err != nil {
-		return fmt.Errorf("building testbed binaries: %w", err)
+		return fmt.Errorf("building testbed %s binaries: %w", ts.what, err)
 	}
-	if !binariesIn(out).exist() {
-		return errors.New("building testbed binaries: go build left some binaries missing")
+	if !ts.built(out) {
+		return fmt.Errorf("building testbed %s binaries: go build left some binaries missing", ts.what)
 	}
 	if err := os.Rename(out, dir); err != nil {
 		return fmt.Errorf("moving testbed binaries into the cache: %w", err)
 	}
-	log.Info("built testbed binaries", "dir", dir)
+	log.Info("built testbed "+ts.what+" binaries", "dir", dir)
 	return nil
 }
 

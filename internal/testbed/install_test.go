@@ -10,15 +10,23 @@ import (
 	"testing"
 )
 
-var update = flag.Bool("update", false, "rewrite tools.txtar from tools/testbed")
+var update = flag.Bool("update", false, "rewrite the tools archives (tools.txtar, ...) from the tools modules")
 
-// toolsModuleDir is the tools module in the repository.
-const toolsModuleDir = "../../tools/testbed"
+// embedded maps each tools archive of the package to its module in the repository.
+var embedded = []struct {
+	file    string
+	archive []byte
+	module  string
+}{
+	{"tools.txtar", toolsArchive, controlPlane.module},
+	{"tools_nodes.txtar", nodesArchive, nodeTools.module},
+}
 
-func readToolsModule(t *testing.T) []archiveFile {
+func readToolsModule(t *testing.T, module string) []archiveFile {
 	t.Helper()
+	dir := filepath.Join("..", "..", filepath.FromSlash(module))
 	var files []archiveFile
-	err := filepath.WalkDir(toolsModuleDir, func(path string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -26,27 +34,29 @@ func readToolsModule(t *testing.T) []archiveFile {
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(toolsModuleDir, path)
+		rel, _ := filepath.Rel(dir, path)
 		files = append(files, archiveFile{Name: filepath.ToSlash(rel), Data: data})
 		return nil
 	})
 	if err != nil {
-		t.Fatalf("reading the tools module: %v", err)
+		t.Fatalf("reading the tools module %s: %v", module, err)
 	}
 	return files
 }
 
 func TestToolsArchiveMatchesModule(t *testing.T) {
 	t.Parallel()
-	want := formatArchive(archiveComment, readToolsModule(t))
-	if *update {
-		if err := os.WriteFile("tools.txtar", want, 0o644); err != nil {
-			t.Fatal(err)
+	for _, e := range embedded {
+		want := formatArchive(archiveComment(e.module), readToolsModule(t, e.module))
+		if *update {
+			if err := os.WriteFile(e.file, want, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
 		}
-		return
-	}
-	if !bytes.Equal(toolsArchive, want) {
-		t.Fatalf("tools.txtar differs from %s; run go test ./internal/testbed -run Archive -update", toolsModuleDir)
+		if !bytes.Equal(e.archive, want) {
+			t.Errorf("%s differs from %s; run go test ./internal/testbed -run Archive -update", e.file, e.module)
+		}
 	}
 }
 

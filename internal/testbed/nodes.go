@@ -84,8 +84,11 @@ func nodeObject(spec NodeSpec) *corev1.Node {
 // the capacity (the API server may drop status on create).
 func (c *Cluster) createNodes(ctx context.Context) error {
 	nodes := c.client.CoreV1().Nodes()
-	for _, spec := range c.nodes {
+	for i, spec := range c.nodes {
 		want := nodeObject(spec)
+		if c.realNodes {
+			want = realNodeObject(spec, i)
+		}
 		got, err := nodes.Create(ctx, want, metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {
 			got, err = nodes.Get(ctx, spec.Name, metav1.GetOptions{})
@@ -93,7 +96,7 @@ func (c *Cluster) createNodes(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("creating node %s: %w", spec.Name, err)
 		}
-		if len(got.Status.Allocatable) == 0 {
+		if len(got.Status.Allocatable) == 0 && !c.realNodes { // a kubelet reports a real node's capacity
 			got.Status.Capacity, got.Status.Allocatable = want.Status.Capacity, want.Status.Allocatable
 			if _, err := nodes.UpdateStatus(ctx, got, metav1.UpdateOptions{}); err != nil {
 				return fmt.Errorf("setting capacity of node %s: %w", spec.Name, err)

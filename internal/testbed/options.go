@@ -36,6 +36,8 @@ type options struct {
 	classes     []string
 	stopGrace   time.Duration
 	readyWithin time.Duration
+	real        bool
+	nodeBins    *NodeBinaries
 }
 
 func newOptions(opts []Option) options {
@@ -93,4 +95,16 @@ func WithReadyTimeout(d time.Duration) Option {
 // a cluster that has them would.
 func WithStorageClasses(names ...string) Option {
 	return func(o *options) { o.classes = append(o.classes, names...) }
+}
+
+// WithRealNodes makes the nodes real: each runs containerd, a kubelet and kube-proxy in its own network namespace,
+// and the cluster runs CoreDNS and a NetworkPolicy enforcer (see README.md). It needs Linux and root
+// (RealNodesSupported); missing Debian packages are installed.
+func WithRealNodes() Option {
+	return func(o *options) { o.real = true }
+}
+
+// WithNodeBinaries makes Start use these real-node binaries instead of calling InstallNodes.
+func WithNodeBinaries(b NodeBinaries) Option {
+	return func(o *options) { o.nodeBins = &b }
 }

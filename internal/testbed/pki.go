@@ -31,16 +31,35 @@ func writeServiceAccountKey(path string) error {
 	return os.WriteFile(path, pem.EncodeToMemory(block), 0o600)
 }
 
+// tokenUser is a user of the static token file besides the admin.
+type tokenUser struct{ name, groups string }
+
 // writeTokenFile writes a static token file with one admin token in group
-// system:masters, and returns the token.
-func writeTokenFile(path string) (string, error) {
-	b := make([]byte, 24)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
+// system:masters and one token per user, and returns the admin's token and
+// the users' tokens by name.
+func writeTokenFile(path string, users []tokenUser) (string, map[string]string, error) {
+	newToken := func() (string, error) {
+		b := make([]byte, 24)
+		if _, err := rand.Read(b); err != nil {
+			return "", err
+		}
+		return hex.EncodeToString(b), nil
 	}
-	token := hex.EncodeToString(b)
-	line := fmt.Sprintf("%s,%s,%s,\"system:masters\"\n", token, adminUser, adminUser)
-	return token, os.WriteFile(path, []byte(line), 0o600)
+	token, err := newToken()
+	if err != nil {
+		return "", nil, err
+	}
+	lines := fmt.Sprintf("%s,%s,%s,\"system:masters\"\n", token, adminUser, adminUser)
+	tokens := map[string]string{}
+	for _, u := range users {
+		t, err := newToken()
+		if err != nil {
+			return "", nil, err
+		}
+		tokens[u.name] = t
+		lines += fmt.Sprintf("%s,%s,%s,\"%s\"\n", t, u.name, u.name, u.groups)
+	}
+	return token, tokens, os.WriteFile(path, []byte(lines), 0o600)
 }
 
 // ports of one cluster, all on 127.0.0.1.

@@ -5,8 +5,10 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -69,7 +71,7 @@ func (c *Cluster) startEtcd(ctx context.Context) error {
 }
 
 func (c *Cluster) startAPIServer(ctx context.Context) error {
-	if _, err := c.run("kube-apiserver", c.bins.APIServer, apiServerArgs(c.paths, c.ports)); err != nil {
+	if _, err := c.run("kube-apiserver", c.bins.APIServer, apiServerArgs(c.paths, c.ports, c.apiAddress())); err != nil {
 		return err
 	}
 	// The API server writes its self-signed serving certificate, followed by
@@ -88,7 +90,7 @@ func (c *Cluster) startAPIServer(ctx context.Context) error {
 		return fmt.Errorf("writing root CA: %w", err)
 	}
 	c.config = &rest.Config{
-		Host:            "https://" + loopback(c.ports.apiServer),
+		Host:            "https://" + net.JoinHostPort(c.apiAddress(), strconv.Itoa(c.ports.apiServer)),
 		BearerToken:     c.token,
 		TLSClientConfig: rest.TLSClientConfig{CAData: ca},
 		QPS:             50,
@@ -151,6 +153,9 @@ func (c *Cluster) startStorage(ctx context.Context) error {
 // startNodes creates the Node objects, starts one kwok per node and waits
 // until all are Ready.
 func (c *Cluster) startNodes(ctx context.Context) error {
+	if c.realNodes {
+		return c.startRealNodes(ctx)
+	}
 	if err := c.createNodes(ctx); err != nil {
 		return err
 	}
@@ -164,4 +169,12 @@ func (c *Cluster) startNodes(ctx context.Context) error {
 		c.mu.Unlock()
 	}
 	return c.waitFor(ctx, "nodes", c.nodesReady)
+}
+
+// apiAddress is where the API server listens: loopback, or the test network's bridge for real nodes.
+func (c *Cluster) apiAddress() string {
+	if c.net != nil {
+		return c.net.hostIP()
+	}
+	return "127.0.0.1"
 }

@@ -1,0 +1,173 @@
+package testbed
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/agops/agops/internal/fsutil"
+)
+
+// The network of a cluster with real nodes. Each node lives in its own network namespace, joined to a bridge in the
+// host's namespace by a veth pair; the API server listens on the bridge's address so that kubelets and pods reach it.
+// Clusters that run at the same time (test packages run in parallel) each take a free index k, held by a file lock for
+// the cluster's life, and with it the names and the subnet of their network:
+//
+//	bridge       agtb<k>            10.250.<k>.1/24 (the API server's address)
+//	node i       netns agtb<k>-<i>  eth0 10.250.<k>.<10+i>, host side of its veth agtb<k>v<i>
+//	pods of i    10.244.<i>.0/24    (routed between the nodes' namespaces; invisible to the host)
+//	Services     10.96.0.0/16       (kube-proxy's rules, in every node's namespace)
+//
+// Nothing else of the host changes: no route, no sysctl, no firewall rule outside the nodes' namespaces. Stop deletes
+// the namespaces and the bridge (the veths go with them).
+const (
+	maxLabNets  = 64
+	podCIDR     = "10.244.0.0/16"
+	serviceCIDR = "10.96.0.0/16"
+	// ClusterDNS is the address of the kube-dns Service on clusters with real nodes.
+	ClusterDNS = "10.96.0.10"
+)
+
+type labNet struct {
+	index  int
+	unlock func()
+}
+
+// reserveLabNet takes the first free index and removes what a crashed holder of it may have left.
+func reserveLabNet(ctx context.Context) (*labNet, error) {
+	dir := filepath.Join(os.TempDir(), "agops-testbed-net")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	for k := range maxLabNets {
+		unlock, ok, err := fsutil.TryLock(filepath.Join(dir, strconv.Itoa(k)+".lock"))
+		if err != nil {
+			return nil, fmt.Errorf("reserving a test network: %w", err)
+		}
+		if !ok {
+			continue
+		}
+		n := &labNet{index: k, unlock: unlock}
+		n.removeLeftovers(ctx)
+		return n, nil
+	}
+	return nil, fmt.Errorf("all %d test networks are in use", maxLabNets)
+}
+
+func (n *labNet) bridge() string        { return fmt.Sprintf("agtb%d", n.index) }
+func (n *labNet) hostIP() string        { return fmt.Sprintf("10.250.%d.1", n.index) }
+func (n *labNet) subnet() string        { return fmt.Sprintf("10.250.%d.0/24", n.index) }
+func (n *labNet) nodeIP(i int) string   { return fmt.Sprintf("10.250.%d.%d", n.index, 10+i) }
+func (n *labNet) netns(i int) string    { return fmt.Sprintf("agtb%d-%d", n.index, i) }
+func (n *labNet) hostVeth(i int) string { return fmt.Sprintf("agtb%dv%d", n.index, i) }
+func nodePodCIDR(i int) string          { return fmt.Sprintf("10.244.%d.0/24", i) }
+
+// netnsPath is the file that names node i's namespace, as nsenter takes it.
+func (n *labNet) netnsPath(i int) string { return filepath.Join("/run/netns", n.netns(i)) }
+
+// removeLeftovers deletes the bridge and namespaces of index k left by a process that died without stopping.
+func (n *labNet) removeLeftovers(ctx context.Context) {
+	out, _ := exec.CommandContext(ctx, "ip", "netns", "list").Output()
+	prefix := fmt.Sprintf("agtb%d-", n.index)
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], prefix) {
+			_ = ip(ctx, "netns", "delete", f[0])
+		}
+	}
+	if exec.CommandContext(ctx, "ip", "link", "show", n.bridge()).Run() == nil {
+		_ = ip(ctx, "link", "delete", n.bridge())
+	}
+}
+
+// up creates the bridge and one namespace per node, with routes between the nodes' pod subnets.
+func (n *labNet) up(ctx context.Context, nodes int) error {
+	steps := [][]string{
+		{"link", "add", n.bridge(), "type", "bridge"},
+		{"addr", "add", n.hostIP() + "/24", "dev", n.bridge()},
+		{"link", "set", n.bridge(), "up"},
+	}
+	for i := range nodes {
+		steps = append(steps,
+			[]string{"netns", "add", n.netns(i)},
+			[]string{"link", "add", n.hostVeth(i), "type", "veth", "peer", "name", "eth0", "netns", n.netns(i)},
+			[]string{"link", "set", n.hostVeth(i), "master", n.bridge(), "up"},
+			[]string{"-n", n.netns(i), "link", "set", "lo", "up"},
+			[]string{"-n", n.netns(i), "addr", "add", n.nodeIP(i) + "/24", "dev", "eth0"},
+			[]string{"-n", n.netns(i), "link", "set", "eth0", "up"},
+			// The host's bridge stands where a default gateway would be.
+			[]string{"-n", n.netns(i), "route", "add", "default", "via", n.hostIP()},
+		)
+		for j := range nodes {
+			if j != i {
+				steps = append(steps, []string{"-n", n.netns(i), "route", "add", nodePodCIDR(j), "via", n.nodeIP(j)})
+			}
+		}
+	}
+	for _, s := range steps {
+		if err := ip(ctx, s...); err != nil {
+			return err
+		}
+	}
+	for i := range nodes {
+		// Pods reach the API server (on the host's bridge) as their node: the host has no route back to pods.
+		// Traffic between pods keeps its addresses, so NetworkPolicies see the real peers.
+		if err := n.exec(ctx, i, "iptables", "-t", "nat", "-A", "POSTROUTING", "-s", podCIDR, "-d", n.subnet(),
+			"-j", "MASQUERADE"); err != nil {
+			return err
+		}
+		for _, kv := range []string{"net.ipv4.ip_forward=1", "net.bridge.bridge-nf-call-iptables=1"} {
+			if err := n.exec(ctx, i, "sysctl", "-q", "-w", kv); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// cut takes node i off the network: its veth goes down on the host's side, as a host whose power failed.
+func (n *labNet) cut(ctx context.Context, i int) error {
+	return ip(ctx, "link", "set", n.hostVeth(i), "down")
+}
+
+// down deletes the namespaces and the bridge, and releases the index.
+func (n *labNet) down(ctx context.Context, nodes int) error {
+	var errs []string
+	for i := range nodes {
+		if err := ip(ctx, "netns", "delete", n.netns(i)); err != nil && !strings.Contains(err.Error(), "No such file") {
+			errs = append(errs, err.Error())
+		}
+	}
+	if err := ip(ctx, "link", "delete", n.bridge()); err != nil && !strings.Contains(err.Error(), "Cannot find") {
+		errs = append(errs, err.Error())
+	}
+	n.unlock()
+	if len(errs) > 0 {
+		return fmt.Errorf("removing the test network: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// exec runs a command inside node i's namespace.
+func (n *labNet) exec(ctx context.Context, i int, name string, args ...string) error {
+	return run(ctx, "nsenter", append([]string{"--net=" + n.netnsPath(i), "--", name}, args...)...)
+}
+
+// inNetns is the command line that runs bin with args in node i's namespace (and only its network namespace:
+// kubelet and containerd must share the host's mounts).
+func (n *labNet) inNetns(i int, bin string, args []string) (string, []string) {
+	return "nsenter", append([]string{"--net=" + n.netnsPath(i), "--", bin}, args...)
+}
+
+func ip(ctx context.Context, args ...string) error { return run(ctx, "ip", args...) }
+
+func run(ctx context.Context, name string, args ...string) error {
+	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}

@@ -1,0 +1,28 @@
+//go:build !linux
+
+package testbed
+
+import (
+	"context"
+	"errors"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+var errNotLinux = errors.New("real nodes need Linux")
+
+type realNode struct{ dead bool }
+
+func RealNodesSupported() error { return errNotLinux }
+
+func prepareRealNodes(context.Context, options, []Option) (NodeBinaries, error) {
+	return NodeBinaries{}, errNotLinux
+}
+
+func (c *Cluster) startNetwork(context.Context) error   { return errNotLinux }
+func (c *Cluster) startRealNodes(context.Context) error { return errNotLinux }
+func (c *Cluster) startAddons(context.Context) error    { return nil }
+func (c *Cluster) killRealNode(*realNode) error         { return errNotLinux }
+func (c *Cluster) stopRealNodes() error                 { return nil }
+func nodeUsers([]NodeSpec) []tokenUser                  { return nil }
+func realNodeObject(spec NodeSpec, _ int) *corev1.Node  { return nodeObject(spec) }

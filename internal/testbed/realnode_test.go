@@ -1,0 +1,140 @@
+//go:build linux
+
+package testbed
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+)
+
+const echoImage = "agops.test/echo:1"
+
+// startRealForTest starts a cluster of three real nodes with the echo image loaded, or skips where real nodes
+// cannot run.
+func startRealForTest(t *testing.T) *Cluster {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and starts real nodes")
+	}
+	if err := RealNodesSupported(); err != nil {
+		t.Skip(err)
+	}
+	c := StartForTest(t, WithRealNodes())
+	bin := filepath.Join(t.TempDir(), "echo")
+	cmd := exec.Command("go", "build", "-o", bin, "./testdata/echo")
+	cmd.Env = append(cmd.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the echo image: %v\n%s", err, out)
+	}
+	if err := c.LoadBinary(context.Background(), echoImage, bin); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func echoDeployment(name string, replicas int32) *appsv1.Deployment {
+	labels := map[string]string{"app": name}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To(replicas),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					Containers: []corev1.Container{{
+						Name: "echo", Image: echoImage, ImagePullPolicy: corev1.PullNever,
+						Args:  []string{"serve", ":8080"},
+						Ports: []corev1.ContainerPort{{ContainerPort: 8080}},
+						ReadinessProbe: &corev1.Probe{
+							ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/", Port: intstr.FromInt32(8080)}},
+							PeriodSeconds: 1,
+						},
+					}},
+					TopologySpreadConstraints: []corev1.TopologySpreadConstraint{{
+						MaxSkew: 1, TopologyKey: corev1.LabelHostname, WhenUnsatisfiable: corev1.DoNotSchedule,
+						LabelSelector: &metav1.LabelSelector{MatchLabels: labels},
+					}},
+				},
+			},
+		},
+	}
+}
+
+func echoService(name string) *corev1.Service {
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: corev1.ServiceSpec{
+			Selector: map[string]string{"app": name},
+			Ports:    []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}},
+		},
+	}
+}
+
+// clientPod runs `echo get url` once.
+func clientPod(name, url string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever,
+			Containers: []corev1.Container{{
+				Name: "get", Image: echoImage, ImagePullPolicy: corev1.PullNever, Args: []string{"get", url},
+			}},
+		},
+	}
+}
+
+// podOutcome waits for a pod to end and returns its phase and log.
+func podOutcome(t *testing.T, client kubernetes.Interface, ns, name string, within time.Duration) (corev1.PodPhase, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	for {
+		p, err := client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		if err == nil && (p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed) {
+			log, err := client.CoreV1().Pods(ns).GetLogs(name, &corev1.PodLogOptions{}).DoRaw(ctx)
+			if err != nil {
+				t.Fatalf("logs of %s: %v", name, err)
+			}
+			return p.Status.Phase, string(log)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("pod %s did not finish within %s (last: %+v, %v)", name, within, p.Status, err)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func TestRealNodesRunPodsBehindServices(t *testing.T) {
+	c := startRealForTest(t)
+	ctx := context.Background()
+	client := c.Client()
+	ns := metav1.NamespaceDefault
+	if _, err := client.AppsV1().Deployments(ns).Create(ctx, echoDeployment("echo", 2), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := client.CoreV1().Services(ns).Create(ctx, echoService("echo"), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// By the Service's address: kube-proxy's rules on the client's node send it to a pod on any node.
+	if _, err := client.CoreV1().Pods(ns).Create(ctx, clientPod("by-ip", "http://"+svc.Spec.ClusterIP+"/"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	phase, log := podOutcome(t, client, ns, "by-ip", 2*time.Minute)
+	if phase != corev1.PodSucceeded || !strings.Contains(log, "answered by echo-") {
+		t.Fatalf("client by address: %s, log %q", phase, log)
+	}
+}
