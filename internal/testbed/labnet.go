@@ -78,8 +78,17 @@ func (n *labNet) removeLeftovers(ctx context.Context) {
 			_ = ip(ctx, "netns", "delete", f[0])
 		}
 	}
-	if exec.CommandContext(ctx, "ip", "link", "show", n.bridge()).Run() == nil {
-		_ = ip(ctx, "link", "delete", n.bridge())
+	out, _ = exec.CommandContext(ctx, "ip", "-o", "link", "show").Output()
+	for _, line := range strings.Split(string(out), "\n") {
+		// "7: agtb0v2@if2: <BROADCAST,...": the veths and the bridge of index k.
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		name, _, _ := strings.Cut(strings.TrimSuffix(f[1], ":"), "@")
+		if name == n.bridge() || strings.HasPrefix(name, n.bridge()+"v") {
+			_ = ip(ctx, "link", "delete", name)
+		}
 	}
 }
 
@@ -137,6 +146,11 @@ func (n *labNet) cut(ctx context.Context, i int) error {
 func (n *labNet) down(ctx context.Context, nodes int) error {
 	var errs []string
 	for i := range nodes {
+		// The veth goes explicitly: a killed node's namespace may outlive its name for minutes, held by the sockets
+		// of its dead processes whose last packets cannot leave (its link was cut).
+		if err := ip(ctx, "link", "delete", n.hostVeth(i)); err != nil && !strings.Contains(err.Error(), "Cannot find") {
+			errs = append(errs, err.Error())
+		}
 		if err := ip(ctx, "netns", "delete", n.netns(i)); err != nil && !strings.Contains(err.Error(), "No such file") {
 			errs = append(errs, err.Error())
 		}

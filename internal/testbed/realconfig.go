@@ -139,7 +139,9 @@ serverTLSBootstrap: false
 tlsCertFile: ""
 kubeAPIQPS: 50
 kubeAPIBurst: 100
-`, r.cgroup, r.socket(), nodeIP, ClusterDNS, resolvConf)
+# Not the shared /var/log/pods: each kubelet deletes the folders of pods it does not know.
+podLogsDir: %[6]s
+`, r.cgroup, r.socket(), nodeIP, ClusterDNS, resolvConf, filepath.Join(r.dir, "pod-logs"))
 }
 
 // kubeProxyConfig: iptables mode in the node's namespace. Conntrack limits and timeouts are left alone (0): they

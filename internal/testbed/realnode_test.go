@@ -6,6 +6,7 @@ import (
 	"context"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
+
+	"github.com/agops/agops/internal/traffic"
 )
 
 const echoImage = "agops.test/echo:1"
@@ -136,5 +139,114 @@ func TestRealNodesRunPodsBehindServices(t *testing.T) {
 	phase, log := podOutcome(t, client, ns, "by-ip", 2*time.Minute)
 	if phase != corev1.PodSucceeded || !strings.Contains(log, "answered by echo-") {
 		t.Fatalf("client by address: %s, log %q", phase, log)
+	}
+}
+
+// TestRealNodeKillUnderTraffic calls a two-replica Service every 100 ms from a third node while the node of one
+// replica dies: requests that land on the dead pod fail until the node is NotReady and its pod leaves the Service's
+// endpoints; then the surviving replica serves every request.
+func TestRealNodeKillUnderTraffic(t *testing.T) {
+	c := startRealForTest(t)
+	ctx := context.Background()
+	client := c.Client()
+	ns := metav1.NamespaceDefault
+	if _, err := client.AppsV1().Deployments(ns).Create(ctx, echoDeployment("web", 2), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := client.CoreV1().Services(ns).Create(ctx, echoService("web"), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts := readyPodNodes(t, client, ns, "app=web", 2, 2*time.Minute)
+	var free string
+	for _, n := range c.Nodes() {
+		if !slices.Contains(hosts, n) {
+			free = n
+		}
+	}
+	pod := clientPod("traffic", "http://"+svc.Spec.ClusterIP+"/")
+	pod.Spec.Containers[0].Args = []string{"traffic", "http://" + svc.Spec.ClusterIP + "/"}
+	pod.Spec.NodeName = free
+	if _, err := client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitPodRunning(t, client, ns, "traffic", time.Minute)
+	time.Sleep(8 * time.Second)
+	killedAt := time.Now()
+	if err := c.KillNode(hosts[0]); err != nil {
+		t.Fatal(err)
+	}
+	phase, log := podOutcome(t, client, ns, "traffic", 2*time.Minute)
+	if phase != corev1.PodSucceeded {
+		t.Fatalf("traffic pod %s: %s", phase, log)
+	}
+	r, err := traffic.Parse(strings.NewReader(log))
+	if err != nil {
+		t.Fatalf("%v; log (%d bytes) begins %.300q and ends %.300q", err, len(log), log, log[max(0, len(log)-300):])
+	}
+	kill := killedAt.Sub(r.Start)
+	t.Logf("killed %s at %s: %d of %d requests failed; longest outage %s from %s", hosts[0],
+		kill.Round(time.Millisecond), r.Failed, r.Requests, r.LongestOutage, r.OutageFrom.Round(time.Millisecond))
+	var before, after, lastFail time.Duration
+	for _, s := range r.Samples {
+		switch {
+		case !s.OK && s.At < kill:
+			before++
+		case !s.OK:
+			lastFail = s.At
+		}
+		if s.At > kill+35*time.Second && !s.OK {
+			after++
+		}
+	}
+	if before > 0 {
+		t.Errorf("%d requests failed before the kill", before)
+	}
+	if r.Failed == 0 {
+		t.Errorf("no request failed although half of them went to a dead pod")
+	}
+	if after > 0 {
+		t.Errorf("%d requests failed more than 35 s after the kill (last failure %s after it): the surviving replica should serve",
+			after, (lastFail - kill).Round(time.Millisecond))
+	}
+}
+
+// readyPodNodes waits for n Ready pods matching selector and returns their nodes.
+func readyPodNodes(t *testing.T, client kubernetes.Interface, ns, selector string, n int, within time.Duration) []string {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		pods, err := client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: selector})
+		var nodes []string
+		if err == nil {
+			for _, p := range pods.Items {
+				if podReady(&p) {
+					nodes = append(nodes, p.Spec.NodeName)
+				}
+			}
+		}
+		if len(nodes) >= n {
+			return nodes
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d pods %s Ready after %s", len(nodes), n, selector, within)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+
+func waitPodRunning(t *testing.T, client kubernetes.Interface, ns, name string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		p, err := client.CoreV1().Pods(ns).Get(context.Background(), name, metav1.GetOptions{})
+		if err == nil && p.Status.Phase == corev1.PodRunning {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pod %s not running after %s", name, within)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
