@@ -235,7 +235,6 @@ func readyPodNodes(t *testing.T, client kubernetes.Interface, ns, selector strin
 	}
 }
 
-
 func waitPodRunning(t *testing.T, client kubernetes.Interface, ns, name string, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
