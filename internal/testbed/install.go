@@ -25,6 +25,12 @@ var toolsArchive []byte
 //go:embed tools_nodes.txtar
 var nodesArchive []byte
 
+//go:embed tools_coredns.txtar
+var coreDNSArchive []byte
+
+//go:embed tools_kube-router.txtar
+var kubeRouterArchive []byte
+
 // toolset is one embedded tools module and the binaries go build makes of it.
 type toolset struct {
 	what    string // for messages: "control plane"
@@ -62,6 +68,18 @@ var nodeTools = toolset{
 	ldflags: k8sVersion,
 }
 
+var coreDNSTools = toolset{
+	what: "CoreDNS", module: "tools/coredns", archive: coreDNSArchive,
+	tools: []tool{{".", "coredns"}},
+}
+
+// kube-router is test-only: security flaws are reported against the version that still builds here.
+var kubeRouterTools = toolset{
+	what: "kube-router", module: "tools/kube-router", archive: kubeRouterArchive,
+	tools:   []tool{{"github.com/cloudnativelabs/kube-router/v2/cmd/kube-router", "kube-router"}},
+	ldflags: "-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=v2.1.0",
+}
+
 // Binaries are the paths of the control plane's executables.
 type Binaries struct {
 	Etcd              string
@@ -87,17 +105,11 @@ func (b Binaries) exist() bool {
 
 // NodeBinaries are the executables of real nodes.
 type NodeBinaries struct {
-	Kubelet   string
-	KubeProxy string
-	Pause     string // the pod sandbox's process, packed as the pause image
-}
-
-func nodeBinariesIn(dir string) NodeBinaries {
-	return NodeBinaries{
-		Kubelet:   filepath.Join(dir, "kubelet"),
-		KubeProxy: filepath.Join(dir, "kube-proxy"),
-		Pause:     filepath.Join(dir, "pause"),
-	}
+	Kubelet    string
+	KubeProxy  string
+	Pause      string // the pod sandbox's process, packed as the pause image
+	CoreDNS    string // cluster DNS, packed as an image
+	KubeRouter string // the NetworkPolicy enforcer
 }
 
 func allRegular(paths ...string) bool {
@@ -130,14 +142,26 @@ func Install(ctx context.Context, opts ...Option) (Binaries, error) {
 	return binariesIn(dir), nil
 }
 
-// InstallNodes builds the binaries of real nodes (kubelet, kube-proxy and the
-// pause process) like Install, from their own tools module.
+// InstallNodes builds the binaries of real nodes (kubelet, kube-proxy, the
+// pause process, CoreDNS and kube-router) like Install, from their own tools
+// modules.
 func InstallNodes(ctx context.Context, opts ...Option) (NodeBinaries, error) {
-	dir, err := install(ctx, newOptions(opts), nodeTools)
-	if err != nil {
-		return NodeBinaries{}, err
+	o := newOptions(opts)
+	var dirs [3]string
+	for i, ts := range []toolset{nodeTools, coreDNSTools, kubeRouterTools} {
+		dir, err := install(ctx, o, ts)
+		if err != nil {
+			return NodeBinaries{}, err
+		}
+		dirs[i] = dir
 	}
-	return nodeBinariesIn(dir), nil
+	return NodeBinaries{
+		Kubelet:    filepath.Join(dirs[0], "kubelet"),
+		KubeProxy:  filepath.Join(dirs[0], "kube-proxy"),
+		Pause:      filepath.Join(dirs[0], "pause"),
+		CoreDNS:    filepath.Join(dirs[1], "coredns"),
+		KubeRouter: filepath.Join(dirs[2], "kube-router"),
+	}, nil
 }
 
 // install builds ts into its cache folder unless it is there, and returns the folder.

@@ -20,6 +20,8 @@ var embedded = []struct {
 }{
 	{"tools.txtar", toolsArchive, controlPlane.module},
 	{"tools_nodes.txtar", nodesArchive, nodeTools.module},
+	{"tools_coredns.txtar", coreDNSArchive, coreDNSTools.module},
+	{"tools_kube-router.txtar", kubeRouterArchive, kubeRouterTools.module},
 }
 
 func readToolsModule(t *testing.T, module string) []archiveFile {

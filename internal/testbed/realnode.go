@@ -31,8 +31,8 @@ type realNode struct {
 	dir    string // its folder under the cluster's
 	cgroup string // its cgroup's name, the kubelet's cgroupRoot
 
-	containerd, kubelet, kubeProxy *process
-	dead                           bool // killed by KillNode
+	containerd, kubelet, kubeProxy, kubeRouter *process
+	dead                                       bool // killed by KillNode
 }
 
 func (r *realNode) socket() string { return filepath.Join(r.dir, "containerd.sock") }
@@ -227,7 +227,7 @@ func (c *Cluster) advertiseExtended(ctx context.Context) error {
 func (c *Cluster) killRealNode(r *realNode) error {
 	c.mu.Lock()
 	r.dead = true
-	procs := []*process{r.kubelet, r.kubeProxy, r.containerd}
+	procs := []*process{r.kubelet, r.kubeProxy, r.kubeRouter, r.containerd}
 	for _, p := range procs {
 		if p != nil {
 			c.killed[p] = true
@@ -256,7 +256,7 @@ func (c *Cluster) stopRealNodes() error {
 	c.mu.Unlock()
 	var errs []error
 	for _, r := range nodes {
-		for _, p := range []*process{r.kubelet, r.kubeProxy} {
+		for _, p := range []*process{r.kubelet, r.kubeProxy, r.kubeRouter} {
 			if p != nil {
 				_ = p.stop(c.stopGrace)
 			}
@@ -330,8 +330,22 @@ func (c *Cluster) startNetwork(ctx context.Context) error {
 	return n.up(ctx, len(c.nodes))
 }
 
-// startAddons starts what a k3s cluster runs besides its nodes: on real nodes, cluster DNS and the NetworkPolicy
-// enforcer. Simulated nodes run nothing.
-func (c *Cluster) startAddons(ctx context.Context) error {
-	return nil
+// startKubeRouter runs kube-router's network-policy controller alone (no routing, no service proxy: kube-proxy and
+// the routes between namespaces do that) in the node's namespace, as k3s runs it in its agent.
+func (c *Cluster) startKubeRouter(r *realNode) error {
+	kc := filepath.Join(r.dir, "kube-router.kubeconfig")
+	if err := writeKubeconfig(kc, c.config); err != nil { // the admin: a test-only component
+		return err
+	}
+	bin, args := c.net.inNetns(r.index, c.nodeBins.KubeRouter, []string{
+		"--kubeconfig=" + kc,
+		"--hostname-override=" + r.spec.Name,
+		"--run-firewall=true", "--run-router=false", "--run-service-proxy=false",
+		"--service-cluster-ip-range=" + serviceCIDR,
+		"--health-port=20244", "--metrics-port=0",
+		"--v=1",
+	})
+	p, err := c.run("kube-router-"+r.spec.Name, bin, args)
+	r.kubeRouter = p
+	return err
 }
