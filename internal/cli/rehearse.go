@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,6 +25,9 @@ type rehearseFlags struct {
 	accels  []string
 	ready   time.Duration
 	recover time.Duration
+	nodes   string
+	format  string
+	helper  string
 }
 
 func newRehearseCmd(g *globals, s streams) *cobra.Command {
@@ -40,6 +45,11 @@ func newRehearseCmd(g *globals, s streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if f.format == "json" {
+				enc := json.NewEncoder(s.out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(rep)
+			}
 			fmt.Fprint(s.out, rep.Text())
 			return nil
 		},
@@ -52,12 +62,26 @@ func newRehearseCmd(g *globals, s streams) *cobra.Command {
 	fl.StringArrayVar(&f.accels, "accelerator", nil, "NODE=nvidia|amd|npu[:COUNT]: the node is set up as agops cluster init sets up an accelerator node (label, taint, resource; repeatable)")
 	fl.DurationVar(&f.ready, "ready-timeout", 3*time.Minute, "how long to wait for the workloads before the kill")
 	fl.DurationVar(&f.recover, "recover-timeout", 3*time.Minute, "how long to watch after the kill")
+	fl.StringVar(&f.nodes, "nodes", "simulated", "simulated (kwok: scheduling and failover, no containers) or real (containerd and a kubelet per node; Linux, root)")
+	fl.StringVar(&f.format, "format", "text", "text or json")
+	fl.StringVar(&f.helper, "helper-binary", "", "static agops binary packed as the helper image on real nodes (default: this agops)")
 	return cmd
 }
 
 func (f *rehearseFlags) plan(g *globals, s streams) (rehearse.Plan, error) {
 	if f.overlay != "ha" && f.overlay != "single-node" {
 		return rehearse.Plan{}, usageError{fmt.Errorf("--overlay must be ha or single-node, not %q", f.overlay)}
+	}
+	if f.nodes != "real" && f.nodes != "simulated" {
+		return rehearse.Plan{}, usageError{fmt.Errorf("--nodes must be real or simulated, not %q", f.nodes)}
+	}
+	if f.format != "text" && f.format != "json" {
+		return rehearse.Plan{}, usageError{fmt.Errorf("--format must be text or json, not %q", f.format)}
+	}
+	if f.nodes == "real" {
+		if err := testbed.RealNodesSupported(); err != nil {
+			return rehearse.Plan{}, fmt.Errorf("--nodes real: %w", err)
+		}
 	}
 	nodes, err := nodeSpecs(f.gpus)
 	if err != nil {
@@ -78,7 +102,12 @@ func (f *rehearseFlags) plan(g *globals, s streams) (rehearse.Plan, error) {
 	if err != nil {
 		return rehearse.Plan{}, err
 	}
-	p := rehearse.Plan{Migrate: mo, Overlay: f.overlay}
+	p := rehearse.Plan{Migrate: mo, Overlay: f.overlay, RealNodes: f.nodes == "real", HelperBinary: f.helper}
+	if p.RealNodes && p.HelperBinary == "" {
+		if p.HelperBinary, err = os.Executable(); err != nil {
+			return rehearse.Plan{}, fmt.Errorf("finding this agops for the helper image: %w", err)
+		}
+	}
 	p.Testbed = []testbed.Option{testbed.WithNodes(nodes), testbed.WithLogger(log)}
 	p.Options = rehearse.Options{Kill: f.kill, Ready: f.ready, Recover: f.recover, Logger: log}
 	if !g.quiet {

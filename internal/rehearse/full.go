@@ -6,8 +6,12 @@ import (
 	"os"
 	"path/filepath"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/agops/agops/internal/image"
 	"github.com/agops/agops/internal/kube"
 	"github.com/agops/agops/internal/migrate"
+	"github.com/agops/agops/internal/plan"
 	"github.com/agops/agops/internal/testbed"
 )
 
@@ -16,6 +20,10 @@ type Plan struct {
 	Migrate migrate.Options
 	Overlay string
 	Testbed []testbed.Option
+	// RealNodes starts nodes that run containers (testbed.WithRealNodes) and loads the helper image, built from
+	// HelperBinary (a static agops), into them; it also measures a client's traffic during the kill.
+	RealNodes    bool
+	HelperBinary string
 	Options
 }
 
@@ -35,10 +43,38 @@ func Rehearse(ctx context.Context, p Plan) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	cluster, err := testbed.Start(ctx, p.Testbed...)
+	opts := p.Testbed
+	var helper v1.Image
+	if p.RealNodes {
+		opts = append(opts, testbed.WithRealNodes())
+		// Checked before the test bed starts: a binary that cannot be packed fails at once.
+		if helper, err = image.Build(p.HelperBinary); err != nil {
+			return Report{}, fmt.Errorf("the helper image for real nodes: %w (build agops with CGO_ENABLED=0 and give it as --helper-binary)", err)
+		}
+	}
+	cluster, err := testbed.Start(ctx, opts...)
 	if err != nil {
 		return Report{}, fmt.Errorf("starting the test bed: %w", err)
 	}
 	defer cluster.Stop()
-	return Run(ctx, cluster, objs, p.Options)
+	nodes := "simulated"
+	if p.RealNodes {
+		nodes = "real"
+		p.HelperImage = helperRef(p.Migrate)
+		if err := cluster.LoadImage(ctx, p.HelperImage, helper); err != nil {
+			return Report{}, err
+		}
+		p.Traffic = true
+	}
+	rep, err := Run(ctx, cluster, objs, p.Options)
+	rep.Nodes = nodes
+	return rep, err
+}
+
+// helperRef is the helper image the manifests name.
+func helperRef(o migrate.Options) string {
+	if o.Plan.HelperImage != "" {
+		return o.Plan.HelperImage
+	}
+	return plan.DefaultOptions().HelperImage
 }

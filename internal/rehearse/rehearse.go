@@ -13,8 +13,10 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -42,34 +44,40 @@ type Options struct {
 	Logger   *slog.Logger
 	// Progress receives timeline events as they happen (optional).
 	Progress func(Event)
+	// Traffic measures a client's connections during the kill (nodes that run containers only); HelperImage is
+	// the image its client pod runs (`agops traffic`).
+	Traffic     bool
+	HelperImage string
 }
 
 // Event is one line of the timeline.
 type Event struct {
-	At   time.Duration // since the kill (negative before it)
-	What string
+	At   time.Duration `json:"at"` // since the kill (negative before it)
+	What string        `json:"what"`
 }
 
 // Service is the outcome for one workload.
 type Service struct {
-	Workload   kube.Ref
-	Desired    int64
-	Before     int64 // ready replicas before the kill
-	During     int64 // fewest ready replicas after the kill
-	After      int64 // ready replicas at the end
-	OnKilled   int   // pods that ran on the killed node
-	Nodes      []string
-	Recovered  time.Duration // when it was back at full strength (0: never went down)
-	Downtime   bool          // ready replicas reached 0 after the kill
-	Verdict    string
-	Unschedule string // why pods stay Pending, from the scheduler
+	Workload   kube.Ref      `json:"workload"`
+	Desired    int64         `json:"desired"`
+	Before     int64         `json:"before"`   // ready replicas before the kill
+	During     int64         `json:"during"`   // fewest ready replicas after the kill
+	After      int64         `json:"after"`    // ready replicas at the end
+	OnKilled   int           `json:"onKilled"` // pods that ran on the killed node
+	Nodes      []string      `json:"nodes"`
+	Recovered  time.Duration `json:"recovered"` // when it was back at full strength (0: never went down)
+	Downtime   bool          `json:"downtime"`  // ready replicas reached 0 after the kill
+	Verdict    string        `json:"verdict"`
+	Unschedule string        `json:"unschedulable,omitempty"` // why pods stay Pending, from the scheduler
 }
 
-// Report is the result of a rehearsal.
+// Report is the result of a rehearsal. Durations are in nanoseconds in its JSON form.
 type Report struct {
-	Killed   string
-	Timeline []Event
-	Services []Service
+	Nodes    string    `json:"nodes"` // "real" or "simulated"
+	Killed   string    `json:"killed"`
+	Timeline []Event   `json:"timeline"`
+	Services []Service `json:"services"`
+	Traffic  *Traffic  `json:"traffic,omitempty"`
 }
 
 // Run applies objs, waits, kills a node and observes. The caller owns the cluster.
@@ -96,13 +104,36 @@ func Run(ctx context.Context, c Cluster, objs []*unstructured.Unstructured, o Op
 		}
 		r.o.Kill = node
 	}
+	var run *trafficRun
+	if o.Traffic {
+		if run, err = r.startTraffic(ctx, before, objs); err != nil {
+			return Report{}, err
+		}
+	}
 	if err := c.KillNode(r.o.Kill); err != nil {
 		return Report{}, fmt.Errorf("killing %s: %w", r.o.Kill, err)
 	}
 	r.killed = time.Now()
 	r.event(0, "killed the host of "+r.o.Kill)
-	return r.observe(ctx, before)
+	rep, err := r.observe(ctx, before)
+	if err != nil || run == nil {
+		return rep, err
+	}
+	if rep.Traffic, err = r.finishTraffic(ctx, run); err != nil {
+		return Report{}, fmt.Errorf("measuring traffic: %w", err)
+	}
+	return rep, nil
 }
+
+func refOf(u *unstructured.Unstructured) kube.Ref {
+	return kube.Ref{Kind: u.GetKind(), Namespace: u.GetNamespace(), Name: u.GetName()}
+}
+
+func fromUnstructured(u *unstructured.Unstructured, out any) error {
+	return runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, out)
+}
+
+func resourceQuantity(s string) resource.Quantity { return resource.MustParse(s) }
 
 func defaults(o Options, c Cluster) Options {
 	if o.Kill == "" && len(c.Nodes()) > 1 {

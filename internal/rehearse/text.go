@@ -26,6 +26,15 @@ func (r Report) Text() string {
 			s.Desired, s.Before, s.During, s.After, s.OnKilled, rec, s.Verdict)
 	}
 	tw.Flush()
+	if t := r.Traffic; t != nil {
+		fmt.Fprintf(&b, "\nTraffic: a client on %s opened a connection to %s (%s) every 100ms: %d of %d failed; "+
+			"longest outage %s (from %s after the kill)", t.Node, t.Workload, t.Target, t.Failed, t.Requests,
+			t.LongestOutage, t.OutageAt)
+		if t.Failed > 0 {
+			fmt.Fprintf(&b, "; last failure %s after the kill", t.LastFailure)
+		}
+		b.WriteString(".\n")
+	}
 	down := r.Down()
 	switch {
 	case len(down) == 0:

@@ -26,8 +26,9 @@ func etcdArgs(p paths, pt ports) []string {
 // kubelets and pods must reach it, and which then keep the kubernetes Service's endpoints themselves.
 func apiServerArgs(p paths, pt ports, address string) []string {
 	reconciler := "--endpoint-reconciler-type=none" // loopback is not a valid endpoint address
+	services := "10.96.0.0/16"
 	if address != "127.0.0.1" {
-		reconciler = "--endpoint-reconciler-type=lease"
+		reconciler, services = "--endpoint-reconciler-type=lease", serviceCIDR
 	}
 	return []string{
 		"--etcd-servers=http://" + loopback(pt.etcdClient),
@@ -43,7 +44,7 @@ func apiServerArgs(p paths, pt ports, address string) []string {
 		"--service-account-issuer=" + serviceAccountIssuer,
 		"--cert-dir=" + p.certDir,
 		"--enable-admission-plugins=NodeRestriction,PodSecurity",
-		"--service-cluster-ip-range=10.96.0.0/16",
+		"--service-cluster-ip-range=" + services,
 		"--allow-privileged=true",
 	}
 }

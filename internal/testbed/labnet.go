@@ -19,17 +19,19 @@ import (
 //
 //	bridge       agtb<k>            10.250.<k>.1/24 (the API server's address)
 //	node i       netns agtb<k>-<i>  eth0 10.250.<k>.<10+i>, host side of its veth agtb<k>v<i>
-//	pods of i    10.244.<i>.0/24    (routed between the nodes' namespaces; invisible to the host)
-//	Services     10.96.0.0/16       (kube-proxy's rules, in every node's namespace)
+//	pods of i    10.42.<i>.0/24     (routed between the nodes' namespaces; invisible to the host)
+//	Services     10.43.0.0/16       (kube-proxy's rules, in every node's namespace)
+//
+// The pod and Service ranges are k3s's defaults, which agops migrate and check assume.
 //
 // Nothing else of the host changes: no route, no sysctl, no firewall rule outside the nodes' namespaces. Stop deletes
 // the namespaces and the bridge (the veths go with them).
 const (
 	maxLabNets  = 64
-	podCIDR     = "10.244.0.0/16"
-	serviceCIDR = "10.96.0.0/16"
+	podCIDR     = "10.42.0.0/16"
+	serviceCIDR = "10.43.0.0/16"
 	// ClusterDNS is the address of the kube-dns Service on clusters with real nodes.
-	ClusterDNS = "10.96.0.10"
+	ClusterDNS = "10.43.0.10"
 )
 
 type labNet struct {
@@ -64,7 +66,7 @@ func (n *labNet) subnet() string        { return fmt.Sprintf("10.250.%d.0/24", n
 func (n *labNet) nodeIP(i int) string   { return fmt.Sprintf("10.250.%d.%d", n.index, 10+i) }
 func (n *labNet) netns(i int) string    { return fmt.Sprintf("agtb%d-%d", n.index, i) }
 func (n *labNet) hostVeth(i int) string { return fmt.Sprintf("agtb%dv%d", n.index, i) }
-func nodePodCIDR(i int) string          { return fmt.Sprintf("10.244.%d.0/24", i) }
+func nodePodCIDR(i int) string          { return fmt.Sprintf("10.42.%d.0/24", i) }
 
 // netnsPath is the file that names node i's namespace, as nsenter takes it.
 func (n *labNet) netnsPath(i int) string { return filepath.Join("/run/netns", n.netns(i)) }
