@@ -27,3 +27,20 @@ func TestLockExcludes(t *testing.T) {
 	}
 	unlock2()
 }
+
+func TestTryLockDoesNotWait(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lock")
+	unlock, ok, err := TryLock(path)
+	if err != nil || !ok {
+		t.Fatalf("first TryLock: ok=%v err=%v", ok, err)
+	}
+	if _, ok, err := TryLock(path); err != nil || ok {
+		t.Fatalf("second TryLock while held: ok=%v err=%v, want false, nil", ok, err)
+	}
+	unlock()
+	unlock2, ok, err := TryLock(path)
+	if err != nil || !ok {
+		t.Fatalf("TryLock after release: ok=%v err=%v", ok, err)
+	}
+	unlock2()
+}
