@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/agops/agops/internal/configscan"
 	"github.com/agops/agops/internal/model"
 )
 
@@ -160,41 +161,13 @@ var (
 	urlPasswordPart = regexp.MustCompile(`://[^:/@\s]*:([^@/\s]+)@`)
 )
 
-// credentialWords are name parts that mark a credential; notCredentialLast are last parts that mean the value is
-// about a credential (a file path, a length) rather than the credential itself.
-var (
-	credentialWords = map[string]bool{
-		"PASSWORD": true, "PASSWD": true, "PASS": true, "PWD": true, "SECRET": true, "SECRETS": true, "TOKEN": true,
-		"APIKEY": true, "KEY": true, "CREDENTIAL": true, "CREDENTIALS": true, "PRIVATEKEY": true, "PASSPHRASE": true,
-		"SALT": true, "DSN": true, "AUTHKEY": true, "COOKIE": true, "AUTH": true,
-	}
-	notCredentialLast = map[string]bool{
-		"FILE": true, "PATH": true, "DIR": true, "LENGTH": true, "LEN": true, "TTL": true, "EXPIRY": true,
-		"EXPIRE": true, "EXPIRES": true, "TYPE": true, "NAME": true, "ID": true, "HEADER": true, "ENABLED": true,
-		"ALGORITHM": true, "URL": true, "ENDPOINT": true, "HOST": true, "PORT": true, "USER": true, "USERNAME": true,
-		"MODE": true, "METHOD": true, "TIMEOUT": true, "SIZE": true, "FORMAT": true,
-	}
-)
-
 // isCredential tells whether an environment variable holds a secret, by its name or by a password in a URL. A
 // value that is a file path (POSTGRES_PASSWORD=/run/secrets/pw) points at a secret and is not one.
 func isCredential(key, value string) bool {
 	if urlPassword.MatchString(value) {
 		return true
 	}
-	if isFilePath(value) {
-		return false
-	}
-	parts := strings.FieldsFunc(strings.ToUpper(key), func(r rune) bool { return r == '_' || r == '-' || r == '.' })
-	if len(parts) == 0 || notCredentialLast[parts[len(parts)-1]] {
-		return false
-	}
-	for _, p := range parts {
-		if credentialWords[p] {
-			return true
-		}
-	}
-	return false
+	return !isFilePath(value) && configscan.CredentialName(key)
 }
 
 // isFilePath tells whether a value is an absolute path such as /run/secrets/db-password.

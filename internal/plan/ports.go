@@ -2,13 +2,11 @@ package plan
 
 import (
 	"fmt"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 
-	"github.com/compose-spec/compose-go/v2/types"
-
+	"github.com/agops/agops/internal/configscan"
 	"github.com/agops/agops/internal/model"
 )
 
@@ -173,18 +171,6 @@ type reference struct {
 	what string // e.g. "environment DATABASE_URL"
 }
 
-var (
-	urlRef  = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*)://(?:[^@/\s]*@)?([A-Za-z0-9_.-]+)(?::(\d{1,5}))?`)
-	bareRef = regexp.MustCompile(`(?:^|[\s,;=/"'(\[@])([A-Za-z0-9][A-Za-z0-9_.-]*):(\d{1,5})\b`)
-)
-
-// schemePorts are the default ports of URL schemes peers use without a port.
-var schemePorts = map[string]int32{
-	"http": 80, "https": 443, "ws": 80, "wss": 443, "postgres": 5432, "postgresql": 5432, "mysql": 3306,
-	"mariadb": 3306, "redis": 6379, "rediss": 6379, "mongodb": 27017, "amqp": 5672, "amqps": 5671, "nats": 4222,
-	"kafka": 9092, "memcached": 11211, "mqtt": 1883, "ldap": 389, "smtp": 25, "ftp": 21,
-}
-
 // peerReferences scans every service's environment, entrypoint and command for host:port uses of other
 // services' names.
 func (pl *planner) peerReferences() map[string][]reference {
@@ -197,73 +183,23 @@ func (pl *planner) peerReferences() map[string][]reference {
 	}
 	for _, n := range pl.order {
 		s := pl.svcs[n]
-		for _, k := range sortedKeys(s.Environment) {
-			v := s.Environment[k]
-			if v == nil {
-				continue
+		env := s.Environment.ToMapping() // unset variables (nil) name no address
+		for _, k := range sortedKeys(env) {
+			v := env[k]
+			for _, hp := range configscan.Find(v) {
+				add(hosts[hp.Host], reference{port: hp.Port, from: n, what: "environment " + k})
 			}
-			for _, hp := range findHostPorts(*v) {
-				add(hosts[hp.host], reference{port: hp.port, from: n, what: "environment " + k})
-			}
-			if port := siblingPort(s.Environment, k, *v); port > 0 {
-				add(hosts[*v], reference{port: port, from: n, what: "environment " + k})
+			if port := configscan.SiblingPort(env, k, v); port > 0 {
+				add(hosts[v], reference{port: port, from: n, what: "environment " + k})
 			}
 		}
 		for _, arg := range append(append([]string{}, s.Entrypoint...), s.Command...) {
-			for _, hp := range findHostPorts(arg) {
-				add(hosts[hp.host], reference{port: hp.port, from: n, what: "command"})
+			for _, hp := range configscan.Find(arg) {
+				add(hosts[hp.Host], reference{port: hp.Port, from: n, what: "command"})
 			}
 		}
 	}
 	return out
-}
-
-type hostPort struct {
-	host string
-	port int32
-}
-
-// findHostPorts returns the host:port pairs of a value: URLs (with the scheme's default port) and bare host:port.
-func findHostPorts(v string) []hostPort {
-	var out []hostPort
-	for _, m := range urlRef.FindAllStringSubmatch(v, -1) {
-		port := schemePorts[strings.ToLower(m[1])]
-		if m[3] != "" {
-			n, _ := strconv.Atoi(m[3])
-			port = int32(n)
-		}
-		if port > 0 && port <= 65535 {
-			out = append(out, hostPort{host: m[2], port: port})
-		}
-	}
-	masked := urlRef.ReplaceAllString(v, " ")
-	for _, m := range bareRef.FindAllStringSubmatch(masked, -1) {
-		n, _ := strconv.Atoi(m[2])
-		if n > 0 && n <= 65535 {
-			out = append(out, hostPort{host: m[1], port: int32(n)})
-		}
-	}
-	return out
-}
-
-// siblingPort reads DB_PORT when DB_HOST (or _HOSTNAME, _SERVER, _ADDR, _SEEDS) names a host.
-func siblingPort(env types.MappingWithEquals, key, value string) int32 {
-	for _, suffix := range []string{"_HOST", "_HOSTNAME", "_SERVER", "_ADDR", "_ADDRESS", "_SEEDS"} {
-		prefix, ok := strings.CutSuffix(strings.ToUpper(key), suffix)
-		if !ok || strings.ContainsAny(value, ":/ ,") {
-			continue
-		}
-		for _, k := range sortedKeys(env) {
-			p := env[k]
-			if p == nil || !strings.EqualFold(k, prefix+"_PORT") {
-				continue
-			}
-			if n, err := strconv.Atoi(*p); err == nil && n > 0 && n <= 65535 {
-				return int32(n)
-			}
-		}
-	}
-	return 0
 }
 
 // hostIndex maps every name peers may use (service name, Kubernetes name, aliases) to the compose service.
