@@ -123,6 +123,8 @@ func newRoot(s streams) *cobra.Command {
 		newWorkerCmd(g, s),
 		newDevCmd(g, s),
 		newClusterCmd(g, s),
+		newStandInCmd(g, s),
+		newTrafficCmd(g, s),
 	)
 	return root
 }

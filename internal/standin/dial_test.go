@@ -1,0 +1,154 @@
+package standin
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// closedPort is a loopback TCP port that nothing listens on: a listener's, stopped.
+func closedPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	return port
+}
+
+// blackholed is a loopback address whose SYNs are dropped, as a NetworkPolicy drops them: a listener with a
+// backlog of 0 whose one queued connection is never accepted (Linux drops SYNs to a full accept queue). It is
+// deterministic where a TEST-NET address is not (some networks answer for 192.0.2.0/24).
+func blackholed(t *testing.T) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(sa.(*syscall.SockaddrInet4).Port)
+	// Fill the queue; the dials after that are dropped.
+	for range 3 {
+		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+			t.Cleanup(func() { c.Close() })
+		}
+	}
+	return addr
+}
+
+func TestDialTCP(t *testing.T) {
+	t.Parallel()
+	open, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { open.Close() })
+	tests := []struct {
+		name, addr string
+		wantOK     bool
+		wantErr    string
+	}{
+		{"valid-open", open.Addr().String(), true, ""},
+		{"invalid-closed-port", "127.0.0.1:" + strconv.Itoa(closedPort(t)), false, "refused"},
+		{"invalid-blackholed", blackholed(t), false, "timeout"},
+		{"invalid-no-such-host", "no-such-host.invalid:80", false, "dns: "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			target := Target{Addr: tt.addr, Protocol: tcp, Source: "probe", Workload: "ns/w", Port: 9}
+			r := Dial(context.Background(), target, 300*time.Millisecond)
+			if r.OK != tt.wantOK || !strings.HasPrefix(r.Error, tt.wantErr) || (tt.wantErr == "" && r.Error != "") {
+				t.Errorf("Dial(%s) = ok %v, error %q; want ok %v, error %q", tt.addr, r.OK, r.Error, tt.wantOK, tt.wantErr)
+			}
+			if r.Target != tt.addr || r.Workload != "ns/w" || r.Port != 9 || r.Protocol != tcp || r.Source != "probe" {
+				t.Errorf("Dial(%s) = %+v: the target's fields are not carried over", tt.addr, r)
+			}
+		})
+	}
+}
+
+func TestDialTimeoutIsBounded(t *testing.T) {
+	t.Parallel()
+	r := Dial(context.Background(), Target{Addr: blackholed(t), Protocol: tcp}, 200*time.Millisecond)
+	if r.Error != "timeout" || r.Ms < 150 || r.Ms > 5000 {
+		t.Errorf("Dial of a blackholed address = %+v; want a timeout after about 200 ms", r)
+	}
+}
+
+func TestDialUDP(t *testing.T) {
+	t.Parallel()
+	srv, err := Listen("127.0.0.1", []Port{{0, udp}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	silent, err := net.ListenPacket("udp", "127.0.0.1:0") // reads nothing, answers nothing
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { silent.Close() })
+	closed, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedAddr := closed.LocalAddr().String()
+	closed.Close()
+	tests := []struct {
+		name, addr string
+		wantOK     bool
+		wantErr    string
+	}{
+		{"valid-stand-in", srv.Addrs()[0].String(), true, ""},
+		{"invalid-silent", silent.LocalAddr().String(), false, "timeout"},
+		{"invalid-closed-port", closedAddr, false, "refused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := Dial(context.Background(), Target{Addr: tt.addr, Protocol: udp}, 300*time.Millisecond)
+			if r.OK != tt.wantOK || r.Error != tt.wantErr {
+				t.Errorf("Dial(%s/UDP) = ok %v, error %q; want ok %v, error %q", tt.addr, r.OK, r.Error, tt.wantOK, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestClassify(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{&net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, "refused"},
+		{&net.OpError{Op: "dial", Err: syscall.EHOSTUNREACH}, "unreachable"},
+		{&net.OpError{Op: "dial", Err: syscall.ENETUNREACH}, "unreachable"},
+		{&net.OpError{Op: "read", Err: syscall.ECONNRESET}, "reset"},
+		{&net.DNSError{Err: "no such host", Name: "x", IsNotFound: true}, "dns: no such host"},
+		{&net.DNSError{Err: "i/o timeout", Name: "x", IsTimeout: true}, "dns: timeout"},
+		{context.DeadlineExceeded, "timeout"},
+		{context.Canceled, "canceled"},
+		{&net.OpError{Op: "dial", Net: "tcp", Err: syscall.EACCES}, "permission denied"},
+	}
+	for _, tt := range tests {
+		if got := classify(tt.err); got != tt.want {
+			t.Errorf("classify(%v) = %q, want %q", tt.err, got, tt.want)
+		}
+	}
+}
