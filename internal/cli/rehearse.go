@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -28,6 +29,7 @@ type rehearseFlags struct {
 	nodes   string
 	format  string
 	helper  string
+	stand   bool
 }
 
 func newRehearseCmd(g *globals, s streams) *cobra.Command {
@@ -64,6 +66,7 @@ func newRehearseCmd(g *globals, s streams) *cobra.Command {
 	fl.DurationVar(&f.recover, "recover-timeout", 3*time.Minute, "how long to watch after the kill")
 	fl.StringVar(&f.nodes, "nodes", "simulated", "simulated (kwok: scheduling and failover, no containers) or real (containerd and a kubelet per node; Linux, root)")
 	fl.StringVar(&f.format, "format", "text", "text or json")
+	fl.BoolVar(&f.stand, "stand-ins", false, "run agops's stand-in instead of every image (real nodes): Ready by the real probes, every port listening, every peer port dialed; prints the measured reachability matrix beside agops check's")
 	fl.StringVar(&f.helper, "helper-binary", "", "static agops binary packed as the helper image on real nodes (default: this agops)")
 	return cmd
 }
@@ -102,7 +105,10 @@ func (f *rehearseFlags) plan(g *globals, s streams) (rehearse.Plan, error) {
 	if err != nil {
 		return rehearse.Plan{}, err
 	}
-	p := rehearse.Plan{Migrate: mo, Overlay: f.overlay, RealNodes: f.nodes == "real", HelperBinary: f.helper}
+	p := rehearse.Plan{Migrate: mo, Overlay: f.overlay, RealNodes: f.nodes == "real", HelperBinary: f.helper, StandIns: f.stand}
+	if p.StandIns && !p.RealNodes {
+		return rehearse.Plan{}, usageError{errors.New("--stand-ins needs --nodes real: simulated nodes run no containers")}
+	}
 	if p.RealNodes && p.HelperBinary == "" {
 		if p.HelperBinary, err = os.Executable(); err != nil {
 			return rehearse.Plan{}, fmt.Errorf("finding this agops for the helper image: %w", err)

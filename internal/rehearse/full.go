@@ -2,6 +2,7 @@ package rehearse
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -24,6 +25,8 @@ type Plan struct {
 	// HelperBinary (a static agops), into them; it also measures a client's traffic during the kill.
 	RealNodes    bool
 	HelperBinary string
+	// StandIns runs stand-ins instead of the project's images (real nodes only) and measures the matrix.
+	StandIns bool
 	Options
 }
 
@@ -36,12 +39,21 @@ func Rehearse(ctx context.Context, p Plan) (Report, error) {
 	}
 	defer os.RemoveAll(dir)
 	p.Migrate.Format, p.Migrate.Out = migrate.FormatFiles, filepath.Join(dir, "out")
-	if _, err := migrate.Run(ctx, p.Migrate); err != nil {
+	res, err := migrate.Run(ctx, p.Migrate)
+	if err != nil {
 		return Report{}, err
 	}
 	objs, err := kube.Load(p.Migrate.Out, p.Overlay)
 	if err != nil {
 		return Report{}, err
+	}
+	if p.StandIns {
+		if !p.RealNodes {
+			return Report{}, errors.New("stand-ins need real nodes: simulated nodes run no containers")
+		}
+		if objs, p.Options.StandIns, err = PrepareStandIns(objs, res.Model, helperRef(p.Migrate)); err != nil {
+			return Report{}, err
+		}
 	}
 	opts := p.Testbed
 	var helper v1.Image
@@ -64,7 +76,7 @@ func Rehearse(ctx context.Context, p Plan) (Report, error) {
 		if err := cluster.LoadImage(ctx, p.HelperImage, helper); err != nil {
 			return Report{}, err
 		}
-		p.Traffic = true
+		p.Traffic, p.PlaceholderSecrets = true, true
 	}
 	rep, err := Run(ctx, cluster, objs, p.Options)
 	rep.Nodes = nodes

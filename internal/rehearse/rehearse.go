@@ -48,6 +48,12 @@ type Options struct {
 	// the image its client pod runs (`agops traffic`).
 	Traffic     bool
 	HelperImage string
+	// StandIns, when set, says objs run stand-ins (PrepareStandIns): the rehearsal measures the reachability matrix
+	// once every workload is ready, before the kill.
+	StandIns *StandIns
+	// PlaceholderSecrets creates the Secrets the manifests reference and nobody created, with random values
+	// (nodes that run containers cannot start pods without them).
+	PlaceholderSecrets bool
 }
 
 // Event is one line of the timeline.
@@ -78,6 +84,8 @@ type Report struct {
 	Timeline []Event   `json:"timeline"`
 	Services []Service `json:"services"`
 	Traffic  *Traffic  `json:"traffic,omitempty"`
+	// Reachability is the measured matrix beside agops check's and Compose's (stand-ins only).
+	Reachability *Reachability `json:"reachability,omitempty"`
 }
 
 // Run applies objs, waits, kills a node and observes. The caller owns the cluster.
@@ -92,6 +100,18 @@ func Run(ctx context.Context, c Cluster, objs []*unstructured.Unstructured, o Op
 		return Report{}, fmt.Errorf("applying to the test bed: %w", err)
 	}
 	r.event(0, fmt.Sprintf("applied %d objects", len(objs)))
+	if o.PlaceholderSecrets {
+		secrets, err := placeholderSecrets(objs)
+		if err != nil {
+			return Report{}, err
+		}
+		if err := createPlaceholders(ctx, c.Client(), secrets); err != nil {
+			return Report{}, err
+		}
+		if len(secrets) > 0 {
+			r.event(0, fmt.Sprintf("created %d Secrets the manifests reference with placeholder values", len(secrets)))
+		}
+	}
 	r.workloads = workloadsOf(objs)
 	before, err := r.settle(ctx)
 	if err != nil {
@@ -103,6 +123,12 @@ func Run(ctx context.Context, c Cluster, objs []*unstructured.Unstructured, o Op
 			return Report{}, err
 		}
 		r.o.Kill = node
+	}
+	var reachability *Reachability
+	if o.StandIns != nil {
+		if reachability, err = r.measure(ctx, o.StandIns); err != nil {
+			return Report{}, fmt.Errorf("measuring reachability: %w", err)
+		}
 	}
 	var run *trafficRun
 	if o.Traffic {
@@ -116,6 +142,7 @@ func Run(ctx context.Context, c Cluster, objs []*unstructured.Unstructured, o Op
 	r.killed = time.Now()
 	r.event(0, "killed the host of "+r.o.Kill)
 	rep, err := r.observe(ctx, before)
+	rep.Reachability = reachability
 	if err != nil || run == nil {
 		return rep, err
 	}

@@ -26,6 +26,11 @@ func (r Report) Text() string {
 			s.Desired, s.Before, s.During, s.After, s.OnKilled, rec, s.Verdict)
 	}
 	tw.Flush()
+	if m := r.Reachability; m != nil {
+		fmt.Fprintf(&b, "\nReachability measured by stand-ins: %d pairs, %d agree with agops check, %d disagree, %d flaky, %d unmeasured.\n",
+			m.Pairs, m.Agree, len(m.Disagreements), len(m.Flaky), m.Unmeasured)
+		_ = m.Comparison.Text(&b)
+	}
 	if t := r.Traffic; t != nil {
 		fmt.Fprintf(&b, "\nTraffic: a client on %s opened a connection to %s (%s) every 100ms: %d of %d failed; "+
 			"longest outage %s (from %s after the kill)", t.Node, t.Workload, t.Target, t.Failed, t.Requests,

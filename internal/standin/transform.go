@@ -163,8 +163,12 @@ func (t *transformer) note(w *workload, container, field, format string, args ..
 	t.notes = append(t.notes, Note{Workload: w.id, Container: container, Field: field, What: fmt.Sprintf(format, args...)})
 }
 
-// helper tells whether a container runs the helper image already.
-func (t *transformer) helper(c *corev1.Container) bool { return c.Image == t.o.HelperImage }
+// helper tells whether a container runs the helper image already and stays as it is: migrate's `agops wait` init
+// containers and the gateway. Agent workers (`agops worker`) are stood in for, like the user's own agents: they
+// need a real Temporal, and Temporal is a stand-in too.
+func (t *transformer) helper(c *corev1.Container) bool {
+	return c.Image == t.o.HelperImage && (len(c.Args) == 0 || c.Args[0] != "worker")
+}
 
 // pod replaces the pod's containers with stand-ins. The first regular container dials the probe targets (the
 // others of the pod share its network, so would see the same); init containers run once, before the pod's peers

@@ -202,11 +202,16 @@ func TestApplyPodLevel(t *testing.T) {
 	if !slices.ContainsFunc(notes, func(n Note) bool { return n.Workload == "default/dns" && strings.Contains(n.What, "host's network") }) {
 		t.Error("no note that dns may not listen on 53 on the host's network")
 	}
+	// An agent worker needs a real Temporal, which is a stand-in too: it is stood in for, like the user's agents.
 	worker := typed[appsv1.Deployment](t, out, "Deployment", "worker").Spec.Template.Spec.Containers
-	if len(worker) != 2 || worker[0].Image != helperImage || !slices.Equal(worker[0].Args, []string{"worker"}) {
-		t.Fatalf("worker containers %+v: want agops worker kept and a dialer added", worker)
+	if len(worker) != 1 || len(worker[0].Args) == 0 || worker[0].Args[0] != "stand-in" || worker[0].Args[len(worker[0].Args)-1] != "worker" {
+		t.Fatalf("worker containers %+v: want agops worker stood in for", worker)
 	}
-	d := worker[1]
+	gateway := typed[appsv1.Deployment](t, out, "Deployment", "gateway").Spec.Template.Spec.Containers
+	if len(gateway) != 2 || gateway[0].Image != helperImage || !slices.Equal(gateway[0].Args, []string{"gateway"}) {
+		t.Fatalf("gateway containers %+v: want agops gateway kept and a dialer added", gateway)
+	}
+	d := gateway[1]
 	if _, ok := flagValue(d.Args, "probe"); !ok || d.Name != "agops-standin" || slices.Contains(d.Args, "--listen") {
 		t.Errorf("dialer %s %q: want it to dial the peers and listen on nothing", d.Name, d.Args)
 	}

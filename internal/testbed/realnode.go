@@ -337,7 +337,9 @@ func (c *Cluster) startKubeRouter(r *realNode) error {
 	if err := writeKubeconfig(kc, c.config); err != nil { // the admin: a test-only component
 		return err
 	}
-	bin, args := c.net.inNetns(r.index, c.nodeBins.KubeRouter, []string{
+	// kube-router finds its Node by $NODE_NAME, then by the host name (which every namespace shares), and only then
+	// by --hostname-override.
+	bin, args := c.net.inNetns(r.index, "env", []string{"NODE_NAME=" + r.spec.Name, c.nodeBins.KubeRouter,
 		"--kubeconfig=" + kc,
 		"--hostname-override=" + r.spec.Name,
 		"--run-firewall=true", "--run-router=false", "--run-service-proxy=false",

@@ -88,7 +88,8 @@ func (c *Cluster) provision(ctx context.Context, pvc *corev1.PersistentVolumeCla
 		return
 	}
 	pv := volumeFor(pvc, filepath.Join(c.paths.volumes, pvc.Namespace+"_"+pvc.Name))
-	if err := os.MkdirAll(pv.Spec.HostPath.Path, 0o777); err != nil {
+	// World-writable, as local-path makes its folders: pods that run as any user can write their volume.
+	if err := os.MkdirAll(pv.Spec.HostPath.Path, 0o777); err != nil || os.Chmod(pv.Spec.HostPath.Path, 0o777) != nil {
 		c.log.Error("creating volume folder", "claim", pvc.Namespace+"/"+pvc.Name, "err", err)
 		return
 	}

@@ -1,0 +1,128 @@
+package rehearse
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/agops/agops/internal/check/reach"
+	"github.com/agops/agops/internal/model"
+	"github.com/agops/agops/internal/standin"
+)
+
+// With stand-ins, every container of the project runs agops's stand-in instead of its image (internal/standin): it
+// listens on the container's ports and keeps dialing every other workload's ports. Once every workload is ready, the
+// rehearsal reads the stand-ins' reports from their logs and sets the measured matrix beside `agops check`'s
+// prediction and beside what Compose allowed.
+
+// Reachability is the measured matrix of a rehearsal with stand-ins.
+type Reachability struct {
+	standin.Comparison
+	// Pairs counts the rows; Agree those where the measurement is the prediction.
+	Pairs int `json:"pairs"`
+	Agree int `json:"agree"`
+	// Notes say what the stand-ins changed (images, exec probes, resources).
+	Notes []standin.Note `json:"notes"`
+}
+
+// StandIns is a project's stand-ins and what the matrices need.
+type StandIns struct {
+	// Predicted is agops check's matrix of the original manifests; Compose, what Compose allowed.
+	Predicted reach.Matrix
+	Compose   standin.ComposeReach
+	Notes     []standin.Note
+}
+
+// PrepareStandIns replaces objs' containers by stand-ins running helperImage, and computes the prediction from the
+// original objects for a cluster with k3s's address ranges and without ServiceLB (the test bed runs none).
+func PrepareStandIns(objs []*unstructured.Unstructured, m *model.Project, helperImage string) ([]*unstructured.Unstructured, *StandIns, error) {
+	cluster, err := reach.New(objs, reach.Options{PodCIDR: "10.42.0.0/16", ServiceCIDR: "10.43.0.0/16", NoServiceLB: true})
+	if err != nil {
+		return nil, nil, fmt.Errorf("predicting the matrix: %w", err)
+	}
+	out, notes, err := standin.Apply(objs, standin.Options{HelperImage: helperImage})
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, &StandIns{Predicted: cluster.Matrix(), Compose: composeReach(m), Notes: notes}, nil
+}
+
+// composeReach is each Compose service's networks, by workload ID.
+func composeReach(m *model.Project) standin.ComposeReach {
+	if m == nil {
+		return nil
+	}
+	out := standin.ComposeReach{}
+	for _, w := range m.Workloads {
+		if w.Service != "" {
+			out[w.Namespace+"/"+w.Name] = append([]string{}, w.Networks...)
+		}
+	}
+	return out
+}
+
+// standInRounds is how many rounds of dials, after every workload is ready, the measurement takes.
+const standInRounds = 3
+
+// measure waits for standInRounds more rounds of dials, reads every stand-in's log and compares.
+func (r *rehearsal) measure(ctx context.Context, s *StandIns) (*Reachability, error) {
+	r.event(0, fmt.Sprintf("stand-ins dial every peer port; measuring %d rounds", standInRounds))
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(time.Duration(standInRounds+1) * standin.DefaultEvery):
+	}
+	reports, err := r.standInReports(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cmp := standin.Compare(s.Predicted, standin.Measure(reports, standInRounds), s.Compose)
+	out := &Reachability{Comparison: cmp, Notes: s.Notes, Pairs: len(cmp.Rows)}
+	for _, row := range cmp.Rows {
+		if !row.Disagrees && (row.Measured == standin.Open || row.Measured == standin.Closed) {
+			out.Agree++
+		}
+	}
+	r.event(0, fmt.Sprintf("measured %d pairs: %d agree with agops check, %d disagree, %d flaky, %d unmeasured",
+		out.Pairs, out.Agree, len(cmp.Disagreements), len(cmp.Flaky), cmp.Unmeasured))
+	return out, nil
+}
+
+// standInReports reads the logs of every running container of the workloads' pods.
+func (r *rehearsal) standInReports(ctx context.Context) ([]standin.Report, error) {
+	seen := map[string]bool{}
+	var all []standin.Report
+	for _, u := range r.workloads {
+		ns := u.GetNamespace()
+		if seen[ns] {
+			continue
+		}
+		seen[ns] = true
+		pods, err := r.c.Client().CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("listing pods of %s: %w", ns, err)
+		}
+		for _, p := range pods.Items {
+			if p.Status.Phase != corev1.PodRunning {
+				continue
+			}
+			for _, c := range p.Spec.Containers {
+				log, err := r.c.Client().CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{Container: c.Name}).DoRaw(ctx)
+				if err != nil {
+					return nil, fmt.Errorf("reading the log of %s/%s %s: %w", ns, p.Name, c.Name, err)
+				}
+				reports, err := standin.ParseLog(bytes.NewReader(log))
+				if err != nil {
+					r.o.Logger.Warn("stand-in log has bad lines", "pod", p.Name, "container", c.Name, "err", err)
+				}
+				all = append(all, reports...)
+			}
+		}
+	}
+	return all, nil
+}
