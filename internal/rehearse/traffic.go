@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
+	"github.com/agops/agops/internal/render/k8s"
 	"github.com/agops/agops/internal/traffic"
 )
 
@@ -27,8 +28,10 @@ import (
 const (
 	trafficName  = "agops-rehearse-traffic"
 	trafficLabel = "agops.dev/rehearse"
-	// trafficLead is how long the client runs before the kill.
+	// trafficLead is how long the client runs before the kill, trafficTail at most after it: long enough for the node
+	// to go NotReady (its grace period) and its pods to leave the endpoints, and then to show the service serving.
 	trafficLead = 10 * time.Second
+	trafficTail = 90 * time.Second
 )
 
 // Traffic is what the client saw.
@@ -116,8 +119,7 @@ func (r *rehearsal) startTraffic(ctx context.Context, before snapshot, objs []*u
 	if _, err := cs.NetworkingV1().NetworkPolicies(run.ns).Create(ctx, trafficPolicy(podLabels, port.TargetPort, port.Port), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return nil, fmt.Errorf("creating the traffic client's policy: %w", err)
 	}
-	length := trafficLead + r.o.Recover
-	pod := trafficPod(r.o.HelperImage, target, node, length)
+	pod := trafficPod(r.o.HelperImage, target, node, r.trafficLength())
 	if _, err := cs.CoreV1().Pods(run.ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 		return nil, fmt.Errorf("creating the traffic client: %w", err)
 	}
@@ -146,8 +148,8 @@ func (r *rehearsal) finishTraffic(ctx context.Context, run *trafficRun) (*Traffi
 		_ = cs.CoreV1().Pods(run.ns).Delete(context.WithoutCancel(ctx), trafficName, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
 		_ = cs.NetworkingV1().NetworkPolicies(run.ns).Delete(context.WithoutCancel(ctx), trafficName, metav1.DeleteOptions{})
 	}()
-	// It ends by itself after trafficLead + Recover; wait for its summary.
-	deadline := run.started.Add(trafficLead + r.o.Recover + time.Minute)
+	// It ends by itself; wait for its summary.
+	deadline := run.started.Add(r.trafficLength() + time.Minute)
 	for {
 		p, err := cs.CoreV1().Pods(run.ns).Get(ctx, trafficName, metav1.GetOptions{})
 		if err == nil && (p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed) {
@@ -191,7 +193,8 @@ func trafficPolicy(podLabels map[string]string, targetPort intstr.IntOrString, p
 	tcp := corev1.ProtocolTCP
 	ports := []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: &targetPort}}
 	return &networkingv1.NetworkPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: trafficName, Labels: map[string]string{trafficLabel: "traffic"}},
+		// agops's own (the project's admission guard admits only policies agops writes), for the rehearsal's client.
+		ObjectMeta: metav1.ObjectMeta{Name: trafficName, Labels: map[string]string{trafficLabel: "traffic", k8s.LabelManagedBy: "agops"}},
 		Spec: networkingv1.NetworkPolicySpec{
 			PodSelector: metav1.LabelSelector{},
 			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress},
@@ -232,3 +235,6 @@ func trafficPod(image, target, node string, length time.Duration) *corev1.Pod {
 		},
 	}
 }
+
+// trafficLength is how long the client runs.
+func (r *rehearsal) trafficLength() time.Duration { return trafficLead + min(r.o.Recover, trafficTail) }

@@ -1,0 +1,83 @@
+package e2e
+
+import (
+	"context"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/agops/agops/internal/migrate"
+	"github.com/agops/agops/internal/plan/plantest"
+	"github.com/agops/agops/internal/rehearse"
+	"github.com/agops/agops/internal/testbed"
+)
+
+// staticAgops builds agops without cgo, as the helper image needs it.
+func staticAgops(t *testing.T, root string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "agops")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/agops")
+	cmd.Dir = root
+	cmd.Env = append(cmd.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building a static agops: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestRehearseExampleOnRealNodes is `agops rehearse -f examples/ai-lab/compose.yaml --overlay ha --nodes real
+// --stand-ins`: on three nodes that run containers, every workload of the example is Ready by its real probes, the
+// stand-ins measure every pair without a flaky one, and a client's connections through a replicated service keep
+// being served by the surviving replica while a host dies. Where the measured matrix disagrees with agops check's,
+// the test logs it: the pairs found so far are open findings (see the issue's notes), not yet a failure.
+func TestRehearseExampleOnRealNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real nodes")
+	}
+	if err := testbed.RealNodesSupported(); err != nil {
+		t.Skip(err)
+	}
+	root := repoRoot(t)
+	file := filepath.Join(root, "examples", "ai-lab", "compose.yaml")
+	o := migrate.Options{Plan: plantest.OptionsFile(t, filepath.Dir(file)), Stdout: io.Discard}
+	o.Compose.Files = []string{file}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	nodes := append([]testbed.NodeSpec(nil), testbed.DefaultNodes...)
+	nodes[0].GPUs = 1 // ollama asks for one
+	rep, err := rehearse.Rehearse(ctx, rehearse.Plan{
+		Migrate: o, Overlay: "ha", RealNodes: true, StandIns: true, HelperBinary: staticAgops(t, root),
+		Testbed: []testbed.Option{testbed.WithNodes(nodes)},
+		Options: rehearse.Options{Kill: "node-b", Ready: 6 * time.Minute, Recover: 3 * time.Minute},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + rep.Text())
+	for _, s := range rep.Services {
+		if s.Desired > 0 && s.Before < s.Desired {
+			t.Errorf("%s %s: %d of %d ready before the kill", s.Workload.Kind, s.Workload.Name, s.Before, s.Desired)
+		}
+	}
+	m := rep.Reachability
+	if m == nil {
+		t.Fatal("no measured matrix")
+	}
+	t.Logf("%d of %d pairs agree with agops check; %d unmeasured; disagreements %q", m.Agree, m.Pairs, m.Unmeasured, m.Disagreements)
+	if m.Pairs == 0 || len(m.Flaky) > 0 || m.Agree+len(m.Disagreements)+m.Unmeasured != m.Pairs {
+		t.Errorf("matrix of %d pairs: %d agree, %d disagree, %d unmeasured, flaky %q", m.Pairs, m.Agree,
+			len(m.Disagreements), m.Unmeasured, m.Flaky)
+	}
+	tr := rep.Traffic
+	if tr == nil {
+		t.Fatal("no traffic measured during the kill")
+	}
+	t.Logf("traffic: %d of %d connections failed; longest outage %s; last failure %s after the kill", tr.Failed,
+		tr.Requests, tr.LongestOutage, tr.LastFailure)
+	if tr.Requests < 100 || tr.Failed*2 > tr.Requests || tr.LongestOutage > 30*time.Second {
+		t.Errorf("traffic: %d of %d failed, longest outage %s; want the surviving replica to serve", tr.Failed,
+			tr.Requests, tr.LongestOutage)
+	}
+}
