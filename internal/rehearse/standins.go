@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -66,22 +67,43 @@ func composeReach(m *model.Project) standin.ComposeReach {
 	return out
 }
 
-// standInRounds is how many rounds of dials, after every workload is ready, the measurement takes.
-const standInRounds = 3
+// The measurement starts once every workload is ready, but an enforcer may still be catching up with the pods that
+// just started (kube-router resyncs on every pod event): it is taken when stableRounds successive readings, a dial
+// round apart, agree on every pair, or after measureWithin at most (then flaky pairs say what was still moving).
+const (
+	stableRounds  = 3
+	measureWithin = 2 * time.Minute
+)
 
-// measure waits for standInRounds more rounds of dials, reads every stand-in's log and compares.
+// measure reads the stand-ins' reports until the matrix is stable, and compares it.
 func (r *rehearsal) measure(ctx context.Context, s *StandIns) (*Reachability, error) {
-	r.event(0, fmt.Sprintf("stand-ins dial every peer port; measuring %d rounds", standInRounds))
-	select {
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-time.After(time.Duration(standInRounds+1) * standin.DefaultEvery):
+	r.event(0, "stand-ins dial every peer port; measuring until the matrix is stable")
+	deadline := time.Now().Add(measureWithin)
+	var last string
+	var measured standin.Measured
+	same := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(standin.DefaultEvery):
+		}
+		reports, err := r.standInReports(ctx)
+		if err != nil {
+			return nil, err
+		}
+		measured = standin.Measure(reports, 1)
+		key := states(measured)
+		if key == last {
+			same++
+		} else {
+			last, same = key, 1
+		}
+		if same >= stableRounds || time.Now().After(deadline) {
+			break
+		}
 	}
-	reports, err := r.standInReports(ctx)
-	if err != nil {
-		return nil, err
-	}
-	cmp := standin.Compare(s.Predicted, standin.Measure(reports, standInRounds), s.Compose)
+	cmp := standin.Compare(s.Predicted, measured, s.Compose)
 	out := &Reachability{Comparison: cmp, Notes: s.Notes, Pairs: len(cmp.Rows)}
 	for _, row := range cmp.Rows {
 		if !row.Disagrees && (row.Measured == standin.Open || row.Measured == standin.Closed) {
@@ -91,6 +113,15 @@ func (r *rehearsal) measure(ctx context.Context, s *StandIns) (*Reachability, er
 	r.event(0, fmt.Sprintf("measured %d pairs: %d agree with agops check, %d disagree, %d flaky, %d unmeasured",
 		out.Pairs, out.Agree, len(cmp.Disagreements), len(cmp.Flaky), cmp.Unmeasured))
 	return out, nil
+}
+
+// states is the measured matrix's pairs and states, to tell whether two readings agree.
+func states(m standin.Measured) string {
+	var b strings.Builder
+	for _, p := range m.Pairs {
+		fmt.Fprintf(&b, "%s %s %s %s\n", p.From, p.To, p.Port, p.State)
+	}
+	return b.String()
 }
 
 // standInReports reads the logs of every running container of the workloads' pods.

@@ -116,8 +116,10 @@ func (r *rehearsal) startTraffic(ctx context.Context, before snapshot, objs []*u
 	podLabels, _, _ := unstructured.NestedStringMap(u.Object, "spec", "template", "metadata", "labels")
 	target := live.Spec.ClusterIP + ":" + strconv.Itoa(int(port.Port))
 	run := &trafficRun{ns: u.GetNamespace(), workload: u.GetNamespace() + "/" + u.GetName(), target: target, node: node}
-	if _, err := cs.NetworkingV1().NetworkPolicies(run.ns).Create(ctx, trafficPolicy(podLabels, port.TargetPort, port.Port), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return nil, fmt.Errorf("creating the traffic client's policy: %w", err)
+	for _, p := range trafficPolicies(podLabels, port.TargetPort, port.Port) {
+		if _, err := cs.NetworkingV1().NetworkPolicies(run.ns).Create(ctx, p, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return nil, fmt.Errorf("creating the traffic client's policy: %w", err)
+		}
 	}
 	pod := trafficPod(r.o.HelperImage, target, node, r.trafficLength())
 	if _, err := cs.CoreV1().Pods(run.ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
@@ -146,7 +148,9 @@ func (r *rehearsal) finishTraffic(ctx context.Context, run *trafficRun) (*Traffi
 	cs := r.c.Client()
 	defer func() {
 		_ = cs.CoreV1().Pods(run.ns).Delete(context.WithoutCancel(ctx), trafficName, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
-		_ = cs.NetworkingV1().NetworkPolicies(run.ns).Delete(context.WithoutCancel(ctx), trafficName, metav1.DeleteOptions{})
+		for _, suffix := range []string{"-in", "-out"} {
+			_ = cs.NetworkingV1().NetworkPolicies(run.ns).Delete(context.WithoutCancel(ctx), trafficName+suffix, metav1.DeleteOptions{})
+		}
 	}()
 	// It ends by itself; wait for its summary.
 	deadline := run.started.Add(r.trafficLength() + time.Minute)
@@ -183,27 +187,36 @@ func (r *rehearsal) finishTraffic(ctx context.Context, run *trafficRun) (*Traffi
 	return t, nil
 }
 
-// trafficPolicy admits the client to the service's pods on the port, both ways (the namespace's default-deny covers
-// egress too).
-func trafficPolicy(podLabels map[string]string, targetPort intstr.IntOrString, port int32) *networkingv1.NetworkPolicy {
+// trafficPolicies admit the client to the service's pods on the port: one lets the service's pods take its
+// connections, the other lets the client (and only it) open them (the namespace's default-deny covers egress too).
+// They are agops's own (the project's admission guard admits only policies agops writes).
+func trafficPolicies(podLabels map[string]string, targetPort intstr.IntOrString, port int32) []*networkingv1.NetworkPolicy {
 	client := metav1.LabelSelector{MatchLabels: map[string]string{trafficLabel: "traffic"}}
+	target := metav1.LabelSelector{MatchLabels: podLabels}
 	if targetPort.IntValue() == 0 && targetPort.Type == intstr.Int {
 		targetPort = intstr.FromInt32(port)
 	}
 	tcp := corev1.ProtocolTCP
 	ports := []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: &targetPort}}
-	return &networkingv1.NetworkPolicy{
-		// agops's own (the project's admission guard admits only policies agops writes), for the rehearsal's client.
-		ObjectMeta: metav1.ObjectMeta{Name: trafficName, Labels: map[string]string{trafficLabel: "traffic", k8s.LabelManagedBy: "agops"}},
-		Spec: networkingv1.NetworkPolicySpec{
-			PodSelector: metav1.LabelSelector{},
-			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress},
-			Ingress: []networkingv1.NetworkPolicyIngressRule{{
-				From: []networkingv1.NetworkPolicyPeer{{PodSelector: &client}}, Ports: ports,
-			}},
-			Egress: []networkingv1.NetworkPolicyEgressRule{{
-				To: []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{MatchLabels: podLabels}}}, Ports: ports,
-			}},
+	meta := func(name string) metav1.ObjectMeta {
+		return metav1.ObjectMeta{Name: name, Labels: map[string]string{trafficLabel: "traffic", k8s.LabelManagedBy: "agops"}}
+	}
+	return []*networkingv1.NetworkPolicy{
+		{
+			ObjectMeta: meta(trafficName + "-in"),
+			Spec: networkingv1.NetworkPolicySpec{
+				PodSelector: target,
+				PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+				Ingress:     []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{PodSelector: &client}}, Ports: ports}},
+			},
+		},
+		{
+			ObjectMeta: meta(trafficName + "-out"),
+			Spec: networkingv1.NetworkPolicySpec{
+				PodSelector: client,
+				PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress},
+				Egress:      []networkingv1.NetworkPolicyEgressRule{{To: []networkingv1.NetworkPolicyPeer{{PodSelector: &target}}, Ports: ports}},
+			},
 		},
 	}
 }
