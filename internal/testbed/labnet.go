@@ -1,3 +1,5 @@
+//go:build linux
+
 package testbed
 
 import (
@@ -26,27 +28,23 @@ import (
 //
 // Nothing else of the host changes: no route, no sysctl, no firewall rule outside the nodes' namespaces. Stop deletes
 // the namespaces and the bridge (the veths go with them).
-const (
-	maxLabNets  = 64
-	podCIDR     = "10.42.0.0/16"
-	serviceCIDR = "10.43.0.0/16"
-	// ClusterDNS is the address of the kube-dns Service on clusters with real nodes.
-	ClusterDNS = "10.43.0.10"
-)
+
+const maxLabNets = 64
 
 type labNet struct {
 	index  int
 	unlock func()
 }
 
-// reserveLabNet takes the first free index and removes what a crashed holder of it may have left.
-func reserveLabNet(ctx context.Context) (*labNet, error) {
-	dir := filepath.Join(os.TempDir(), "agops-testbed-net")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+// reserveLabNet takes the first free index for the cluster whose folder is dir, and removes what a holder of the
+// index that died without stopping may have left: its containers and cgroups, its mounts and folder, its network.
+func reserveLabNet(ctx context.Context, dir string) (*labNet, error) {
+	locks := filepath.Join(os.TempDir(), "agops-testbed-net")
+	if err := os.MkdirAll(locks, 0o755); err != nil {
 		return nil, err
 	}
 	for k := range maxLabNets {
-		unlock, ok, err := fsutil.TryLock(filepath.Join(dir, strconv.Itoa(k)+".lock"))
+		unlock, ok, err := fsutil.TryLock(filepath.Join(locks, strconv.Itoa(k)+".lock"))
 		if err != nil {
 			return nil, fmt.Errorf("reserving a test network: %w", err)
 		}
@@ -54,7 +52,14 @@ func reserveLabNet(ctx context.Context) (*labNet, error) {
 			continue
 		}
 		n := &labNet{index: k, unlock: unlock}
-		n.removeLeftovers(ctx)
+		owner := filepath.Join(locks, strconv.Itoa(k)+".dir")
+		if old, err := os.ReadFile(owner); err == nil {
+			n.removeLeftovers(ctx, string(old))
+		}
+		if err := os.WriteFile(owner, []byte(dir), 0o644); err != nil {
+			unlock()
+			return nil, err
+		}
 		return n, nil
 	}
 	return nil, fmt.Errorf("all %d test networks are in use", maxLabNets)
@@ -71,8 +76,23 @@ func nodePodCIDR(i int) string          { return fmt.Sprintf("10.42.%d.0/24", i)
 // netnsPath is the file that names node i's namespace, as nsenter takes it.
 func (n *labNet) netnsPath(i int) string { return filepath.Join("/run/netns", n.netns(i)) }
 
-// removeLeftovers deletes the bridge and namespaces of index k left by a process that died without stopping.
-func (n *labNet) removeLeftovers(ctx context.Context) {
+// removeLeftovers ends what the last holder of index k left when it died without stopping (a test binary killed by
+// its timeout, say): the processes in its nodes' cgroups (the kubelets and containerds died with it, but not their
+// containers), the cgroups, the mounts under its folder, the folder, the namespaces, veths and bridge.
+func (n *labNet) removeLeftovers(ctx context.Context, oldDir string) {
+	for _, h := range cgroupHierarchies() {
+		entries, _ := os.ReadDir(h)
+		for _, e := range entries {
+			if e.IsDir() && strings.HasPrefix(e.Name(), fmt.Sprintf("agtb%d-", n.index)) {
+				_ = killCgroup(e.Name())
+				_ = removeCgroup(e.Name())
+			}
+		}
+	}
+	if filepath.IsAbs(oldDir) && strings.HasPrefix(filepath.Base(oldDir), "agops-testbed-") {
+		_ = unmountUnder(oldDir)
+		_ = os.RemoveAll(oldDir)
+	}
 	out, _ := exec.CommandContext(ctx, "ip", "netns", "list").Output()
 	prefix := fmt.Sprintf("agtb%d-", n.index)
 	for _, line := range strings.Split(string(out), "\n") {

@@ -322,7 +322,7 @@ func prepareRealNodes(ctx context.Context, o options, opts []Option) (NodeBinari
 
 // startNetwork reserves the cluster's test network and creates the bridge and the nodes' namespaces.
 func (c *Cluster) startNetwork(ctx context.Context) error {
-	n, err := reserveLabNet(ctx)
+	n, err := reserveLabNet(ctx, c.paths.root)
 	if err != nil {
 		return err
 	}

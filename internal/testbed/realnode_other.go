@@ -26,3 +26,8 @@ func (c *Cluster) killRealNode(*realNode) error         { return errNotLinux }
 func (c *Cluster) stopRealNodes() error                 { return nil }
 func nodeUsers([]NodeSpec) []tokenUser                  { return nil }
 func realNodeObject(spec NodeSpec, _ int) *corev1.Node  { return nodeObject(spec) }
+
+type labNet struct{}
+
+func (*labNet) hostIP() string                  { return "127.0.0.1" }
+func (*labNet) down(context.Context, int) error { return nil }
