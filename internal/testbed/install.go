@@ -76,8 +76,7 @@ var coreDNSTools = toolset{
 // kube-router is test-only: security flaws are reported against the version that still builds here.
 var kubeRouterTools = toolset{
 	what: "kube-router", module: "tools/kube-router", archive: kubeRouterArchive,
-	tools:   []tool{{"github.com/cloudnativelabs/kube-router/v2/cmd/kube-router", "kube-router"}},
-	ldflags: "-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=v2.1.0",
+	tools: []tool{{"./cmd/kube-router-netpol", "kube-router-netpol"}},
 }
 
 // Binaries are the paths of the control plane's executables.
@@ -160,7 +159,7 @@ func InstallNodes(ctx context.Context, opts ...Option) (NodeBinaries, error) {
 		KubeProxy:  filepath.Join(dirs[0], "kube-proxy"),
 		Pause:      filepath.Join(dirs[0], "pause"),
 		CoreDNS:    filepath.Join(dirs[1], "coredns"),
-		KubeRouter: filepath.Join(dirs[2], "kube-router"),
+		KubeRouter: filepath.Join(dirs[2], "kube-router-netpol"),
 	}, nil
 }
 
@@ -178,7 +177,7 @@ func install(ctx context.Context, o options, ts toolset) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	key := cacheKey(ts.archive, goVersion)
+	key := cacheKey(ts, goVersion)
 	dir := filepath.Join(root, key)
 	if ts.built(dir) {
 		return dir, nil
@@ -221,12 +220,15 @@ func cacheRoot(dir string) (string, error) {
 	return filepath.Join(user, "agops", "testbed"), nil
 }
 
-// cacheKey names one build: the tools module's files, the Go version and the
+// cacheKey names one build: the tools module's files, what is built of it and how, the Go version and the
 // platform.
-func cacheKey(archive []byte, goVersion string) string {
+func cacheKey(ts toolset, goVersion string) string {
 	h := sha256.New()
-	h.Write(archive)
-	fmt.Fprintf(h, "\x00%s\x00%s/%s", goVersion, runtime.GOOS, runtime.GOARCH)
+	h.Write(ts.archive)
+	for _, t := range ts.tools {
+		fmt.Fprintf(h, "\x00%s=%s", t.pkg, t.name)
+	}
+	fmt.Fprintf(h, "\x00%s\x00%s\x00%s/%s", ts.ldflags, goVersion, runtime.GOOS, runtime.GOARCH)
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 

@@ -84,12 +84,23 @@ func TestArchiveRoundTrip(t *testing.T) {
 
 func TestCacheKey(t *testing.T) {
 	t.Parallel()
-	a := cacheKey([]byte("x"), "go1.26.8")
-	if a != cacheKey([]byte("x"), "go1.26.8") {
+	ts := toolset{archive: []byte("x"), tools: []tool{{"./cmd/a", "a"}}}
+	a := cacheKey(ts, "go1.26.8")
+	if a != cacheKey(ts, "go1.26.8") {
 		t.Fatal("cache key is not stable")
 	}
-	if a == cacheKey([]byte("y"), "go1.26.8") || a == cacheKey([]byte("x"), "go1.26.9") {
-		t.Fatal("cache key ignores its inputs")
+	other := []toolset{
+		{archive: []byte("y"), tools: ts.tools},
+		{archive: ts.archive, tools: []tool{{"./cmd/b", "b"}}},
+		{archive: ts.archive, tools: ts.tools, ldflags: "-X v=1"},
+	}
+	for _, o := range other {
+		if cacheKey(o, "go1.26.8") == a {
+			t.Errorf("cache key ignores %+v", o)
+		}
+	}
+	if a == cacheKey(ts, "go1.26.9") {
+		t.Fatal("cache key ignores the Go version")
 	}
 }
 

@@ -330,8 +330,9 @@ func (c *Cluster) startNetwork(ctx context.Context) error {
 	return n.up(ctx, len(c.nodes))
 }
 
-// startKubeRouter runs kube-router's network-policy controller alone (no routing, no service proxy: kube-proxy and
-// the routes between namespaces do that) in the node's namespace, as k3s runs it in its agent.
+// startKubeRouter runs kube-router's network-policy controller alone (tools/kube-router/cmd/kube-router-netpol: no
+// routing, no service proxy; kube-proxy and the routes between namespaces do that) in the node's namespace, as k3s
+// runs it in its agent.
 func (c *Cluster) startKubeRouter(r *realNode) error {
 	kc := filepath.Join(r.dir, "kube-router.kubeconfig")
 	if err := writeKubeconfig(kc, c.config); err != nil { // the admin: a test-only component
@@ -342,7 +343,6 @@ func (c *Cluster) startKubeRouter(r *realNode) error {
 	bin, args := c.net.inNetns(r.index, "env", []string{"NODE_NAME=" + r.spec.Name, c.nodeBins.KubeRouter,
 		"--kubeconfig=" + kc,
 		"--hostname-override=" + r.spec.Name,
-		"--run-firewall=true", "--run-router=false", "--run-service-proxy=false",
 		"--service-cluster-ip-range=" + serviceCIDR,
 		"--health-port=20244", "--metrics-port=0",
 		"--v=1",
