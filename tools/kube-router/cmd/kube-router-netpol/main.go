@@ -58,7 +58,10 @@ func run() error {
 	policies := factory.Networking().V1().NetworkPolicies().Informer()
 	factory.Start(stop)
 	synced := make(chan struct{})
-	go func() { cache.WaitForCacheSync(stop, pods.HasSynced, namespaces.HasSynced, policies.HasSynced); close(synced) }()
+	go func() {
+		cache.WaitForCacheSync(stop, pods.HasSynced, namespaces.HasSynced, policies.HasSynced)
+		close(synced)
+	}()
 	select {
 	case <-synced:
 	case <-time.After(config.CacheSyncTimeout):
