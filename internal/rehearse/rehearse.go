@@ -101,15 +101,12 @@ func Run(ctx context.Context, c Cluster, objs []*unstructured.Unstructured, o Op
 	}
 	r.event(0, fmt.Sprintf("applied %d objects", len(objs)))
 	if o.PlaceholderSecrets {
-		secrets, err := placeholderSecrets(objs)
+		n, err := CreatePlaceholderSecrets(ctx, c.Client(), objs)
 		if err != nil {
 			return Report{}, err
 		}
-		if err := createPlaceholders(ctx, c.Client(), secrets); err != nil {
-			return Report{}, err
-		}
-		if len(secrets) > 0 {
-			r.event(0, fmt.Sprintf("created %d Secrets the manifests reference with placeholder values", len(secrets)))
+		if n > 0 {
+			r.event(0, fmt.Sprintf("created %d Secrets the manifests reference with placeholder values", n))
 		}
 	}
 	r.workloads = workloadsOf(objs)

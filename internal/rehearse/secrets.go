@@ -153,3 +153,13 @@ func createPlaceholders(ctx context.Context, cs kubernetes.Interface, secrets []
 	}
 	return nil
 }
+
+// CreatePlaceholderSecrets creates, with random values, every Secret objs reference and do not define (what a
+// rehearsal on real nodes does before the pods can start), and returns how many it created.
+func CreatePlaceholderSecrets(ctx context.Context, cs kubernetes.Interface, objs []*unstructured.Unstructured) (int, error) {
+	secrets, err := placeholderSecrets(objs)
+	if err != nil {
+		return 0, err
+	}
+	return len(secrets), createPlaceholders(ctx, cs, secrets)
+}
