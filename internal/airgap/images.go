@@ -13,17 +13,6 @@ import (
 	"github.com/agops/agops/internal/migrate"
 )
 
-// podSpecPaths are where each workload kind keeps its pod spec.
-var podSpecPaths = map[string][]string{
-	"Pod":         {"spec"},
-	"Deployment":  {"spec", "template", "spec"},
-	"StatefulSet": {"spec", "template", "spec"},
-	"DaemonSet":   {"spec", "template", "spec"},
-	"ReplicaSet":  {"spec", "template", "spec"},
-	"Job":         {"spec", "template", "spec"},
-	"CronJob":     {"spec", "jobTemplate", "spec", "template", "spec"},
-}
-
 // containerFields are the pod spec's lists of containers.
 var containerFields = []string{"initContainers", "containers", "ephemeralContainers"}
 
@@ -32,7 +21,7 @@ var containerFields = []string{"initContainers", "containers", "ephemeralContain
 func Images(objs []*unstructured.Unstructured) []string {
 	var out []string
 	for _, u := range objs {
-		path, ok := podSpecPaths[u.GetKind()]
+		path, ok := kube.PodSpecPath(u.GetKind())
 		if !ok {
 			continue
 		}

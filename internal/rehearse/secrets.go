@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/agops/agops/internal/kube"
 	"github.com/agops/agops/internal/plan"
 )
 
@@ -122,15 +123,8 @@ func placeholder() (string, error) {
 
 // podSpecOf reads the pod template of a workload, or a Pod's spec.
 func podSpecOf(u *unstructured.Unstructured) (corev1.PodSpec, bool, error) {
-	var path []string
-	switch u.GetKind() {
-	case "Deployment", "StatefulSet", "DaemonSet", "Job", "ReplicaSet":
-		path = []string{"spec", "template", "spec"}
-	case "CronJob":
-		path = []string{"spec", "jobTemplate", "spec", "template", "spec"}
-	case "Pod":
-		path = []string{"spec"}
-	default:
+	path, ok := kube.PodSpecPath(u.GetKind())
+	if !ok {
 		return corev1.PodSpec{}, false, nil
 	}
 	m, found, err := unstructured.NestedMap(u.Object, path...)

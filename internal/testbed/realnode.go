@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
@@ -147,10 +145,8 @@ func (c *Cluster) startRuntime(ctx context.Context, r *realNode) error {
 }
 
 func (c *Cluster) startKubelet(r *realNode) error {
-	kc := filepath.Join(r.dir, "kubelet.kubeconfig")
-	cfg := rest.CopyConfig(c.config)
-	cfg.BearerToken = c.nodeTokens["system:node:"+r.spec.Name]
-	if err := writeKubeconfig(kc, cfg); err != nil {
+	kc, err := c.nodeKubeconfig(r, "kubelet", c.nodeTokens["system:node:"+r.spec.Name])
+	if err != nil {
 		return err
 	}
 	resolv := filepath.Join(r.dir, "resolv.conf")
@@ -176,10 +172,8 @@ func (c *Cluster) startKubelet(r *realNode) error {
 }
 
 func (c *Cluster) startKubeProxy(r *realNode) error {
-	kc := filepath.Join(r.dir, "kube-proxy.kubeconfig")
-	cfg := rest.CopyConfig(c.config)
-	cfg.BearerToken = c.nodeTokens["system:kube-proxy"]
-	if err := writeKubeconfig(kc, cfg); err != nil {
+	kc, err := c.nodeKubeconfig(r, "kube-proxy", c.nodeTokens["system:kube-proxy"])
+	if err != nil {
 		return err
 	}
 	config := filepath.Join(r.dir, "kube-proxy.yaml")
@@ -283,17 +277,7 @@ func nodeUsers(nodes []NodeSpec) []tokenUser {
 	return users
 }
 
-// apiReachable reports whether the host can open a connection to the API server's address on the bridge.
-func apiReachable(addr string) bool {
-	conn, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return false
-	}
-	conn.Close()
-	return true
-}
-
-// createNodeObject creates the Node of a real node before its kubelet registers it, with its pod CIDR (no node IPAM
+// realNodeObject is the Node of a real node, created before its kubelet registers it, with its pod CIDR (no node IPAM
 // controller runs), its labels and taints.
 func realNodeObject(spec NodeSpec, i int) *corev1.Node {
 	n := nodeObject(spec)
@@ -303,8 +287,6 @@ func realNodeObject(spec NodeSpec, i int) *corev1.Node {
 	n.Status = corev1.NodeStatus{}
 	return n
 }
-
-var _ = apierrors.IsAlreadyExists
 
 // prepareRealNodes checks the machine, installs missing packages and builds (or finds) the nodes' binaries.
 func prepareRealNodes(ctx context.Context, o options, opts []Option) (NodeBinaries, error) {
@@ -334,8 +316,8 @@ func (c *Cluster) startNetwork(ctx context.Context) error {
 // routing, no service proxy; kube-proxy and the routes between namespaces do that) in the node's namespace, as k3s
 // runs it in its agent.
 func (c *Cluster) startKubeRouter(r *realNode) error {
-	kc := filepath.Join(r.dir, "kube-router.kubeconfig")
-	if err := writeKubeconfig(kc, c.config); err != nil { // the admin: a test-only component
+	kc, err := c.nodeKubeconfig(r, "kube-router", c.token) // the admin: a test-only component
+	if err != nil {
 		return err
 	}
 	// kube-router finds its Node by $NODE_NAME, then by the host name (which every namespace shares), and only then
@@ -350,4 +332,12 @@ func (c *Cluster) startKubeRouter(r *realNode) error {
 	p, err := c.run("kube-router-"+r.spec.Name, bin, args)
 	r.kubeRouter = p
 	return err
+}
+
+// nodeKubeconfig writes the kubeconfig a process of node r uses, authenticated by token, and returns its path.
+func (c *Cluster) nodeKubeconfig(r *realNode, process, token string) (string, error) {
+	path := filepath.Join(r.dir, process+".kubeconfig")
+	cfg := rest.CopyConfig(c.config)
+	cfg.BearerToken = token
+	return path, writeKubeconfig(path, cfg)
 }
