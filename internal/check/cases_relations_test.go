@@ -1,6 +1,8 @@
 package check
 
 import (
+	"strings"
+
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -24,9 +26,22 @@ var namespaceCases = []ruleCase{
 	{"valid-default-deny-missing-no-workloads", ruleDefaultDenyMissing, func(f *fixture) {
 		f.netpol, f.dep, f.pdb, f.svc = nil, nil, nil, nil
 	}},
+	{"invalid-policy-both-ways", rulePolicyBothWays, func(f *fixture) { f.extra = bothWaysPolicy("Ingress, Egress") }},
+	{"valid-policy-both-ways-one-direction", rulePolicyBothWays, func(f *fixture) {
+		f.extra = bothWaysPolicy("Ingress") + "---\n" + strings.Replace(bothWaysPolicy("Egress"), "name: app-peers", "name: app-peers-egress", 1)
+	}},
 	{"invalid-pod-security-label-missing", rulePodSecurityMissing, func(f *fixture) { f.ns.Labels = nil }},
 	{"invalid-pod-security-label-missing-bad-level", rulePodSecurityMissing, func(f *fixture) { f.ns.Labels[enforceLabel] = "strict" }},
 	{"valid-pod-security-label-missing-baseline", rulePodSecurityMissing, func(f *fixture) { f.ns.Labels[enforceLabel] = "baseline" }},
+}
+
+// bothWaysPolicy selects the app's pods with the given policy types, admits them on port 9090 and lets them open
+// connections to each other: under the API's semantics the replicas cannot reach each other on the port they serve, 8080.
+func bothWaysPolicy(types string) string {
+	return "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: app-peers, namespace: lab}\n" +
+		"spec:\n  podSelector: {matchLabels: {app.kubernetes.io/name: app}}\n  policyTypes: [" + types + "]\n" +
+		"  ingress:\n  - from: [{podSelector: {matchLabels: {app.kubernetes.io/name: app}}}]\n    ports: [{port: 9090}]\n" +
+		"  egress:\n  - to: [{podSelector: {matchLabels: {app.kubernetes.io/name: app}}}]\n"
 }
 
 var relationCases = []ruleCase{

@@ -86,7 +86,7 @@ func Skip(ids ...string) Option {
 // checks are run in this order; the order of findings does not depend on it.
 var checks = []func(*inventory) []Finding{
 	checkImages, checkResources, checkProbes, checkContainerSecurity, checkPodSecurity,
-	checkConfigMaps, checkEnv, checkNamespaces, checkDisruption, checkSpread, checkSharedClaims,
+	checkConfigMaps, checkEnv, checkNamespaces, checkPolicyBothWays, checkDisruption, checkSpread, checkSharedClaims,
 	checkServices, checkReferences, checkAPIVersions, checkIgnoreAnnotations,
 }
 

@@ -63,6 +63,7 @@
 //	secrets-in-configmap        error    ConfigMap key looks like a credential
 //	secrets-in-env              error    environment variable has a literal value that looks like a credential
 //	default-deny-missing        warning  namespace has no default-deny NetworkPolicy for ingress and egress
+//	policy-both-ways            warning  NetworkPolicy opens more on kube-router (k3s) than its rules say
 //	pod-security-label-missing  warning  namespace has no pod-security.kubernetes.io/enforce label
 //	service-selects-nothing     error    Service selects no workload's pods
 //	service-target-port         error    Service targets a named port no selected container declares

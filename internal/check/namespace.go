@@ -1,7 +1,12 @@
 package check
 
 import (
+	"fmt"
+	"strings"
+
 	networkingv1 "k8s.io/api/networking/v1"
+
+	"github.com/agops/agops/internal/check/reach"
 )
 
 // enforceLabel is the Pod Security admission label that turns enforcement on for a namespace.
@@ -93,4 +98,28 @@ func allowsAllEgress(rules []networkingv1.NetworkPolicyEgressRule) bool {
 		}
 	}
 	return false
+}
+
+// checkPolicyBothWays finds the policies that kube-router, k3s's enforcer, reads more widely than the API: one that
+// isolates both directions and admits pods it selects itself opens connections between them that its rules deny
+// (see reach.Crossings). Objects the reachability model rejects are left to it.
+func checkPolicyBothWays(inv *inventory) []Finding {
+	crossings, err := reach.Crossings(inv.raw, reach.Options{})
+	if err != nil {
+		return nil
+	}
+	opened := map[string][]string{}
+	for _, c := range crossings {
+		for _, p := range c.Policies {
+			opened[p] = append(opened[p], fmt.Sprintf("%s -> %s (%s)", c.Edge.From, c.Edge.To, strings.Join(c.Edge.Ports, ", ")))
+		}
+	}
+	var out []Finding
+	for _, id := range sortedKeys(opened) {
+		ns, name, _ := strings.Cut(id, "/")
+		out = append(out, newFinding(rulePolicyBothWays, Ref{Kind: "NetworkPolicy", Namespace: ns, Name: name},
+			"isolates both directions, so kube-router also applies its rules the other way and opens "+
+				strings.Join(opened[id], "; ")+", which its rules deny"))
+	}
+	return out
 }

@@ -38,6 +38,7 @@ const (
 	ruleSecretsInConfigMap   = "secrets-in-configmap"
 	ruleSecretInEnv          = "secrets-in-env"
 	ruleDefaultDenyMissing   = "default-deny-missing"
+	rulePolicyBothWays       = "policy-both-ways"
 	rulePodSecurityMissing   = "pod-security-label-missing"
 	ruleServiceSelectsNone   = "service-selects-nothing"
 	ruleServiceTargetPort    = "service-target-port"
@@ -100,6 +101,8 @@ var catalogue = []Rule{
 		"take the value from a Secret (valueFrom.secretKeyRef): in compose.yaml, use a secret or ${VARIABLE} from .env instead of a literal"},
 	{ruleDefaultDenyMissing, Warning, "namespace has no default-deny NetworkPolicy for ingress and egress",
 		"add a NetworkPolicy with podSelector: {} and policyTypes [Ingress, Egress], then allow the paths the services use"},
+	{rulePolicyBothWays, Warning, "NetworkPolicy opens more on kube-router (k3s) than its rules say",
+		"split the policy into one per direction (policyTypes [Ingress] and [Egress]), as agops migrate writes them"},
 	{rulePodSecurityMissing, Warning, "namespace has no pod-security.kubernetes.io/enforce label",
 		"label the namespace pod-security.kubernetes.io/enforce=restricted (or baseline if a service needs more)"},
 	{ruleServiceSelectsNone, Error, "Service selects no workload's pods",

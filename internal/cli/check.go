@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agops/agops/internal/check"
+	"github.com/agops/agops/internal/check/reach"
 	"github.com/agops/agops/internal/kube"
 )
 
@@ -17,6 +18,7 @@ type checkFlags struct {
 	podCIDR     string
 	serviceCIDR string
 	noServiceLB bool
+	enforcer    string
 }
 
 func newCheckCmd(g *globals, s streams) *cobra.Command {
@@ -39,6 +41,7 @@ func newCheckCmd(g *globals, s streams) *cobra.Command {
 			}
 			o := check.Options{Skip: f.skip}
 			o.Reach.PodCIDR, o.Reach.ServiceCIDR, o.Reach.NoServiceLB = f.podCIDR, f.serviceCIDR, f.noServiceLB
+			o.Reach.Enforcer = f.enforcer
 			r, err := check.Analyze(objs, o)
 			if err != nil {
 				return err
@@ -68,6 +71,7 @@ func newCheckCmd(g *globals, s streams) *cobra.Command {
 	fl.StringVar(&f.podCIDR, "pod-cidr", "10.42.0.0/16", "the cluster's pod address range")
 	fl.StringVar(&f.serviceCIDR, "service-cidr", "10.43.0.0/16", "the cluster's Service address range")
 	fl.BoolVar(&f.noServiceLB, "no-servicelb", false, "the cluster runs no k3s ServiceLB: its pods are left out of the matrix")
+	fl.StringVar(&f.enforcer, "enforcer", reach.EnforcerAPI, "whose reading of the NetworkPolicies the matrix follows: api (the Kubernetes API's semantics) or kube-router (k3s's enforcer, which applies a policy's rules both ways between the pods it selects)")
 	return cmd
 }
 
@@ -77,6 +81,11 @@ func (f *checkFlags) validate() (check.Severity, error) {
 	case "text", "json":
 	default:
 		return 0, usageError{fmt.Errorf("--format %q: want text or json", f.format)}
+	}
+	switch f.enforcer {
+	case reach.EnforcerAPI, reach.EnforcerKubeRouter:
+	default:
+		return 0, usageError{fmt.Errorf("--enforcer %q: want %s or %s", f.enforcer, reach.EnforcerAPI, reach.EnforcerKubeRouter)}
 	}
 	if f.failOn == "none" {
 		return 0, nil

@@ -352,3 +352,27 @@ func describePolicyPorts(ps []model.PolicyPort) string {
 	}
 	return strings.Join(s, ", ")
 }
+
+// splitDirections keeps each direction of a policy that has rules in a policy of its own, named NAME-ingress and
+// NAME-egress. k3s's enforcer, kube-router, runs every policy that selects a pod on that pod's traffic in both
+// directions: a policy with both types lets its egress rules admit traffic into the pods it selects from the pods it
+// selects (one replica to another), and its ingress rules traffic out of them, which the API's semantics do not.
+// One direction per policy means the same thing on every enforcer, so what agops check predicts holds on k3s too.
+// Policies that only isolate (no rules) stay whole.
+func splitDirections(ps []model.NetworkPolicy) []model.NetworkPolicy {
+	out := make([]model.NetworkPolicy, 0, len(ps))
+	for _, p := range ps {
+		if !p.PolicyIngress || !p.PolicyEgress || len(p.Ingress)+len(p.Egress) == 0 {
+			out = append(out, p)
+			continue
+		}
+		in, eg := p, p
+		in.Name, in.PolicyEgress, in.Egress = p.Name+"-ingress", false, nil
+		eg.Name, eg.PolicyIngress, eg.Ingress = p.Name+"-egress", false, nil
+		if p.Why != "" {
+			in.Why, eg.Why = p.Why+" (ingress)", p.Why+" (egress)"
+		}
+		out = append(out, in, eg)
+	}
+	return out
+}

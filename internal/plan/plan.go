@@ -315,7 +315,7 @@ func (pl *planner) finish() *model.Project {
 	mp.Links = pl.links
 	slices.SortFunc(mp.Links, func(a, b model.Link) int { return byNamespace(a.Namespace, a.Name, b.Namespace, b.Name) })
 	mp.Guards = pl.guardsVAP
-	mp.Policies = pl.policies
+	mp.Policies = splitDirections(pl.policies)
 	slices.SortFunc(mp.Policies, func(a, b model.NetworkPolicy) int { return byNamespace(a.Namespace, a.Name, b.Namespace, b.Name) })
 	mp.Decisions = pl.decisions
 	model.SortDecisions(mp.Decisions)

@@ -94,16 +94,32 @@ func TestPlanTierErrors(t *testing.T) {
 	}
 }
 
-// policy finds a NetworkPolicy.
+// policy finds a NetworkPolicy, or the two halves a workload's policy is split into (see splitDirections), merged.
 func policy(t *testing.T, m *model.Project, ns, name string) model.NetworkPolicy {
 	t.Helper()
+	var merged model.NetworkPolicy
+	found := false
 	for _, p := range m.Policies {
-		if p.Namespace == ns && p.Name == name {
-			return p
+		if p.Namespace != ns {
+			continue
 		}
+		switch p.Name {
+		case name:
+			return p
+		case name + "-ingress":
+			found, merged.PolicyIngress, merged.Ingress = true, true, p.Ingress
+		case name + "-egress":
+			found, merged.PolicyEgress, merged.Egress = true, true, p.Egress
+		default:
+			continue
+		}
+		merged.Namespace, merged.Name, merged.Workload = ns, name, p.Workload
+		merged.Why, _, _ = strings.Cut(p.Why, " (")
 	}
-	t.Fatalf("no NetworkPolicy %s/%s", ns, name)
-	return model.NetworkPolicy{}
+	if !found {
+		t.Fatalf("no NetworkPolicy %s/%s", ns, name)
+	}
+	return merged
 }
 
 // networkRule returns the ports of the first rule that admits the members of a Compose network, and whether one does.
@@ -150,6 +166,19 @@ func TestPlanNetworkPolicies(t *testing.T) {
 		dns := policy(t, m, ns, "agops-allow-dns")
 		if len(dns.Egress) != 1 || dns.Egress[0].Peers[0].Namespace != "kube-system" || len(dns.Egress[0].Ports) != 2 {
 			t.Errorf("%s: dns policy = %+v", ns, dns)
+		}
+	}
+	// Each direction of a workload's policy is a policy of its own, so that kube-router (k3s), which runs a pod's
+	// policies on its traffic both ways, enforces what the API's semantics say.
+	for _, p := range m.Policies {
+		if p.PolicyIngress && p.PolicyEgress && len(p.Ingress)+len(p.Egress) > 0 {
+			t.Errorf("policy %s/%s isolates both directions and has rules: %+v", p.Namespace, p.Name, p)
+		}
+	}
+	for _, name := range []string{"web-ingress", "web-egress"} {
+		half := policy(t, m, "lab-web", name)
+		if half.Workload != "web" || half.PolicyIngress != (name == "web-ingress") || half.PolicyEgress != (name == "web-egress") {
+			t.Errorf("policy %s = %+v, want one direction of web's", name, half)
 		}
 	}
 	tcp := func(p int32) []model.PolicyPort { return []model.PolicyPort{{Port: p, Protocol: model.TCP}} }

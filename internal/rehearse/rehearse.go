@@ -123,7 +123,7 @@ func Run(ctx context.Context, c Cluster, objs []*unstructured.Unstructured, o Op
 	}
 	var reachability *Reachability
 	if o.StandIns != nil {
-		if reachability, err = r.measure(ctx, o.StandIns); err != nil {
+		if reachability, err = r.measureWithJobs(ctx, o.StandIns); err != nil {
 			return Report{}, fmt.Errorf("measuring reachability: %w", err)
 		}
 	}

@@ -3,15 +3,19 @@ package rehearse
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/agops/agops/internal/check/reach"
+	"github.com/agops/agops/internal/kube"
 	"github.com/agops/agops/internal/model"
 	"github.com/agops/agops/internal/standin"
 )
@@ -42,7 +46,8 @@ type StandIns struct {
 // PrepareStandIns replaces objs' containers by stand-ins running helperImage, and computes the prediction from the
 // original objects for a cluster with k3s's address ranges and without ServiceLB (the test bed runs none).
 func PrepareStandIns(objs []*unstructured.Unstructured, m *model.Project, helperImage string) ([]*unstructured.Unstructured, *StandIns, error) {
-	cluster, err := reach.New(objs, reach.Options{PodCIDR: "10.42.0.0/16", ServiceCIDR: "10.43.0.0/16", NoServiceLB: true})
+	// The test bed enforces policies with kube-router, as k3s does.
+	cluster, err := reach.New(objs, reach.Options{PodCIDR: "10.42.0.0/16", ServiceCIDR: "10.43.0.0/16", NoServiceLB: true, Enforcer: reach.EnforcerKubeRouter})
 	if err != nil {
 		return nil, nil, fmt.Errorf("predicting the matrix: %w", err)
 	}
@@ -74,6 +79,19 @@ const (
 	stableRounds  = 3
 	measureWithin = 2 * time.Minute
 )
+
+// measureWithJobs measures with the Jobs' measuring pods running, and deletes them afterwards.
+func (r *rehearsal) measureWithJobs(ctx context.Context, s *StandIns) (*Reachability, error) {
+	pods, err := r.startMeasuringPods(ctx)
+	var out *Reachability
+	if err == nil {
+		out, err = r.measure(ctx, s)
+	}
+	if stopErr := r.stopMeasuringPods(context.WithoutCancel(ctx), pods); stopErr != nil && err == nil {
+		err = fmt.Errorf("deleting the measuring pods: %w", stopErr)
+	}
+	return out, err
+}
 
 // measure reads the stand-ins' reports until the matrix is stable, and compares it.
 func (r *rehearsal) measure(ctx context.Context, s *StandIns) (*Reachability, error) {
@@ -156,4 +174,93 @@ func (r *rehearsal) standInReports(ctx context.Context) ([]standin.Report, error
 		}
 	}
 	return all, nil
+}
+
+// A Job's stand-in dials once, when the Job runs, which is usually before its peers are up and before the enforcer
+// has caught up with its pod: that round measures start-up, not the policies. So, for the measurement, each Job and
+// CronJob gets a measuring pod: its pod template (same labels, so the same policies select it) as a bare Pod whose
+// stand-ins keep dialing. The Job controller does not adopt it (a Job selects its pods by its own uid), and it is
+// deleted once the matrix is read.
+const measuringSuffix = "-measure"
+
+// startMeasuringPods creates the measuring pods of the project's Jobs and CronJobs and waits until they run. It
+// returns the pods it created, for stopMeasuringPods, even when it fails part way.
+func (r *rehearsal) startMeasuringPods(ctx context.Context) ([]*corev1.Pod, error) {
+	var created []*corev1.Pod
+	for _, u := range r.workloads {
+		if u.GetKind() != "Job" && u.GetKind() != "CronJob" {
+			continue
+		}
+		pod, err := measuringPod(u)
+		if err != nil {
+			return created, err
+		}
+		out, err := r.c.Client().CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{})
+		if err != nil {
+			return created, fmt.Errorf("creating the measuring pod of %s %s/%s: %w", u.GetKind(), u.GetNamespace(), u.GetName(), err)
+		}
+		created = append(created, out)
+	}
+	if len(created) == 0 {
+		return nil, nil
+	}
+	r.event(0, fmt.Sprintf("started %d measuring pods for Jobs (their own stand-ins dial once, at start-up)", len(created)))
+	deadline := time.Now().Add(measuringStart)
+	for _, p := range created {
+		for {
+			got, err := r.c.Client().CoreV1().Pods(p.Namespace).Get(ctx, p.Name, metav1.GetOptions{})
+			if err != nil {
+				return created, err
+			}
+			if got.Status.Phase == corev1.PodRunning {
+				break
+			}
+			if got.Status.Phase == corev1.PodFailed || got.Status.Phase == corev1.PodSucceeded || time.Now().After(deadline) {
+				return created, fmt.Errorf("measuring pod %s/%s did not start (phase %s)", p.Namespace, p.Name, got.Status.Phase)
+			}
+			select {
+			case <-ctx.Done():
+				return created, ctx.Err()
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	return created, nil
+}
+
+// measuringStart bounds the wait for the measuring pods to run.
+const measuringStart = 2 * time.Minute
+
+// stopMeasuringPods deletes the measuring pods at once.
+func (r *rehearsal) stopMeasuringPods(ctx context.Context, pods []*corev1.Pod) error {
+	var errs []error
+	for _, p := range pods {
+		err := r.c.Client().CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, *metav1.NewDeleteOptions(0))
+		if err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// measuringPod is the measuring pod of a Job or CronJob whose containers run stand-ins: its regular containers
+// dial in rounds instead of once; its init containers are left as they are.
+func measuringPod(u *unstructured.Unstructured) (*corev1.Pod, error) {
+	path, _ := kube.PodSpecPath(u.GetKind())
+	tmplPath := path[:len(path)-1] // the pod template holding the spec
+	raw, found, err := unstructured.NestedMap(u.Object, tmplPath...)
+	if err != nil || !found {
+		return nil, fmt.Errorf("%s %s/%s has no pod template", u.GetKind(), u.GetNamespace(), u.GetName())
+	}
+	var tmpl corev1.PodTemplateSpec
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &tmpl); err != nil {
+		return nil, fmt.Errorf("%s %s/%s: reading its pod template: %w", u.GetKind(), u.GetNamespace(), u.GetName(), err)
+	}
+	pod := &corev1.Pod{ObjectMeta: tmpl.ObjectMeta, Spec: tmpl.Spec}
+	pod.Name, pod.Namespace = u.GetName()+measuringSuffix, u.GetNamespace()
+	pod.Spec.RestartPolicy = corev1.RestartPolicyNever
+	for i := range pod.Spec.Containers {
+		pod.Spec.Containers[i].Args = standin.InRounds(pod.Spec.Containers[i].Args)
+	}
+	return pod, nil
 }

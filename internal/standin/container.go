@@ -24,7 +24,7 @@ func (t *transformer) container(w *workload, c *corev1.Container, once bool, pro
 	}
 	args = append(args, "--every", t.o.DialEvery.String())
 	if once {
-		args = append(args, "--once")
+		args = append(args, OnceFlag)
 	}
 	if original := append(slices.Clone(c.Command), c.Args...); len(original) > 0 {
 		args = append(append(args, "--"), original...)
@@ -211,4 +211,19 @@ func formatResources(l corev1.ResourceList) string {
 	}
 	slices.Sort(s)
 	return strings.Join(s, " ")
+}
+
+// OnceFlag makes a stand-in do one round of dials and exit (Jobs and init containers).
+const OnceFlag = "--once"
+
+// InRounds returns a stand-in container's arguments without OnceFlag, so that it dials in rounds until stopped. The
+// original command, after "--", is left as it is.
+func InRounds(args []string) []string {
+	end := slices.Index(args, "--")
+	if end < 0 {
+		end = len(args)
+	}
+	out := slices.Clone(args[:end])
+	out = slices.DeleteFunc(out, func(a string) bool { return a == OnceFlag })
+	return append(out, args[end:]...)
 }

@@ -70,9 +70,27 @@ func (c *Cluster) verdict(d direction, pod, other, dst Peer, port int32, protoco
 				v.Rules = append(v.Rules, fmt.Sprintf("%s %s[%d]", p.id(), d, i))
 			}
 		}
+		if !c.crossesOver(p, other) {
+			continue
+		}
+		for i, r := range p.rules[d.opposite()] {
+			if c.admitsPeer(p, r, pod) && r.admitsPort(dst, port, protocol) {
+				v.Rules = append(v.Rules, fmt.Sprintf("%s %s[%d] (kube-router: the policy selects both ends)", p.id(), d.opposite(), i))
+			}
+		}
 	}
 	return v
 }
+
+// crossesOver reports whether, under kube-router, policy p (which selects one end of a connection) also applies its
+// rules of the other direction on this side: p isolates both directions and selects the other end too. kube-router
+// runs every policy that selects a pod on all of the pod's traffic, so an egress rule of p admits traffic into a
+// pod p selects from another pod p selects, and an ingress rule traffic out of it.
+func (c *Cluster) crossesOver(p *policy, other Peer) bool {
+	return c.kubeRouter && p.types[ingress] && p.types[egress] && c.selects(p, other)
+}
+
+func labelsOf(p Peer) labels.Set { return labels.Set(p.Labels) }
 
 // selecting lists the policies of direction d that select the pod; the outside world is never selected.
 func (c *Cluster) selecting(d direction, pod Peer) []*policy {

@@ -31,7 +31,16 @@ type Options struct {
 	// NoServiceLB says the cluster does not run k3s's ServiceLB (k3s --disable servicelb, or not k3s): LoadBalancer
 	// Services then add no ServiceLB peers.
 	NoServiceLB bool
+	// Enforcer is whose reading of the policies the model follows: EnforcerAPI (the default) or EnforcerKubeRouter.
+	Enforcer string
 }
+
+// Enforcers: the API's semantics, and kube-router's network-policy controller, which k3s embeds. See the package
+// documentation for where they differ.
+const (
+	EnforcerAPI        = "api"
+	EnforcerKubeRouter = "kube-router"
+)
 
 // Port is a container port a workload declares.
 type Port struct {
@@ -77,6 +86,7 @@ type Cluster struct {
 	podCIDR, serviceCIDR netip.Prefix
 	external             netip.Addr
 	noServiceLB          bool
+	kubeRouter           bool
 	namespaces           map[string]labels.Set
 	peers                []Peer
 	policies             []*policy
@@ -129,6 +139,13 @@ func (c *Cluster) setOptions(o Options) error {
 		return fmt.Errorf("external address: %w", err)
 	}
 	c.podCIDR, c.serviceCIDR = c.podCIDR.Masked(), c.serviceCIDR.Masked()
+	switch o.Enforcer {
+	case "", EnforcerAPI:
+	case EnforcerKubeRouter:
+		c.kubeRouter = true
+	default:
+		return fmt.Errorf("unknown enforcer %q (want %s or %s)", o.Enforcer, EnforcerAPI, EnforcerKubeRouter)
+	}
 	for _, p := range []netip.Prefix{c.podCIDR, c.serviceCIDR} {
 		if p.Contains(c.external) {
 			return fmt.Errorf("external address %s lies inside the cluster CIDR %s", c.external, p)

@@ -11,6 +11,7 @@ import (
 // Matrix is who may open connections to whom. Its JSON form (Matrix.JSON) is this struct with the field tags
 // below; every list is present (possibly empty) and sorted as Text prints it.
 type Matrix struct {
+	Enforcer    string   `json:"enforcer"` // whose reading of the policies: EnforcerAPI or EnforcerKubeRouter
 	External    string   `json:"external"` // the address that stood for the outside world
 	PodCIDR     string   `json:"podCIDR"`
 	ServiceCIDR string   `json:"serviceCIDR"`
@@ -41,7 +42,7 @@ type Edge struct {
 // itself: its replicas talking to each other.
 func (c *Cluster) Matrix() Matrix {
 	m := Matrix{
-		External: c.external.String(), PodCIDR: c.podCIDR.String(), ServiceCIDR: c.serviceCIDR.String(),
+		Enforcer: c.enforcer(), External: c.external.String(), PodCIDR: c.podCIDR.String(), ServiceCIDR: c.serviceCIDR.String(),
 		Nodes: []Node{}, Edges: []Edge{}, Warnings: append([]string{}, c.warnings...),
 	}
 	sel := make([][2][]*policy, len(c.peers))
@@ -57,17 +58,24 @@ func (c *Cluster) Matrix() Matrix {
 			if src.External && dst.External {
 				continue
 			}
-			open := c.open(egress, sel[i][egress], dst, dst)
+			open := c.open(egress, sel[i][egress], src, dst, dst)
 			if open.empty() {
 				continue
 			}
-			open = open.intersect(c.open(ingress, sel[j][ingress], src, dst))
+			open = open.intersect(c.open(ingress, sel[j][ingress], dst, src, dst))
 			if ports := cell(open, dst); len(ports) > 0 {
 				m.Edges = append(m.Edges, Edge{From: src.String(), To: dst.String(), Ports: ports})
 			}
 		}
 	}
 	return m
+}
+
+func (c *Cluster) enforcer() string {
+	if c.kubeRouter {
+		return EnforcerKubeRouter
+	}
+	return EnforcerAPI
 }
 
 func isKubeDNS(p Peer) bool { return p.Kind == "" && !p.External }
@@ -84,7 +92,7 @@ func node(p Peer, sel [2][]*policy) Node {
 
 // open is the set of ports one side lets through: pols are the policies of direction d that select its pod,
 // other is the connection's other end and dst its destination.
-func (c *Cluster) open(d direction, pols []*policy, other, dst Peer) portSet {
+func (c *Cluster) open(d direction, pols []*policy, pod, other, dst Peer) portSet {
 	if len(pols) == 0 {
 		return allPorts()
 	}
@@ -92,6 +100,14 @@ func (c *Cluster) open(d direction, pols []*policy, other, dst Peer) portSet {
 	for _, p := range pols {
 		for _, r := range p.rules[d] {
 			if c.admitsPeer(p, r, other) {
+				s.union(r.portSet(dst))
+			}
+		}
+		if !c.crossesOver(p, other) {
+			continue
+		}
+		for _, r := range p.rules[d.opposite()] {
+			if c.admitsPeer(p, r, pod) {
 				s.union(r.portSet(dst))
 			}
 		}
@@ -118,7 +134,7 @@ func cell(open portSet, dst Peer) []string {
 // source), and the warnings.
 func (m Matrix) Text(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "outside world: %s; pod CIDR %s; service CIDR %s\n\n", m.External, m.PodCIDR, m.ServiceCIDR)
+	fmt.Fprintf(tw, "policies read as %s; outside world: %s; pod CIDR %s; service CIDR %s\n\n", enforcerName(m.Enforcer), m.External, m.PodCIDR, m.ServiceCIDR)
 	fmt.Fprintln(tw, "PEER\tKIND\tPORTS\tISOLATED")
 	for _, n := range m.Nodes {
 		var ports []string
@@ -146,6 +162,13 @@ func (m Matrix) Text(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+func enforcerName(e string) string {
+	if e == EnforcerKubeRouter {
+		return "kube-router (k3s) reads them"
+	}
+	return "the Kubernetes API defines them"
 }
 
 func dash(s string) string {

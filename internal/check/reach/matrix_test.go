@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
 // TestMatrixAgreesWithAllowed checks every cell of random matrices against Allowed: a declared port is listed iff
@@ -16,7 +18,8 @@ func TestMatrixAgreesWithAllowed(t *testing.T) {
 	var cells, listed int
 	for seed := range uint64(150) {
 		s := newGen(1000 + seed).scenario()
-		c := s.cluster(t)
+		enforcer := []string{EnforcerAPI, EnforcerKubeRouter}[seed%2]
+		c := s.clusterFor(t, enforcer)
 		edges := map[string][]string{}
 		for _, e := range c.Matrix().Edges {
 			if e.From == "kube-system/kube-dns" || (e.From == "external" && e.To == "external") {
@@ -41,7 +44,7 @@ func TestMatrixAgreesWithAllowed(t *testing.T) {
 						listed++
 					}
 					if got != want {
-						t.Fatalf("seed %d: %s -> %s lists %v; Allowed on %s says %v (%s)", seed, src, dst, ports, probe, want, why)
+						t.Fatalf("seed %d (%s): %s -> %s lists %v; Allowed on %s says %v (%s)", seed, enforcer, src, dst, ports, probe, want, why)
 					}
 				}
 			}
@@ -120,4 +123,91 @@ func TestPortSetStrings(t *testing.T) {
 	if !(portSet{}).empty() || s.empty() {
 		t.Error("empty is wrong")
 	}
+}
+
+// TestCrossings checks, on random scenarios, that kube-router's reading only ever adds connections to the API's,
+// that Crossings lists exactly the added ones with a policy to blame, and that splitting every policy into one per
+// direction leaves nothing to add.
+func TestCrossings(t *testing.T) {
+	t.Parallel()
+	var crossings int
+	for seed := range uint64(150) {
+		s := newGen(2000 + seed).scenario()
+		objs := s.objects(t)
+		got, err := Crossings(objs, Options{ExternalIP: s.external})
+		if err != nil {
+			t.Fatal(err)
+		}
+		api, kr := s.clusterFor(t, EnforcerAPI).Matrix(), s.clusterFor(t, EnforcerKubeRouter).Matrix()
+		apiEdges := map[string][]string{}
+		for _, e := range api.Edges {
+			apiEdges[e.From+" "+e.To] = e.Ports
+		}
+		added := 0
+		krEdges := map[string]bool{}
+		for _, e := range kr.Edges {
+			krEdges[e.From+" "+e.To] = true
+			for _, p := range e.Ports {
+				if !slices.Contains(apiEdges[e.From+" "+e.To], p) {
+					added++
+				}
+			}
+		}
+		for k := range apiEdges {
+			if !krEdges[k] {
+				t.Fatalf("seed %d: %s is open to the API's semantics but not to kube-router's", seed, k)
+			}
+		}
+		n := 0
+		for _, c := range got {
+			n += len(c.Edge.Ports)
+			if len(c.Policies) == 0 {
+				t.Errorf("seed %d: crossing %v blames no policy", seed, c.Edge)
+			}
+		}
+		if n != added {
+			t.Fatalf("seed %d: Crossings lists %d ports, the matrices differ by %d", seed, n, added)
+		}
+		crossings += n
+		var split []*unstructured.Unstructured
+		for _, o := range objs {
+			split = append(split, splitPolicy(t, o)...)
+		}
+		if rest, err := Crossings(split, Options{ExternalIP: s.external}); err != nil || len(rest) > 0 {
+			t.Fatalf("seed %d: one policy per direction still crosses over: %v %v", seed, rest, err)
+		}
+	}
+	if crossings == 0 {
+		t.Error("no scenario crossed over: the test proves nothing")
+	}
+}
+
+// splitPolicy returns a NetworkPolicy that isolates both directions as two, one per direction; other objects as
+// they are.
+func splitPolicy(t *testing.T, u *unstructured.Unstructured) []*unstructured.Unstructured {
+	if u.GetKind() != "NetworkPolicy" {
+		return []*unstructured.Unstructured{u}
+	}
+	types, _, _ := unstructured.NestedStringSlice(u.Object, "spec", "policyTypes")
+	if len(types) == 0 { // as the API server defaults them
+		types = []string{"Ingress"}
+		if eg, _, _ := unstructured.NestedSlice(u.Object, "spec", "egress"); len(eg) > 0 {
+			types = append(types, "Egress")
+		}
+	}
+	if !slices.Contains(types, "Ingress") || !slices.Contains(types, "Egress") {
+		return []*unstructured.Unstructured{u}
+	}
+	in, eg := u.DeepCopy(), u.DeepCopy()
+	in.SetName(u.GetName() + "-ingress")
+	eg.SetName(u.GetName() + "-egress")
+	unstructured.RemoveNestedField(in.Object, "spec", "egress")
+	unstructured.RemoveNestedField(eg.Object, "spec", "ingress")
+	if err := unstructured.SetNestedStringSlice(in.Object, []string{"Ingress"}, "spec", "policyTypes"); err != nil {
+		t.Fatal(err)
+	}
+	if err := unstructured.SetNestedStringSlice(eg.Object, []string{"Egress"}, "spec", "policyTypes"); err != nil {
+		t.Fatal(err)
+	}
+	return []*unstructured.Unstructured{in, eg}
 }

@@ -21,6 +21,8 @@ const (
 	egress
 )
 
+func (d direction) opposite() direction { return 1 - d }
+
 func (d direction) String() string {
 	if d == ingress {
 		return "ingress"

@@ -235,7 +235,12 @@ func (s *scenario) objects(t testing.TB) []*unstructured.Unstructured {
 
 func (s *scenario) cluster(t testing.TB) *Cluster {
 	t.Helper()
-	c, err := New(s.objects(t), Options{ExternalIP: s.external})
+	return s.clusterFor(t, EnforcerAPI)
+}
+
+func (s *scenario) clusterFor(t testing.TB, enforcer string) *Cluster {
+	t.Helper()
+	c, err := New(s.objects(t), Options{ExternalIP: s.external, Enforcer: enforcer})
 	if err != nil {
 		t.Fatalf("New on a generated scenario: %v", err)
 	}

@@ -26,6 +26,44 @@ type check struct {
 
 const dns = "kube-system/kube-dns"
 
+// twoWay is a policy isolating both directions whose rules admit pods it selects; oneWay is the same split into one
+// policy per direction.
+const (
+	twoWay = `
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: both, namespace: back}
+spec:
+  podSelector: {matchExpressions: [{key: app, operator: In, values: [api, db, worker]}]}
+  policyTypes: [Ingress, Egress]
+  ingress:
+  - from: [{podSelector: {matchLabels: {app: worker}}}]
+    ports: [{port: 8000}]
+  egress:
+  - to: [{podSelector: {matchLabels: {app: db}}}]
+`
+	oneWay = `
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: both-ingress, namespace: back}
+spec:
+  podSelector: {matchExpressions: [{key: app, operator: In, values: [api, db, worker]}]}
+  policyTypes: [Ingress]
+  ingress:
+  - from: [{podSelector: {matchLabels: {app: worker}}}]
+    ports: [{port: 8000}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: both-egress, namespace: back}
+spec:
+  podSelector: {matchExpressions: [{key: app, operator: In, values: [api, db, worker]}]}
+  policyTypes: [Egress]
+  egress:
+  - to: [{podSelector: {matchLabels: {app: db}}}]
+`
+)
+
 func TestAllowedSemantics(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -367,6 +405,26 @@ spec:
 `, checks: []check{
 			{"front/web", "back/api", 8000, "TCP", true, ""},
 			{"back/api", "front/web", 8080, "TCP", true, ""},
+		}},
+		// kube-router runs every policy that selects a pod on all its traffic: a policy isolating both directions
+		// applies its egress rules to traffic into the pods it selects from pods it selects, and its ingress rules to
+		// traffic out of them.
+		{name: "valid-api-semantics-of-a-two-way-policy", policies: twoWay, checks: []check{
+			{"back/api", "back/db", 5432, "TCP", false, "ingress: denied, isolated by back/both"},
+			{"back/worker", "back/api", 8000, "TCP", false, "egress: denied, isolated by back/both"},
+			{"back/db", "back/db", 5432, "TCP", false, ""},
+		}},
+		{name: "valid-kube-router-two-way-policy-crosses-over", opts: Options{Enforcer: EnforcerKubeRouter}, policies: twoWay, checks: []check{
+			{"back/api", "back/db", 5432, "TCP", true, "ingress: allowed by back/both egress[0] (kube-router: the policy selects both ends)"},
+			{"back/db", "back/db", 5432, "TCP", true, ""},
+			{"back/worker", "back/api", 8000, "TCP", true, "egress: allowed by back/both ingress[0] (kube-router"},
+			{"back/worker", "back/api", 9090, "TCP", false, ""}, // the ingress rule's port still counts
+			{"back/db", "back/api", 8000, "TCP", false, ""},     // db is neither admitted in nor out
+			{"front/web", "back/db", 5432, "TCP", false, ""},    // web is not selected: no crossing
+		}},
+		{name: "valid-kube-router-one-direction-per-policy", opts: Options{Enforcer: EnforcerKubeRouter}, policies: oneWay, checks: []check{
+			{"back/api", "back/db", 5432, "TCP", false, "ingress: denied, isolated by back/both-ingress"},
+			{"back/worker", "back/api", 8000, "TCP", false, "egress: denied, isolated by back/both-egress"},
 		}},
 	}
 	for _, tc := range cases {
