@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/agops/agops/internal/check/reach"
 	"github.com/agops/agops/internal/cluster"
 	"github.com/agops/agops/internal/rehearse"
 	"github.com/agops/agops/internal/testbed"
@@ -30,6 +31,9 @@ type rehearseFlags struct {
 	format  string
 	helper  string
 	stand   bool
+	// kubeconfig rehearses on the user's cluster instead of a test bed.
+	kubeconfig string
+	enforcer   string
 }
 
 func newRehearseCmd(g *globals, s streams) *cobra.Command {
@@ -43,7 +47,18 @@ func newRehearseCmd(g *globals, s streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rep, err := rehearse.Rehearse(cmd.Context(), p)
+			var rep rehearse.Report
+			if f.kubeconfig != "" {
+				cfg, cerr := loadKubeconfig(f.kubeconfig)
+				if cerr != nil {
+					return cerr
+				}
+				// The stand-ins measure workloads only: ServiceLB's pods are left out of the prediction.
+				network := reach.Options{PodCIDR: f.load.plan.PodCIDR, ServiceCIDR: f.load.plan.ServiceCIDR, Enforcer: f.enforcer, NoServiceLB: true}
+				rep, err = rehearse.OnYourCluster(cmd.Context(), cfg, p, network)
+			} else {
+				rep, err = rehearse.Rehearse(cmd.Context(), p)
+			}
 			if err != nil {
 				return err
 			}
@@ -68,6 +83,8 @@ func newRehearseCmd(g *globals, s streams) *cobra.Command {
 	fl.StringVar(&f.format, "format", "text", "text or json")
 	fl.BoolVar(&f.stand, "stand-ins", false, "run agops's stand-in instead of every image (real nodes): Ready by the real probes, every port listening, every peer port dialed; prints the measured reachability matrix beside agops check's")
 	fl.StringVar(&f.helper, "helper-binary", "", "static agops binary packed as the helper image on real nodes (default: this agops)")
+	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "rehearse on your own cluster instead of a test bed (needs --stand-ins): throw-away namespaces, deleted afterwards; nothing is killed. Your cluster must be able to pull --helper-image (see agops image push)")
+	fl.StringVar(&f.enforcer, "enforcer", reach.EnforcerKubeRouter, "with --kubeconfig: whose reading of NetworkPolicies the prediction follows: kube-router (k3s) or api")
 	return cmd
 }
 
@@ -80,6 +97,24 @@ func (f *rehearseFlags) plan(g *globals, s streams) (rehearse.Plan, error) {
 	}
 	if f.format != "text" && f.format != "json" {
 		return rehearse.Plan{}, usageError{fmt.Errorf("--format must be text or json, not %q", f.format)}
+	}
+	if f.kubeconfig != "" {
+		if !f.stand {
+			return rehearse.Plan{}, usageError{errors.New("--kubeconfig needs --stand-ins: agops does not start your images, nor kill your hosts")}
+		}
+		if f.enforcer != reach.EnforcerAPI && f.enforcer != reach.EnforcerKubeRouter {
+			return rehearse.Plan{}, usageError{fmt.Errorf("--enforcer %q: want %s or %s", f.enforcer, reach.EnforcerAPI, reach.EnforcerKubeRouter)}
+		}
+		mo, err := f.load.options(s)
+		if err != nil {
+			return rehearse.Plan{}, err
+		}
+		p := rehearse.Plan{Migrate: mo, Overlay: f.overlay, StandIns: true}
+		p.Options = rehearse.Options{Ready: f.ready, Logger: progressLogger(g, s.err)}
+		if !g.quiet {
+			p.Progress = func(e rehearse.Event) { fmt.Fprintf(s.err, "agops: %s\n", e.What) }
+		}
+		return p, nil
 	}
 	if f.nodes == "real" {
 		if err := testbed.RealNodesSupported(); err != nil {

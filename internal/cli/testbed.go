@@ -9,6 +9,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/agops/agops/internal/image"
+	"github.com/agops/agops/internal/plan"
 	"github.com/agops/agops/internal/testbed"
 )
 
@@ -16,6 +20,8 @@ type testbedFlags struct {
 	dir       string
 	gpus      []string // up
 	serveGPUs []string // serve: what up passes on
+	nodes     string   // up and serve: real or simulated
+	helper    string   // up and serve: the reference the helper image is loaded as (real nodes)
 }
 
 // stateFile and logFile live in the run folder of a test bed left running.
@@ -50,7 +56,10 @@ func newTestbedCmd(g *globals, s streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			args := []string{"testbed", "serve", "--dir", f.dir}
+			if err := f.validateNodes(); err != nil {
+				return err
+			}
+			args := []string{"testbed", "serve", "--dir", f.dir, "--nodes", f.nodes, "--helper-image", f.helper}
 			for _, gpu := range f.gpus {
 				args = append(args, "--gpus", gpu)
 			}
@@ -69,16 +78,52 @@ func newTestbedCmd(g *globals, s streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := f.validateNodes(); err != nil {
+				return err
+			}
+			log := progressLogger(g, s.err)
+			opts := []testbed.Option{testbed.WithNodes(nodes), testbed.WithLogger(log)}
+			if f.nodes == "real" {
+				opts = append(opts, testbed.WithRealNodes())
+				if img, err := selfImage(); err != nil {
+					log.Warn("the helper image is not loaded: migrated manifests' init containers will not start", "err", err)
+				} else {
+					opts = append(opts, testbed.WithImage(f.helper, img))
+				}
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
-			return testbed.Serve(ctx, f.stateFile(), testbed.WithNodes(nodes), testbed.WithLogger(progressLogger(g, s.err)))
+			return testbed.Serve(ctx, f.stateFile(), opts...)
 		},
 	}
 	serve.Flags().StringArrayVar(&f.serveGPUs, "gpus", nil, "nvidia.com/gpu a node advertises, NODE=COUNT (repeatable)")
+	for _, c := range []*cobra.Command{up, serve} {
+		c.Flags().StringVar(&f.nodes, "nodes", "simulated", "simulated (kwok) or real (containerd and a kubelet per node; Linux, root)")
+		c.Flags().StringVar(&f.helper, "helper-image", plan.DefaultOptions().HelperImage, "with --nodes real: the reference this agops is loaded as, for the init containers and stand-ins of migrated manifests (agops must be built with CGO_ENABLED=0)")
+	}
 	down := &cobra.Command{
 		Use: "down", Short: "Stop the test bed that up started", Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error { return testbed.Down(cmd.Context(), f.stateFile()) },
 	}
 	cmd.AddCommand(install, up, serve, down)
 	return cmd
+}
+
+func (f *testbedFlags) validateNodes() error {
+	switch f.nodes {
+	case "simulated":
+		return nil
+	case "real":
+		return testbed.RealNodesSupported()
+	}
+	return usageError{fmt.Errorf("--nodes must be real or simulated, not %q", f.nodes)}
+}
+
+// selfImage packs this agops as the helper image; it must be static.
+func selfImage() (v1.Image, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	return image.Build(self)
 }

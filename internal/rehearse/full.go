@@ -51,7 +51,7 @@ func Rehearse(ctx context.Context, p Plan) (Report, error) {
 		if !p.RealNodes {
 			return Report{}, errors.New("stand-ins need real nodes: simulated nodes run no containers")
 		}
-		if objs, p.Options.StandIns, err = PrepareStandIns(objs, res.Model, helperRef(p.Migrate)); err != nil {
+		if objs, p.Options.StandIns, err = PrepareStandIns(objs, res.Model, helperRef(p.Migrate), TestbedNetwork); err != nil {
 			return Report{}, err
 		}
 	}

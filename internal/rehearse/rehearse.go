@@ -109,7 +109,7 @@ func Run(ctx context.Context, c Cluster, objs []*unstructured.Unstructured, o Op
 			r.event(0, fmt.Sprintf("created %d Secrets the manifests reference with placeholder values", n))
 		}
 	}
-	r.workloads = workloadsOf(objs)
+	r.workloads, r.jobs = workloadsOf(objs), jobsOf(objs)
 	before, err := r.settle(ctx)
 	if err != nil {
 		return Report{}, err
@@ -184,6 +184,7 @@ type rehearsal struct {
 	start     time.Time
 	killed    time.Time
 	workloads []*unstructured.Unstructured
+	jobs      []*unstructured.Unstructured // Jobs and CronJobs, which workloads leaves out
 	timeline  []Event
 }
 
@@ -207,6 +208,17 @@ func workloadsOf(objs []*unstructured.Unstructured) []*unstructured.Unstructured
 	for _, u := range objs {
 		switch u.GetKind() {
 		case "Deployment", "StatefulSet", "DaemonSet":
+			out = append(out, u)
+		}
+	}
+	kube.Sort(out)
+	return out
+}
+
+func jobsOf(objs []*unstructured.Unstructured) []*unstructured.Unstructured {
+	var out []*unstructured.Unstructured
+	for _, u := range objs {
+		if u.GetKind() == "Job" || u.GetKind() == "CronJob" {
 			out = append(out, u)
 		}
 	}

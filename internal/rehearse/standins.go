@@ -43,11 +43,14 @@ type StandIns struct {
 	Notes     []standin.Note
 }
 
-// PrepareStandIns replaces objs' containers by stand-ins running helperImage, and computes the prediction from the
-// original objects for a cluster with k3s's address ranges and without ServiceLB (the test bed runs none).
-func PrepareStandIns(objs []*unstructured.Unstructured, m *model.Project, helperImage string) ([]*unstructured.Unstructured, *StandIns, error) {
-	// The test bed enforces policies with kube-router, as k3s does.
-	cluster, err := reach.New(objs, reach.Options{PodCIDR: "10.42.0.0/16", ServiceCIDR: "10.43.0.0/16", NoServiceLB: true, Enforcer: reach.EnforcerKubeRouter})
+// TestbedNetwork is the test bed's network as the prediction sees it: k3s's address ranges, no ServiceLB, and
+// kube-router enforcing the policies, as on k3s.
+var TestbedNetwork = reach.Options{PodCIDR: "10.42.0.0/16", ServiceCIDR: "10.43.0.0/16", NoServiceLB: true, Enforcer: reach.EnforcerKubeRouter}
+
+// PrepareStandIns replaces objs' containers by stand-ins running helperImage, and predicts the matrix from the
+// original objects for a cluster whose network network describes.
+func PrepareStandIns(objs []*unstructured.Unstructured, m *model.Project, helperImage string, network reach.Options) ([]*unstructured.Unstructured, *StandIns, error) {
+	cluster, err := reach.New(objs, network)
 	if err != nil {
 		return nil, nil, fmt.Errorf("predicting the matrix: %w", err)
 	}
@@ -79,6 +82,14 @@ const (
 	stableRounds  = 3
 	measureWithin = 2 * time.Minute
 )
+
+// MeasureStandIns measures the reachability matrix of objs, which run stand-ins (PrepareStandIns) and are already
+// applied to c with every workload ready, and compares it with s: what a rehearsal with stand-ins does before the
+// kill. o.Logger and o.Progress are used.
+func MeasureStandIns(ctx context.Context, c Cluster, objs []*unstructured.Unstructured, s *StandIns, o Options) (*Reachability, error) {
+	r := &rehearsal{c: c, o: defaults(o, c), start: time.Now(), workloads: workloadsOf(objs), jobs: jobsOf(objs)}
+	return r.measureWithJobs(ctx, s)
+}
 
 // measureWithJobs measures with the Jobs' measuring pods running, and deletes them afterwards.
 func (r *rehearsal) measureWithJobs(ctx context.Context, s *StandIns) (*Reachability, error) {
@@ -187,10 +198,7 @@ const measuringSuffix = "-measure"
 // returns the pods it created, for stopMeasuringPods, even when it fails part way.
 func (r *rehearsal) startMeasuringPods(ctx context.Context) ([]*corev1.Pod, error) {
 	var created []*corev1.Pod
-	for _, u := range r.workloads {
-		if u.GetKind() != "Job" && u.GetKind() != "CronJob" {
-			continue
-		}
+	for _, u := range r.jobs {
 		pod, err := measuringPod(u)
 		if err != nil {
 			return created, err

@@ -9,6 +9,9 @@ import (
 
 // Text renders the timeline and the per-service table.
 func (r Report) Text() string {
+	if r.Killed == "" {
+		return r.readinessText()
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "Timeline (t = 0 when the host of %s was killed):\n", r.Killed)
 	for _, e := range r.Timeline {
@@ -47,6 +50,35 @@ func (r Report) Text() string {
 	default:
 		fmt.Fprintf(&b, "\nVerdict: %d of %d services have downtime when %s dies: %s.\n", len(down), len(r.Services), r.Killed, strings.Join(down, ", "))
 	}
+	return b.String()
+}
+
+// readinessText renders a rehearsal that killed nothing (on the user's cluster): the timeline, readiness and the
+// matrix.
+func (r Report) readinessText() string {
+	var b strings.Builder
+	b.WriteString("Timeline:\n")
+	for _, e := range r.Timeline {
+		fmt.Fprintf(&b, "  %s\n", e.What)
+	}
+	b.WriteString("\n")
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "WORKLOAD\tREPLICAS\tREADY\tNODES\tVERDICT")
+	ready := 0
+	for _, s := range r.Services {
+		if s.Before >= s.Desired {
+			ready++
+		}
+		fmt.Fprintf(tw, "%s/%s\t%d\t%d\t%s\t%s\n", strings.ToLower(s.Workload.Kind), s.Workload.Name, s.Desired, s.Before,
+			strings.Join(s.Nodes, ","), s.Verdict)
+	}
+	tw.Flush()
+	if m := r.Reachability; m != nil {
+		fmt.Fprintf(&b, "\nReachability measured by stand-ins: %d pairs, %d agree with agops check, %d disagree, %d flaky, %d unmeasured.\n",
+			m.Pairs, m.Agree, len(m.Disagreements), len(m.Flaky), m.Unmeasured)
+		_ = m.Comparison.Text(&b)
+	}
+	fmt.Fprintf(&b, "\nVerdict: %d of %d workloads ready; nothing was killed.\n", ready, len(r.Services))
 	return b.String()
 }
 

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -82,6 +84,14 @@ func Start(ctx context.Context, opts ...Option) (*Cluster, error) {
 	}
 	if err := c.start(ctx); err != nil {
 		return nil, errors.Join(err, c.Stop())
+	}
+	if len(o.images) > 0 && !o.real {
+		return nil, errors.Join(errors.New("images can only be loaded into real nodes"), c.Stop())
+	}
+	for _, ref := range slices.Sorted(maps.Keys(o.images)) {
+		if err := c.LoadImage(ctx, ref, o.images[ref]); err != nil {
+			return nil, errors.Join(err, c.Stop())
+		}
 	}
 	go func() {
 		select {

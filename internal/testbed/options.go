@@ -1,11 +1,12 @@
 package testbed
 
 import (
-	corev1 "k8s.io/api/core/v1"
-
 	"io"
 	"log/slog"
 	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	corev1 "k8s.io/api/core/v1"
 )
 
 // NodeSpec describes one fake node: its name and how many nvidia.com/gpu it
@@ -38,6 +39,7 @@ type options struct {
 	readyWithin time.Duration
 	real        bool
 	nodeBins    *NodeBinaries
+	images      map[string]v1.Image
 }
 
 func newOptions(opts []Option) options {
@@ -107,4 +109,14 @@ func WithRealNodes() Option {
 // WithNodeBinaries makes Start use these real-node binaries instead of calling InstallNodes.
 func WithNodeBinaries(b NodeBinaries) Option {
 	return func(o *options) { o.nodeBins = &b }
+}
+
+// WithImage makes Start import img into every real node's runtime as ref, as LoadImage does (real nodes only).
+func WithImage(ref string, img v1.Image) Option {
+	return func(o *options) {
+		if o.images == nil {
+			o.images = map[string]v1.Image{}
+		}
+		o.images[ref] = img
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -31,3 +32,6 @@ type labNet struct{}
 
 func (*labNet) hostIP() string                  { return "127.0.0.1" }
 func (*labNet) down(context.Context, int) error { return nil }
+
+// LoadImage needs real nodes, which need Linux.
+func (c *Cluster) LoadImage(context.Context, string, v1.Image) error { return errNotLinux }

@@ -1,0 +1,251 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/agops/agops/internal/image"
+	"github.com/agops/agops/internal/kube"
+	"github.com/agops/agops/internal/migrate"
+	"github.com/agops/agops/internal/plan"
+	"github.com/agops/agops/internal/plan/plantest"
+	"github.com/agops/agops/internal/rehearse"
+	"github.com/agops/agops/internal/testbed"
+)
+
+// TestProjectsOnRealNodes runs the example and every golden project, ha overlay, with stand-ins, on one cluster of
+// three real nodes, all projects at once: every workload is Ready by its real probes (Jobs complete), and the
+// stand-ins' measured matrix equals agops check's, pair for pair — every connection a project's configuration uses
+// succeeds by name through DNS and kube-proxy, and every one its policies forbid is refused by kube-router.
+func TestProjectsOnRealNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real nodes")
+	}
+	if err := testbed.RealNodesSupported(); err != nil {
+		t.Skip(err)
+	}
+	c := runOnRealNodes(t, projects(t, repoRoot(t)), 0)
+	rehearseOnYourCluster(t, c)
+}
+
+// rehearseOnYourCluster is `agops rehearse --kubeconfig --stand-ins` on the example, with the test bed standing in
+// for the user's cluster: every workload Ready, the matrix agrees, and nothing of the rehearsal is left afterwards.
+func rehearseOnYourCluster(t *testing.T, c *testbed.Cluster) {
+	file := filepath.Join(repoRoot(t), "examples", "ai-lab", "compose.yaml")
+	o := migrate.Options{Plan: plantest.OptionsFile(t, filepath.Dir(file)), Stdout: io.Discard}
+	o.Compose.Files = []string{file}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	rep, err := rehearse.OnYourCluster(ctx, c.RESTConfig(), rehearse.Plan{Migrate: o, Overlay: "ha", StandIns: true,
+		Options: rehearse.Options{Ready: 8 * time.Minute}}, rehearse.TestbedNetwork)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + rep.Text())
+	for _, s := range rep.Services {
+		if s.Before < s.Desired {
+			t.Errorf("your cluster: %s %s: %d of %d ready", s.Workload.Kind, s.Workload.Name, s.Before, s.Desired)
+		}
+	}
+	if m := rep.Reachability; m == nil || m.Pairs == 0 || m.Agree != m.Pairs {
+		t.Errorf("your cluster: matrix %+v, want every pair agreeing", m)
+	}
+	nss, err := c.Client().CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range nss.Items {
+		if strings.HasPrefix(ns.Name, rehearse.RehearsalPrefix) {
+			t.Errorf("namespace %s is left after the rehearsal", ns.Name)
+		}
+	}
+}
+
+// TestCorpusOnRealNodes does the same for ../shared/corpus/awesome-compose, ten projects at a time. It is an
+// acceptance run, not part of the test command: set AGOPS_CORPUS_REAL=1.
+func TestCorpusOnRealNodes(t *testing.T) {
+	if os.Getenv("AGOPS_CORPUS_REAL") == "" {
+		t.Skip("acceptance run: set AGOPS_CORPUS_REAL=1")
+	}
+	if err := testbed.RealNodesSupported(); err != nil {
+		t.Skip(err)
+	}
+	corpus := filepath.Join(filepath.Dir(repoRoot(t)), "shared", "corpus", "awesome-compose")
+	entries, err := os.ReadDir(corpus)
+	if err != nil {
+		t.Skipf("no corpus at %s: %v", corpus, err)
+	}
+	var ps []project
+	for _, e := range entries {
+		if file := composeFile(filepath.Join(corpus, e.Name())); e.IsDir() && file != "" {
+			ps = append(ps, project{"corpus/" + e.Name(), file})
+		}
+	}
+	runOnRealNodes(t, ps, 10)
+}
+
+// onRealNodes is one project applied with stand-ins.
+type onRealNodes struct {
+	p        project
+	objs     []*unstructured.Unstructured
+	standIns *rehearse.StandIns
+}
+
+// runOnRealNodes migrates the projects, applies them with stand-ins batch projects at a time (all at once when
+// batch is 0), waits for their workloads, measures each project's matrix, and deletes the batch's namespaces before
+// the next. It fails on any workload not ready and any pair where the measurement and agops check disagree, is
+// flaky or was not measured, and logs the figures.
+func runOnRealNodes(t *testing.T, ps []project, batch int) *testbed.Cluster {
+	root := repoRoot(t)
+	c := testbed.StartForTest(t, testbed.WithRealNodes(), labNodes(), testbed.WithStorageClasses("fast"))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
+	defer cancel()
+	img, err := image.Build(staticAgops(t, root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := kube.NewApplier(c.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if batch <= 0 {
+		batch = len(ps)
+	}
+	dir := t.TempDir()
+	loaded := map[string]bool{}
+	var workloads, ready, pairs, agree int
+	var lines []string
+	for start := 0; start < len(ps); start += batch {
+		began := time.Now()
+		var run []onRealNodes
+		for _, p := range ps[start:min(start+batch, len(ps))] {
+			o := migrate.Options{Plan: plantest.OptionsFile(t, filepath.Dir(p.file)), Format: migrate.FormatFiles, Stdout: io.Discard,
+				Out: filepath.Join(dir, strings.ReplaceAll(p.name, "/", "_"))}
+			o.Compose.Files = []string{p.file}
+			res, err := migrate.Run(ctx, o)
+			if err != nil {
+				t.Fatalf("%s: migrate: %v", p.name, err)
+			}
+			objs, err := kube.Load(o.Out, "ha")
+			if err != nil {
+				t.Fatalf("%s: %v", p.name, err)
+			}
+			helper := o.Plan.HelperImage
+			if helper == "" {
+				helper = plan.DefaultOptions().HelperImage
+			}
+			if !loaded[helper] {
+				if err := c.LoadImage(ctx, helper, img); err != nil {
+					t.Fatal(err)
+				}
+				loaded[helper] = true
+			}
+			objs, s, err := rehearse.PrepareStandIns(objs, res.Model, helper, rehearse.TestbedNetwork)
+			if err != nil {
+				t.Fatalf("%s: stand-ins: %v", p.name, err)
+			}
+			if err := createExternalClaims(ctx, c, objs); err != nil {
+				t.Fatalf("%s: %v", p.name, err)
+			}
+			if _, err := a.Apply(ctx, objs, kube.ApplyOptions{}); err != nil {
+				t.Fatalf("%s: apply: %v", p.name, err)
+			}
+			if _, err := rehearse.CreatePlaceholderSecrets(ctx, c.Client(), objs); err != nil {
+				t.Fatalf("%s: %v", p.name, err)
+			}
+			run = append(run, onRealNodes{p, objs, s})
+		}
+		for _, r := range run {
+			n, ok, notReady := waitReady(ctx, a, r.objs)
+			workloads, ready = workloads+n, ready+ok
+			if ok < n {
+				t.Errorf("%s: %d of %d workloads ready; not ready: %s", r.p.name, ok, n, strings.Join(notReady, "; "))
+				lines = append(lines, fmt.Sprintf("%s: %d/%d ready", r.p.name, ok, n))
+				continue
+			}
+			m, err := rehearse.MeasureStandIns(ctx, c, r.objs, r.standIns, rehearse.Options{})
+			if err != nil {
+				t.Errorf("%s: measuring: %v", r.p.name, err)
+				continue
+			}
+			pairs, agree = pairs+m.Pairs, agree+m.Agree
+			lines = append(lines, fmt.Sprintf("%s: %d/%d ready; %d pairs, %d agree, %d disagree, %d flaky, %d unmeasured",
+				r.p.name, ok, n, m.Pairs, m.Agree, len(m.Disagreements), len(m.Flaky), m.Unmeasured))
+			if m.Agree != m.Pairs {
+				t.Errorf("%s: %d of %d pairs agree with agops check; disagree %q; flaky %q; %d unmeasured",
+					r.p.name, m.Agree, m.Pairs, m.Disagreements, m.Flaky, m.Unmeasured)
+			}
+		}
+		t.Logf("batch of %d projects: %s", len(run), time.Since(began).Round(time.Second))
+		if start+batch < len(ps) {
+			deleteNamespaces(ctx, t, c, run)
+		}
+	}
+	t.Logf("%d projects: %d/%d workloads ready, %d/%d pairs agree\n  %s", len(ps), ready, workloads, agree, pairs,
+		strings.Join(lines, "\n  "))
+	return c
+}
+
+// waitReady waits for the workloads of objs (Jobs complete) and returns how many there are, how many got ready and
+// which did not.
+func waitReady(ctx context.Context, a *kube.Applier, objs []*unstructured.Unstructured) (n, ready int, notReady []string) {
+	wctx, cancel := context.WithTimeout(ctx, 8*time.Minute)
+	defer cancel()
+	var last []kube.WorkloadState
+	err := a.Wait(wctx, objs, func(s []kube.WorkloadState) { last = s })
+	for _, u := range objs {
+		switch u.GetKind() {
+		case "Deployment", "StatefulSet", "DaemonSet", "Job":
+			n++
+		}
+	}
+	if err == nil {
+		return n, n, nil
+	}
+	for _, s := range last {
+		if s.Done {
+			ready++
+		} else {
+			notReady = append(notReady, s.String())
+		}
+	}
+	return n, ready, append(notReady, err.Error())
+}
+
+// deleteNamespaces deletes the namespaces of a batch's objects and waits until they are gone.
+func deleteNamespaces(ctx context.Context, t *testing.T, c *testbed.Cluster, run []onRealNodes) {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, r := range run {
+		for _, u := range r.objs {
+			if ns := u.GetNamespace(); ns != "" && !seen[ns] {
+				seen[ns] = true
+				if err := c.Client().CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil {
+					t.Errorf("deleting namespace %s: %v", ns, err)
+				}
+			}
+		}
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	for ns := range seen {
+		for {
+			if _, err := c.Client().CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); err != nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("namespace %s still there after 5 minutes", ns)
+				return
+			}
+			time.Sleep(time.Second)
+		}
+	}
+}
