@@ -22,8 +22,8 @@ import (
 	"github.com/agops/agops/internal/testbed"
 )
 
-// TestProjectsOnRealNodes runs the example and every golden project, ha overlay, with stand-ins, on one cluster of
-// three real nodes, all projects at once: every workload is Ready by its real probes (Jobs complete), and the
+// TestProjectsOnRealNodes runs every golden project, ha overlay, with stand-ins, on one cluster of three real nodes,
+// six projects at a time, then the example as on a user's cluster: every workload is Ready by its real probes (Jobs complete), and the
 // stand-ins' measured matrix equals agops check's, pair for pair — every connection a project's configuration uses
 // succeeds by name through DNS and kube-proxy, and every one its policies forbid is refused by kube-router.
 func TestProjectsOnRealNodes(t *testing.T) {
@@ -33,7 +33,8 @@ func TestProjectsOnRealNodes(t *testing.T) {
 	if err := testbed.RealNodesSupported(); err != nil {
 		t.Skip(err)
 	}
-	c := runOnRealNodes(t, projects(t, repoRoot(t)), 0)
+	// The example's own rehearsal (TestRehearseExampleOnRealNodes) and rehearseOnYourCluster below measure it.
+	c := runOnRealNodes(t, projects(t, repoRoot(t))[1:], 6)
 	rehearseOnYourCluster(t, c)
 }
 

@@ -14,9 +14,13 @@ import (
 // sandboxImage is the sandbox image of every pod: the pause binary of tools/nodes, loaded into each node.
 const sandboxImage = "registry.k8s.io/pause:3.10"
 
-// RuntimeHandlers are the RuntimeClass handlers real nodes accept besides runc; each runs plain runc here, as no GPU
-// runtime can run on the test bed, so that manifests asking for NVIDIA's runtime still start.
-var RuntimeHandlers = []string{"nvidia"}
+// RuntimeHandlers are the RuntimeClass handlers real nodes accept besides runc: the runtimes k3s configures in its
+// containerd when it finds them (NVIDIA's, crun and the WebAssembly shims) and an NPU's. Each runs plain runc here, as
+// no GPU or Wasm runtime can run on the test bed, so that manifests asking for them still start.
+var RuntimeHandlers = []string{
+	"nvidia", "nvidia-experimental", "crun", "npu",
+	"lunatic", "slight", "spin", "wasmedge", "wasmer", "wasmtime", "wws",
+}
 
 func containerdConfig(dir string) string {
 	var runtimes strings.Builder

@@ -3,8 +3,11 @@ package testbed
 import (
 	"context"
 	"log/slog"
+	"os"
+	"os/signal"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -21,6 +24,7 @@ func StartForTest(t testing.TB, opts ...Option) *Cluster {
 	if err != nil {
 		t.Fatalf("starting testbed cluster: %v", err)
 	}
+	stopOnSignal(c)
 	t.Cleanup(func() {
 		if t.Failed() {
 			c.logTails(t, 50)
@@ -55,4 +59,24 @@ type testWriter struct{ t testing.TB }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// stopOnSignal stops the cluster when the test binary is interrupted or terminated (Ctrl-C, go test's -timeout
+// does not signal, but a CI runner's cancel does), which would otherwise leave its processes, and a real node's
+// containers, running: cleanups do not run on a signal. The signal is then delivered again, with its default action.
+func stopOnSignal(c *Cluster) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		select {
+		case sig := <-ch:
+			_ = c.Stop()
+			signal.Reset(sig)
+			if p, err := os.FindProcess(os.Getpid()); err == nil {
+				_ = p.Signal(sig)
+			}
+		case <-c.stopped:
+			signal.Stop(ch)
+		}
+	}()
 }
