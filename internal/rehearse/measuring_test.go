@@ -75,3 +75,16 @@ spec:
 		t.Error("a Deployment without a template made a measuring pod")
 	}
 }
+
+func TestUnresolved(t *testing.T) {
+	t.Parallel()
+	closed := standin.MeasuredPair{From: "ns/a", To: "ns/b", Port: "80/TCP", State: standin.Closed, Errors: []string{"refused"}}
+	if unresolved(standin.Measured{Pairs: []standin.MeasuredPair{closed}}) {
+		t.Error("a refused connection counted as unresolved")
+	}
+	dns := closed
+	dns.Errors = []string{"dns: timeout", "refused"}
+	if !unresolved(standin.Measured{Pairs: []standin.MeasuredPair{closed, dns}}) {
+		t.Error("a DNS failure did not count as unresolved")
+	}
+}

@@ -77,7 +77,8 @@ func composeReach(m *model.Project) standin.ComposeReach {
 
 // The measurement starts once every workload is ready, but an enforcer may still be catching up with the pods that
 // just started (kube-router resyncs on every pod event): it is taken when stableRounds successive readings, a dial
-// round apart, agree on every pair, or after measureWithin at most (then flaky pairs say what was still moving).
+// round apart, agree on every pair and resolved every name, or after measureWithin at most (then flaky pairs and
+// DNS errors say what was still moving).
 const (
 	stableRounds  = 3
 	measureWithin = 2 * time.Minute
@@ -123,9 +124,14 @@ func (r *rehearsal) measure(ctx context.Context, s *StandIns) (*Reachability, er
 		}
 		measured = standin.Measure(reports, 1)
 		key := states(measured)
-		if key == last {
+		switch {
+		case unresolved(measured):
+			// A name that does not resolve says nothing about the policies (every tier may ask the cluster DNS):
+			// DNS, or the enforcer's rules for a new pod, is not there yet.
+			last, same = "", 0
+		case key == last:
 			same++
-		} else {
+		default:
 			last, same = key, 1
 		}
 		if same >= stableRounds || time.Now().After(deadline) {
@@ -142,6 +148,18 @@ func (r *rehearsal) measure(ctx context.Context, s *StandIns) (*Reachability, er
 	r.event(0, fmt.Sprintf("measured %d pairs: %d agree with agops check, %d disagree, %d flaky, %d unmeasured",
 		out.Pairs, out.Agree, len(cmp.Disagreements), len(cmp.Flaky), cmp.Unmeasured))
 	return out, nil
+}
+
+// unresolved reports whether some dial of the reading failed to resolve its name.
+func unresolved(m standin.Measured) bool {
+	for _, p := range m.Pairs {
+		for _, e := range p.Errors {
+			if strings.HasPrefix(e, "dns:") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // states is the measured matrix's pairs and states, to tell whether two readings agree.

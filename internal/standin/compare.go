@@ -71,6 +71,8 @@ func (r Row) pair() string { return r.From + " -> " + r.To + " " + r.Port }
 
 // Compare lists every pair (from, to, port): every workload of the predicted matrix to every declared port of
 // every workload (ServiceLB's pods, kube-dns and the outside world left out), and every pair measured besides.
+// Workloads on their node's network are left out as sources: what they reach depends on where their pods run (a
+// node reaches the pods on it whatever the policies say), so neither verdict would be the cluster's.
 func Compare(predicted reach.Matrix, measured Measured, compose ComposeReach) Comparison {
 	got := map[[3]string]MeasuredPair{}
 	for _, p := range measured.Pairs {
@@ -88,9 +90,11 @@ func Compare(predicted reach.Matrix, measured Measured, compose ComposeReach) Co
 			keys = append(keys, k)
 		}
 	}
+	hostNet := map[string]bool{}
 	for _, src := range predicted.Nodes {
+		hostNet[src.ID] = src.HostNetwork
 		for _, dst := range predicted.Nodes {
-			if workloadNode(src) && workloadNode(dst) {
+			if workloadNode(src) && workloadNode(dst) && !src.HostNetwork {
 				for _, p := range dst.Ports {
 					add([3]string{src.ID, dst.ID, p.String()})
 				}
@@ -98,7 +102,9 @@ func Compare(predicted reach.Matrix, measured Measured, compose ComposeReach) Co
 		}
 	}
 	for _, p := range measured.Pairs {
-		add([3]string{p.From, p.To, p.Port})
+		if !hostNet[p.From] {
+			add([3]string{p.From, p.To, p.Port})
+		}
 	}
 	slices.SortFunc(keys, func(a, b [3]string) int { return comparePairs(a[0], a[1], a[2], b[0], b[1], b[2]) })
 	c := Comparison{Rows: []Row{}, Disagreements: []string{}, Flaky: []string{}, ComposeDifferences: []string{}}

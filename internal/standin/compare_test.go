@@ -21,6 +21,13 @@ func probe(to string, port int32, proto string, ok bool, err string) Result {
 	return Result{Target: "x:1", Source: sourceProbe, Workload: to, Port: port, Protocol: proto, OK: ok, Error: err}
 }
 
+// selfProbe is a probe that came back to the dialing pod.
+func selfProbe(to string, port int32) Result {
+	r := probe(to, port, tcp, true, "")
+	r.Self = true
+	return r
+}
+
 func report(workload, pod string, round int, results ...Result) Report {
 	return Report{Pod: pod, Namespace: "ns", Workload: workload, Container: "c", Round: round, Results: results}
 }
@@ -35,12 +42,15 @@ func TestMeasure(t *testing.T) {
 			probe("ns/cache", 6379, tcp, false, "timeout")),
 		// An older round of web-1 is left out with rounds=1 (it would make db flaky).
 		report("ns/web", "web-1", 6, probe("ns/db", 5432, tcp, true, "")),
-		// UDP, and a report without a workload (left out).
-		report("ns/api", "api-0", 1, probe("ns/dns", 53, udp, true, "")),
+		// UDP, and a report without a workload (left out). api-0's dial of its own Service that came back to
+		// itself is left out too: the refused one, to the other replica, is what counts.
+		report("ns/api", "api-0", 1, probe("ns/dns", 53, udp, true, ""), selfProbe("ns/api", 8000),
+			probe("ns/api", 8000, tcp, false, "refused")),
 		report("", "stray", 1, probe("ns/api", 8000, tcp, false, "timeout")),
 	}
 	m := Measure(reports, 1)
 	want := []MeasuredPair{
+		{From: "ns/api", To: "ns/api", Port: "8000/TCP", State: Closed, Failed: 1, Errors: []string{"refused"}, Pods: 1},
 		{From: "ns/api", To: "ns/dns", Port: "53/UDP", State: Open, OK: 1, Pods: 1},
 		{From: "ns/web", To: "ns/api", Port: "8000/TCP", State: Open, OK: 2, Pods: 2},
 		{From: "ns/web", To: "ns/cache", Port: "6379/TCP", State: Flaky, OK: 1, Failed: 1, Errors: []string{"timeout"}, Pods: 2},
@@ -297,4 +307,29 @@ func flagOf(t *testing.T, objs []*unstructured.Unstructured, name, flag string) 
 	}
 	t.Fatalf("no workload %s", name)
 	return ""
+}
+
+// TestCompareLeavesOutHostNetworkSources checks that a workload on its node's network is no source in the
+// comparison, measured or predicted (a node reaches the pods on it whatever the policies say), yet stays a
+// destination.
+func TestCompareLeavesOutHostNetworkSources(t *testing.T) {
+	t.Parallel()
+	m := matrix()
+	m.Nodes = append(m.Nodes, reach.Node{ID: "ns/monitor", Kind: "DaemonSet", HostNetwork: true, Ports: []reach.Port{{Port: 9100, Protocol: tcp}}})
+	measured := Measure([]Report{
+		report("ns/monitor", "monitor-a", 1, probe("ns/db", 5432, tcp, true, "")),
+		report("ns/monitor", "monitor-b", 1, probe("ns/db", 5432, tcp, false, "refused")),
+		report("ns/web", "web-1", 1, probe("ns/monitor", 9100, tcp, false, "timeout")),
+	}, 1)
+	c := Compare(m, measured, nil)
+	to := false
+	for _, r := range c.Rows {
+		if r.From == "ns/monitor" {
+			t.Errorf("row from the host-network workload: %+v", r)
+		}
+		to = to || (r.From == "ns/web" && r.To == "ns/monitor" && r.Measured == Closed)
+	}
+	if !to || len(c.Flaky) > 0 {
+		t.Errorf("rows %+v, flaky %q: want web -> monitor measured closed and nothing flaky", c.Rows, c.Flaky)
+	}
 }

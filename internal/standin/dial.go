@@ -1,8 +1,10 @@
 package standin
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -17,18 +19,25 @@ const DefaultDialTimeout = time.Second
 var udpProbe = []byte("agops-standin probe\n")
 
 // Dial opens a connection to t and closes it again: a TCP connect, or for UDP a datagram sent and an answer
-// awaited. It reports how it went and how long it took; timeout bounds it.
-func Dial(ctx context.Context, t Target, timeout time.Duration) Result {
+// awaited. It reports how it went and how long it took; timeout bounds it. self, when set, is the dialing pod's
+// name: a probe target (a peer's stand-in) is asked who answered (whoProbe), and a connection that came back to the
+// dialer itself is marked Self.
+func Dial(ctx context.Context, t Target, timeout time.Duration, self string) Result {
 	r := Result{Target: t.Addr, Source: t.Source, Workload: t.Workload, Port: t.Port, Protocol: t.Protocol}
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	ask := self != "" && t.Source == sourceProbe
 	var err error
+	var answer string
 	if t.Protocol == udp {
-		err = dialUDP(ctx, t.Addr)
+		answer, err = dialUDP(ctx, t.Addr)
 	} else {
 		var c net.Conn
 		if c, err = (&net.Dialer{}).DialContext(ctx, "tcp", t.Addr); err == nil {
+			if ask {
+				answer = who(ctx, c)
+			}
 			c.Close()
 		}
 	}
@@ -37,28 +46,45 @@ func Dial(ctx context.Context, t Target, timeout time.Duration) Result {
 	if err != nil {
 		r.Error = classify(err)
 	}
+	r.Self = ask && r.OK && answer == self+"\n"
 	return r
 }
 
-func dialUDP(ctx context.Context, addr string) error {
+// who asks a connected stand-in its name; anything else (an answer that does not come in time) is "".
+func who(ctx context.Context, c net.Conn) string {
+	deadline, _ := ctx.Deadline()
+	if c.SetDeadline(deadline) != nil {
+		return ""
+	}
+	if _, err := io.WriteString(c, whoProbe); err != nil {
+		return ""
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return ""
+	}
+	return line
+}
+
+// dialUDP sends udpProbe and returns the answer.
+func dialUDP(ctx context.Context, addr string) (string, error) {
 	c, err := (&net.Dialer{}).DialContext(ctx, "udp", addr)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer c.Close()
 	deadline, _ := ctx.Deadline()
 	if err := c.SetDeadline(deadline); err != nil {
-		return err
+		return "", err
 	}
 	if _, err := c.Write(udpProbe); err != nil {
-		return err
+		return "", err
 	}
 	buf := make([]byte, 512)
-	_, err = c.Read(buf)
-	return err
+	n, err := c.Read(buf)
+	return string(buf[:n]), err
 }
 
-// classify names a dial error the way reports do.
 func classify(err error) string {
 	var dnsErr *net.DNSError
 	switch {

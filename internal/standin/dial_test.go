@@ -73,7 +73,7 @@ func TestDialTCP(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			target := Target{Addr: tt.addr, Protocol: tcp, Source: "probe", Workload: "ns/w", Port: 9}
-			r := Dial(context.Background(), target, 300*time.Millisecond)
+			r := Dial(context.Background(), target, 300*time.Millisecond, "")
 			if r.OK != tt.wantOK || !strings.HasPrefix(r.Error, tt.wantErr) || (tt.wantErr == "" && r.Error != "") {
 				t.Errorf("Dial(%s) = ok %v, error %q; want ok %v, error %q", tt.addr, r.OK, r.Error, tt.wantOK, tt.wantErr)
 			}
@@ -86,7 +86,7 @@ func TestDialTCP(t *testing.T) {
 
 func TestDialTimeoutIsBounded(t *testing.T) {
 	t.Parallel()
-	r := Dial(context.Background(), Target{Addr: blackholed(t), Protocol: tcp}, 200*time.Millisecond)
+	r := Dial(context.Background(), Target{Addr: blackholed(t), Protocol: tcp}, 200*time.Millisecond, "")
 	if r.Error != "timeout" || r.Ms < 150 || r.Ms > 5000 {
 		t.Errorf("Dial of a blackholed address = %+v; want a timeout after about 200 ms", r)
 	}
@@ -122,7 +122,7 @@ func TestDialUDP(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			r := Dial(context.Background(), Target{Addr: tt.addr, Protocol: udp}, 300*time.Millisecond)
+			r := Dial(context.Background(), Target{Addr: tt.addr, Protocol: udp}, 300*time.Millisecond, "")
 			if r.OK != tt.wantOK || r.Error != tt.wantErr {
 				t.Errorf("Dial(%s/UDP) = ok %v, error %q; want ok %v, error %q", tt.addr, r.OK, r.Error, tt.wantOK, tt.wantErr)
 			}
@@ -149,6 +149,40 @@ func TestClassify(t *testing.T) {
 	for _, tt := range tests {
 		if got := classify(tt.err); got != tt.want {
 			t.Errorf("classify(%v) = %q, want %q", tt.err, got, tt.want)
+		}
+	}
+}
+
+// TestDialTellsSelf checks that a probe that reaches the dialing pod's own stand-in (through its workload's Service)
+// is marked Self, over TCP and UDP, and one that reaches another replica is not; other targets are never asked.
+func TestDialTellsSelf(t *testing.T) {
+	t.Parallel()
+	srv, err := Listen("127.0.0.1", []Port{{0, tcp}, {0, udp}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	srv.Identify("api-0")
+	for _, a := range srv.Addrs() {
+		proto := tcp
+		if _, ok := a.(*net.UDPAddr); ok {
+			proto = udp
+		}
+		probe := Target{Addr: a.String(), Protocol: proto, Source: sourceProbe, Workload: "ns/api", Port: 1}
+		for _, tc := range []struct {
+			target   Target
+			self     string
+			wantSelf bool
+		}{
+			{probe, "api-0", true},
+			{probe, "api-1", false},
+			{probe, "", false},
+			{Target{Addr: a.String(), Protocol: proto, Source: "config:DB_URL"}, "api-0", false},
+		} {
+			r := Dial(context.Background(), tc.target, time.Second, tc.self)
+			if !r.OK || r.Self != tc.wantSelf {
+				t.Errorf("%s %s as %q: ok %v self %v (%s); want ok, self %v", proto, tc.target.Source, tc.self, r.OK, r.Self, r.Error, tc.wantSelf)
+			}
 		}
 	}
 }

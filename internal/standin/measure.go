@@ -56,7 +56,7 @@ func Measure(reports []Report, rounds int) Measured {
 			continue
 		}
 		for _, res := range r.Results {
-			if res.Workload == "" {
+			if res.Workload == "" || res.Self {
 				continue
 			}
 			k := [3]string{r.Workload, res.Workload, strconv.Itoa(int(res.Port)) + "/" + res.Protocol}

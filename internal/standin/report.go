@@ -57,6 +57,9 @@ type Result struct {
 	// Error classifies a failed dial: "timeout" (no answer: usually a NetworkPolicy dropping packets), "refused"
 	// (nothing listens, or a policy that rejects), "unreachable", "reset", "dns: ...", or the dialer's message.
 	Error string `json:"error,omitempty"`
+	// Self says the connection came back to the dialing pod itself (through its own workload's Service): it
+	// proves nothing about the policies between replicas, and Measure leaves it out.
+	Self bool `json:"self,omitempty"`
 	// Ms is how long the dial took, in milliseconds.
 	Ms int64 `json:"ms"`
 }

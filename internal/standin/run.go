@@ -103,14 +103,15 @@ func Run(ctx context.Context, c Config, out io.Writer) error {
 	}
 	config, self := ConfigTargets(c.Env, c.Command)
 	name, namespace := c.pod()
+	srv.Identify(name)
 	base := Report{Pod: name, Namespace: namespace, Workload: c.Workload, Container: c.Container, Listening: listening(srv)}
 	tick := time.NewTicker(c.Every)
 	defer tick.Stop()
 	for round := 1; ; round++ {
 		rep := base
 		rep.Round, rep.Time = round, time.Now().UTC().Truncate(time.Millisecond)
-		rep.Results = dialAll(ctx, append(append([]Target{}, config...), c.Probes...), c.Timeout)
-		rep.Self = dialAll(ctx, self, c.Timeout)
+		rep.Results = dialAll(ctx, append(append([]Target{}, config...), c.Probes...), c.Timeout, name)
+		rep.Self = dialAll(ctx, self, c.Timeout, "")
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -147,7 +148,7 @@ func listening(s *Server) []string {
 }
 
 // dialAll dials the targets, some at once, and returns their results in the targets' order.
-func dialAll(ctx context.Context, ts []Target, timeout time.Duration) []Result {
+func dialAll(ctx context.Context, ts []Target, timeout time.Duration, self string) []Result {
 	if len(ts) == 0 {
 		return nil
 	}
@@ -158,7 +159,7 @@ func dialAll(ctx context.Context, ts []Target, timeout time.Duration) []Result {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			out[i] = Dial(ctx, t, timeout)
+			out[i] = Dial(ctx, t, timeout, self)
 		})
 	}
 	wg.Wait()

@@ -39,6 +39,25 @@ type Server struct {
 	mu     sync.Mutex
 	open   map[net.Conn]bool // connections not yet handed to the HTTP server
 	closed bool
+	name   string // the pod's name, answered to whoProbe (Identify)
+}
+
+// whoProbe asks a stand-in who it is, over TCP (a line) or UDP (udpProbe): it answers its pod's name, so that a
+// stand-in dialing its own workload's Service can tell the connections that came back to itself (hairpin traffic,
+// which every enforcer lets through) from those that reached another replica.
+const whoProbe = "agops-standin who\n"
+
+// Identify sets the name the server answers to whoProbe and udpProbe.
+func (s *Server) Identify(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.name = name
+}
+
+func (s *Server) identity() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.name
 }
 
 // Listen opens every port on host ("" is every interface) and serves them until Close. It fails if any port
@@ -188,6 +207,11 @@ func (s *Server) serve(c net.Conn) {
 		s.conns.hand(tls.Server(&peeked{Conn: c, r: br}, s.tls))
 		return
 	case kindOther:
+		if b, err := br.Peek(len(whoProbe)); err == nil && string(b) == whoProbe {
+			br.Discard(len(whoProbe))
+			c.SetWriteDeadline(time.Now().Add(time.Second))
+			io.WriteString(c, s.identity()+"\n")
+		}
 		for {
 			c.SetReadDeadline(time.Now().Add(idleTimeout))
 			if _, err := br.Discard(br.Buffered() + 1); err != nil {
@@ -281,7 +305,7 @@ func (l *connListener) Close() error {
 
 func (l *connListener) Addr() net.Addr { return &net.TCPAddr{} }
 
-// echo answers every datagram with itself.
+// echo answers every datagram with itself, but udpProbe with the server's identity once it has one.
 func (s *Server) echo(pc net.PacketConn) {
 	buf := make([]byte, 64*1024)
 	for {
@@ -293,7 +317,11 @@ func (s *Server) echo(pc net.PacketConn) {
 			}
 			return
 		}
-		if _, err := pc.WriteTo(buf[:n], from); err != nil {
+		answer := buf[:n]
+		if name := s.identity(); name != "" && string(answer) == string(udpProbe) {
+			answer = []byte(name + "\n")
+		}
+		if _, err := pc.WriteTo(answer, from); err != nil {
 			s.log.Debug("udp answer", "to", from, "err", err)
 		}
 	}

@@ -61,6 +61,9 @@ type Peer struct {
 	Labels   map[string]string // the pods' labels
 	Ports    []Port            // the declared container ports, sorted by number and protocol
 	External bool              // the outside world
+	// HostNetwork says the pods use their node's network: their connections come from the node's address, which
+	// every enforcer lets reach the pods on the same node whatever the policies say.
+	HostNetwork bool
 }
 
 // String is the peer's identity in the matrix: "namespace/name", or "external".
@@ -284,7 +287,8 @@ func (c *Cluster) addWorkload(u *unstructured.Unstructured, kind string) error {
 	if err != nil {
 		return err
 	}
-	p := Peer{Namespace: namespaceOf(meta.Namespace), Name: meta.Name, Kind: kind, Labels: tmpl.Labels, Ports: ports}
+	p := Peer{Namespace: namespaceOf(meta.Namespace), Name: meta.Name, Kind: kind, Labels: tmpl.Labels, Ports: ports,
+		HostNetwork: tmpl.Spec.HostNetwork}
 	if tmpl.Spec.HostNetwork {
 		c.warnings = append(c.warnings, fmt.Sprintf("%s %s uses the host's network: most network plugins do not "+
 			"apply NetworkPolicies to it, the matrix treats it as an ordinary pod", kind, p))

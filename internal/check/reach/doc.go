@@ -46,7 +46,17 @@
 // Cilium does not. The matrix follows the plugins that do, since they are the ones an ipBlock can open a path on:
 // 0.0.0.0/0 admits every pod of the cluster, 0.0.0.0/0 except the pod CIDR none. Pods' addresses are not known in
 // advance, so a block that holds only part of the pod CIDR admits every pod in the matrix, with a warning.
-// hostNetwork workloads, which policies do not govern, are treated as ordinary pods, with a warning.
+// hostNetwork workloads, which policies do not govern, are treated as ordinary pods, with a warning, and marked
+// (Node.HostNetwork): their connections come from their node's address, which reaches the pods on the same node
+// whatever the policies say.
+//
+// # kube-router
+//
+// With Options.Enforcer set to EnforcerKubeRouter the model reads the policies as kube-router (k3s's enforcer)
+// does: it evaluates every policy that selects a pod in one chain for the pod's traffic in both directions, so a
+// policy that isolates both directions and selects both ends of a connection also admits it by its egress rules on
+// the destination's side and by its ingress rules on the source's side. Crossings lists what that reading opens
+// beyond the API's.
 //
 // The matrix reports, for a destination that declares ports, the declared ports the source may open; for a
 // destination without declared ports (and for the outside world) the ports the policies leave open, "any" when

@@ -26,6 +26,9 @@ type Node struct {
 	Kind     string   `json:"kind,omitempty"` // the workload's kind or ServiceLB; empty for kube-dns and the outside world
 	Ports    []Port   `json:"ports"`          // declared container ports
 	Isolated []string `json:"isolated"`       // "ingress" and/or "egress": the directions some policy restricts
+	// HostNetwork marks a workload on its node's network (see Peer.HostNetwork): its cells hold for its
+	// connections to pods on other nodes; those on its own node are always open.
+	HostNetwork bool `json:"hostNetwork,omitempty"`
 }
 
 // Edge is an allowed connection. Ports are the destination's declared ports the source may open ("8000/TCP");
@@ -81,7 +84,7 @@ func (c *Cluster) enforcer() string {
 func isKubeDNS(p Peer) bool { return p.Kind == "" && !p.External }
 
 func node(p Peer, sel [2][]*policy) Node {
-	n := Node{ID: p.String(), Kind: p.Kind, Ports: append([]Port{}, p.Ports...), Isolated: []string{}}
+	n := Node{ID: p.String(), Kind: p.Kind, Ports: append([]Port{}, p.Ports...), Isolated: []string{}, HostNetwork: p.HostNetwork}
 	for _, d := range []direction{ingress, egress} {
 		if len(sel[d]) > 0 {
 			n.Isolated = append(n.Isolated, d.String())
