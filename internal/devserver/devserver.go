@@ -58,6 +58,13 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if err := o.defaults(); err != nil {
 		return nil, err
 	}
+	// Temporal's telemetry start-up asks for the current user, which a static binary can only read from $USER: in a
+	// container without /etc/passwd (the agops image) it would fail without it.
+	if os.Getenv("USER") == "" {
+		if err := os.Setenv("USER", "agops"); err != nil {
+			return nil, err
+		}
+	}
 	sqlCfg := &config.SQL{PluginName: sqliteplugin.PluginName, DatabaseName: o.DBFile,
 		ConnectAttributes: map[string]string{"mode": "rwc", "_journal_mode": "wal", "_synchronous": "2"}}
 	if err := checkPorts(o.Host, o.Port); err != nil {

@@ -286,8 +286,8 @@ func temporalObjects(node string) []runtime.Object {
 	d := teamDeployment("temporal", 1, corev1.PodSpec{
 		NodeSelector: map[string]string{"kubernetes.io/hostname": node},
 		Containers: []corev1.Container{{Name: "temporal", Image: "agops.test/teamtemporal:1",
-			// USER: the server's OpenTelemetry resource asks for the user, which a static binary finds only there.
-			Env: []corev1.EnvVar{{Name: "DATA_DIR", Value: "/data"}, {Name: "USER", Value: "temporal"},
+			// No USER: devserver sets it, as the agops image has no /etc/passwd.
+			Env: []corev1.EnvVar{{Name: "DATA_DIR", Value: "/data"},
 				{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}}},
 			Ports:          []corev1.ContainerPort{{Name: "grpc", ContainerPort: 7233}},
 			ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(7233)}}, PeriodSeconds: 2},
