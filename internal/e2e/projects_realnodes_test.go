@@ -23,25 +23,28 @@ import (
 )
 
 // TestProjectsOnRealNodes runs every golden project, ha overlay, with stand-ins, on one cluster of three real nodes,
-// six projects at a time, then the example as on a user's cluster: every workload is Ready by its real probes (Jobs complete), and the
+// in two batches, then one of them again as on a user's cluster: every workload is Ready by its real probes (Jobs complete), and the
 // stand-ins' measured matrix equals agops check's, pair for pair — every connection a project's configuration uses
 // succeeds by name through DNS and kube-proxy, and every one its policies forbid is refused by kube-router.
 func TestProjectsOnRealNodes(t *testing.T) {
+	// Real-node tests run two at a time (go test -parallel): most of their time is waiting for pods.
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts real nodes")
 	}
 	if err := testbed.RealNodesSupported(); err != nil {
 		t.Skip(err)
 	}
-	// The example's own rehearsal (TestRehearseExampleOnRealNodes) and rehearseOnYourCluster below measure it.
-	c := runOnRealNodes(t, projects(t, repoRoot(t))[1:], 6)
-	rehearseOnYourCluster(t, c)
+	// The example has its own rehearsal on real nodes (TestRehearseExampleOnRealNodes).
+	ps := projects(t, repoRoot(t))[1:]
+	c := runOnRealNodes(t, ps, (len(ps)+1)/2)
+	rehearseOnYourCluster(t, c, filepath.Join(repoRoot(t), "internal", "migrate", "testdata", "golden", "tiers", "compose.yaml"))
 }
 
-// rehearseOnYourCluster is `agops rehearse --kubeconfig --stand-ins` on the example, with the test bed standing in
-// for the user's cluster: every workload Ready, the matrix agrees, and nothing of the rehearsal is left afterwards.
-func rehearseOnYourCluster(t *testing.T, c *testbed.Cluster) {
-	file := filepath.Join(repoRoot(t), "examples", "ai-lab", "compose.yaml")
+// rehearseOnYourCluster is `agops rehearse --kubeconfig --stand-ins` on a project (a golden one with three tiers and
+// the gateway, under its throw-away name beside the same project's namespaces), with the test bed standing in for
+// the user's cluster: every workload Ready, the matrix agrees, and nothing of the rehearsal is left afterwards.
+func rehearseOnYourCluster(t *testing.T, c *testbed.Cluster, file string) {
 	o := migrate.Options{Plan: plantest.OptionsFile(t, filepath.Dir(file)), Stdout: io.Discard}
 	o.Compose.Files = []string{file}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)

@@ -164,10 +164,17 @@ func (c *Cluster) prepare(ctx context.Context) error {
 		return err
 	}
 	if c.realNodes {
+		// The API server serves on k3s's port, on the cluster's own bridge address, which no other cluster has:
+		// pods reach it through the kubernetes Service, and NetworkPolicies that admit the API server by its port
+		// (agops admits TCP 6443) must see the port k3s uses.
+		c.ports.apiServer = k3sAPIPort
 		return c.startNetwork(ctx)
 	}
 	return nil
 }
+
+// k3sAPIPort is the port k3s's API server serves on.
+const k3sAPIPort = 6443
 
 // run starts one process and records it.
 func (c *Cluster) run(name, bin string, args []string) (*process, error) {

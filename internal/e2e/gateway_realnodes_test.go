@@ -1,0 +1,534 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/agops/agops/internal/audit"
+	"github.com/agops/agops/internal/image"
+	"github.com/agops/agops/internal/kube"
+	"github.com/agops/agops/internal/migrate"
+	"github.com/agops/agops/internal/plan/plantest"
+	"github.com/agops/agops/internal/rehearse"
+	"github.com/agops/agops/internal/testbed"
+)
+
+// gatewayProject is an agent and the MCP tool server it calls by name; both run testdata/mcpfleet.
+const gatewayProject = `name: toolbox
+services:
+  tools:
+    image: agops.test/mcp-tools:1
+    command: ["serve", ":8811"]
+    expose: ["8811"]
+    x-agops: {role: tool}
+  agent:
+    image: agops.test/mcp-agent:1
+    command: ["agent"]
+    environment:
+      MCP_URL: http://tools:8811/mcp
+    x-agops: {role: agent}
+`
+
+// gatewayPolicy lets the agent call echo, and add with small arguments only; delete_all is granted to nobody.
+const gatewayPolicy = `apiVersion: agops.dev/v1alpha1
+kind: FleetPolicy
+metadata: {name: toolbox}
+spec:
+  servers:
+    - {name: tools, url: "http://tools:8811/mcp", kind: mcp}
+  agents:
+    - name: toolbox-ai-lab/agent
+      grants:
+        - {server: tools, tools: [echo]}
+        - {server: tools, tools: [add], when: 'between(args.a, 0, 99) && between(args.b, 0, 99)'}
+`
+
+const (
+	gatewayNS    = "toolbox-ai-lab"
+	gatewayAgent = gatewayNS + "/agent"
+	auditDir     = "/var/lib/agops" // where the migrated gateway keeps its log, key and checkpoint
+	auditClaim   = "audit-agops-gateway-0"
+)
+
+// TestGatewayOnRealNodes runs the governance path of a migrated project on three real nodes: the agent calls the
+// tool server by its Compose name, which now selects the agops gateway StatefulSet; the gateway authenticates the
+// agent's ServiceAccount token by TokenReview, forwards what the fleet policy allows to the real go-sdk MCP server
+// and refuses the rest. The gateway's pod is deleted with grace 0 while the agent calls; its replacement serves the
+// agent again on the same volume. Then the gateway is scaled down and `agops audit verify` checks the log against
+// its signed checkpoint in a pod that mounts the gateway's claim, and every call the agent saw succeed, before and
+// after the kill, has its allow record in that one chain.
+func TestGatewayOnRealNodes(t *testing.T) {
+	// Real-node tests run two at a time (go test -parallel): most of their time is waiting for pods.
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("starts real nodes")
+	}
+	if err := testbed.RealNodesSupported(); err != nil {
+		t.Skip(err)
+	}
+	root := repoRoot(t)
+	p, dir := inlineProject(t, "toolbox", gatewayProject)
+	objs, err := kube.Load(migrateWithPolicy(t, p, dir, gatewayPolicy), "single-node")
+	if err != nil {
+		t.Fatal(err)
+	}
+	helper := plantest.OptionsFile(t, dir).HelperImage
+	agops, err := image.Build(staticAgops(t, root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fleet, err := image.Pack(buildFleet(t, root), image.Spec{Path: "/mcpfleet", Title: "mcpfleet"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := testbed.StartForTest(t, testbed.WithRealNodes())
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	defer cancel()
+	for _, l := range []struct {
+		ref string
+		img v1.Image
+	}{{helper, agops}, {"agops.test/mcp-tools:1", fleet}, {"agops.test/mcp-agent:1", fleet}} {
+		if err := c.LoadImage(ctx, l.ref, l.img); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, err := kube.NewApplier(c.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Apply(ctx, objs, kube.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rehearse.CreatePlaceholderSecrets(ctx, c.Client(), objs); err != nil {
+		t.Fatal(err)
+	}
+	cs := c.Client()
+	t.Cleanup(func() { dumpOnFailure(t, cs) })
+	gw := waitPod(ctx, t, cs, "agops-gateway", "", true)
+	waitPod(ctx, t, cs, "tools", "", true)
+	agent := waitPod(ctx, t, cs, "agent", "", false)
+	t.Logf("gateway %s on %s, agent %s on %s", gw.Name, gw.Spec.NodeName, agent.Name, agent.Spec.NodeName)
+
+	// 1, 2: allowed calls are answered by the MCP server, forbidden ones refused by the gateway.
+	waitAgent(ctx, t, cs, agent.Name, time.Time{}, 3)
+	checkToolServer(ctx, t, cs)
+
+	// 4: the gateway's pod dies under traffic; its replacement serves the agent again.
+	killedAt := time.Now()
+	zero := int64(0)
+	if err := cs.CoreV1().Pods(gatewayNS).Delete(ctx, gw.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+		t.Fatal(err)
+	}
+	back := waitPod(ctx, t, cs, "agops-gateway", gw.UID, true)
+	backAt := time.Now()
+	t.Logf("gateway pod deleted at %s; %s Ready on %s after %s", killedAt.Format(time.RFC3339), back.Name,
+		back.Spec.NodeName, backAt.Sub(killedAt).Round(time.Second))
+	after := waitAgent(ctx, t, cs, agent.Name, backAt, 3)
+	logOutage(t, after, killedAt, backAt)
+
+	// 3: the audit log verifies, against its signed checkpoint, with every call before and after the kill in it.
+	scaleGatewayDown(ctx, t, cs)
+	verifyInPod(ctx, t, cs, helper)
+	checkAuditRecords(ctx, t, cs, after, killedAt)
+}
+
+// migrateWithPolicy runs agops migrate --policy on p and returns the output folder.
+func migrateWithPolicy(t *testing.T, p project, dir, policy string) string {
+	t.Helper()
+	out := filepath.Join(dir, "out")
+	o := migrate.Options{Plan: plantest.OptionsFile(t, dir), Format: migrate.FormatFiles, Out: out, Stdout: io.Discard}
+	o.Plan.PolicyYAML = []byte(policy)
+	o.Compose.Files = []string{p.file}
+	if _, err := migrate.Run(context.Background(), o); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	return out
+}
+
+// buildFleet builds testdata/mcpfleet, static.
+func buildFleet(t *testing.T, root string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "mcpfleet")
+	cmd := exec.Command("go", "build", "-o", bin, "./internal/e2e/testdata/mcpfleet")
+	cmd.Dir = root
+	cmd.Env = append(cmd.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building mcpfleet: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// waitPod waits for a pod of the service (other than the one with UID not) that is Ready, or Running when ready
+// is false.
+func waitPod(ctx context.Context, t *testing.T, cs kubernetes.Interface, service string, not types.UID, ready bool) *corev1.Pod {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 8*time.Minute)
+	defer cancel()
+	var last []string
+	for {
+		pods, err := cs.CoreV1().Pods(gatewayNS).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=" + service})
+		if err == nil {
+			last = last[:0]
+			for i := range pods.Items {
+				p := &pods.Items[i]
+				last = append(last, fmt.Sprintf("%s %s %s", p.Name, p.Status.Phase, containerStates(p)))
+				if p.UID == not || p.DeletionTimestamp != nil {
+					continue
+				}
+				if ready && readySince(p) != nil || !ready && p.Status.Phase == corev1.PodRunning {
+					return p
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no pod of %s ready within 8 minutes (%v): %q", service, err, last)
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// dumpOnFailure logs the end of every pod's log in the project's namespace when the test failed.
+func dumpOnFailure(t *testing.T, cs kubernetes.Interface) {
+	if !t.Failed() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pods, err := cs.CoreV1().Pods(gatewayNS).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Logf("listing pods: %v", err)
+		return
+	}
+	lines := int64(30)
+	for _, p := range pods.Items {
+		out, err := cs.CoreV1().Pods(gatewayNS).GetLogs(p.Name, &corev1.PodLogOptions{TailLines: &lines}).DoRaw(ctx)
+		t.Logf("pod %s on %s (%s; %s), last lines of its log (%v):\n%s", p.Name, p.Spec.NodeName, p.Status.Phase,
+			containerStates(&p), err, out)
+	}
+}
+
+func containerStates(p *corev1.Pod) string {
+	var out []string
+	for _, s := range p.Status.ContainerStatuses {
+		switch {
+		case s.State.Waiting != nil:
+			out = append(out, s.Name+": "+s.State.Waiting.Reason+" "+s.State.Waiting.Message)
+		case s.State.Terminated != nil:
+			out = append(out, fmt.Sprintf("%s: exited %d %s", s.Name, s.State.Terminated.ExitCode, s.State.Terminated.Message))
+		default:
+			out = append(out, fmt.Sprintf("%s: running, %d restarts", s.Name, s.RestartCount))
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+// agentCall is one line the agent prints (testdata/mcpfleet).
+type agentCall struct {
+	I    int       `json:"i"`
+	At   time.Time `json:"at"`
+	Op   string    `json:"op"`
+	OK   bool      `json:"ok"`
+	Text string    `json:"text"`
+	Code int64     `json:"code"`
+	Rule string    `json:"rule"`
+	Err  string    `json:"err"`
+}
+
+// The agent's calls, as it prints them.
+const (
+	opEcho      = "echo"
+	opAddSmall  = `add{"a":2,"b":3}`
+	opAddLarge  = `add{"a":5000,"b":1}`
+	opDeleteAll = "delete_all"
+)
+
+// waitAgent waits until the agent has made n rounds since since in which echo and add(2, 3) were answered by the
+// tool server and add(5000, 1) and delete_all were refused by the policy, and returns all its calls; any other
+// answer to a call since since fails the test.
+func waitAgent(ctx context.Context, t *testing.T, cs kubernetes.Interface, pod string, since time.Time, n int) []agentCall {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 6*time.Minute)
+	defer cancel()
+	for {
+		calls, err := agentLog(ctx, cs, pod)
+		if err == nil {
+			rounds, bad := judgeRounds(calls, since)
+			if len(bad) > 0 {
+				t.Fatalf("unexpected answers: %+v", bad)
+			}
+			if rounds >= n {
+				return calls
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the agent did not complete %d rounds through the gateway within 6 minutes (%v); its log ends %+v", n, err, tail(calls, 8))
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// judgeRounds counts the complete, correctly answered rounds after since, and lists the wrong answers.
+func judgeRounds(calls []agentCall, since time.Time) (rounds int, bad []agentCall) {
+	good := map[int]int{}
+	for _, c := range calls {
+		if !c.At.After(since) || unreached(c) {
+			continue // failures to reach the gateway are counted by logOutage, not judged
+		}
+		want := map[string]bool{
+			opEcho:      c.OK && c.Text == fmt.Sprintf("hello-%d", c.I),
+			opAddSmall:  c.OK && c.Text == "5",
+			opAddLarge:  !c.OK && c.Code == -32001 && c.Rule == "default-deny",
+			opDeleteAll: !c.OK && c.Code == -32001 && c.Rule == "default-deny",
+		}
+		if ok, known := want[c.Op]; !known || !ok {
+			bad = append(bad, c)
+			continue
+		}
+		if good[c.I]++; good[c.I] == 4 {
+			rounds++
+		}
+	}
+	return rounds, bad
+}
+
+// unreached tells a call that did not reach the policy: no gateway, or a gateway without the agent's session.
+func unreached(c agentCall) bool {
+	return c.Op == "connect" || c.Err != "" || strings.HasPrefix(c.Rule, "gateway:")
+}
+
+func agentLog(ctx context.Context, cs kubernetes.Interface, pod string) ([]agentCall, error) {
+	raw, err := cs.CoreV1().Pods(gatewayNS).GetLogs(pod, &corev1.PodLogOptions{}).DoRaw(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var calls []agentCall
+	sc := bufio.NewScanner(strings.NewReader(string(raw)))
+	for sc.Scan() {
+		var c agentCall
+		if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
+			return nil, fmt.Errorf("agent log line %q: %w", sc.Text(), err)
+		}
+		calls = append(calls, c)
+	}
+	return calls, sc.Err()
+}
+
+func tail[T any](s []T, n int) []T { return s[max(0, len(s)-n):] }
+
+// checkToolServer reads the tool server's log: it ran echo and add(2, 3) for the agent, named by the gateway, and
+// never a call the policy refuses.
+func checkToolServer(ctx context.Context, t *testing.T, cs kubernetes.Interface) {
+	t.Helper()
+	pod := waitPod(ctx, t, cs, "tools", "", true)
+	raw, err := cs.CoreV1().Pods(gatewayNS).GetLogs(pod.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran := map[string]int{} // by tool and arguments
+	for line := range strings.Lines(string(raw)) {
+		var r struct {
+			Ran   string          `json:"ran"`
+			Args  json.RawMessage `json:"args"`
+			Agent string          `json:"agent"`
+		}
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("tool server log line %q: %v", line, err)
+		}
+		if r.Agent != gatewayAgent {
+			t.Errorf("the tool server ran %s for %q, want the gateway to name %s", r.Ran, r.Agent, gatewayAgent)
+		}
+		if r.Ran == "echo" {
+			r.Args = json.RawMessage(`{"message":…}`)
+		}
+		ran[r.Ran+string(r.Args)]++
+	}
+	t.Logf("the tool server ran %v", ran)
+	if ran[`echo{"message":…}`] == 0 || ran[opAddSmall] == 0 || len(ran) != 2 {
+		t.Errorf("the tool server ran %v; want echo and add(2, 3) only, never a call the policy refuses", ran)
+	}
+}
+
+// logOutage logs what the agent saw between the kill and the gateway's return.
+func logOutage(t *testing.T, calls []agentCall, killedAt, backAt time.Time) {
+	t.Helper()
+	var failed int
+	var first, last time.Time
+	for _, c := range calls {
+		if c.At.After(killedAt) && unreached(c) {
+			if failed++; first.IsZero() {
+				first = c.At
+			}
+			last = c.At
+		}
+	}
+	t.Logf("the agent saw %d failed calls or connections after the kill (from %s to %s after it); the gateway was back after %s",
+		failed, first.Sub(killedAt).Round(time.Millisecond), last.Sub(killedAt).Round(time.Millisecond),
+		backAt.Sub(killedAt).Round(time.Second))
+}
+
+// scaleGatewayDown scales the gateway to 0 and waits for its pod to be gone, so that the log is closed (and its
+// last checkpoint signed) before anyone reads it.
+func scaleGatewayDown(ctx context.Context, t *testing.T, cs kubernetes.Interface) {
+	t.Helper()
+	patch := []byte(`{"spec":{"replicas":0}}`)
+	if _, err := cs.AppsV1().StatefulSets(gatewayNS).Patch(ctx, "agops-gateway", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		pods, err := cs.CoreV1().Pods(gatewayNS).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=agops-gateway"})
+		if err == nil && len(pods.Items) == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the gateway's pods are still there after scaling it to 0 (%v)", err)
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// verifyInPod runs `agops audit verify --strict` with the gateway's checkpoint and key in a pod that mounts the
+// gateway's claim, as an operator would.
+func verifyInPod(ctx context.Context, t *testing.T, cs kubernetes.Interface, helper string) {
+	t.Helper()
+	uid, no, yes := int64(65532), false, true
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "audit-verify", Namespace: gatewayNS,
+			Labels: map[string]string{"app.kubernetes.io/managed-by": "agops-e2e"}},
+		Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever, AutomountServiceAccountToken: &no,
+			SecurityContext: &corev1.PodSecurityContext{RunAsUser: &uid, RunAsGroup: &uid, FSGroup: &uid, RunAsNonRoot: &yes,
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
+			Containers: []corev1.Container{{
+				Name: "verify", Image: helper, ImagePullPolicy: corev1.PullIfNotPresent,
+				Args: []string{"audit", "verify", auditDir + "/audit.jsonl", "--strict",
+					"--checkpoint", auditDir + "/audit.jsonl.checkpoint", "--key", audit.PubPath(auditDir + "/audit.key")},
+				SecurityContext: &corev1.SecurityContext{AllowPrivilegeEscalation: &no, ReadOnlyRootFilesystem: &yes,
+					Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}},
+				VolumeMounts: []corev1.VolumeMount{{Name: "audit", MountPath: auditDir, ReadOnly: true}},
+			}},
+			Volumes: []corev1.Volume{{Name: "audit", VolumeSource: corev1.VolumeSource{
+				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: auditClaim, ReadOnly: true}}}},
+		},
+	}
+	if _, err := cs.CoreV1().Pods(gatewayNS).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		p, err := cs.CoreV1().Pods(gatewayNS).Get(ctx, pod.Name, metav1.GetOptions{})
+		if err == nil && (p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed) {
+			out, err := cs.CoreV1().Pods(gatewayNS).GetLogs(pod.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
+			if err != nil {
+				t.Fatalf("the log of %s: %v", pod.Name, err)
+			}
+			t.Logf("agops audit verify in pod %s on %s: %s\n%s", p.Name, p.Spec.NodeName, p.Status.Phase, out)
+			if p.Status.Phase != corev1.PodSucceeded || !strings.Contains(string(out), "verified: the chain is intact and matches the checkpoint") {
+				t.Fatalf("the gateway's audit log does not verify against its checkpoint")
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the verifying pod did not finish (%v)", err)
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// checkAuditRecords reads the log from the claim's volume (a folder of the test bed's host) and checks that every
+// echo the agent saw answered, before and after the kill, has an allow decision in the one verified chain, and
+// every refused call a deny.
+func checkAuditRecords(ctx context.Context, t *testing.T, cs kubernetes.Interface, calls []agentCall, killedAt time.Time) {
+	t.Helper()
+	pvc, err := cs.CoreV1().PersistentVolumeClaims(gatewayNS).Get(ctx, auditClaim, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pv, err := cs.CoreV1().PersistentVolumes().Get(ctx, pvc.Spec.VolumeName, metav1.GetOptions{})
+	if err != nil || pv.Spec.HostPath == nil {
+		t.Fatalf("the gateway's volume %s: %v (want a host path)", pvc.Spec.VolumeName, err)
+	}
+	file := filepath.Join(pv.Spec.HostPath.Path, "audit.jsonl")
+	sum, err := audit.VerifyFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type record struct {
+		Seq        uint64    `json:"seq"`
+		Time       time.Time `json:"time"`
+		Event      string    `json:"event"`
+		Caller     string    `json:"caller"`
+		Tool       string    `json:"tool"`
+		ArgsDigest string    `json:"argsDigest"`
+		Decision   string    `json:"decision"`
+	}
+	allowed, denied := map[string]bool{}, map[string]int{}
+	var beforeKill, afterKill int
+	for line := range strings.Lines(string(raw)) {
+		var r record
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Event != "decision" || r.Caller != gatewayAgent {
+			continue
+		}
+		if r.Time.Before(killedAt) {
+			beforeKill++
+		} else {
+			afterKill++
+		}
+		switch r.Decision {
+		case "allow":
+			allowed[r.ArgsDigest] = true
+		case "deny":
+			denied[r.Tool]++
+		}
+	}
+	t.Logf("%s: %d records (%v), %d decisions on the agent's calls before the kill and %d after", file, sum.Records,
+		sum.Decisions, beforeKill, afterKill)
+	var answered, missing int
+	for _, c := range calls {
+		if c.Op == opEcho && c.OK {
+			answered++
+			if !allowed[argsDigest(fmt.Sprintf(`{"message":"hello-%d"}`, c.I))] {
+				missing++
+			}
+		}
+	}
+	if answered == 0 || missing > 0 {
+		t.Errorf("%d of %d echo calls the agent saw answered have no allow record in the audit log", missing, answered)
+	}
+	if beforeKill == 0 || afterKill == 0 || denied["delete_all"] == 0 || denied["add"] == 0 {
+		t.Errorf("decisions before the kill %d, after %d, denials %v: want some of each", beforeKill, afterKill, denied)
+	}
+}
+
+// argsDigest is how the gateway records arguments: sha256 of their canonical JSON.
+func argsDigest(canonical string) string {
+	h := sha256.Sum256([]byte(canonical))
+	return "sha256:" + hex.EncodeToString(h[:])
+}
