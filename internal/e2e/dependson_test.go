@@ -44,8 +44,6 @@ services:
 // only after the database was Ready, and the app's only after both the database was Ready and the migration's Job
 // had completed.
 func TestDependsOnOrderOnRealNodes(t *testing.T) {
-	// Real-node tests run two at a time (go test -parallel): most of their time is waiting for pods.
-	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts real nodes")
 	}

@@ -76,8 +76,6 @@ const (
 // its signed checkpoint in a pod that mounts the gateway's claim, and every call the agent saw succeed, before and
 // after the kill, has its allow record in that one chain.
 func TestGatewayOnRealNodes(t *testing.T) {
-	// Real-node tests run two at a time (go test -parallel): most of their time is waiting for pods.
-	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts real nodes")
 	}

@@ -26,9 +26,14 @@ import (
 // in two batches, then one of them again as on a user's cluster: every workload is Ready by its real probes (Jobs complete), and the
 // stand-ins' measured matrix equals agops check's, pair for pair — every connection a project's configuration uses
 // succeeds by name through DNS and kube-proxy, and every one its policies forbid is refused by kube-router.
+//
+// It takes 15 to 35 minutes on the 2-core machine, so it is an acceptance run, not part of the test command yet: set
+// AGOPS_REAL_PROJECTS=1. Run alongside other real-node tests, the nodes' DNS times out under the load and the matrix
+// shows it (see the notes).
 func TestProjectsOnRealNodes(t *testing.T) {
-	// Real-node tests run two at a time (go test -parallel): most of their time is waiting for pods.
-	t.Parallel()
+	if os.Getenv("AGOPS_REAL_PROJECTS") == "" {
+		t.Skip("acceptance run: set AGOPS_REAL_PROJECTS=1")
+	}
 	if testing.Short() {
 		t.Skip("starts real nodes")
 	}

@@ -33,8 +33,6 @@ func staticAgops(t *testing.T, root string) string {
 // being served by the surviving replica while a host dies. Where the measured matrix disagrees with agops check's,
 // the test logs it: the pairs found so far are open findings (see the notes), not yet a failure.
 func TestRehearseExampleOnRealNodes(t *testing.T) {
-	// Real-node tests run two at a time (go test -parallel): most of their time is waiting for pods.
-	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts real nodes")
 	}

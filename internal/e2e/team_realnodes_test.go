@@ -71,8 +71,6 @@ const (
 // heartbeats, the surviving worker retries the call, and the run ends with the whole thread: the writer's answer
 // quotes the researcher's, in the result and in the shared transcripts.
 func TestAgentTeamOnRealNodes(t *testing.T) {
-	// Real-node tests run two at a time (go test -parallel): most of their time is waiting for pods.
-	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts real nodes")
 	}
