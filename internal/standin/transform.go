@@ -211,8 +211,14 @@ func (t *transformer) pod(w *workload) {
 	}
 }
 
-// dialer adds a container that only dials the probe targets, to a pod that has no stand-in of its own.
+// dialer adds a container that only dials the probe targets, to a pod that has no stand-in of its own. It leaves out
+// its own workload's ports: a connection to its own Service may come back to the pod itself (which every enforcer
+// lets through), and only a stand-in can answer who it is (whoProbe); those rows stay unmeasured.
 func (t *transformer) dialer(w *workload, probes []Target) {
+	probes = slices.DeleteFunc(slices.Clone(probes), func(p Target) bool { return p.Workload == w.id })
+	if len(probes) == 0 {
+		return
+	}
 	name := "agops-standin"
 	for slices.ContainsFunc(w.spec.Containers, func(c corev1.Container) bool { return c.Name == name }) {
 		name += "-x"
@@ -224,7 +230,7 @@ func (t *transformer) dialer(w *workload, probes []Target) {
 	}}
 	t.container(w, &c, w.once, probes, nil)
 	w.spec.Containers = append(w.spec.Containers, c)
-	t.note(w, name, "containers", "added: no container of the pod is stood in for, this one dials the %d peer ports from it", len(probes))
+	t.note(w, name, "containers", "added: no container of the pod is stood in for, this one dials the %d peer ports from it (not its own workload's: it cannot tell its own answers)", len(probes))
 }
 
 func ptr[T any](v T) *T { return &v }
