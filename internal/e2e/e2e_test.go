@@ -60,13 +60,21 @@ func projects(t *testing.T, root string) []project {
 // migrateTo writes a project's output tree under dir.
 func migrateTo(t *testing.T, p project, dir string) string {
 	t.Helper()
+	out, _, _ := migrateResult(t, p, dir)
+	return out
+}
+
+// migrateResult writes a project's output tree under dir and returns it with the migration's result and options.
+func migrateResult(t *testing.T, p project, dir string) (string, migrate.Result, migrate.Options) {
+	t.Helper()
 	out := filepath.Join(dir, strings.ReplaceAll(p.name, "/", "_"))
 	o := migrate.Options{Plan: plantest.OptionsFile(t, filepath.Dir(p.file)), Format: migrate.FormatFiles, Out: out, Stdout: io.Discard}
 	o.Compose.Files = []string{p.file}
-	if _, err := migrate.Run(context.Background(), o); err != nil {
+	res, err := migrate.Run(context.Background(), o)
+	if err != nil {
 		t.Fatalf("%s: migrate: %v", p.name, err)
 	}
-	return out
+	return out, res, o
 }
 
 // inlineProject writes compose into a fresh folder as compose.yaml and returns the project named name.

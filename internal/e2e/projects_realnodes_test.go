@@ -137,14 +137,8 @@ func runOnRealNodes(t *testing.T, ps []project, batch int) *testbed.Cluster {
 		began := time.Now()
 		var run []onRealNodes
 		for _, p := range ps[start:min(start+batch, len(ps))] {
-			o := migrate.Options{Plan: plantest.OptionsFile(t, filepath.Dir(p.file)), Format: migrate.FormatFiles, Stdout: io.Discard,
-				Out: filepath.Join(dir, strings.ReplaceAll(p.name, "/", "_"))}
-			o.Compose.Files = []string{p.file}
-			res, err := migrate.Run(ctx, o)
-			if err != nil {
-				t.Fatalf("%s: migrate: %v", p.name, err)
-			}
-			objs, err := kube.Load(o.Out, "ha")
+			out, res, o := migrateResult(t, p, dir)
+			objs, err := kube.Load(out, "ha")
 			if err != nil {
 				t.Fatalf("%s: %v", p.name, err)
 			}

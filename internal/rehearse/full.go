@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/agops/agops/internal/image"
 	"github.com/agops/agops/internal/kube"
@@ -33,20 +34,11 @@ type Plan struct {
 // Rehearse migrates the project into a temporary folder, starts a three-node test bed, applies the overlay, kills
 // a host and reports. The test bed is stopped before it returns.
 func Rehearse(ctx context.Context, p Plan) (Report, error) {
-	dir, err := os.MkdirTemp("", "agops-rehearse-")
+	objs, res, cleanup, err := migrateAndLoad(ctx, p)
 	if err != nil {
 		return Report{}, err
 	}
-	defer os.RemoveAll(dir)
-	p.Migrate.Format, p.Migrate.Out = migrate.FormatFiles, filepath.Join(dir, "out")
-	res, err := migrate.Run(ctx, p.Migrate)
-	if err != nil {
-		return Report{}, err
-	}
-	objs, err := kube.Load(p.Migrate.Out, p.Overlay)
-	if err != nil {
-		return Report{}, err
-	}
+	defer cleanup()
 	if p.StandIns {
 		if !p.RealNodes {
 			return Report{}, errors.New("stand-ins need real nodes: simulated nodes run no containers")
@@ -81,6 +73,24 @@ func Rehearse(ctx context.Context, p Plan) (Report, error) {
 	rep, err := Run(ctx, cluster, objs, p.Options)
 	rep.Nodes = nodes
 	return rep, err
+}
+
+// migrateAndLoad migrates p's project into a temporary folder and loads p.Overlay; cleanup removes the folder.
+func migrateAndLoad(ctx context.Context, p Plan) (objs []*unstructured.Unstructured, res migrate.Result, cleanup func(), err error) {
+	dir, err := os.MkdirTemp("", "agops-rehearse-")
+	if err != nil {
+		return nil, res, nil, err
+	}
+	cleanup = func() { os.RemoveAll(dir) }
+	p.Migrate.Format, p.Migrate.Out = migrate.FormatFiles, filepath.Join(dir, "out")
+	if res, err = migrate.Run(ctx, p.Migrate); err == nil {
+		objs, err = kube.Load(p.Migrate.Out, p.Overlay)
+	}
+	if err != nil {
+		cleanup()
+		return nil, res, nil, err
+	}
+	return objs, res, cleanup, nil
 }
 
 // helperRef is the helper image the manifests name.

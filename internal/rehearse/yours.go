@@ -6,8 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,7 +14,6 @@ import (
 
 	"github.com/agops/agops/internal/check/reach"
 	"github.com/agops/agops/internal/kube"
-	"github.com/agops/agops/internal/migrate"
 )
 
 // On the user's own cluster a rehearsal proves what stand-ins can prove — every workload Ready by its probes,
@@ -62,25 +59,16 @@ func OnYourCluster(ctx context.Context, cfg *rest.Config, p Plan, network reach.
 	for _, n := range nodes.Items {
 		c.nodes = append(c.nodes, n.Name)
 	}
-	dir, err := os.MkdirTemp("", "agops-rehearse-")
-	if err != nil {
-		return Report{}, err
-	}
-	defer os.RemoveAll(dir)
 	suffix := make([]byte, 3)
 	if _, err := rand.Read(suffix); err != nil {
 		return Report{}, err
 	}
 	p.Migrate.Compose.ProjectName = RehearsalPrefix + hex.EncodeToString(suffix)
-	p.Migrate.Format, p.Migrate.Out = migrate.FormatFiles, filepath.Join(dir, "out")
-	res, err := migrate.Run(ctx, p.Migrate)
+	objs, res, cleanup, err := migrateAndLoad(ctx, p)
 	if err != nil {
 		return Report{}, err
 	}
-	objs, err := kube.Load(p.Migrate.Out, p.Overlay)
-	if err != nil {
-		return Report{}, err
-	}
+	defer cleanup()
 	helper := p.HelperImage
 	if helper == "" {
 		helper = helperRef(p.Migrate)
