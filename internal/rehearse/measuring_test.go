@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/agops/agops/internal/kube"
 	"github.com/agops/agops/internal/standin"
@@ -86,5 +87,85 @@ func TestUnresolved(t *testing.T) {
 	dns.Errors = []string{"dns: timeout", "refused"}
 	if !unresolved(standin.Measured{Pairs: []standin.MeasuredPair{closed, dns}}) {
 		t.Error("a DNS failure did not count as unresolved")
+	}
+}
+
+// TestSecondReplica checks which workloads get a second replica for the measurement, and that it can run beside
+// the first: no claims, host ports or extended resources, and a controller owner so that no ReplicaSet adopts it.
+func TestSecondReplica(t *testing.T) {
+	t.Parallel()
+	objs, err := kube.Decode([]byte(`
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db, namespace: lab}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app.kubernetes.io/name: db}}
+  template:
+    metadata: {labels: {app.kubernetes.io/name: db}}
+    spec:
+      volumes:
+      - {name: conf, configMap: {name: db}}
+      - {name: extra, persistentVolumeClaim: {claimName: extra}}
+      containers:
+      - name: db
+        image: agops
+        args: [stand-in, --listen, 5432/TCP]
+        ports: [{containerPort: 5432, hostPort: 5432}]
+        resources:
+          requests: {cpu: 10m, nvidia.com/gpu: "1"}
+          limits: {memory: 256Mi, nvidia.com/gpu: "1"}
+        volumeMounts: [{name: data, mountPath: /data}, {name: conf, mountPath: /etc/db}, {name: extra, mountPath: /x}]
+  volumeClaimTemplates:
+  - metadata: {name: data}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api, namespace: lab}
+spec:
+  replicas: 2
+  template: {spec: {containers: [{name: api, image: agops, args: [stand-in]}]}}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: agops-gateway, namespace: lab}
+spec:
+  template: {spec: {containers: [{name: gateway, image: agops, args: [gateway]}]}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: monitor, namespace: lab}
+spec:
+  template: {spec: {hostNetwork: true, containers: [{name: m, image: agops, args: [stand-in]}]}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []bool{true, false, false, false} {
+		if got := secondReplica(objs[i]); got != want {
+			t.Errorf("%s %s: second replica %v, want %v", objs[i].GetKind(), objs[i].GetName(), got, want)
+		}
+	}
+	pod, err := measuringPod(objs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	asReplica(pod, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: measuringOwner, UID: "u1"}})
+	if ref := metav1.GetControllerOf(pod); ref == nil || ref.Kind != "ConfigMap" || ref.UID != "u1" {
+		t.Errorf("owner %+v, want the ConfigMap as controller", pod.OwnerReferences)
+	}
+	vols := map[string]corev1.Volume{}
+	for _, v := range pod.Spec.Volumes {
+		vols[v.Name] = v
+	}
+	if vols["data"].EmptyDir == nil || vols["extra"].EmptyDir == nil || vols["conf"].ConfigMap == nil || len(vols) != 3 {
+		t.Errorf("volumes %+v: want claims as empty directories, the ConfigMap kept", pod.Spec.Volumes)
+	}
+	c := pod.Spec.Containers[0]
+	if c.Ports[0].HostPort != 0 || c.Ports[0].ContainerPort != 5432 {
+		t.Errorf("ports %+v: want the host port gone", c.Ports)
+	}
+	if _, ok := c.Resources.Requests["nvidia.com/gpu"]; ok || c.Resources.Requests.Cpu().String() != "10m" || c.Resources.Limits.Memory().String() != "256Mi" || len(c.Resources.Limits) != 1 {
+		t.Errorf("resources %+v: want cpu and memory only", c.Resources)
 	}
 }

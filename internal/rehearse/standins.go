@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,6 +14,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"k8s.io/utils/ptr"
 
 	"github.com/agops/agops/internal/check/reach"
 	"github.com/agops/agops/internal/kube"
@@ -92,7 +95,7 @@ func MeasureStandIns(ctx context.Context, c Cluster, objs []*unstructured.Unstru
 	return r.measureWithJobs(ctx, s)
 }
 
-// measureWithJobs measures with the Jobs' measuring pods running, and deletes them afterwards.
+// measureWithJobs measures with the measuring pods running (startMeasuringPods), and deletes them afterwards.
 func (r *rehearsal) measureWithJobs(ctx context.Context, s *StandIns) (*Reachability, error) {
 	pods, err := r.startMeasuringPods(ctx)
 	var out *Reachability
@@ -210,31 +213,59 @@ func (r *rehearsal) standInReports(ctx context.Context) ([]standin.Report, error
 // CronJob gets a measuring pod: its pod template (same labels, so the same policies select it) as a bare Pod whose
 // stand-ins keep dialing. The Job controller does not adopt it (a Job selects its pods by its own uid), and it is
 // deleted once the matrix is read.
+//
+// A workload of one replica cannot measure whether its replicas reach each other: its one pod dialing its own
+// Service comes back to itself, which every enforcer lets through. So each Deployment and StatefulSet of one
+// replica whose containers are all stand-ins gets a measuring pod too, a second replica for the time of the
+// measurement: the same template, with its claims replaced by empty directories, no host ports and no extended
+// resources (a second GPU may not exist), owned by a ConfigMap (measuringOwner) so that no ReplicaSet adopts it.
 const measuringSuffix = "-measure"
 
-// startMeasuringPods creates the measuring pods of the project's Jobs and CronJobs and waits until they run. It
-// returns the pods it created, for stopMeasuringPods, even when it fails part way.
-func (r *rehearsal) startMeasuringPods(ctx context.Context) ([]*corev1.Pod, error) {
-	var created []*corev1.Pod
-	for _, u := range r.jobs {
+// measuringOwner names the ConfigMap that owns the measuring pods of workloads in a namespace.
+const measuringOwner = "agops-measuring"
+
+// startMeasuringPods creates the measuring pods of the project's Jobs, CronJobs and single-replica workloads and
+// waits until they run. A workload's measuring pod that does not start is deleted again, and its pairs with itself
+// stay unmeasured; a Job's is an error. It returns what it created, for stopMeasuringPods, even when it fails part
+// way.
+func (r *rehearsal) startMeasuringPods(ctx context.Context) (measuringPods, error) {
+	var created measuringPods
+	var jobs, replicas int
+	for _, u := range append(slices.Clone(r.jobs), r.workloads...) {
+		job := u.GetKind() == "Job" || u.GetKind() == "CronJob"
+		if !job && !secondReplica(u) {
+			continue
+		}
 		pod, err := measuringPod(u)
 		if err != nil {
 			return created, err
+		}
+		if !job {
+			owner, err := r.measuringOwner(ctx, &created, pod.Namespace)
+			if err != nil {
+				return created, err
+			}
+			asReplica(pod, owner)
 		}
 		out, err := r.c.Client().CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{})
 		if err != nil {
 			return created, fmt.Errorf("creating the measuring pod of %s %s/%s: %w", u.GetKind(), u.GetNamespace(), u.GetName(), err)
 		}
-		created = append(created, out)
+		created.pods = append(created.pods, measuring{pod: out, job: job})
+		if job {
+			jobs++
+		} else {
+			replicas++
+		}
 	}
-	if len(created) == 0 {
-		return nil, nil
+	if len(created.pods) == 0 {
+		return created, nil
 	}
-	r.event(0, fmt.Sprintf("started %d measuring pods for Jobs (their own stand-ins dial once, at start-up)", len(created)))
+	r.event(0, fmt.Sprintf("started %d measuring pods: %d for Jobs (their own stand-ins dial once, at start-up), %d as a second replica of workloads of one", len(created.pods), jobs, replicas))
 	deadline := time.Now().Add(measuringStart)
-	for _, p := range created {
+	for i, p := range created.pods {
 		for {
-			got, err := r.c.Client().CoreV1().Pods(p.Namespace).Get(ctx, p.Name, metav1.GetOptions{})
+			got, err := r.c.Client().CoreV1().Pods(p.pod.Namespace).Get(ctx, p.pod.Name, metav1.GetOptions{})
 			if err != nil {
 				return created, err
 			}
@@ -242,7 +273,16 @@ func (r *rehearsal) startMeasuringPods(ctx context.Context) ([]*corev1.Pod, erro
 				break
 			}
 			if got.Status.Phase == corev1.PodFailed || got.Status.Phase == corev1.PodSucceeded || time.Now().After(deadline) {
-				return created, fmt.Errorf("measuring pod %s/%s did not start (phase %s)", p.Namespace, p.Name, got.Status.Phase)
+				why := fmt.Sprintf("measuring pod %s/%s did not start (phase %s)", p.pod.Namespace, p.pod.Name, got.Status.Phase)
+				if p.job {
+					return created, errors.New(why)
+				}
+				r.event(0, why+": its workload's pairs with itself stay unmeasured")
+				if err := r.deletePod(ctx, p.pod); err != nil {
+					return created, err
+				}
+				created.pods[i].gone = true
+				break
 			}
 			select {
 			case <-ctx.Done():
@@ -254,14 +294,49 @@ func (r *rehearsal) startMeasuringPods(ctx context.Context) ([]*corev1.Pod, erro
 	return created, nil
 }
 
+// measuringPods is what startMeasuringPods created.
+type measuringPods struct {
+	pods   []measuring
+	owners []*corev1.ConfigMap
+}
+
+type measuring struct {
+	pod  *corev1.Pod
+	job  bool // a Job's or CronJob's, not a workload's second replica
+	gone bool // deleted already
+}
+
+// measuringOwner returns the ConfigMap owning the measuring pods of namespace ns, creating it the first time.
+func (r *rehearsal) measuringOwner(ctx context.Context, created *measuringPods, ns string) (*corev1.ConfigMap, error) {
+	for _, o := range created.owners {
+		if o.Namespace == ns {
+			return o, nil
+		}
+	}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: measuringOwner, Namespace: ns,
+		Labels: map[string]string{"app.kubernetes.io/managed-by": "agops"}},
+		Data: map[string]string{"why": "owns the measuring pods of an agops rehearsal, so that no controller adopts them"}}
+	out, err := r.c.Client().CoreV1().ConfigMaps(ns).Create(ctx, cm, metav1.CreateOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("creating ConfigMap %s/%s for the measuring pods: %w", ns, measuringOwner, err)
+	}
+	created.owners = append(created.owners, out)
+	return out, nil
+}
+
 // measuringStart bounds the wait for the measuring pods to run.
 const measuringStart = 2 * time.Minute
 
-// stopMeasuringPods deletes the measuring pods at once.
-func (r *rehearsal) stopMeasuringPods(ctx context.Context, pods []*corev1.Pod) error {
+// stopMeasuringPods deletes the measuring pods at once, and their owners.
+func (r *rehearsal) stopMeasuringPods(ctx context.Context, m measuringPods) error {
 	var errs []error
-	for _, p := range pods {
-		err := r.c.Client().CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, *metav1.NewDeleteOptions(0))
+	for _, p := range m.pods {
+		if !p.gone {
+			errs = append(errs, r.deletePod(ctx, p.pod))
+		}
+	}
+	for _, o := range m.owners {
+		err := r.c.Client().CoreV1().ConfigMaps(o.Namespace).Delete(ctx, o.Name, metav1.DeleteOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
 			errs = append(errs, err)
 		}
@@ -269,8 +344,85 @@ func (r *rehearsal) stopMeasuringPods(ctx context.Context, pods []*corev1.Pod) e
 	return errors.Join(errs...)
 }
 
-// measuringPod is the measuring pod of a Job or CronJob whose containers run stand-ins: its regular containers
-// dial in rounds instead of once; its init containers are left as they are.
+func (r *rehearsal) deletePod(ctx context.Context, p *corev1.Pod) error {
+	err := r.c.Client().CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, *metav1.NewDeleteOptions(0))
+	if err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	return nil
+}
+
+// secondReplica tells whether u is a Deployment or StatefulSet of one replica whose regular containers all run
+// stand-ins, on the pod network: one that gets a measuring pod as a second replica.
+func secondReplica(u *unstructured.Unstructured) bool {
+	if k := u.GetKind(); k != "Deployment" && k != "StatefulSet" {
+		return false
+	}
+	if n, found, _ := unstructured.NestedInt64(u.Object, "spec", "replicas"); found && n != 1 {
+		return false
+	}
+	if host, _, _ := unstructured.NestedBool(u.Object, "spec", "template", "spec", "hostNetwork"); host {
+		return false
+	}
+	cs, _, _ := unstructured.NestedSlice(u.Object, "spec", "template", "spec", "containers")
+	for _, c := range cs {
+		args, _, _ := unstructured.NestedStringSlice(c.(map[string]any), "args")
+		if len(args) == 0 || args[0] != standin.Verb {
+			return false
+		}
+	}
+	return len(cs) > 0
+}
+
+// asReplica makes a workload's measuring pod a second replica that can run beside the first: owned by owner (a
+// controller reference, so that no ReplicaSet adopts it), its volume claims (the template's and a StatefulSet's
+// claim templates) replaced by empty directories, and without host ports or extended resources.
+func asReplica(p *corev1.Pod, owner *corev1.ConfigMap) {
+	p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "ConfigMap", Name: owner.Name, UID: owner.UID, Controller: ptr.To(true)}}
+	have := map[string]bool{}
+	for i := range p.Spec.Volumes {
+		v := &p.Spec.Volumes[i]
+		have[v.Name] = true
+		if v.PersistentVolumeClaim != nil || v.Ephemeral != nil {
+			v.VolumeSource = corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}
+		}
+	}
+	for _, cs := range [][]corev1.Container{p.Spec.InitContainers, p.Spec.Containers} {
+		for i := range cs {
+			c := &cs[i]
+			for _, m := range c.VolumeMounts {
+				if !have[m.Name] {
+					// A StatefulSet's claim template.
+					have[m.Name] = true
+					p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: m.Name, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+				}
+			}
+			for j := range c.Ports {
+				c.Ports[j].HostPort, c.Ports[j].HostIP = 0, ""
+			}
+			c.Resources.Requests = baseResources(c.Resources.Requests)
+			c.Resources.Limits = baseResources(c.Resources.Limits)
+		}
+	}
+}
+
+// baseResources is l without extended resources.
+func baseResources(l corev1.ResourceList) corev1.ResourceList {
+	if l == nil {
+		return nil
+	}
+	out := corev1.ResourceList{}
+	for name, q := range l {
+		switch name {
+		case corev1.ResourceCPU, corev1.ResourceMemory, corev1.ResourceEphemeralStorage:
+			out[name] = q
+		}
+	}
+	return out
+}
+
+// measuringPod is the measuring pod of a workload whose containers run stand-ins: its pod template as a bare pod
+// whose regular containers dial in rounds (a Job's dial once otherwise); its init containers are left as they are.
 func measuringPod(u *unstructured.Unstructured) (*corev1.Pod, error) {
 	path, _ := kube.PodSpecPath(u.GetKind())
 	tmplPath := path[:len(path)-1] // the pod template holding the spec

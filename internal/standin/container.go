@@ -15,7 +15,7 @@ import (
 func (t *transformer) container(w *workload, c *corev1.Container, once bool, probes []Target, claimed map[Port]string) {
 	added := c.Image == "" // the dialer Apply adds: nothing of it to note but its addition
 	listen := t.listenPorts(w, c, claimed)
-	args := []string{"stand-in", "--workload", w.id, "--container", c.Name}
+	args := []string{Verb, "--workload", w.id, "--container", c.Name}
 	if len(listen) > 0 {
 		args = append(args, "--listen", joinStrings(listen))
 	}
@@ -141,7 +141,7 @@ func (t *transformer) replaceProbes(w *workload, c *corev1.Container) {
 }
 
 func (t *transformer) checkCommand(c *corev1.Container) []string {
-	return append(slices.Clone(standInCommand), "stand-in", "check", "--container", c.Name)
+	return append(slices.Clone(standInCommand), Verb, "check", "--container", c.Name)
 }
 
 // lifecycle drops the hooks a stand-in cannot run: exec hooks (the helper image has no shell or tools) and
@@ -215,6 +215,9 @@ func formatResources(l corev1.ResourceList) string {
 
 // OnceFlag makes a stand-in do one round of dials and exit (Jobs and init containers).
 const OnceFlag = "--once"
+
+// Verb is the agops command a stand-in container runs: its first argument.
+const Verb = "stand-in"
 
 // InRounds returns a stand-in container's arguments without OnceFlag, so that it dials in rounds until stopped. The
 // original command, after "--", is left as it is.

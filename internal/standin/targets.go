@@ -75,20 +75,29 @@ type Target struct {
 	Source   string // "config:NAME", "config:args" or "probe"
 	Workload string // the destination workload of a probe target
 	Port     int32  // the destination's port, see Result.Port
+	// Peers makes a probe target dial the pods its host resolves to (a headless Service's name), one of those that
+	// is not the dialer, instead of the address: how a pod that runs no stand-in measures its own workload's other
+	// replicas, which its own Service may not lead to (the connection may come back to itself).
+	Peers bool
 }
 
 // String is the --probe form of a probe target, see ParseProbes.
 func (t Target) String() string {
-	s := t.Workload + "=" + t.Addr + "/" + t.Protocol
+	s := t.Workload + "="
+	if t.Peers {
+		s += peersMark
+	}
+	s += t.Addr + "/" + t.Protocol
 	if _, port, err := net.SplitHostPort(t.Addr); err == nil && port != strconv.Itoa(int(t.Port)) {
 		s += "@" + strconv.Itoa(int(t.Port))
 	}
 	return s
 }
 
-// ParseProbes reads a --probe list: "ns/name=host:port/PROTO[@PORT],...". ns/name is the destination workload as
+// ParseProbes reads a --probe list: "ns/name=[~]host:port/PROTO[@PORT],...". ns/name is the destination workload as
 // the reachability matrix names it, host:port the address to dial (a Service's), PROTO TCP (default) or UDP, and
-// @PORT the workload's container port when the Service maps another port to it.
+// @PORT the workload's container port when the Service maps another port to it. A "~" before the address makes it
+// a peers target (Target.Peers).
 func ParseProbes(s string) ([]Target, error) {
 	var out []Target
 	for _, f := range splitList(s) {
@@ -106,6 +115,7 @@ func parseProbe(f string) (Target, error) {
 	if !ok || !strings.Contains(workload, "/") || strings.HasPrefix(workload, "/") || strings.HasSuffix(workload, "/") {
 		return Target{}, fmt.Errorf("want namespace/workload=host:port/PROTOCOL")
 	}
+	addr, peers := strings.CutPrefix(addr, peersMark)
 	addr, containerPort, hasPort := strings.Cut(addr, "@")
 	addr, proto, _ := strings.Cut(addr, "/")
 	p, err := protocol(proto)
@@ -120,7 +130,7 @@ func parseProbe(f string) (Target, error) {
 	if err != nil {
 		return Target{}, err
 	}
-	t := Target{Addr: addr, Protocol: p, Source: sourceProbe, Workload: workload, Port: n}
+	t := Target{Addr: addr, Protocol: p, Source: sourceProbe, Workload: workload, Port: n, Peers: peers}
 	if hasPort {
 		if t.Port, err = parsePortNumber(containerPort); err != nil {
 			return Target{}, fmt.Errorf("container port: %w", err)
@@ -128,6 +138,9 @@ func parseProbe(f string) (Target, error) {
 	}
 	return t, nil
 }
+
+// peersMark marks a peers target in a --probe list.
+const peersMark = "~"
 
 func parsePortNumber(s string) (int32, error) {
 	n, err := strconv.Atoi(s)

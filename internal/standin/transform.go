@@ -3,12 +3,16 @@ package standin
 import (
 	"errors"
 	"fmt"
+	"net"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/agops/agops/internal/image"
@@ -120,7 +124,7 @@ func Apply(objs []*unstructured.Unstructured, o Options) ([]*unstructured.Unstru
 	if err != nil {
 		return nil, nil, err
 	}
-	t := &transformer{o: o, probes: probeTargets(svcs, ws, o.ClusterDomain)}
+	t := &transformer{o: o, probes: probeTargets(svcs, ws, o.ClusterDomain), svcs: svcs}
 	out := slices.Clone(objs)
 	for _, w := range ws {
 		if excluded[w.id] {
@@ -156,6 +160,7 @@ func exclusions(ws []*workload, ids []string) (map[string]bool, error) {
 type transformer struct {
 	o      Options
 	probes []Target
+	svcs   []*corev1.Service
 	notes  []Note
 }
 
@@ -211,11 +216,18 @@ func (t *transformer) pod(w *workload) {
 	}
 }
 
-// dialer adds a container that only dials the probe targets, to a pod that has no stand-in of its own. It leaves out
-// its own workload's ports: a connection to its own Service may come back to the pod itself (which every enforcer
-// lets through), and only a stand-in can answer who it is (whoProbe); those rows stay unmeasured.
+// dialer adds a container that only dials the probe targets, to a pod that has no stand-in of its own. Its own
+// workload's ports it cannot dial through its own Service: the connection may come back to the pod itself (which
+// every enforcer lets through), and only a stand-in can answer who it is (whoProbe). So it dials them at the other
+// replicas' addresses, which a headless Service selecting the workload resolves to (peerTargets); without one,
+// those rows stay unmeasured.
 func (t *transformer) dialer(w *workload, probes []Target) {
+	own := slices.ContainsFunc(probes, func(p Target) bool { return p.Workload == w.id })
 	probes = slices.DeleteFunc(slices.Clone(probes), func(p Target) bool { return p.Workload == w.id })
+	peers := t.peerTargets(w)
+	if own {
+		probes = append(probes, peers...)
+	}
 	if len(probes) == 0 {
 		return
 	}
@@ -230,7 +242,42 @@ func (t *transformer) dialer(w *workload, probes []Target) {
 	}}
 	t.container(w, &c, w.once, probes, nil)
 	w.spec.Containers = append(w.spec.Containers, c)
-	t.note(w, name, "containers", "added: no container of the pod is stood in for, this one dials the %d peer ports from it (not its own workload's: it cannot tell its own answers)", len(probes))
+	switch {
+	case !own:
+		t.note(w, name, "containers", "added: no container of the pod is stood in for, this one dials the %d peer ports from it", len(probes))
+	case len(peers) > 0:
+		t.note(w, name, "containers", "added: no container of the pod is stood in for, this one dials the %d peer ports from it (its own workload's at the other replicas' addresses, by %s)", len(probes), strings.Split(peers[0].Addr, ".")[0])
+	default:
+		t.note(w, name, "containers", "added: no container of the pod is stood in for, this one dials the %d peer ports from it (not its own workload's: no headless Service names its replicas, and its own Service may lead back to itself)", len(probes))
+	}
+}
+
+// peerTargets are w's own TCP and UDP container ports, as peers targets (Target.Peers) named by the first headless
+// Service, by name, that selects w's pods; none when there is no such Service.
+func (t *transformer) peerTargets(w *workload) []Target {
+	var host string
+	for _, svc := range t.svcs {
+		if svc.Spec.ClusterIP != corev1.ClusterIPNone || len(svc.Spec.Selector) == 0 || namespaceOf(svc.Namespace) != w.namespace {
+			continue
+		}
+		if labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(w.podLabels)) {
+			if name := fmt.Sprintf("%s.%s.svc.%s", svc.Name, w.namespace, t.o.ClusterDomain); host == "" || name < host {
+				host = name
+			}
+		}
+	}
+	if host == "" {
+		return nil
+	}
+	var out []Target
+	for _, p := range t.probes {
+		if p.Workload != w.id || slices.ContainsFunc(out, func(o Target) bool { return o.Port == p.Port && o.Protocol == p.Protocol }) {
+			continue
+		}
+		out = append(out, Target{Addr: net.JoinHostPort(host, strconv.Itoa(int(p.Port))), Protocol: p.Protocol,
+			Source: sourceProbe, Workload: w.id, Port: p.Port, Peers: true})
+	}
+	return out
 }
 
 func ptr[T any](v T) *T { return &v }
