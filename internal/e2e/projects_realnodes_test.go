@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,17 +24,11 @@ import (
 )
 
 // TestProjectsOnRealNodes runs every golden project, ha overlay, with stand-ins, on one cluster of three real nodes,
-// in two batches, then one of them again as on a user's cluster: every workload is Ready by its real probes (Jobs complete), and the
-// stand-ins' measured matrix equals agops check's, pair for pair — every connection a project's configuration uses
-// succeeds by name through DNS and kube-proxy, and every one its policies forbid is refused by kube-router.
-//
-// It takes 15 to 35 minutes on the 2-core machine, so it is an acceptance run, not part of the test command yet: set
-// AGOPS_REAL_PROJECTS=1. Run alongside other real-node tests, the nodes' DNS times out under the load and the matrix
-// shows it (see the notes).
+// in two batches, then one of them again as on a user's cluster: every workload is Ready by its real probes (Jobs
+// complete), and the stand-ins' measured matrix equals agops check's, pair for pair — every connection a project's
+// configuration uses succeeds by name through DNS and kube-proxy, and every one its policies forbid is refused by
+// kube-router.
 func TestProjectsOnRealNodes(t *testing.T) {
-	if os.Getenv("AGOPS_REAL_PROJECTS") == "" {
-		t.Skip("acceptance run: set AGOPS_REAL_PROJECTS=1")
-	}
 	if testing.Short() {
 		t.Skip("starts real nodes")
 	}
@@ -167,27 +162,41 @@ func runOnRealNodes(t *testing.T, ps []project, batch int) *testbed.Cluster {
 			}
 			run = append(run, onRealNodes{p, objs, s})
 		}
-		for _, r := range run {
-			n, ok, notReady := waitReady(ctx, a, r.objs)
-			workloads, ready = workloads+n, ready+ok
-			if ok < n {
-				t.Errorf("%s: %d of %d workloads ready; not ready: %s", r.p.name, ok, n, strings.Join(notReady, "; "))
-				lines = append(lines, fmt.Sprintf("%s: %d/%d ready", r.p.name, ok, n))
-				continue
-			}
-			m, err := rehearse.MeasureStandIns(ctx, c, r.objs, r.standIns, rehearse.Options{})
-			if err != nil {
-				t.Errorf("%s: measuring: %v", r.p.name, err)
-				continue
-			}
-			pairs, agree = pairs+m.Pairs, agree+m.Agree
-			lines = append(lines, fmt.Sprintf("%s: %d/%d ready; %d pairs, %d agree, %d disagree, %d flaky, %d unmeasured",
-				r.p.name, ok, n, m.Pairs, m.Agree, len(m.Disagreements), len(m.Flaky), m.Unmeasured))
-			if m.Agree != m.Pairs {
-				t.Errorf("%s: %d of %d pairs agree with agops check; disagree %q; flaky %q; %d unmeasured",
-					r.p.name, m.Agree, m.Pairs, m.Disagreements, m.Flaky, m.Unmeasured)
-			}
+		// The projects of a batch are waited for and measured at once: each measurement is mostly waiting for
+		// its matrix to settle.
+		results := make([]string, len(run))
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for i, r := range run {
+			wg.Go(func() {
+				n, ok, notReady := waitReady(ctx, a, r.objs)
+				mu.Lock()
+				workloads, ready = workloads+n, ready+ok
+				mu.Unlock()
+				if ok < n {
+					t.Errorf("%s: %d of %d workloads ready; not ready: %s", r.p.name, ok, n, strings.Join(notReady, "; "))
+					results[i] = fmt.Sprintf("%s: %d/%d ready", r.p.name, ok, n)
+					return
+				}
+				m, err := rehearse.MeasureStandIns(ctx, c, r.objs, r.standIns, rehearse.Options{})
+				if err != nil {
+					t.Errorf("%s: measuring: %v", r.p.name, err)
+					results[i] = fmt.Sprintf("%s: %d/%d ready; not measured", r.p.name, ok, n)
+					return
+				}
+				mu.Lock()
+				pairs, agree = pairs+m.Pairs, agree+m.Agree
+				mu.Unlock()
+				results[i] = fmt.Sprintf("%s: %d/%d ready; %d pairs, %d agree, %d disagree, %d flaky, %d unmeasured",
+					r.p.name, ok, n, m.Pairs, m.Agree, len(m.Disagreements), len(m.Flaky), m.Unmeasured)
+				if m.Agree != m.Pairs {
+					t.Errorf("%s: %d of %d pairs agree with agops check; disagree %q; flaky %q; %d unmeasured",
+						r.p.name, m.Agree, m.Pairs, m.Disagreements, m.Flaky, m.Unmeasured)
+				}
+			})
 		}
+		wg.Wait()
+		lines = append(lines, results...)
 		t.Logf("batch of %d projects: %s", len(run), time.Since(began).Round(time.Second))
 		if start+batch < len(ps) {
 			deleteNamespaces(ctx, t, c, run)

@@ -5,12 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -174,7 +176,11 @@ func states(m standin.Measured) string {
 	return b.String()
 }
 
-// standInReports reads the logs of every running container of the workloads' pods.
+// reportTail is how many of a container's last log lines are read for its stand-in's last report: a stand-in writes
+// one line a round, and its logger may write a few more. Reading whole logs every round grew with the rehearsal.
+const reportTail = 20
+
+// standInReports reads the ends of the logs of every running container of the workloads' pods.
 func (r *rehearsal) standInReports(ctx context.Context) ([]standin.Report, error) {
 	seen := map[string]bool{}
 	var all []standin.Report
@@ -193,7 +199,8 @@ func (r *rehearsal) standInReports(ctx context.Context) ([]standin.Report, error
 				continue
 			}
 			for _, c := range p.Spec.Containers {
-				log, err := r.c.Client().CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{Container: c.Name}).DoRaw(ctx)
+				tail := int64(reportTail)
+				log, err := r.c.Client().CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{Container: c.Name, TailLines: &tail}).DoRaw(ctx)
 				if err != nil {
 					return nil, fmt.Errorf("reading the log of %s/%s %s: %w", ns, p.Name, c.Name, err)
 				}
@@ -230,6 +237,7 @@ const measuringOwner = "agops-measuring"
 // way.
 func (r *rehearsal) startMeasuringPods(ctx context.Context) (measuringPods, error) {
 	var created measuringPods
+	var plan []measuring
 	var jobs, replicas int
 	for _, u := range append(slices.Clone(r.jobs), r.workloads...) {
 		job := u.GetKind() == "Job" || u.GetKind() == "CronJob"
@@ -247,12 +255,19 @@ func (r *rehearsal) startMeasuringPods(ctx context.Context) (measuringPods, erro
 			}
 			asReplica(pod, owner)
 		}
-		out, err := r.c.Client().CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{})
+		plan = append(plan, measuring{pod: pod, job: job})
+	}
+	if err := r.raiseQuotas(ctx, &created, plan); err != nil {
+		return created, err
+	}
+	for _, m := range plan {
+		out, err := r.c.Client().CoreV1().Pods(m.pod.Namespace).Create(ctx, m.pod, metav1.CreateOptions{})
 		if err != nil {
-			return created, fmt.Errorf("creating the measuring pod of %s %s/%s: %w", u.GetKind(), u.GetNamespace(), u.GetName(), err)
+			return created, fmt.Errorf("creating measuring pod %s/%s: %w", m.pod.Namespace, m.pod.Name, err)
 		}
-		created.pods = append(created.pods, measuring{pod: out, job: job})
-		if job {
+		m.pod = out
+		created.pods = append(created.pods, m)
+		if m.job {
 			jobs++
 		} else {
 			replicas++
@@ -294,10 +309,134 @@ func (r *rehearsal) startMeasuringPods(ctx context.Context) (measuringPods, erro
 	return created, nil
 }
 
-// measuringPods is what startMeasuringPods created.
+// measuringPods is what startMeasuringPods created, and the ResourceQuotas it raised, as they were.
 type measuringPods struct {
 	pods   []measuring
 	owners []*corev1.ConfigMap
+	quotas []*corev1.ResourceQuota
+}
+
+// quotaRaised lists the quota entries a measuring pod counts against, with what of the pod each counts.
+var quotaRaised = map[corev1.ResourceName]func(pod, requests, limits corev1.ResourceList) resource.Quantity{
+	corev1.ResourcePods:                     func(pod, _, _ corev1.ResourceList) resource.Quantity { return pod[corev1.ResourcePods] },
+	"count/pods":                            func(pod, _, _ corev1.ResourceList) resource.Quantity { return pod[corev1.ResourcePods] },
+	corev1.ResourceCPU:                      func(_, req, _ corev1.ResourceList) resource.Quantity { return req[corev1.ResourceCPU] },
+	corev1.ResourceRequestsCPU:              func(_, req, _ corev1.ResourceList) resource.Quantity { return req[corev1.ResourceCPU] },
+	corev1.ResourceMemory:                   func(_, req, _ corev1.ResourceList) resource.Quantity { return req[corev1.ResourceMemory] },
+	corev1.ResourceRequestsMemory:           func(_, req, _ corev1.ResourceList) resource.Quantity { return req[corev1.ResourceMemory] },
+	corev1.ResourceLimitsCPU:                func(_, _, lim corev1.ResourceList) resource.Quantity { return lim[corev1.ResourceCPU] },
+	corev1.ResourceLimitsMemory:             func(_, _, lim corev1.ResourceList) resource.Quantity { return lim[corev1.ResourceMemory] },
+	corev1.ResourceEphemeralStorage:         func(_, req, _ corev1.ResourceList) resource.Quantity { return req[corev1.ResourceEphemeralStorage] },
+	corev1.ResourceRequestsEphemeralStorage: func(_, req, _ corev1.ResourceList) resource.Quantity { return req[corev1.ResourceEphemeralStorage] },
+	corev1.ResourceLimitsEphemeralStorage:   func(_, _, lim corev1.ResourceList) resource.Quantity { return lim[corev1.ResourceEphemeralStorage] },
+}
+
+// raiseQuotas raises, for the time of the measurement, the ResourceQuotas of the namespaces the measuring pods of
+// plan go to by what those pods count against them (a project's quota leaves little room beyond its own pods),
+// and waits until the quota controller has taken the new limits. The quotas as they were go to created, for
+// stopMeasuringPods to put back.
+func (r *rehearsal) raiseQuotas(ctx context.Context, created *measuringPods, plan []measuring) error {
+	type usage struct{ pod, requests, limits corev1.ResourceList }
+	need := map[string]*usage{}
+	for _, m := range plan {
+		u := need[m.pod.Namespace]
+		if u == nil {
+			u = &usage{corev1.ResourceList{}, corev1.ResourceList{}, corev1.ResourceList{}}
+			need[m.pod.Namespace] = u
+		}
+		add(u.pod, corev1.ResourceList{corev1.ResourcePods: resource.MustParse("1")})
+		for _, c := range append(slices.Clone(m.pod.Spec.InitContainers), m.pod.Spec.Containers...) {
+			add(u.requests, c.Resources.Requests)
+			add(u.limits, c.Resources.Limits)
+		}
+	}
+	for _, ns := range slices.Sorted(maps.Keys(need)) {
+		u := need[ns]
+		quotas, err := r.c.Client().CoreV1().ResourceQuotas(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return fmt.Errorf("listing the ResourceQuotas of %s: %w", ns, err)
+		}
+		for i := range quotas.Items {
+			q := &quotas.Items[i]
+			raised := q.DeepCopy()
+			changed := false
+			for name, hard := range raised.Spec.Hard {
+				if f := quotaRaised[name]; f != nil {
+					if more := f(u.pod, u.requests, u.limits); !more.IsZero() {
+						hard.Add(more)
+						raised.Spec.Hard[name] = hard
+						changed = true
+					}
+				}
+			}
+			if !changed {
+				continue
+			}
+			out, err := r.c.Client().CoreV1().ResourceQuotas(ns).Update(ctx, raised, metav1.UpdateOptions{})
+			if err != nil {
+				return fmt.Errorf("raising ResourceQuota %s/%s for the measuring pods: %w", ns, q.Name, err)
+			}
+			created.quotas = append(created.quotas, q)
+			if err := r.waitQuota(ctx, out); err != nil {
+				return err
+			}
+			r.event(0, fmt.Sprintf("raised ResourceQuota %s/%s by what the measuring pods need, until they are gone", ns, q.Name))
+		}
+	}
+	return nil
+}
+
+func add(sum, l corev1.ResourceList) {
+	for name, q := range l {
+		have := sum[name]
+		have.Add(q)
+		sum[name] = have
+	}
+}
+
+// waitQuota waits until the quota controller has copied q's limits to its status, which admission reads.
+func (r *rehearsal) waitQuota(ctx context.Context, q *corev1.ResourceQuota) error {
+	deadline := time.Now().Add(measuringStart)
+	for {
+		got, err := r.c.Client().CoreV1().ResourceQuotas(q.Namespace).Get(ctx, q.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		synced := true
+		for name, hard := range q.Spec.Hard {
+			if have, ok := got.Status.Hard[name]; !ok || have.Cmp(hard) != 0 {
+				synced = false
+			}
+		}
+		if synced {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("ResourceQuota %s/%s: the quota controller did not take its raised limits", q.Namespace, q.Name)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// restoreQuotas puts the quotas back as they were.
+func (r *rehearsal) restoreQuotas(ctx context.Context, quotas []*corev1.ResourceQuota) error {
+	var errs []error
+	for _, q := range quotas {
+		got, err := r.c.Client().CoreV1().ResourceQuotas(q.Namespace).Get(ctx, q.Name, metav1.GetOptions{})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		got.Spec.Hard = q.Spec.Hard
+		if _, err := r.c.Client().CoreV1().ResourceQuotas(q.Namespace).Update(ctx, got, metav1.UpdateOptions{}); err != nil {
+			errs = append(errs, fmt.Errorf("putting ResourceQuota %s/%s back: %w", q.Namespace, q.Name, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 type measuring struct {
@@ -341,6 +480,7 @@ func (r *rehearsal) stopMeasuringPods(ctx context.Context, m measuringPods) erro
 			errs = append(errs, err)
 		}
 	}
+	errs = append(errs, r.restoreQuotas(ctx, m.quotas))
 	return errors.Join(errs...)
 }
 
