@@ -24,7 +24,7 @@ import (
 )
 
 // TestProjectsOnRealNodes runs every golden project, ha overlay, with stand-ins, on one cluster of three real nodes,
-// in two batches, then one of them again as on a user's cluster: every workload is Ready by its real probes (Jobs
+// five at a time, then one of them again as on a user's cluster: every workload is Ready by its real probes (Jobs
 // complete), and the stand-ins' measured matrix equals agops check's, pair for pair — every connection a project's
 // configuration uses succeeds by name through DNS and kube-proxy, and every one its policies forbid is refused by
 // kube-router.
@@ -37,7 +37,7 @@ func TestProjectsOnRealNodes(t *testing.T) {
 	}
 	// The example has its own rehearsal on real nodes (TestRehearseExampleOnRealNodes).
 	ps := projects(t, repoRoot(t))[1:]
-	c := runOnRealNodes(t, ps, (len(ps)+1)/2)
+	c := runOnRealNodes(t, ps, 5)
 	rehearseOnYourCluster(t, c, filepath.Join(repoRoot(t), "internal", "migrate", "testdata", "golden", "tiers", "compose.yaml"))
 }
 

@@ -38,7 +38,7 @@ func (t *transformer) container(w *workload, c *corev1.Container, once bool, pro
 		t.note(w, c.Name, "workingDir", "dropped: the helper image does not have it, and a read-only root cannot make it")
 	}
 	addPodEnv(c)
-	t.replaceProbes(w, c)
+	t.replaceProbes(w, c, listen)
 	t.lifecycle(w, c)
 	t.resources(w, c, !added)
 }
@@ -120,15 +120,23 @@ func addPodEnv(c *corev1.Container) {
 	}
 }
 
-// replaceProbes keeps httpGet and tcpSocket probes (the stand-in answers them), turns exec probes into `agops stand-in
-// check` and gRPC probes into tcpSocket probes on the same port.
-func (t *transformer) replaceProbes(w *workload, c *corev1.Container) {
+// replaceProbes keeps httpGet and tcpSocket probes (the stand-in answers them) and turns gRPC probes into tcpSocket
+// probes on the same port. Exec probes become tcpSocket probes on the first TCP port the stand-in listens on (it
+// binds all its ports before it serves any, so one answering means all are there), or `agops stand-in check` when
+// it listens on no TCP port: an exec probe starts a process in the container through the runtime at every period,
+// which on a busy node costs far more than a connection.
+func (t *transformer) replaceProbes(w *workload, c *corev1.Container, listen []Port) {
+	first := slices.IndexFunc(listen, func(p Port) bool { return p.Protocol == tcp })
 	for _, p := range []struct {
 		field string
 		probe *corev1.Probe
 	}{{"readinessProbe", c.ReadinessProbe}, {"livenessProbe", c.LivenessProbe}, {"startupProbe", c.StartupProbe}} {
 		switch {
 		case p.probe == nil:
+		case p.probe.Exec != nil && first >= 0:
+			port := listen[first].Port
+			p.probe.Exec, p.probe.TCPSocket = nil, &corev1.TCPSocketAction{Port: intstr.FromInt32(port)}
+			t.note(w, c.Name, p.field, "exec probe replaced by a tcpSocket probe on port %d (the stand-in listens on all its ports at once)", port)
 		case p.probe.Exec != nil:
 			p.probe.Exec.Command = t.checkCommand(c)
 			t.note(w, c.Name, p.field, "exec probe replaced by `agops stand-in check` (the stand-in listens on all its ports)")

@@ -199,17 +199,17 @@ func TestDialPeers(t *testing.T) {
 	defer srv.Close()
 	_, port, _ := net.SplitHostPort(srv.Addrs()[0].String())
 	other := Target{Addr: "127.0.0.2:" + port, Protocol: tcp, Source: sourceProbe, Workload: "ns/gw", Port: 1, Peers: true}
-	if r := Dial(context.Background(), other, time.Second, "gw-0"); !r.OK || r.Self {
+	if r := Dial(context.Background(), other, 10*time.Second, "gw-0"); !r.OK || r.Self {
 		t.Errorf("peer at 127.0.0.2: ok %v self %v (%s); want a connection to the other replica", r.OK, r.Self, r.Error)
 	}
 	own := other
 	own.Addr = "127.0.0.1:" + port
-	if r := Dial(context.Background(), own, time.Second, "gw-0"); !r.Self {
+	if r := Dial(context.Background(), own, 10*time.Second, "gw-0"); !r.Self {
 		t.Errorf("peer at the dialer's own address: self %v (%s); want it marked Self", r.Self, r.Error)
 	}
 	closed := other
 	closed.Addr = "127.0.0.2:1"
-	if r := Dial(context.Background(), closed, time.Second, "gw-0"); r.OK || r.Self || r.Error != "refused" {
+	if r := Dial(context.Background(), closed, 10*time.Second, "gw-0"); r.OK || r.Self || r.Error != "refused" {
 		t.Errorf("peer with nothing listening: ok %v self %v error %q; want refused", r.OK, r.Self, r.Error)
 	}
 	if got, err := ParseProbes(other.String()); err != nil || len(got) != 1 || got[0] != other {

@@ -261,7 +261,7 @@ func (t *transformer) peerTargets(w *workload) []Target {
 			continue
 		}
 		if labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(w.podLabels)) {
-			if name := fmt.Sprintf("%s.%s.svc.%s", svc.Name, w.namespace, t.o.ClusterDomain); host == "" || name < host {
+			if name := serviceHost(svc.Name, w.namespace, t.o.ClusterDomain); host == "" || name < host {
 				host = name
 			}
 		}

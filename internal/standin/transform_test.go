@@ -86,10 +86,10 @@ func TestApplyProbeTargets(t *testing.T) {
 	web := typed[appsv1.Deployment](t, out, "Deployment", "web")
 	probe, _ := flagValue(container(t, web.Spec.Template.Spec.Containers, "web").Args, "probe")
 	want := []string{
-		"default/dns=dns.default.svc.cluster.local:5353/UDP@53",
-		"shop/db=db.shop.svc.cluster.local:5432/TCP", // headless: dialed on the container port
-		"shop/web=a-web-alias.shop.svc.cluster.local:80/TCP",
-		"shop/web=web.shop.svc.cluster.local:9113/TCP",
+		"default/dns=dns.default.svc.cluster.local.:5353/UDP@53",
+		"shop/db=db.shop.svc.cluster.local.:5432/TCP", // headless: dialed on the container port
+		"shop/web=a-web-alias.shop.svc.cluster.local.:80/TCP",
+		"shop/web=web.shop.svc.cluster.local.:9113/TCP",
 	}
 	if got := strings.Split(probe, ","); !slices.Equal(got, want) {
 		t.Errorf("--probe:\n got %q\nwant %q", got, want)
@@ -124,14 +124,17 @@ func TestApplyContainer(t *testing.T) {
 	if slices.Contains(exporter.Args, "--listen") || slices.Contains(exporter.Args, "--probe") {
 		t.Errorf("exporter args %q: want no --listen (web listens on 9113 in the same pod) and no --probe (web dials)", exporter.Args)
 	}
+	if p := exporter.ReadinessProbe; p.Exec == nil || !slices.Equal(p.Exec.Command, []string{"/agops", "stand-in", "check", "--container", "exporter"}) {
+		t.Errorf("exporter readiness probe %+v: want agops stand-in check (its port is web's, it listens on none)", p)
+	}
 	if c.WorkingDir != "" {
 		t.Errorf("workingDir %q kept", c.WorkingDir)
 	}
 	if c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Port.StrVal != "http" {
 		t.Errorf("readiness probe %+v: want the httpGet probe kept", c.ReadinessProbe)
 	}
-	if p := c.LivenessProbe; p.Exec == nil || !slices.Equal(p.Exec.Command, []string{"/agops", "stand-in", "check", "--container", "web"}) || p.PeriodSeconds != 7 {
-		t.Errorf("liveness probe %+v: want agops stand-in check, timing kept", p)
+	if p := c.LivenessProbe; p.Exec != nil || p.TCPSocket == nil || p.TCPSocket.Port.IntVal != 80 || p.PeriodSeconds != 7 {
+		t.Errorf("liveness probe %+v: want the exec probe as tcpSocket on the first port, 80, timing kept", p)
 	}
 	if p := c.StartupProbe; p.GRPC != nil || p.TCPSocket == nil || p.TCPSocket.Port.IntVal != 9090 {
 		t.Errorf("startup probe %+v: want tcpSocket on 9090", p)
@@ -254,7 +257,7 @@ func TestApplyNotes(t *testing.T) {
 		"shop/web log-shipper image", "shop/web log-shipper resources",
 		"shop/web web ports", "shop/web web image", "shop/web web workingDir", "shop/web web livenessProbe",
 		"shop/web web startupProbe", "shop/web web lifecycle", "shop/web web resources",
-		"shop/web exporter ports", "shop/web exporter image", "shop/web exporter resources", "shop/web  securityContext",
+		"shop/web exporter ports", "shop/web exporter image", "shop/web exporter readinessProbe", "shop/web exporter resources", "shop/web  securityContext",
 		"shop/db postgres image", "shop/db postgres lifecycle", "shop/db postgres resources",
 	}
 	if !slices.Equal(got, want) {
@@ -288,7 +291,7 @@ spec: {selector: {a: d}, ports: [{port: 1}]}
 		t.Fatal(err)
 	}
 	args := typed[appsv1.Deployment](t, out, "Deployment", "app").Spec.Template.Spec.Containers[0].Args
-	if w, _ := flagValue(args, "workload"); w != "ns/Deployment/app" || !slices.Contains(args, "ns/Deployment/app=app.ns.svc.cluster.local:1/TCP") {
+	if w, _ := flagValue(args, "workload"); w != "ns/Deployment/app" || !slices.Contains(args, "ns/Deployment/app=app.ns.svc.cluster.local.:1/TCP") {
 		t.Errorf("args %q: want the matrix's names for two kinds named alike", args)
 	}
 	if out[1] != objs[1] {

@@ -124,10 +124,13 @@ func (c *Cluster) createCoreDNS(ctx context.Context) error {
 // coreDNSDeployment runs two replicas on different nodes (as kubeadm does; k3s runs one), so that names keep
 // resolving when a host is killed.
 func coreDNSDeployment(labels map[string]string) *appsv1.Deployment {
-	probe := func(path string, port int32) *corev1.Probe {
+	// The probes are lenient with time: on a busy 2-core machine an answer may take seconds, and a CoreDNS that its
+	// liveness probe restarts, or whose readiness flaps, is a DNS outage for every pod of the test bed. Readiness
+	// is still read every 2 s, so that a killed node's replica leaves the Service soon.
+	probe := func(path string, port, period, timeout, failures int32) *corev1.Probe {
 		return &corev1.Probe{
 			ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromInt32(port)}},
-			PeriodSeconds: 2,
+			PeriodSeconds: period, TimeoutSeconds: timeout, FailureThreshold: failures,
 		}
 	}
 	return &appsv1.Deployment{
@@ -157,8 +160,8 @@ func coreDNSDeployment(labels map[string]string) *appsv1.Deployment {
 							{Name: "dns", ContainerPort: 53, Protocol: corev1.ProtocolUDP},
 							{Name: "dns-tcp", ContainerPort: 53, Protocol: corev1.ProtocolTCP},
 						},
-						ReadinessProbe: probe("/ready", 8181),
-						LivenessProbe:  probe("/health", 8080),
+						ReadinessProbe: probe("/ready", 8181, 2, 3, 3),
+						LivenessProbe:  probe("/health", 8080, 10, 5, 6),
 						VolumeMounts:   []corev1.VolumeMount{{Name: "config", MountPath: "/etc/coredns", ReadOnly: true}},
 						SecurityContext: &corev1.SecurityContext{
 							RunAsUser: ptr.To[int64](65532), RunAsNonRoot: ptr.To(true),
