@@ -74,7 +74,7 @@ func rehearseOnYourCluster(t *testing.T, c *testbed.Cluster, file string) {
 	}
 }
 
-// TestCorpusOnRealNodes does the same for ../shared/corpus/awesome-compose, ten projects at a time. It is an
+// TestCorpusOnRealNodes does the same for ../shared/corpus/awesome-compose, five projects at a time. It is an
 // acceptance run, not part of the test command: set AGOPS_CORPUS_REAL=1.
 func TestCorpusOnRealNodes(t *testing.T) {
 	if os.Getenv("AGOPS_CORPUS_REAL") == "" {
@@ -94,7 +94,7 @@ func TestCorpusOnRealNodes(t *testing.T) {
 			ps = append(ps, project{"corpus/" + e.Name(), file})
 		}
 	}
-	runOnRealNodes(t, ps, 10)
+	runOnRealNodes(t, ps, 5)
 }
 
 // onRealNodes is one project applied with stand-ins.

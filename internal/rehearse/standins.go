@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
 	"github.com/agops/agops/internal/check/reach"
@@ -358,21 +359,34 @@ func (r *rehearsal) raiseQuotas(ctx context.Context, created *measuringPods, pla
 		}
 		for i := range quotas.Items {
 			q := &quotas.Items[i]
-			raised := q.DeepCopy()
-			changed := false
-			for name, hard := range raised.Spec.Hard {
-				if f := quotaRaised[name]; f != nil {
-					if more := f(u.pod, u.requests, u.limits); !more.IsZero() {
-						hard.Add(more)
-						raised.Spec.Hard[name] = hard
-						changed = true
+			raise := func(hard corev1.ResourceList) (corev1.ResourceList, bool) {
+				out, changed := hard.DeepCopy(), false
+				for name, have := range out {
+					if f := quotaRaised[name]; f != nil {
+						if more := f(u.pod, u.requests, u.limits); !more.IsZero() {
+							have.Add(more)
+							out[name], changed = have, true
+						}
 					}
 				}
+				return out, changed
 			}
-			if !changed {
+			if _, changed := raise(q.Spec.Hard); !changed {
 				continue
 			}
-			out, err := r.c.Client().CoreV1().ResourceQuotas(ns).Update(ctx, raised, metav1.UpdateOptions{})
+			// The quota controller writes the quota's status all the while: an update may conflict, and is
+			// made again on the quota as it is then.
+			var out *corev1.ResourceQuota
+			err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+				got, err := r.c.Client().CoreV1().ResourceQuotas(ns).Get(ctx, q.Name, metav1.GetOptions{})
+				if err != nil {
+					return err
+				}
+				q = got.DeepCopy()
+				got.Spec.Hard, _ = raise(got.Spec.Hard)
+				out, err = r.c.Client().CoreV1().ResourceQuotas(ns).Update(ctx, got, metav1.UpdateOptions{})
+				return err
+			})
 			if err != nil {
 				return fmt.Errorf("raising ResourceQuota %s/%s for the measuring pods: %w", ns, q.Name, err)
 			}
@@ -426,13 +440,16 @@ func (r *rehearsal) waitQuota(ctx context.Context, q *corev1.ResourceQuota) erro
 func (r *rehearsal) restoreQuotas(ctx context.Context, quotas []*corev1.ResourceQuota) error {
 	var errs []error
 	for _, q := range quotas {
-		got, err := r.c.Client().CoreV1().ResourceQuotas(q.Namespace).Get(ctx, q.Name, metav1.GetOptions{})
+		err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+			got, err := r.c.Client().CoreV1().ResourceQuotas(q.Namespace).Get(ctx, q.Name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			got.Spec.Hard = q.Spec.Hard
+			_, err = r.c.Client().CoreV1().ResourceQuotas(q.Namespace).Update(ctx, got, metav1.UpdateOptions{})
+			return err
+		})
 		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		got.Spec.Hard = q.Spec.Hard
-		if _, err := r.c.Client().CoreV1().ResourceQuotas(q.Namespace).Update(ctx, got, metav1.UpdateOptions{}); err != nil {
 			errs = append(errs, fmt.Errorf("putting ResourceQuota %s/%s back: %w", q.Namespace, q.Name, err))
 		}
 	}
