@@ -219,8 +219,9 @@ func (r *rehearsal) standInReports(ctx context.Context) ([]standin.Report, error
 // A Job's stand-in dials once, when the Job runs, which is usually before its peers are up and before the enforcer
 // has caught up with its pod: that round measures start-up, not the policies. So, for the measurement, each Job and
 // CronJob gets a measuring pod: its pod template (same labels, so the same policies select it) as a bare Pod whose
-// stand-ins keep dialing. The Job controller does not adopt it (a Job selects its pods by its own uid), and it is
-// deleted once the matrix is read.
+// stand-ins keep dialing, and one more when it declares ports, so that its pairs with itself have two ends. The Job
+// controller does not adopt them (a Job selects its pods by its own uid), and they are deleted once the matrix is
+// read.
 //
 // A workload of one replica cannot measure whether its replicas reach each other: its one pod dialing its own
 // Service comes back to itself, which every enforcer lets through. So each Deployment and StatefulSet of one
@@ -257,6 +258,12 @@ func (r *rehearsal) startMeasuringPods(ctx context.Context) (measuringPods, erro
 			asReplica(pod, owner)
 		}
 		plan = append(plan, measuring{pod: pod, job: job})
+		if job && listens(pod) {
+			// Its own pods have finished: a second measuring pod is the other end of its pairs with itself.
+			second := pod.DeepCopy()
+			second.Name += "-2"
+			plan = append(plan, measuring{pod: second, job: true})
+		}
 	}
 	if err := r.raiseQuotas(ctx, &created, plan); err != nil {
 		return created, err
@@ -308,6 +315,11 @@ func (r *rehearsal) startMeasuringPods(ctx context.Context) (measuringPods, erro
 		}
 	}
 	return created, nil
+}
+
+// listens tells whether a container of p declares a port.
+func listens(p *corev1.Pod) bool {
+	return slices.ContainsFunc(p.Spec.Containers, func(c corev1.Container) bool { return len(c.Ports) > 0 })
 }
 
 // measuringPods is what startMeasuringPods created, and the ResourceQuotas it raised, as they were.
