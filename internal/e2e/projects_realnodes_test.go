@@ -75,7 +75,8 @@ func rehearseOnYourCluster(t *testing.T, c *testbed.Cluster, file string) {
 }
 
 // TestCorpusOnRealNodes does the same for ../shared/corpus/awesome-compose, five projects at a time. It is an
-// acceptance run, not part of the test command: set AGOPS_CORPUS_REAL=1.
+// acceptance run, not part of the test command: set AGOPS_CORPUS_REAL=1 (or to a comma-separated list of the
+// corpus's project folders, to run those).
 func TestCorpusOnRealNodes(t *testing.T) {
 	if os.Getenv("AGOPS_CORPUS_REAL") == "" {
 		t.Skip("acceptance run: set AGOPS_CORPUS_REAL=1")
@@ -88,8 +89,17 @@ func TestCorpusOnRealNodes(t *testing.T) {
 	if err != nil {
 		t.Skipf("no corpus at %s: %v", corpus, err)
 	}
+	only := map[string]bool{}
+	if v := os.Getenv("AGOPS_CORPUS_REAL"); v != "1" {
+		for _, name := range strings.Split(v, ",") {
+			only[name] = true
+		}
+	}
 	var ps []project
 	for _, e := range entries {
+		if len(only) > 0 && !only[e.Name()] {
+			continue
+		}
 		if file := composeFile(filepath.Join(corpus, e.Name())); e.IsDir() && file != "" {
 			ps = append(ps, project{"corpus/" + e.Name(), file})
 		}

@@ -86,8 +86,10 @@ func composeReach(m *model.Project) standin.ComposeReach {
 // round apart, agree on every pair and resolved every name, or after measureWithin at most (then flaky pairs and
 // DNS errors say what was still moving).
 const (
-	stableRounds  = 3
-	measureWithin = 2 * time.Minute
+	stableRounds = 3
+	// stableRoundsMissing is how many agreeing readings it takes while some pair is not measured at all.
+	stableRoundsMissing = 10
+	measureWithin       = 2 * time.Minute
 )
 
 // MeasureStandIns measures the reachability matrix of objs, which run stand-ins (PrepareStandIns) and are already
@@ -140,7 +142,10 @@ func (r *rehearsal) measure(ctx context.Context, s *StandIns) (*Reachability, er
 		default:
 			last, same = key, 1
 		}
-		if same >= stableRounds || time.Now().After(deadline) {
+		// A pair nobody measured yet may be one whose other end has only just become ready (a measuring pod):
+		// such a reading settles only after longer.
+		missing := standin.Compare(s.Predicted, measured, s.Compose).Unmeasured
+		if (same >= stableRounds && missing == 0) || same >= stableRoundsMissing || time.Now().After(deadline) {
 			break
 		}
 	}
@@ -185,7 +190,7 @@ const reportTail = 20
 func (r *rehearsal) standInReports(ctx context.Context) ([]standin.Report, error) {
 	seen := map[string]bool{}
 	var all []standin.Report
-	for _, u := range r.workloads {
+	for _, u := range append(slices.Clone(r.workloads), r.jobs...) { // a namespace may hold Jobs only
 		ns := u.GetNamespace()
 		if seen[ns] {
 			continue
@@ -234,7 +239,7 @@ const measuringSuffix = "-measure"
 const measuringOwner = "agops-measuring"
 
 // startMeasuringPods creates the measuring pods of the project's Jobs, CronJobs and single-replica workloads and
-// waits until they run. A workload's measuring pod that does not start is deleted again, and its pairs with itself
+// waits until they are ready. A workload's measuring pod that does not start is deleted again, and its pairs with itself
 // stay unmeasured; a Job's is an error. It returns what it created, for stopMeasuringPods, even when it fails part
 // way.
 func (r *rehearsal) startMeasuringPods(ctx context.Context) (measuringPods, error) {
@@ -292,7 +297,8 @@ func (r *rehearsal) startMeasuringPods(ctx context.Context) (measuringPods, erro
 			if err != nil {
 				return created, err
 			}
-			if got.Status.Phase == corev1.PodRunning {
+			// Ready, not only running: it is one end of its workload's pairs once its Services lead to it.
+			if got.Status.Phase == corev1.PodRunning && podReady(*got) {
 				break
 			}
 			if got.Status.Phase == corev1.PodFailed || got.Status.Phase == corev1.PodSucceeded || time.Now().After(deadline) {
