@@ -335,19 +335,20 @@ type measuringPods struct {
 	quotas []*corev1.ResourceQuota
 }
 
-// quotaRaised lists the quota entries a measuring pod counts against, with what of the pod each counts.
-var quotaRaised = map[corev1.ResourceName]func(pod, requests, limits corev1.ResourceList) resource.Quantity{
-	corev1.ResourcePods:                     func(pod, _, _ corev1.ResourceList) resource.Quantity { return pod[corev1.ResourcePods] },
-	"count/pods":                            func(pod, _, _ corev1.ResourceList) resource.Quantity { return pod[corev1.ResourcePods] },
-	corev1.ResourceCPU:                      func(_, req, _ corev1.ResourceList) resource.Quantity { return req[corev1.ResourceCPU] },
-	corev1.ResourceRequestsCPU:              func(_, req, _ corev1.ResourceList) resource.Quantity { return req[corev1.ResourceCPU] },
-	corev1.ResourceMemory:                   func(_, req, _ corev1.ResourceList) resource.Quantity { return req[corev1.ResourceMemory] },
-	corev1.ResourceRequestsMemory:           func(_, req, _ corev1.ResourceList) resource.Quantity { return req[corev1.ResourceMemory] },
-	corev1.ResourceLimitsCPU:                func(_, _, lim corev1.ResourceList) resource.Quantity { return lim[corev1.ResourceCPU] },
-	corev1.ResourceLimitsMemory:             func(_, _, lim corev1.ResourceList) resource.Quantity { return lim[corev1.ResourceMemory] },
-	corev1.ResourceEphemeralStorage:         func(_, req, _ corev1.ResourceList) resource.Quantity { return req[corev1.ResourceEphemeralStorage] },
-	corev1.ResourceRequestsEphemeralStorage: func(_, req, _ corev1.ResourceList) resource.Quantity { return req[corev1.ResourceEphemeralStorage] },
-	corev1.ResourceLimitsEphemeralStorage:   func(_, _, lim corev1.ResourceList) resource.Quantity { return lim[corev1.ResourceEphemeralStorage] },
+// quotaRaised lists the quota entries a measuring pod counts against: in what of the pod ("pod", "requests",
+// "limits") and under which resource name.
+var quotaRaised = map[corev1.ResourceName]struct {
+	in   string
+	name corev1.ResourceName
+}{
+	corev1.ResourcePods: {"pod", corev1.ResourcePods}, "count/pods": {"pod", corev1.ResourcePods},
+	corev1.ResourceCPU: {"requests", corev1.ResourceCPU}, corev1.ResourceRequestsCPU: {"requests", corev1.ResourceCPU},
+	corev1.ResourceMemory: {"requests", corev1.ResourceMemory}, corev1.ResourceRequestsMemory: {"requests", corev1.ResourceMemory},
+	corev1.ResourceEphemeralStorage:         {"requests", corev1.ResourceEphemeralStorage},
+	corev1.ResourceRequestsEphemeralStorage: {"requests", corev1.ResourceEphemeralStorage},
+	corev1.ResourceLimitsCPU:                {"limits", corev1.ResourceCPU},
+	corev1.ResourceLimitsMemory:             {"limits", corev1.ResourceMemory},
+	corev1.ResourceLimitsEphemeralStorage:   {"limits", corev1.ResourceEphemeralStorage},
 }
 
 // raiseQuotas raises, for the time of the measurement, the ResourceQuotas of the namespaces the measuring pods of
@@ -355,18 +356,17 @@ var quotaRaised = map[corev1.ResourceName]func(pod, requests, limits corev1.Reso
 // and waits until the quota controller has taken the new limits. The quotas as they were go to created, for
 // stopMeasuringPods to put back.
 func (r *rehearsal) raiseQuotas(ctx context.Context, created *measuringPods, plan []measuring) error {
-	type usage struct{ pod, requests, limits corev1.ResourceList }
-	need := map[string]*usage{}
+	need := map[string]map[string]corev1.ResourceList{} // namespace, then "pod", "requests", "limits"
 	for _, m := range plan {
 		u := need[m.pod.Namespace]
 		if u == nil {
-			u = &usage{corev1.ResourceList{}, corev1.ResourceList{}, corev1.ResourceList{}}
+			u = map[string]corev1.ResourceList{"pod": {}, "requests": {}, "limits": {}}
 			need[m.pod.Namespace] = u
 		}
-		add(u.pod, corev1.ResourceList{corev1.ResourcePods: resource.MustParse("1")})
+		add(u["pod"], corev1.ResourceList{corev1.ResourcePods: resource.MustParse("1")})
 		for _, c := range append(slices.Clone(m.pod.Spec.InitContainers), m.pod.Spec.Containers...) {
-			add(u.requests, c.Resources.Requests)
-			add(u.limits, c.Resources.Limits)
+			add(u["requests"], c.Resources.Requests)
+			add(u["limits"], c.Resources.Limits)
 		}
 	}
 	for _, ns := range slices.Sorted(maps.Keys(need)) {
@@ -380,8 +380,8 @@ func (r *rehearsal) raiseQuotas(ctx context.Context, created *measuringPods, pla
 			raise := func(hard corev1.ResourceList) (corev1.ResourceList, bool) {
 				out, changed := hard.DeepCopy(), false
 				for name, have := range out {
-					if f := quotaRaised[name]; f != nil {
-						if more := f(u.pod, u.requests, u.limits); !more.IsZero() {
+					if by, ok := quotaRaised[name]; ok {
+						if more := u[by.in][by.name]; !more.IsZero() {
 							have.Add(more)
 							out[name], changed = have, true
 						}
