@@ -57,7 +57,6 @@ var otherKeys = map[string]struct {
 	"use_api_socket":      {model.Dropped, "the Docker API is not available in the cluster", ""},
 	"models":              {model.NeedsInput, "Compose models need a model runner; run one as a service (e.g. Ollama) and point the service at it", "add an LLM server service"},
 	"provider":            {model.NeedsInput, "provider services are run by a Compose plugin with no Kubernetes counterpart", "replace it with a service"},
-	"gpus":                {model.Mapped, "see devices", ""},
 	"dns_opt":             {model.Approximated, "see dns", ""},
 	"dns_search":          {model.Approximated, "see dns", ""},
 	"scale":               {model.Mapped, "replicas", ""},

@@ -117,6 +117,54 @@ func TestPlanNPUResource(t *testing.T) {
 	}
 }
 
+// TestPlanGpusAttribute: the service-level gpus: is a GPU request like a reservation, whatever capabilities it lists:
+// a count is kept, `all` becomes 1 GPU (approximated, with the hint to raise it) unless x-agops.accelerator gives the
+// count.
+func TestPlanGpusAttribute(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name        string
+		svc         map[string]any
+		wantCount   string
+		wantOutcome model.Outcome
+	}{
+		{"all", map[string]any{"gpus": "all"}, "1", model.Approximated},
+		{"count", map[string]any{"gpus": []any{map[string]any{"driver": "nvidia", "count": 2}}}, "2", model.Mapped},
+		{"no driver", map[string]any{"gpus": []any{map[string]any{"count": 3}}}, "3", model.Mapped},
+		{"all with hint", map[string]any{"gpus": "all", "x-agops": map[string]any{"accelerator": map[string]any{"resource": "nvidia.com/gpu", "count": 4}}}, "4", model.Mapped},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			svc := map[string]any{"image": "vllm/vllm-openai:v0.8.0"}
+			for k, v := range tt.svc {
+				svc[k] = v
+			}
+			m := planOf(t, project{"services": map[string]any{"vllm": svc}}, nil, plan.DefaultOptions())
+			w := workload(t, m, "vllm")
+			res := w.Pod.Containers[0].Resources
+			if res.Limits["nvidia.com/gpu"] != tt.wantCount || res.Requests["nvidia.com/gpu"] != tt.wantCount {
+				t.Errorf("resources = %+v, want %s nvidia.com/gpu requested and limited", res, tt.wantCount)
+			}
+			if w.Pod.RuntimeClass != "nvidia" {
+				t.Errorf("RuntimeClass = %q, want nvidia", w.Pod.RuntimeClass)
+			}
+			ds := decisionsFor(m, "vllm", "gpus[0]")
+			if len(ds) != 1 || ds[0].Outcome != tt.wantOutcome {
+				t.Fatalf("gpus[0] decisions = %+v, want one %s", ds, tt.wantOutcome)
+			}
+			if tt.wantOutcome == model.Approximated && !strings.Contains(ds[0].Hint, "count: N") {
+				t.Errorf("hint %q does not say how to raise the count", ds[0].Hint)
+			}
+			for _, d := range m.Decisions {
+				if d.Service == "vllm" && d.Outcome == model.NeedsInput {
+					t.Errorf("needs input left: %+v", d)
+				}
+			}
+		})
+	}
+}
+
 // TestPlanRenamedPeers: a service whose name is not a DNS label is renamed, and peers' references in environment
 // values (plain and secret) and commands follow.
 func TestPlanRenamedPeers(t *testing.T) {

@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -120,13 +121,17 @@ func formatResources(m map[string]string) string {
 
 func (pl *planner) accelerators(n string, s types.ServiceConfig, c *model.Container) {
 	w := pl.workloadOf(n)
-	var requests []types.DeviceRequest
 	if s.Deploy != nil && s.Deploy.Resources.Reservations != nil {
-		requests = append(requests, s.Deploy.Resources.Reservations.Devices...)
+		for i, d := range s.Deploy.Resources.Reservations.Devices {
+			pl.deviceRequest(n, fmt.Sprintf("devices[%d]", i), d, c, w)
+		}
 	}
-	requests = append(requests, s.Gpus...)
-	for i, d := range requests {
-		pl.deviceRequest(n, fmt.Sprintf("devices[%d]", i), d, c, w)
+	// gpus: is Docker's --gpus: a request for GPUs whatever capabilities it lists (`gpus: all` lists none).
+	for i, d := range s.Gpus {
+		if !hasCapability(d, "gpu") {
+			d.Capabilities = append(slices.Clone(d.Capabilities), "gpu")
+		}
+		pl.deviceRequest(n, fmt.Sprintf("gpus[%d]", i), d, c, w)
 	}
 	pl.deviceMappings(n, s, c, w)
 	if s.Runtime == "nvidia" {
@@ -195,16 +200,20 @@ func (pl *planner) deviceRequest(n, key string, d types.DeviceRequest, c *model.
 	}
 	count := int64(d.Count)
 	reason := fmt.Sprintf("%d %s", count, resource)
-	outcome := model.Mapped
+	outcome, hint := model.Mapped, ""
 	switch {
 	case len(d.IDs) > 0:
 		count = int64(len(d.IDs))
 		outcome = model.Approximated
 		reason = fmt.Sprintf("%d %s; the device plugin picks which (device_ids %v cannot be pinned)", count, resource, d.IDs)
+	case count < 0 && pl.hints[n].Accelerator != nil:
+		count = max(pl.hints[n].Accelerator.Count, 1)
+		reason = fmt.Sprintf("count: all: %d %s, as x-agops.accelerator says", count, resource)
 	case count < 0:
 		count = 1
 		outcome = model.Approximated
 		reason = fmt.Sprintf("count: all has no Kubernetes equivalent: 1 %s; raise it to the node's GPU count if the service needs them all", resource)
+		hint = fmt.Sprintf("x-agops: {accelerator: {resource: %s, count: N}}", resource)
 	case count == 0:
 		count = 1
 		reason = "1 " + resource
@@ -214,7 +223,7 @@ func (pl *planner) deviceRequest(n, key string, d types.DeviceRequest, c *model.
 	}
 	setAccel(c, resource, count)
 	addGPUToleration(w, resource)
-	pl.record(n, key, outcome, "accelerator: "+reason, "")
+	pl.record(n, key, outcome, "accelerator: "+reason, hint)
 }
 
 func hasCapability(d types.DeviceRequest, capability string) bool {
