@@ -139,14 +139,34 @@ func (pl *planner) rewriteHosts(v string) (string, bool) {
 		return v, false
 	}
 	changed := false
-	out := hostToken.ReplaceAllStringFunc(v, func(tok string) string {
-		if k8s, ok := pl.renames[tok]; ok {
-			changed = true
-			return k8s
+	var b strings.Builder
+	last := 0
+	for _, m := range hostToken.FindAllStringIndex(v, -1) {
+		tok := v[m[0]:m[1]]
+		k8s, ok := pl.renames[tok]
+		if !ok || inPath(v, m[0], m[1]) {
+			continue
 		}
-		return tok
-	})
-	return out, changed
+		b.WriteString(v[last:m[0]])
+		b.WriteString(k8s)
+		last, changed = m[1], true
+	}
+	if !changed {
+		return v, false
+	}
+	b.WriteString(v[last:])
+	return b.String(), true
+}
+
+// inPath tells whether v[start:end] is a component of a file path rather than a host: it follows a single slash
+// (/data/my_db, ./my_db), or a slash follows it while nothing marks it as a URL's host (my_db/dump.sql, against
+// http://my_db/ and user@my_db/).
+func inPath(v string, start, end int) bool {
+	afterURLMark := strings.HasSuffix(v[:start], "//") || strings.HasSuffix(v[:start], "@")
+	if !afterURLMark && strings.HasSuffix(v[:start], "/") {
+		return true
+	}
+	return !afterURLMark && strings.HasPrefix(v[end:], "/")
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -224,6 +224,24 @@ func TestPlanRenamedPeers(t *testing.T) {
 	}
 }
 
+// TestPlanRenamedPeersNotInPaths: where a renamed service's name is part of a file path in a command, it stays: only
+// host references change.
+func TestPlanRenamedPeersNotInPaths(t *testing.T) {
+	t.Parallel()
+	script := "pg_dump -h my_db -f /backups/my_db/latest.sql && cp my_db/schema.sql ./my_db && curl http://my_db/ready && psql postgres://u@my_db/app && ls /srv/my_db"
+	want := "pg_dump -h my-db -f /backups/my_db/latest.sql && cp my_db/schema.sql ./my_db && curl http://my-db/ready && psql postgres://u@my-db/app && ls /srv/my_db"
+	p := project{"services": map[string]any{
+		"my_db":  map[string]any{"image": "postgres:16"},
+		"backup": map[string]any{"image": "postgres:16", "command": []string{"sh", "-c", script}},
+	}}
+	m := planOf(t, p, nil, plan.DefaultOptions())
+	c := workload(t, m, "backup").Pod.Containers[0]
+	got := append(slices.Clone(c.Command), c.Args...)
+	if len(got) == 0 || got[len(got)-1] != want {
+		t.Errorf("command = %q,\nwant its script %q", got, want)
+	}
+}
+
 // TestPlanErrorsTogether: problems that stop the conversion are all returned at once.
 func TestPlanErrorsTogether(t *testing.T) {
 	t.Parallel()
