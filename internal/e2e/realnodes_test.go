@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"io"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -13,19 +12,6 @@ import (
 	"github.com/agops/agops/internal/rehearse"
 	"github.com/agops/agops/internal/testbed"
 )
-
-// staticAgops builds agops without cgo, as the helper image needs it.
-func staticAgops(t *testing.T, root string) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "agops")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/agops")
-	cmd.Dir = root
-	cmd.Env = append(cmd.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building a static agops: %v\n%s", err, out)
-	}
-	return bin
-}
 
 // TestRehearseExampleOnRealNodes is `agops rehearse -f examples/ai-lab/compose.yaml --overlay ha --nodes real
 // --stand-ins`: on three nodes that run containers, every workload of the example is Ready by its real probes, the

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	_ "embed"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -161,6 +162,26 @@ func InstallNodes(ctx context.Context, opts ...Option) (NodeBinaries, error) {
 		CoreDNS:    filepath.Join(dirs[1], "coredns"),
 		KubeRouter: filepath.Join(dirs[2], "kube-router-netpol"),
 	}, nil
+}
+
+// Prepare builds, at the same time, every binary a cluster may need: the control plane's and, where the machine
+// can run real nodes, the nodes' (and installs the host packages they need). A test suite calls it once at its
+// start, so that the builds overlap with each other and with whatever else the machine is doing, instead of each
+// waiting for the first test that needs it. Builds already cached cost nothing; the first error is returned.
+func Prepare(ctx context.Context, opts ...Option) error {
+	o := newOptions(opts)
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	wg.Go(func() { _, errs[0] = install(ctx, o, controlPlane) })
+	if RealNodesSupported() == nil {
+		wg.Go(func() {
+			if errs[1] = ensureHostPackages(ctx); errs[1] == nil {
+				_, errs[1] = InstallNodes(ctx, opts...)
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // install builds ts into its cache folder unless it is there, and returns the folder.

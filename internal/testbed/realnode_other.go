@@ -16,6 +16,8 @@ type realNode struct{ dead bool }
 
 func RealNodesSupported() error { return errNotLinux }
 
+func ensureHostPackages(context.Context) error { return errNotLinux }
+
 func prepareRealNodes(context.Context, options, []Option) (NodeBinaries, error) {
 	return NodeBinaries{}, errNotLinux
 }

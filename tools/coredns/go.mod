@@ -18,21 +18,21 @@ replace (
 // this block and running go mod tidy gives CoreDNS's own versions instead.
 replace (
 	github.com/go-logr/logr => github.com/go-logr/logr v1.4.3
-	github.com/prometheus/client_golang => github.com/prometheus/client_golang v1.24.0
-	github.com/prometheus/client_model => github.com/prometheus/client_model v0.6.2
-	github.com/prometheus/common => github.com/prometheus/common v0.70.0
-	go.yaml.in/yaml/v3 => go.yaml.in/yaml/v3 v3.0.4
-	golang.org/x/crypto => golang.org/x/crypto v0.54.0
-	golang.org/x/net => golang.org/x/net v0.57.0
-	golang.org/x/oauth2 => golang.org/x/oauth2 v0.36.0
-	golang.org/x/sync => golang.org/x/sync v0.22.0
-	golang.org/x/sys => golang.org/x/sys v0.47.0
-	golang.org/x/term => golang.org/x/term v0.45.0
-	golang.org/x/text => golang.org/x/text v0.40.0
+	github.com/prometheus/client_golang => github.com/prometheus/client_golang v1.25.0
+	github.com/prometheus/client_model => github.com/prometheus/client_model v0.6.3
+	github.com/prometheus/common => github.com/prometheus/common v0.72.0
+	go.yaml.in/yaml/v3 => go.yaml.in/yaml/v3 v3.0.5
+	golang.org/x/crypto => golang.org/x/crypto v0.57.0
+	golang.org/x/net => golang.org/x/net v0.59.0
+	golang.org/x/oauth2 => golang.org/x/oauth2 v0.37.0
+	golang.org/x/sync => golang.org/x/sync v0.23.0
+	golang.org/x/sys => golang.org/x/sys v0.48.0
+	golang.org/x/term => golang.org/x/term v0.46.0
+	golang.org/x/text => golang.org/x/text v0.42.0
 	golang.org/x/time => golang.org/x/time v0.15.0
 	google.golang.org/genproto/googleapis/rpc => google.golang.org/genproto/googleapis/rpc v0.0.0-20260526163538-3dc84a4a5aaa
-	google.golang.org/grpc => google.golang.org/grpc v1.82.1
-	google.golang.org/protobuf => google.golang.org/protobuf v1.36.12-0.20260120151049-f2248ac996af
+	google.golang.org/grpc => google.golang.org/grpc v1.83.2
+	google.golang.org/protobuf => google.golang.org/protobuf v1.36.12
 )
 
 require github.com/coredns/coredns v1.15.0
@@ -85,7 +85,7 @@ require (
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/exporter-toolkit v0.20.0 // indirect
-	github.com/prometheus/procfs v0.21.1 // indirect
+	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/quic-go/qpack v0.6.0 // indirect
 	github.com/quic-go/quic-go v0.64.1 // indirect
 	github.com/spf13/pflag v1.0.10 // indirect

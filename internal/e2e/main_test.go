@@ -1,0 +1,72 @@
+package e2e
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/agops/agops/internal/testbed"
+)
+
+// binDir holds what the package's tests build once and share: the static agops.
+var binDir string
+
+// TestMain gives the package a folder for shared binaries and, when the whole package runs, starts building the
+// test bed's binaries at once (testbed.Prepare): on a machine whose build cache is empty they then build beside the
+// first tests instead of one after another as tests come to need them.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	dir, err := os.MkdirTemp("", "agops-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	ctx, cancel := context.WithCancel(context.Background())
+	var prepared sync.WaitGroup
+	if !testing.Short() && flag.Lookup("test.run").Value.String() == "" {
+		prepared.Go(func() {
+			// A failure here is the first test's to report, with its context: it calls the same builds.
+			if err := testbed.Prepare(ctx, testbed.WithLogger(slog.New(slog.DiscardHandler))); err != nil && ctx.Err() == nil {
+				fmt.Fprintf(os.Stderr, "preparing the test bed (tests will retry): %v\n", err)
+			}
+		})
+	}
+	code := m.Run()
+	cancel()
+	prepared.Wait()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+var (
+	staticOnce sync.Once
+	staticBin  string
+	staticErr  error
+)
+
+// staticAgops builds agops without cgo, as the helper image needs it, once for the package's tests.
+func staticAgops(t *testing.T, root string) string {
+	t.Helper()
+	staticOnce.Do(func() {
+		bin := filepath.Join(binDir, "agops")
+		cmd := exec.Command("go", "build", "-o", bin, "./cmd/agops")
+		cmd.Dir = root
+		cmd.Env = append(cmd.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			staticErr = fmt.Errorf("building a static agops: %v\n%s", err, out)
+			return
+		}
+		staticBin = bin
+	})
+	if staticErr != nil {
+		t.Fatal(staticErr)
+	}
+	return staticBin
+}
