@@ -149,6 +149,14 @@ func CredentialName(key string) bool {
 		if credentialWords[p] {
 			return true
 		}
+		for _, suffix := range credentialSuffixes {
+			if strings.HasSuffix(p, suffix) {
+				return true
+			}
+		}
 	}
 	return false
 }
+
+// credentialSuffixes end name parts run together that mark a credential: PGPASSWORD, GHTOKEN, OPENAIAPIKEY.
+var credentialSuffixes = []string{"PASSWORD", "PASSWD", "SECRET", "TOKEN", "APIKEY", "PASSPHRASE"}

@@ -125,6 +125,7 @@ func TestCredentialName(t *testing.T) {
 	}{
 		{"POSTGRES_PASSWORD", true}, {"db_password", true}, {"MSSQL_SA_PWD", true}, {"API_KEY", true},
 		{"GITHUB_TOKEN", true}, {"app-secret", true}, {"POSTGRES_PASSWORD_FILE", false}, {"TOKEN_TTL", false},
+		{"PGPASSWORD", true}, {"OPENAIAPIKEY", true}, {"PGPASSFILE", false}, {"TOKENIZER", false},
 		{"DB_HOST", false}, {"DATABASE_URL", false}, {"LOG_LEVEL", false}, {"", false},
 	}
 	for _, tt := range tests {

@@ -21,7 +21,7 @@ func (pl *planner) ruleCredentialRefs() {
 		if c == nil {
 			continue
 		}
-		creds := pl.borrowCredentials(n, c)
+		creds, borrowed := pl.borrowCredentials(n, c)
 		if len(creds) == 0 {
 			continue
 		}
@@ -46,9 +46,13 @@ func (pl *planner) ruleCredentialRefs() {
 			}
 		}
 		if len(changed) > 0 {
-			pl.record(n, "healthcheck/command", model.Approximated,
-				fmt.Sprintf("a credential value appeared in the %s; it now reads the variable from the Secret instead (the probe runs through sh)", strings.Join(changed, ", ")),
-				"refer to the variable ($VAR) in Compose too, so the password is not in the file")
+			reason := fmt.Sprintf("a credential value appeared in the %s; it now reads the variable from the Secret instead (the probe runs through sh)", strings.Join(changed, ", "))
+			hint := "refer to the variable ($VAR) in Compose too, so the password is not in the file"
+			if len(borrowed) > 0 {
+				reason += fmt.Sprintf("; %s, which peers hold as a credential, is kept in the service's own Secret %s", strings.Join(borrowed, ", "), pl.envSecrets[n].Name)
+				hint = secretHint()
+			}
+			pl.record(n, "healthcheck/command", model.Approximated, reason, hint)
 		}
 	}
 }
@@ -61,7 +65,7 @@ type credentialRef struct {
 // indexCredential remembers where a credential value lives, so that other services' commands can refer to it.
 func (pl *planner) indexCredential(value, secret, key string) {
 	value = strings.TrimSpace(value)
-	if len(value) < minCredentialLen || !validKey.MatchString(key) {
+	if len(value) < minCredentialLen || !validKey.MatchString(key) || pl.plainValues[value] {
 		return
 	}
 	for _, r := range pl.credentialIndex {
@@ -72,16 +76,20 @@ func (pl *planner) indexCredential(value, secret, key string) {
 	pl.credentialIndex = append(pl.credentialIndex, credentialRef{value: value, secret: secret, key: key})
 }
 
-// borrowCredentials returns the service's own credentials plus those of other services (or Compose secrets) whose
-// values appear in its commands or probes: Dify's redis is started with `--requirepass` and the password its peers
-// hold in their environment. Such a value reaches the container as an environment variable from its Secret.
-func (pl *planner) borrowCredentials(n string, c *model.Container) map[string]string {
-	creds := map[string]string{}
+// borrowCredentials returns the service's own credentials plus the credentials of other services (or Compose
+// secrets) whose values appear in its commands or probes: a redis started with `--requirepass` and the password its
+// peers hold in their environment. A command refers only to what its own service holds, so such a value becomes a
+// key of the service's own Secret, under the name the peer gives it, and reaches the container from there.
+// Values that are also plain settings (a user name equal to a password) are neither.
+func (pl *planner) borrowCredentials(n string, c *model.Container) (creds map[string]string, borrowed []string) {
+	creds = map[string]string{}
 	for k, v := range pl.credentials[n] {
-		creds[k] = v
+		if !pl.plainValues[v] {
+			creds[k] = v
+		}
 	}
 	own := map[string]bool{}
-	for _, v := range creds {
+	for _, v := range pl.credentials[n] {
 		own[v] = true
 	}
 	texts := commandTexts(c)
@@ -91,14 +99,28 @@ func (pl *planner) borrowCredentials(n string, c *model.Container) map[string]st
 		}
 		if _, taken := pl.svcs[n].Environment[r.key]; taken || creds[r.key] != "" {
 			pl.record(n, "healthcheck/command", model.NeedsInput,
-				fmt.Sprintf("a command holds the value of %s from Secret %s, but the service already has a variable of that name", r.key, r.secret),
+				fmt.Sprintf("a command holds the value of %s (held by %s), but the service already has a variable of that name", r.key, r.secret),
 				"refer to the password through a variable in Compose")
 			continue
 		}
-		c.Env = append(c.Env, model.EnvVar{Name: r.key, SecretRef: &model.KeyRef{Name: r.secret, Key: r.key}})
+		sec := pl.ownSecret(n)
+		sec.Keys = append(sec.Keys, model.SecretKey{Key: r.key, Source: "command of service " + n, Value: []byte(r.value), Known: true})
+		c.Env = append(c.Env, model.EnvVar{Name: r.key, SecretRef: &model.KeyRef{Name: sec.Name, Key: r.key}})
 		creds[r.key] = r.value
+		own[r.value] = true
+		borrowed = append(borrowed, r.key)
 	}
-	return creds
+	return creds, borrowed
+}
+
+// ownSecret is the Secret of the service's credentials, made when it has none yet.
+func (pl *planner) ownSecret(n string) *model.Secret {
+	if sec := pl.envSecrets[n]; sec != nil {
+		return sec
+	}
+	sec := &model.Secret{Name: pl.unique("secret", pl.names[n]+"-env")}
+	pl.secrets[sec.Name], pl.envSecrets[n] = sec, sec
+	return sec
 }
 
 func commandTexts(c *model.Container) []string {

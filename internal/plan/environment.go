@@ -14,6 +14,7 @@ import (
 // and, for values that look like credentials, a Secret; both are imported with envFrom. References to renamed
 // peers are rewritten.
 func (pl *planner) ruleEnvironment() {
+	pl.plainValues = pl.plainSettingValues()
 	known := pl.knownSecretValues()
 	isSecret := func(k, v string) bool {
 		if isCredential(k, v) {
@@ -94,6 +95,7 @@ func (pl *planner) envObjects(n string, c *model.Container, plain map[string]str
 	if len(secret) > 0 {
 		sec := &model.Secret{Name: pl.unique("secret", name), Keys: secret}
 		pl.secrets[sec.Name] = sec
+		pl.envSecrets[n] = sec
 		for _, k := range secret {
 			pl.indexCredential(string(k.Value), sec.Name, k.Key)
 		}
@@ -115,7 +117,7 @@ func (pl *planner) knownSecretValues() []string {
 	var out []string
 	add := func(v string) {
 		v = strings.TrimSpace(v)
-		if len(v) >= minCredentialLen && !seen[v] {
+		if len(v) >= minCredentialLen && !seen[v] && !pl.plainValues[v] {
 			seen[v] = true
 			out = append(out, v)
 		}
@@ -142,6 +144,33 @@ func (pl *planner) knownSecretValues() []string {
 		case s.File != "":
 			if b, err := os.ReadFile(s.File); err == nil && len(b) <= maxConfigMapBytes {
 				add(string(b))
+			}
+		}
+	}
+	return out
+}
+
+// plainSettingWords name variables whose values are plain settings, not secrets, whatever else holds the same value:
+// POSTGRES_USER=postgres stays plain when POSTGRES_PASSWORD=postgres too.
+var plainSettingWords = map[string]bool{"USER": true, "USERNAME": true, "LOGIN": true, "DB": true, "DATABASE": true,
+	"DBNAME": true, "SCHEMA": true, "HOST": true, "HOSTNAME": true}
+
+// plainSettingValues are the values of user, database and host name variables that are not credentials by name, and
+// the names services are reached by.
+func (pl *planner) plainSettingValues() map[string]bool {
+	out := map[string]bool{}
+	for _, n := range pl.order {
+		out[n] = true
+		for _, a := range pl.aliases[n] {
+			out[a] = true
+		}
+		for k, v := range pl.svcs[n].Environment {
+			if v == nil || isCredential(k, *v) {
+				continue
+			}
+			words := strings.FieldsFunc(strings.ToUpper(k), func(r rune) bool { return r == '_' || r == '-' || r == '.' })
+			if len(words) > 0 && plainSettingWords[words[len(words)-1]] {
+				out[strings.TrimSpace(*v)] = true
 			}
 		}
 	}

@@ -159,6 +159,11 @@ type planner struct {
 	credentials map[string]map[string]string
 	// credentialIndex lists every known credential value and the Secret key that holds it, in rule order.
 	credentialIndex []credentialRef
+	// plainValues are values the project also uses as plain settings (user and database names, host names): a
+	// credential equal to one is no reason to treat the setting, or a command's literal, as secret.
+	plainValues map[string]bool
+	// envSecrets is the Secret of each service's credentials, once it has one.
+	envSecrets map[string]*model.Secret
 	// waitedServices are Kubernetes workload names some init container waits on.
 	waitedServices map[string]bool
 	// addedTemporal is the Compose name of the Temporal server --with-temporal added, if any.
@@ -190,6 +195,7 @@ func newPlanner(p *compose.Project, o Options) (*planner, error) {
 		owner: map[string]string{}, work: map[string]*model.Workload{}, primary: map[string]*model.Container{},
 		ports: map[string][]portInfo{}, renames: map[string]string{}, aliases: map[string][]string{},
 		completes: map[string]bool{}, healthy: map[string]bool{}, waitedServices: map[string]bool{}, credentials: map[string]map[string]string{},
+		envSecrets: map[string]*model.Secret{},
 		claims: map[string]*model.Claim{}, configMaps: map[string]*model.ConfigMap{}, secrets: map[string]*model.Secret{},
 		used: map[string]bool{}, keyRoots: map[string]map[string]bool{}, gateways: map[string]string{},
 	}
