@@ -144,7 +144,4 @@ func (pl *planner) hooks(n string, s types.ServiceConfig, c *model.Container) {
 		pl.record(n, "pre_stop", model.Approximated,
 			"lifecycle preStop exec in the same container; its user, privileged and environment options are not applied", "")
 	}
-	if len(s.PreStart) > 0 {
-		pl.record(n, "pre_start", model.Dropped, "pre_start hooks have no Kubernetes equivalent", "move the step into an init container image")
-	}
 }

@@ -119,6 +119,7 @@ var rules = []rule{
 	{"waits", (*planner).ruleWaits},
 	{"services", (*planner).ruleServices},
 	{"availability", (*planner).ruleAvailability},
+	{"pre-start", (*planner).rulePreStart},
 	{"network", (*planner).ruleNetwork},
 	{"temporal-access", (*planner).ruleTemporalAccess},
 	{"governance", (*planner).ruleGovernance},

@@ -370,3 +370,61 @@ func TestPlanCredentialInHealthcheck(t *testing.T) {
 		})
 	}
 }
+
+// TestPlanPreStart: a pre_start hook becomes an init container after the waits, with the service's image and
+// environment (from the same ConfigMap and Secret), the hook's command, user and variables, and the service's volume
+// where the hook mounts it.
+func TestPlanPreStart(t *testing.T) {
+	t.Parallel()
+	p := project{
+		"services": map[string]any{
+			"db": map[string]any{"image": "postgres:17", "environment": map[string]string{"POSTGRES_PASSWORD": "pre_start_pw"}},
+			"app": map[string]any{
+				"image":       "ghcr.io/example/app:1.0",
+				"user":        "1000:1000",
+				"environment": map[string]string{"MODE": "serve", "DB_PASSWORD": "pre_start_pw"},
+				"volumes":     []string{"data:/var/lib/app"},
+				"depends_on":  map[string]any{"db": map[string]any{"condition": "service_healthy"}},
+				"pre_start": []any{map[string]any{
+					"command":     []string{"chown", "-R", "1000:1000", "/data"},
+					"user":        "0",
+					"environment": map[string]string{"MODE": "migrate"},
+					"volumes":     []string{"data:/data"},
+				}},
+			},
+		},
+		"volumes": map[string]any{"data": map[string]any{}},
+	}
+	m := planOf(t, p, nil, plan.DefaultOptions())
+	w := workload(t, m, "app")
+	if len(w.Pod.InitContainers) == 0 {
+		t.Fatal("no init containers")
+	}
+	ic := w.Pod.InitContainers[len(w.Pod.InitContainers)-1]
+	if !strings.HasPrefix(ic.Name, "pre-start-0") || ic.Image != "ghcr.io/example/app:1.0" {
+		t.Fatalf("last init container = %s %s, want the pre_start hook with the service's image after the waits", ic.Name, ic.Image)
+	}
+	if len(w.Pod.InitContainers) < 2 {
+		t.Errorf("init containers %d, want the wait for db before the hook", len(w.Pod.InitContainers))
+	}
+	if !slices.Equal(ic.Args, []string{"chown", "-R", "1000:1000", "/data"}) {
+		t.Errorf("args = %q", ic.Args)
+	}
+	if ic.Security.RunAsUser == nil || *ic.Security.RunAsUser != 0 {
+		t.Errorf("runAsUser = %v, want 0 from the hook", ic.Security.RunAsUser)
+	}
+	c := w.Pod.Containers[0]
+	if !slices.Equal(ic.EnvFrom, c.EnvFrom) || len(ic.EnvFrom) == 0 {
+		t.Errorf("envFrom = %+v, want the service's %+v", ic.EnvFrom, c.EnvFrom)
+	}
+	if !slices.ContainsFunc(ic.Env, func(e model.EnvVar) bool { return e.Name == "MODE" && e.Value == "migrate" }) {
+		t.Errorf("env = %+v, want MODE=migrate from the hook", ic.Env)
+	}
+	if len(ic.Mounts) != 1 || ic.Mounts[0].Path != "/data" || ic.Mounts[0].Volume != c.Mounts[0].Volume {
+		t.Errorf("mounts = %+v, want the service's volume %+v at /data", ic.Mounts, c.Mounts)
+	}
+	ds := decisionsFor(m, "app", "pre_start[0]")
+	if len(ds) != 1 || ds[0].Outcome == model.NeedsInput || ds[0].Outcome == model.Dropped {
+		t.Errorf("pre_start[0] decisions = %+v, want one mapped or approximated", ds)
+	}
+}
