@@ -125,6 +125,7 @@ func newRoot(s streams) *cobra.Command {
 		newClusterCmd(g, s),
 		newStandInCmd(g, s),
 		newTrafficCmd(g, s),
+		newModelCmd(g, s),
 	)
 	return root
 }

@@ -55,8 +55,6 @@ var otherKeys = map[string]struct {
 	"uts":                 {model.Dropped, "UTS namespaces are per pod", ""},
 	"volume_driver":       {model.Dropped, "storage classes replace volume drivers", ""},
 	"use_api_socket":      {model.Dropped, "the Docker API is not available in the cluster", ""},
-	"models":              {model.NeedsInput, "Compose models need a model runner; run one as a service (e.g. Ollama) and point the service at it", "add an LLM server service"},
-	"provider":            {model.NeedsInput, "provider services are run by a Compose plugin with no Kubernetes counterpart", "replace it with a service"},
 	"dns_opt":             {model.Approximated, "see dns", ""},
 	"dns_search":          {model.Approximated, "see dns", ""},
 	"scale":               {model.Mapped, "replicas", ""},
@@ -175,8 +173,5 @@ func (pl *planner) ruleProjectKeys() {
 		if _, used := pl.configMaps["config:"+name]; !used {
 			pl.record("", "configs."+name, model.Dropped, "no selected service uses it", "")
 		}
-	}
-	for _, name := range sortedKeys(pl.p.Models) {
-		pl.record("", "models."+name, model.NeedsInput, "Compose models need a model runner; run one as a service (e.g. Ollama) and point the service at it", "add an LLM server service")
 	}
 }

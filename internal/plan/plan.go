@@ -99,6 +99,7 @@ type rule struct {
 
 // rules run in this order; later rules read what earlier ones decided.
 var rules = []rule{
+	{"models", (*planner).ruleModels},
 	{"with-temporal", (*planner).ruleWithTemporal},
 	{"names", (*planner).ruleNames},
 	{"tiers", (*planner).ruleTiers},
@@ -110,6 +111,7 @@ var rules = []rule{
 	{"storage", (*planner).ruleStorage},
 	{"files", (*planner).ruleFiles},
 	{"probes", (*planner).ruleProbes},
+	{"model-weights", (*planner).ruleModelWeights},
 	{"temporal", (*planner).ruleTemporal},
 	{"credential-refs", (*planner).ruleCredentialRefs},
 	{"resources", (*planner).ruleResources},
@@ -163,6 +165,9 @@ type planner struct {
 	// plainValues are values the project also uses as plain settings (user and database names, host names): a
 	// credential equal to one is no reason to treat the setting, or a command's literal, as secret.
 	plainValues map[string]bool
+	// models are the models the project serves, and modelServers the same by the Compose name of their server.
+	models       []*modelUse
+	modelServers map[string]*modelUse
 	// envSecrets is the Secret of each service's credentials, once it has one.
 	envSecrets map[string]*model.Secret
 	// waitedServices are Kubernetes workload names some init container waits on.
@@ -196,8 +201,8 @@ func newPlanner(p *compose.Project, o Options) (*planner, error) {
 		owner: map[string]string{}, work: map[string]*model.Workload{}, primary: map[string]*model.Container{},
 		ports: map[string][]portInfo{}, renames: map[string]string{}, aliases: map[string][]string{},
 		completes: map[string]bool{}, healthy: map[string]bool{}, waitedServices: map[string]bool{}, credentials: map[string]map[string]string{},
-		envSecrets: map[string]*model.Secret{},
-		claims:     map[string]*model.Claim{}, configMaps: map[string]*model.ConfigMap{}, secrets: map[string]*model.Secret{},
+		envSecrets: map[string]*model.Secret{}, modelServers: map[string]*modelUse{},
+		claims: map[string]*model.Claim{}, configMaps: map[string]*model.ConfigMap{}, secrets: map[string]*model.Secret{},
 		used: map[string]bool{}, keyRoots: map[string]map[string]bool{}, gateways: map[string]string{},
 	}
 	var errs []error

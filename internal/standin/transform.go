@@ -170,9 +170,10 @@ func (t *transformer) note(w *workload, container, field, format string, args ..
 
 // helper tells whether a container runs the helper image already and stays as it is: migrate's `agops wait` init
 // containers and the gateway. Agent workers (`agops worker`) are stood in for, like the user's own agents: they
-// need a real Temporal, and Temporal is a stand-in too.
+// need a real Temporal, and Temporal is a stand-in too. So are the init containers that pull a model's weights
+// (`agops model pull`): they need the registry outside, and the model server they feed is a stand-in.
 func (t *transformer) helper(c *corev1.Container) bool {
-	return c.Image == t.o.HelperImage && (len(c.Args) == 0 || c.Args[0] != "worker")
+	return c.Image == t.o.HelperImage && (len(c.Args) == 0 || (c.Args[0] != "worker" && c.Args[0] != "model"))
 }
 
 // pod replaces the pod's containers with stand-ins. The first regular container dials the probe targets (the
