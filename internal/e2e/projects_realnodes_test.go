@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -37,6 +38,17 @@ func TestProjectsOnRealNodes(t *testing.T) {
 	}
 	// The example has its own rehearsal on real nodes (TestRehearseExampleOnRealNodes).
 	ps := projects(t, repoRoot(t))[1:]
+	// AGOPS_GOLDEN_REAL=models,names runs only those golden projects (while working on them), without the rehearsal
+	// on "your cluster" that follows.
+	if v := os.Getenv("AGOPS_GOLDEN_REAL"); v != "" {
+		only := strings.Split(v, ",")
+		ps = slices.DeleteFunc(ps, func(p project) bool { return !slices.Contains(only, strings.TrimPrefix(p.name, "golden/")) })
+		if len(ps) == 0 {
+			t.Fatalf("AGOPS_GOLDEN_REAL=%s names no golden project", v)
+		}
+		runOnRealNodes(t, ps, 5)
+		return
+	}
 	c := runOnRealNodes(t, ps, 5)
 	rehearseOnYourCluster(t, c, filepath.Join(repoRoot(t), "internal", "migrate", "testdata", "golden", "tiers", "compose.yaml"))
 }
