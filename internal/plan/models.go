@@ -3,8 +3,10 @@ package plan
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -113,9 +115,13 @@ func (pl *planner) ruleModels() {
 // under the service's own name; other providers are left for the containers rule to report.
 func (pl *planner) providerModels() []*modelUse {
 	var out []*modelUse
-	for _, n := range pl.order {
+	for _, n := range slices.Clone(pl.order) {
 		s := pl.svcs[n]
-		if s.Provider == nil || s.Provider.Type != "model" {
+		if s.Provider == nil {
+			continue
+		}
+		if s.Provider.Type != "model" {
+			pl.dropProvider(n)
 			continue
 		}
 		cfg := types.ModelConfig{Name: n}
@@ -141,6 +147,36 @@ func (pl *planner) providerModels() []*modelUse {
 		out = append(out, u)
 	}
 	return out
+}
+
+// dropProvider removes a service that a Compose provider plugin other than Model Runner provisions: nothing in the
+// cluster runs the plugin, so the decision names what to deploy instead, and the services that depend on it stop
+// waiting for it.
+func (pl *planner) dropProvider(n string) {
+	p := pl.svcs[n].Provider
+	var opts []string
+	for _, k := range sortedKeys(p.Options) {
+		opts = append(opts, k+"="+strings.Join(p.Options[k], ","))
+	}
+	what := "provider " + p.Type
+	if len(opts) > 0 {
+		what += " (" + strings.Join(opts, ", ") + ")"
+	}
+	pl.record(n, "provider", model.NeedsInput, fmt.Sprintf(
+		"%s is provisioned by a Compose provider plugin, which the cluster does not run: no workload is made for it", what),
+		fmt.Sprintf("deploy what %s provisions in the cluster (its operator or Helm chart, or a managed service), then replace service %s with an ordinary service or set its address in the services that use it", p.Type, n))
+	delete(pl.svcs, n)
+	pl.order = slices.DeleteFunc(pl.order, func(m string) bool { return m == n })
+	for _, m := range pl.order {
+		s := pl.svcs[m]
+		if _, ok := s.DependsOn[n]; ok {
+			deps := maps.Clone(s.DependsOn)
+			delete(deps, n)
+			s.DependsOn = deps
+			pl.svcs[m] = s
+			pl.record(m, "depends_on", model.Approximated, fmt.Sprintf("no wait for %s: it is a provider service, not deployed", n), "")
+		}
+	}
 }
 
 func modelHints(ext types.Extensions, h *ModelHints) error {

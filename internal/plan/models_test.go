@@ -136,3 +136,24 @@ func countWorkloads(m *model.Project, service string) int {
 	}
 	return n
 }
+
+// TestPlanOtherProvider: a provider plugin's service gets no workload and a decision that names what to deploy; the
+// services that depended on it stop waiting for it.
+func TestPlanOtherProvider(t *testing.T) {
+	t.Parallel()
+	p := project{"services": map[string]any{
+		"db":  map[string]any{"provider": map[string]any{"type": "awesomecloud", "options": map[string]any{"type": "mysql"}}},
+		"app": map[string]any{"image": "ghcr.io/example/app:1.0", "depends_on": []string{"db"}},
+	}}
+	m := planOf(t, p, nil, plan.DefaultOptions())
+	if n := countWorkloads(m, "db"); n != 0 {
+		t.Errorf("provider service got %d workloads", n)
+	}
+	ds := decisionsFor(m, "db", "provider")
+	if len(ds) != 1 || ds[0].Outcome != model.NeedsInput || !strings.Contains(ds[0].Hint, "awesomecloud") {
+		t.Errorf("provider decisions %+v, want needs input naming what to deploy", ds)
+	}
+	if w := workload(t, m, "app"); len(w.Pod.InitContainers) != 0 {
+		t.Errorf("app waits for the provider: %+v", w.Pod.InitContainers)
+	}
+}
