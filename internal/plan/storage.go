@@ -100,8 +100,11 @@ func (pl *planner) namedVolume(n, key string, v types.ServiceVolumeConfig, c *mo
 	}
 	pl.mountVolume(n, c, model.Volume{Claim: claim.Name}, v.Target, v.ReadOnly, sub)
 	reason := fmt.Sprintf("named volume %s: PersistentVolumeClaim %s (%s, %s); unlike Docker, a new claim is not seeded with the image's files at %s", v.Source, claim.Name, claim.Size, claim.AccessMode, v.Target)
-	if claim.External {
+	switch {
+	case claim.External:
 		reason = fmt.Sprintf("external volume %s: the existing PersistentVolumeClaim %s", v.Source, claim.Name)
+	case pl.modelServers[n] != nil:
+		reason = fmt.Sprintf("the model's weights: PersistentVolumeClaim %s (%s, %s) at %s, filled by the pull-weights init container", claim.Name, claim.Size, claim.AccessMode, v.Target)
 	}
 	pl.record(n, key, model.Mapped, reason, "")
 }
