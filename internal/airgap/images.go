@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -42,9 +43,22 @@ func specImages(spec map[string]any) []string {
 			if img, _ := m["image"].(string); img != "" {
 				out = append(out, img)
 			}
+			if ref := modelArtifact(m); ref != "" {
+				out = append(out, ref)
+			}
 		}
 	}
 	return out
+}
+
+// modelArtifact is the model a container pulls the weights of (`agops model pull MODEL`, migrate's init container in
+// front of a model server): its OCI artifact is bundled like an image.
+func modelArtifact(c map[string]any) string {
+	args, _, _ := unstructured.NestedStringSlice(c, "args")
+	if len(args) >= 3 && args[0] == "model" && args[1] == "pull" && !strings.HasPrefix(args[2], "-") {
+		return args[2]
+	}
+	return ""
 }
 
 // Source says where the images to bundle come from: an agops output folder, or a Compose project migrated in

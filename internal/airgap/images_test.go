@@ -31,6 +31,15 @@ metadata: {name: db}
 spec: {template: {spec: {containers: [{name: db, image: postgres:17.2}]}}}
 ---
 apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: llm}
+spec:
+  template:
+    spec:
+      initContainers: [{name: pull-weights, image: ghcr.io/agops/agops:v0.1.0, args: [model, pull, ai/smollm2, --dir, /models]}]
+      containers: [{name: llm, image: "ghcr.io/ggml-org/llama.cpp:server-b6770", args: [--model, /models/model.gguf]}]
+---
+apiVersion: apps/v1
 kind: DaemonSet
 metadata: {name: plugin}
 spec: {template: {spec: {containers: [{name: p, image: nvcr.io/nvidia/k8s-device-plugin:v0.17.0}]}}}
@@ -65,7 +74,7 @@ func TestImages(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		"busybox:1.37", "ghcr.io/agops/agops:v0.1.0", "ghcr.io/example/api:1", "nicolaka/netshoot:v0.13",
+		"ai/smollm2", "busybox:1.37", "ghcr.io/agops/agops:v0.1.0", "ghcr.io/example/api:1", "ghcr.io/ggml-org/llama.cpp:server-b6770", "nicolaka/netshoot:v0.13",
 		"nvcr.io/nvidia/k8s-device-plugin:v0.17.0", "ollama/ollama:0.6.2", "postgres:17.2", "redis:7",
 	}
 	if got := Images(objs); !slices.Equal(got, want) {

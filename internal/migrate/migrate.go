@@ -96,6 +96,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 			return Result{}, err
 		}
 	}
+	if o.RegistryMirror != "" {
+		mirrorArtifacts(m, o.RegistryMirror)
+	}
 	wd, _ := os.Getwd()
 	rep := report.Build(m, files, wd)
 	if o.Cluster != "" {
@@ -222,6 +225,25 @@ func sitePlan(ctx context.Context, m *model.Project, files []string, secrets []r
 		}
 	}
 	return site.Plan(in)
+}
+
+// mirrorArtifacts points the containers that copy an artifact (agops model pull) at the registry mirror: the nodes'
+// mirror configuration serves the images containerd pulls, not what a program in a pod fetches itself.
+func mirrorArtifacts(m *model.Project, mirror string) {
+	for i := range m.Workloads {
+		w := &m.Workloads[i]
+		for _, cs := range [][]model.Container{w.Pod.InitContainers, w.Pod.Containers} {
+			for j := range cs {
+				if cs[j].Artifact == "" || slices.Contains(cs[j].Args, "--mirror") {
+					continue
+				}
+				cs[j].Args = append(cs[j].Args, "--mirror", mirror)
+				m.Decisions = append(m.Decisions, model.Decision{Service: w.Service, Key: "models", Outcome: model.Mapped,
+					Reason: fmt.Sprintf("%s's weights are pulled from the mirror %s (--registry-mirror), under the path agops airgap push gives them", cs[j].Artifact, mirror)})
+			}
+		}
+	}
+	model.SortDecisions(m.Decisions)
 }
 
 // registriesOf lists the registry hosts of the project's images (docker.io for Docker Hub, as containerd names it).

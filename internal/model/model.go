@@ -155,6 +155,9 @@ type Container struct {
 	PreStop []string
 	// PostStart runs after the container started (Compose post_start hooks).
 	PostStart []string
+	// Artifact is the OCI artifact the container copies (a model's weights, by `agops model pull`), one of its
+	// arguments: it is listed, pinned, bundled and mirrored like an image.
+	Artifact string
 }
 
 // EnvFrom imports every key of a ConfigMap or a Secret as environment variables.
@@ -399,8 +402,8 @@ type Toleration struct {
 	Seconds  *int64
 }
 
-// Images lists every distinct image reference of the project — containers, init containers and the helper image —
-// sorted.
+// Images lists every distinct image reference of the project — containers, init containers, the helper image and the
+// artifacts containers copy (model weights) — sorted.
 func (p *Project) Images() []string {
 	set := map[string]bool{}
 	if p.HelperImage != "" {
@@ -410,6 +413,9 @@ func (p *Project) Images() []string {
 		for _, cs := range [][]Container{w.Pod.InitContainers, w.Pod.Containers} {
 			for _, c := range cs {
 				set[c.Image] = true
+				if c.Artifact != "" {
+					set[c.Artifact] = true
+				}
 			}
 		}
 	}

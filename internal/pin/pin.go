@@ -62,6 +62,15 @@ func Pin(ctx context.Context, m *model.Project, r Resolver) error {
 				ref := cs[j].Image
 				cs[j].Image = withDigest(ref, digests[ref])
 				pinned = append(pinned, cs[j].Image)
+				if a := cs[j].Artifact; a != "" {
+					cs[j].Artifact = withDigest(a, digests[a])
+					for k, arg := range cs[j].Args {
+						if arg == a {
+							cs[j].Args[k] = cs[j].Artifact
+						}
+					}
+					pinned = append(pinned, cs[j].Artifact)
+				}
 			}
 		}
 		m.Decisions = append(m.Decisions, model.Decision{Service: w.Service, Key: "image", Outcome: model.Mapped,

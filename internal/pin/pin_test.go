@@ -87,6 +87,28 @@ func TestPin(t *testing.T) {
 	}
 }
 
+// TestPinArtifact: the artifact a container copies (a model's weights) is pinned like an image, in its argument too.
+func TestPinArtifact(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	helper := push(t, host, "agops/agops:v1", false)
+	weights := push(t, host, "ai/tiny:latest", false)
+	tiny := host + "/ai/tiny:latest"
+	m := &model.Project{HelperImage: host + "/agops/agops:v1"}
+	m.Workloads = []model.Workload{{Name: "llm", Service: "llm", Pod: model.Pod{InitContainers: []model.Container{{
+		Image: host + "/agops/agops:v1", Args: []string{"model", "pull", tiny, "--dir", "/models"}, Artifact: tiny,
+	}}}}}
+	if err := Pin(context.Background(), m, Registry{Insecure: true}); err != nil {
+		t.Fatal(err)
+	}
+	c := m.Workloads[0].Pod.InitContainers[0]
+	if c.Artifact != tiny+"@"+weights || c.Args[2] != c.Artifact || c.Image != host+"/agops/agops:v1@"+helper {
+		t.Errorf("pinned container: image %s, artifact %s, args %q", c.Image, c.Artifact, c.Args)
+	}
+}
+
 // TestPinErrors: every image that cannot be resolved is reported, and the project is left as it was.
 func TestPinErrors(t *testing.T) {
 	t.Parallel()

@@ -516,7 +516,8 @@ func (pl *planner) ruleModelWeights() {
 		w.Pod.InitContainers = append(w.Pod.InitContainers, model.Container{
 			Name:  pl.initName(w, "pull-weights"),
 			Image: pl.opts.HelperImage,
-			Args:  []string{"model", "pull", u.cfg.Model, "--dir", modelDir, "--file", ModelFile},
+			Args:     []string{"model", "pull", u.cfg.Model, "--dir", modelDir, "--file", ModelFile},
+			Artifact: u.cfg.Model,
 			Resources: model.Resources{
 				Requests: map[string]string{"cpu": "100m", "memory": "64Mi"},
 				Limits:   map[string]string{"memory": "256Mi"},
