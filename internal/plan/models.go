@@ -514,8 +514,8 @@ func (pl *planner) ruleModelWeights() {
 		uid := int64(helperUID)
 		w.Pod.FSGroup = &uid // the volume is the helper's to write and the server's to read
 		w.Pod.InitContainers = append(w.Pod.InitContainers, model.Container{
-			Name:  pl.initName(w, "pull-weights"),
-			Image: pl.opts.HelperImage,
+			Name:     pl.initName(w, "pull-weights"),
+			Image:    pl.opts.HelperImage,
 			Args:     []string{"model", "pull", u.cfg.Model, "--dir", modelDir, "--file", ModelFile},
 			Artifact: u.cfg.Model,
 			Resources: model.Resources{
