@@ -39,11 +39,11 @@ services:
       migrate: {condition: service_completed_successfully}
 `
 
-// dependsOnOrderOnRealNodes runs depends_on for real: the manifests' init containers run `agops wait` with
+// TestDependsOnOrderOnRealNodes runs depends_on for real: the manifests' init containers run `agops wait` with
 // their own Role and token against the API, and the API's timestamps show that the migration's container started
 // only after the database was Ready, and the app's only after both the database was Ready and the migration's Job
 // had completed.
-func dependsOnOrderOnRealNodes(t *testing.T) {
+func TestDependsOnOrderOnRealNodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real nodes")
 	}

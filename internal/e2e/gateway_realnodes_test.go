@@ -68,14 +68,14 @@ const (
 	auditClaim   = "audit-agops-gateway-0"
 )
 
-// gatewayOnRealNodes runs the governance path of a migrated project on three real nodes: the agent calls the
+// TestGatewayOnRealNodes runs the governance path of a migrated project on three real nodes: the agent calls the
 // tool server by its Compose name, which now selects the agops gateway StatefulSet; the gateway authenticates the
 // agent's ServiceAccount token by TokenReview, forwards what the fleet policy allows to the real go-sdk MCP server
 // and refuses the rest. The gateway's pod is deleted with grace 0 while the agent calls; its replacement serves the
 // agent again on the same volume. Then the gateway is scaled down and `agops audit verify` checks the log against
 // its signed checkpoint in a pod that mounts the gateway's claim, and every call the agent saw succeed, before and
 // after the kill, has its allow record in that one chain.
-func gatewayOnRealNodes(t *testing.T) {
+func TestGatewayOnRealNodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real nodes")
 	}

@@ -24,19 +24,19 @@ import (
 	"github.com/agops/agops/internal/testbed"
 )
 
-// projectsOnRealNodes runs every golden project, ha overlay, with stand-ins, on one cluster of three real nodes,
+// TestProjectsOnRealNodes runs every golden project, ha overlay, with stand-ins, on one cluster of three real nodes,
 // five at a time, then one of them again as on a user's cluster: every workload is Ready by its real probes (Jobs
 // complete), and the stand-ins' measured matrix equals agops check's, pair for pair — every connection a project's
 // configuration uses succeeds by name through DNS and kube-proxy, and every one its policies forbid is refused by
 // kube-router.
-func projectsOnRealNodes(t *testing.T) {
+func TestProjectsOnRealNodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real nodes")
 	}
 	if err := testbed.RealNodesSupported(); err != nil {
 		t.Skip(err)
 	}
-	// The example has its own rehearsal on real nodes (TestRealNodes/Scenarios/RehearseExample).
+	// The example has its own rehearsal on real nodes (TestRehearseExampleOnRealNodes).
 	ps := projects(t, repoRoot(t))[1:]
 	// AGOPS_GOLDEN_REAL=models,names runs only those golden projects (while working on them), without the rehearsal
 	// on "your cluster" that follows.

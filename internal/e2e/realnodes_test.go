@@ -13,37 +13,12 @@ import (
 	"github.com/agops/agops/internal/testbed"
 )
 
-// TestRealNodes runs the tests on three real nodes in two lanes at once: the golden projects (the longest) in one,
-// and depends_on, the gateway, the example's rehearsal with a host kill and the agent team one after the other in
-// the other. Each starts its own cluster. Two lanes (go test's -parallel, GOMAXPROCS by default) use the cores that
-// one lane leaves idle while it waits for pods, probes and the dead node's grace period. Run one with
-// -run 'TestRealNodes/Scenarios/RehearseExample' (or Projects, DependsOnOrder, Gateway, AgentTeam).
-func TestRealNodes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts real nodes")
-	}
-	if err := testbed.RealNodesSupported(); err != nil {
-		t.Skip(err)
-	}
-	t.Run("Projects", func(t *testing.T) {
-		t.Parallel()
-		projectsOnRealNodes(t)
-	})
-	t.Run("Scenarios", func(t *testing.T) {
-		t.Parallel()
-		t.Run("DependsOnOrder", dependsOnOrderOnRealNodes)
-		t.Run("Gateway", gatewayOnRealNodes)
-		t.Run("RehearseExample", rehearseExampleOnRealNodes)
-		t.Run("AgentTeam", agentTeamOnRealNodes)
-	})
-}
-
-// rehearseExampleOnRealNodes is `agops rehearse -f examples/ai-lab/compose.yaml --overlay ha --nodes real
+// TestRehearseExampleOnRealNodes is `agops rehearse -f examples/ai-lab/compose.yaml --overlay ha --nodes real
 // --stand-ins`: on three nodes that run containers, every workload of the example is Ready by its real probes, the
 // stand-ins measure every pair without a flaky one, and a client's connections through a replicated service keep
 // being served by the surviving replica while a host dies; the measured matrix agrees with agops check's on every
 // pair.
-func rehearseExampleOnRealNodes(t *testing.T) {
+func TestRehearseExampleOnRealNodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real nodes")
 	}

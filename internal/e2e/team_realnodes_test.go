@@ -64,13 +64,13 @@ const (
 	modelDelay = 20 * time.Second
 )
 
-// agentTeamOnRealNodes runs an agent team on three real nodes and kills the host of the worker that is in the
+// TestAgentTeamOnRealNodes runs an agent team on three real nodes and kills the host of the worker that is in the
 // middle of a model call: agops's embedded Temporal server runs as a pod on node-a, two `agops worker` replicas from
 // the agops image run on node-b and node-c and keep the transcripts in PostgreSQL (outside the cluster, as a managed
 // database would be), and a scripted model stands in for the LLM. Temporal notices the dead worker by its missing
 // heartbeats, the surviving worker retries the call, and the run ends with the whole thread: the writer's answer
 // quotes the researcher's, in the result and in the shared transcripts.
-func agentTeamOnRealNodes(t *testing.T) {
+func TestAgentTeamOnRealNodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real nodes")
 	}

@@ -1,4 +1,4 @@
-// Command mcpfleet is a test-only program that TestRealNodes/Scenarios/Gateway packs as two images: `mcpfleet serve ADDR` is
+// Command mcpfleet is a test-only program that TestGatewayOnRealNodes packs as two images: `mcpfleet serve ADDR` is
 // a tool server (an MCP Streamable HTTP endpoint at /mcp, built with the MCP go-sdk) that prints one JSON line per
 // tool it ran; `mcpfleet agent` is an agent that calls tools at $MCP_URL with the token in $AGOPS_GATEWAY_TOKEN_FILE
 // as `Authorization: Bearer`, once a second for ever, and prints one JSON line per call.

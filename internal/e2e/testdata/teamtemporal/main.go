@@ -1,5 +1,5 @@
 // Command teamtemporal serves agops's embedded Temporal server (internal/devserver, the one `agops dev` and the
-// agent tests run) from a pod, for TestRealNodes/Scenarios/AgentTeam: the frontend on POD_IP:7233, the other services on the
+// agent tests run) from a pod, for TestAgentTeamOnRealNodes: the frontend on POD_IP:7233, the other services on the
 // next ports, state in a SQLite file under DATA_DIR. It is a test-only program, built and packed by that test.
 package main
 
