@@ -254,7 +254,7 @@ func (pl *planner) addModelServer(u *modelUse) {
 	}}
 	pl.svcs[u.service] = s
 	pl.hints[u.service] = h
-	if !contains(pl.order, u.service) {
+	if !slices.Contains(pl.order, u.service) {
 		pl.order = append(pl.order, u.service)
 		sort.Strings(pl.order)
 	}
@@ -377,15 +377,6 @@ func (pl *planner) networksOfConfig(s types.ServiceConfig) map[string]bool {
 		out["default"] = true
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // modelSize is what a model reference says of its size: ai/llama3.2:3B-Q4_K_M has 3 billion parameters at 4-bit
@@ -522,11 +513,8 @@ func (pl *planner) ruleModelWeights() {
 				Requests: map[string]string{"cpu": "100m", "memory": "64Mi"},
 				Limits:   map[string]string{"memory": "256Mi"},
 			},
-			Security: model.Security{
-				RunAsUser: &uid, RunAsGroup: &uid, RunAsNonRoot: boolPtr(true), ReadOnlyRootFilesystem: true,
-				AllowPrivilegeEscalation: boolPtr(false), CapDrop: []string{"ALL"}, Seccomp: "RuntimeDefault",
-			},
-			Mounts: []model.Mount{{Volume: mount.Volume, Path: modelDir, SubPath: mount.SubPath}},
+			Security: helperSecurity(),
+			Mounts:   []model.Mount{{Volume: mount.Volume, Path: modelDir, SubPath: mount.SubPath}},
 		})
 	}
 }

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -52,7 +53,7 @@ func (pl *planner) preStartContainer(n string, s types.ServiceConfig, c *model.C
 	ic := model.Container{
 		Image: c.Image, PullPolicy: c.PullPolicy, Command: slices.Clone(c.Command), Args: slices.Clone(c.Args),
 		WorkingDir: c.WorkingDir, EnvFrom: slices.Clone(c.EnvFrom), Env: slices.Clone(c.Env),
-		Resources: model.Resources{Requests: cloneMap(c.Resources.Requests), Limits: cloneMap(c.Resources.Limits)},
+		Resources: model.Resources{Requests: maps.Clone(c.Resources.Requests), Limits: maps.Clone(c.Resources.Limits)},
 		Security:  c.Security,
 	}
 	var notes []string
@@ -140,15 +141,4 @@ func (pl *planner) initName(w *model.Workload, name string) string {
 
 func equalPtr(a, b *string) bool {
 	return (a == nil) == (b == nil) && (a == nil || *a == *b)
-}
-
-func cloneMap(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }

@@ -89,7 +89,6 @@ func (pl *planner) addWait(w *model.Workload, what, target, own, targetNS string
 	if targetNS != own {
 		args = append(args, "--namespace", targetNS)
 	}
-	uid := int64(helperUID)
 	w.Pod.InitContainers = append(w.Pod.InitContainers, model.Container{
 		Name:  name,
 		Image: pl.opts.HelperImage,
@@ -98,11 +97,8 @@ func (pl *planner) addWait(w *model.Workload, what, target, own, targetNS string
 			Requests: map[string]string{"cpu": "10m", "memory": "32Mi"},
 			Limits:   map[string]string{"memory": "64Mi"},
 		},
-		Security: model.Security{
-			RunAsUser: &uid, RunAsGroup: &uid, RunAsNonRoot: boolPtr(true), ReadOnlyRootFilesystem: true,
-			AllowPrivilegeEscalation: boolPtr(false), CapDrop: []string{"ALL"}, Seccomp: "RuntimeDefault",
-		},
-		Mounts: []model.Mount{{Volume: tokenVolume, Path: "/var/run/secrets/kubernetes.io/serviceaccount", ReadOnly: true}},
+		Security: helperSecurity(),
+		Mounts:   []model.Mount{{Volume: tokenVolume, Path: "/var/run/secrets/kubernetes.io/serviceaccount", ReadOnly: true}},
 	})
 	if !hasVolume(w, tokenVolume) {
 		w.Pod.Volumes = append(w.Pod.Volumes, model.Volume{Name: tokenVolume, ServiceAccountToken: true})
@@ -113,6 +109,15 @@ func (pl *planner) addWait(w *model.Workload, what, target, own, targetNS string
 }
 
 const tokenVolume = "agops-wait-token"
+
+// helperSecurity is the security context of the helper image's containers: its own non-root user, nothing more.
+func helperSecurity() model.Security {
+	uid := int64(helperUID)
+	return model.Security{
+		RunAsUser: &uid, RunAsGroup: &uid, RunAsNonRoot: boolPtr(true), ReadOnlyRootFilesystem: true,
+		AllowPrivilegeEscalation: boolPtr(false), CapDrop: []string{"ALL"}, Seccomp: "RuntimeDefault",
+	}
+}
 
 func hasVolume(w *model.Workload, name string) bool {
 	for _, v := range w.Pod.Volumes {
