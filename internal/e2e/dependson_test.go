@@ -44,12 +44,7 @@ services:
 // only after the database was Ready, and the app's only after both the database was Ready and the migration's Job
 // had completed.
 func TestDependsOnOrderOnRealNodes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts real nodes")
-	}
-	if err := testbed.RealNodesSupported(); err != nil {
-		t.Skip(err)
-	}
+	realNodeLane(t)
 	p, dir := inlineProject(t, "order", dependsProject)
 	objs, err := kube.Load(migrateTo(t, p, dir), "ha")
 	if err != nil {

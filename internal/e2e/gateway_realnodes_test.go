@@ -76,12 +76,7 @@ const (
 // its signed checkpoint in a pod that mounts the gateway's claim, and every call the agent saw succeed, before and
 // after the kill, has its allow record in that one chain.
 func TestGatewayOnRealNodes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts real nodes")
-	}
-	if err := testbed.RealNodesSupported(); err != nil {
-		t.Skip(err)
-	}
+	realNodeLane(t)
 	root := repoRoot(t)
 	p, dir := inlineProject(t, "toolbox", gatewayProject)
 	objs, err := kube.Load(migrateWithPolicy(t, p, dir, gatewayPolicy), "single-node")

@@ -70,3 +70,24 @@ func staticAgops(t *testing.T, root string) string {
 	}
 	return staticBin
 }
+
+// realNodes serializes the tests that start real nodes (realNodeLane).
+var realNodes sync.Mutex
+
+// realNodeLane starts a test that runs real nodes. It skips the test with -short or where real nodes cannot run.
+// Otherwise the test becomes parallel, so that it runs after the package's other tests: those need only the control
+// plane, which testbed.Prepare builds first, and run while the nodes' binaries may still be building on a fresh
+// machine. Tests on real nodes then run one at a time: two clusters of real nodes at once saturate a machine of 2
+// cores, and made the suite flaky without making it faster.
+func realNodeLane(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts real nodes")
+	}
+	if err := testbed.RealNodesSupported(); err != nil {
+		t.Skip(err)
+	}
+	t.Parallel()
+	realNodes.Lock()
+	t.Cleanup(realNodes.Unlock)
+}

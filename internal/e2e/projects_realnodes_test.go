@@ -30,12 +30,7 @@ import (
 // configuration uses succeeds by name through DNS and kube-proxy, and every one its policies forbid is refused by
 // kube-router.
 func TestProjectsOnRealNodes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts real nodes")
-	}
-	if err := testbed.RealNodesSupported(); err != nil {
-		t.Skip(err)
-	}
+	realNodeLane(t)
 	// The example has its own rehearsal on real nodes (TestRehearseExampleOnRealNodes).
 	ps := projects(t, repoRoot(t))[1:]
 	// AGOPS_GOLDEN_REAL=models,names runs only those golden projects (while working on them), without the rehearsal
@@ -93,9 +88,7 @@ func TestCorpusOnRealNodes(t *testing.T) {
 	if os.Getenv("AGOPS_CORPUS_REAL") == "" {
 		t.Skip("acceptance run: set AGOPS_CORPUS_REAL=1")
 	}
-	if err := testbed.RealNodesSupported(); err != nil {
-		t.Skip(err)
-	}
+	realNodeLane(t)
 	corpus := filepath.Join(filepath.Dir(repoRoot(t)), "shared", "corpus", "awesome-compose")
 	entries, err := os.ReadDir(corpus)
 	if err != nil {

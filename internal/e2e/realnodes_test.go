@@ -19,12 +19,7 @@ import (
 // being served by the surviving replica while a host dies; the measured matrix agrees with agops check's on every
 // pair.
 func TestRehearseExampleOnRealNodes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts real nodes")
-	}
-	if err := testbed.RealNodesSupported(); err != nil {
-		t.Skip(err)
-	}
+	realNodeLane(t)
 	root := repoRoot(t)
 	file := filepath.Join(root, "examples", "ai-lab", "compose.yaml")
 	o := migrate.Options{Plan: plantest.OptionsFile(t, filepath.Dir(file)), Stdout: io.Discard}

@@ -71,12 +71,7 @@ const (
 // heartbeats, the surviving worker retries the call, and the run ends with the whole thread: the writer's answer
 // quotes the researcher's, in the result and in the shared transcripts.
 func TestAgentTeamOnRealNodes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts real nodes")
-	}
-	if err := testbed.RealNodesSupported(); err != nil {
-		t.Skip(err)
-	}
+	realNodeLane(t)
 	root := repoRoot(t)
 	pg := pgtest.Start(t)
 	dsn := pg.NewDatabase(t)

@@ -164,24 +164,26 @@ func InstallNodes(ctx context.Context, opts ...Option) (NodeBinaries, error) {
 	}, nil
 }
 
-// Prepare builds, at the same time, every binary a cluster may need: the control plane's and, where the machine
-// can run real nodes, the nodes' (and installs the host packages they need). A test suite calls it once at its
-// start, so that the builds overlap with each other and with whatever else the machine is doing, instead of each
-// waiting for the first test that needs it. Builds already cached cost nothing; the first error is returned.
+// Prepare builds every binary a cluster may need: the control plane's and, where the machine can run real nodes,
+// the nodes' (installing the host packages they need meanwhile). A test suite calls it once at its start, so that
+// the builds overlap with whatever else the machine is doing instead of each waiting for the first test that needs
+// it. The tools modules build one after another, never at once (see install): they share most of their packages,
+// which a second build then finds in the build cache instead of compiling them a second time beside the first.
+// Builds already cached cost nothing; the first error is returned.
 func Prepare(ctx context.Context, opts ...Option) error {
 	o := newOptions(opts)
 	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	wg.Go(func() { _, errs[0] = install(ctx, o, controlPlane) })
-	if RealNodesSupported() == nil {
-		wg.Go(func() {
-			if errs[1] = ensureHostPackages(ctx); errs[1] == nil {
-				_, errs[1] = InstallNodes(ctx, opts...)
-			}
-		})
+	var hostErr error
+	realNodes := RealNodesSupported() == nil
+	if realNodes {
+		wg.Go(func() { hostErr = ensureHostPackages(ctx) })
+	}
+	_, err := install(ctx, o, controlPlane)
+	if err == nil && realNodes {
+		_, err = InstallNodes(ctx, opts...)
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	return errors.Join(err, hostErr)
 }
 
 // install builds ts into its cache folder unless it is there, and returns the folder.
@@ -206,7 +208,10 @@ func install(ctx context.Context, o options, ts toolset) (string, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return "", fmt.Errorf("creating testbed cache: %w", err)
 	}
-	unlock, err := fsutil.Lock(ctx, filepath.Join(root, key+".lock"))
+	// One lock for every toolset: the tools modules share most of their packages (client-go, Kubernetes itself), and
+	// two go builds of them at once, in this process or another, would each compile them. One after the other, the
+	// second finds them in the build cache.
+	unlock, err := fsutil.Lock(ctx, filepath.Join(root, "build.lock"))
 	if err != nil {
 		return "", fmt.Errorf("locking testbed cache: %w", err)
 	}
