@@ -110,6 +110,7 @@ func newRoot(s streams) *cobra.Command {
 		newAuditCmd(g, s),
 		newPolicyCmd(g, s),
 		newGatewayCmd(g, s),
+		newToolProxyCmd(g, s),
 		newApproveCmd(g, s),
 		newRehearseCmd(g, s),
 		newTestbedCmd(g, s),

@@ -8,9 +8,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -31,7 +33,9 @@ import (
 	"github.com/agops/agops/internal/testbed"
 )
 
-// gatewayProject is an agent and the MCP tool server it calls by name; both run testdata/mcpfleet.
+// gatewayProject is an MCP tool server and two agents that call it by name; all run testdata/mcpfleet. agent is
+// written for Compose: it sends no token. keeper sends the token agops mounts for callers, as an agent written for
+// the gateway does.
 const gatewayProject = `name: toolbox
 services:
   tools:
@@ -44,6 +48,13 @@ services:
     command: ["agent"]
     environment:
       MCP_URL: http://tools:8811/mcp
+    x-agops: {role: agent}
+  keeper:
+    image: agops.test/mcp-agent:1
+    command: ["agent"]
+    environment:
+      MCP_URL: http://tools:8811/mcp
+      MCP_TOKEN_FILE: /var/run/secrets/agops.dev/gateway/token
     x-agops: {role: agent}
 `
 
@@ -59,19 +70,26 @@ spec:
       grants:
         - {server: tools, tools: [echo]}
         - {server: tools, tools: [add], when: 'between(args.a, 0, 99) && between(args.b, 0, 99)'}
+    - name: toolbox-ai-lab/keeper
+      grants:
+        - {server: tools, tools: [echo]}
+        - {server: tools, tools: [add], when: 'between(args.a, 0, 99) && between(args.b, 0, 99)'}
 `
 
 const (
 	gatewayNS    = "toolbox-ai-lab"
 	gatewayAgent = gatewayNS + "/agent"
+	keeperAgent  = gatewayNS + "/keeper"
 	auditDir     = "/var/lib/agops" // where the migrated gateway keeps its log, key and checkpoint
 	auditClaim   = "audit-agops-gateway-0"
 )
 
-// TestGatewayOnRealNodes runs the governance path of a migrated project on three real nodes: the agent calls the
-// tool server by its Compose name, which now selects the agops gateway StatefulSet; the gateway authenticates the
-// agent's ServiceAccount token by TokenReview, forwards what the fleet policy allows to the real go-sdk MCP server
-// and refuses the rest. The gateway's pod is deleted with grace 0 while the agent calls; its replacement serves the
+// TestGatewayOnRealNodes runs the governance path of a migrated project on three real nodes: the agent, unchanged
+// from Compose (no token), calls the tool server by its Compose name, which in its pod resolves to agops tool-proxy;
+// the proxy adds the pod's ServiceAccount token and forwards to the agops gateway StatefulSet; the gateway
+// authenticates the token by TokenReview, forwards what the fleet policy allows to the real go-sdk MCP server and
+// refuses the rest. An agent that sends its token itself (keeper) is judged the same way, as itself; a pod that
+// looks like the agent to the network but is not its pod is refused (401), and cannot reach the agent pod's proxy. The gateway's pod is deleted with grace 0 while the agent calls; its replacement serves the
 // agent again on the same volume. Then the gateway is scaled down and `agops audit verify` checks the log against
 // its signed checkpoint in a pod that mounts the gateway's claim, and every call the agent saw succeed, before and
 // after the kill, has its allow record in that one chain.
@@ -118,10 +136,14 @@ func TestGatewayOnRealNodes(t *testing.T) {
 	gw := waitPod(ctx, t, cs, "agops-gateway", "", true)
 	waitPod(ctx, t, cs, "tools", "", true)
 	agent := waitPod(ctx, t, cs, "agent", "", false)
+	keeper := waitPod(ctx, t, cs, "keeper", "", false)
 	t.Logf("gateway %s on %s, agent %s on %s", gw.Name, gw.Spec.NodeName, agent.Name, agent.Spec.NodeName)
 
-	// 1, 2: allowed calls are answered by the MCP server, forbidden ones refused by the gateway.
+	// 1, 2: allowed calls are answered by the MCP server, forbidden ones refused by the gateway, for the agent that
+	// sends no token and for the one that sends its own.
 	waitAgent(ctx, t, cs, agent.Name, time.Time{}, 3)
+	waitAgent(ctx, t, cs, keeper.Name, time.Time{}, 1)
+	checkImpostors(ctx, t, cs, agent)
 	checkToolServer(ctx, t, cs)
 
 	// 4: the gateway's pod dies under traffic; its replacement serves the agent again.
@@ -347,8 +369,8 @@ func checkToolServer(ctx context.Context, t *testing.T, cs kubernetes.Interface)
 		if err := json.Unmarshal([]byte(line), &r); err != nil {
 			t.Fatalf("tool server log line %q: %v", line, err)
 		}
-		if r.Agent != gatewayAgent {
-			t.Errorf("the tool server ran %s for %q, want the gateway to name %s", r.Ran, r.Agent, gatewayAgent)
+		if r.Agent != gatewayAgent && r.Agent != keeperAgent {
+			t.Errorf("the tool server ran %s for %q, want the gateway to name %s or %s", r.Ran, r.Agent, gatewayAgent, keeperAgent)
 		}
 		if r.Ran == "echo" {
 			r.Args = json.RawMessage(`{"message":…}`)
@@ -524,4 +546,62 @@ func checkAuditRecords(ctx context.Context, t *testing.T, cs kubernetes.Interfac
 func argsDigest(canonical string) string {
 	h := sha256.Sum256([]byte(canonical))
 	return "sha256:" + hex.EncodeToString(h[:])
+}
+
+// checkImpostors starts two pods that look like the agent to the network (its labels, so that its NetworkPolicies
+// let them reach the gateway, and its container) but are not the agent's pod: no proxy, no token. One calls the tool
+// by its Compose name: the gateway answers 401. The other calls the agent pod's address at the tool's port, where
+// the agent's proxy would be if it listened beyond the pod's loopback: it never connects. Neither borrows the
+// agent's identity.
+func checkImpostors(ctx context.Context, t *testing.T, cs kubernetes.Interface, agent *corev1.Pod) {
+	t.Helper()
+	want := map[string]string{ // pod → its MCP_URL, and what its every connection attempt must fail with
+		"impostor":        "http://tools:8811/mcp",
+		"impostor-direct": "http://" + agent.Status.PodIP + ":8811/mcp",
+	}
+	// Refused or dropped by the agent pod's policies, the direct attempt fails either way; had the proxy listened on
+	// the pod's address, its calls would have gone through as the agent's.
+	errs := map[string]string{"impostor": "Unauthorized", "impostor-direct": ""}
+	for name, url := range want {
+		spec := agent.Spec.DeepCopy()
+		spec.InitContainers, spec.HostAliases, spec.NodeName = nil, nil, ""
+		spec.ServiceAccountName, spec.AutomountServiceAccountToken = "default", new(false)
+		spec.Volumes = slices.DeleteFunc(spec.Volumes, func(v corev1.Volume) bool { return v.Projected != nil || v.Secret != nil })
+		c := &spec.Containers[0]
+		c.VolumeMounts = slices.DeleteFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool {
+			return !slices.ContainsFunc(spec.Volumes, func(v corev1.Volume) bool { return v.Name == m.Name })
+		})
+		c.Env = []corev1.EnvVar{{Name: "MCP_URL", Value: url}}
+		c.EnvFrom = nil
+		labels := maps.Clone(agent.Labels)
+		delete(labels, "pod-template-hash") // not the ReplicaSet's
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: gatewayNS, Labels: labels}, Spec: *spec}
+		if _, err := cs.CoreV1().Pods(gatewayNS).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("creating %s: %v", name, err)
+		}
+		t.Cleanup(func() {
+			_ = cs.CoreV1().Pods(gatewayNS).Delete(context.Background(), name, metav1.DeleteOptions{GracePeriodSeconds: new(int64(0))})
+		})
+	}
+	deadline := time.Now().Add(4 * time.Minute)
+	for name := range want {
+		for {
+			calls, err := agentLog(ctx, cs, name)
+			var attempts int
+			for _, c := range calls {
+				if c.Op != "connect" || c.Err == "" || !strings.Contains(c.Err, errs[name]) {
+					t.Fatalf("%s, not the agent's pod: %+v, want every connection to fail with %q", name, c, errs[name])
+				}
+				attempts++
+			}
+			if attempts >= 3 {
+				t.Logf("%s: %d attempts, each failed: %s", name, attempts, calls[0].Err)
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s made %d attempts in 4 minutes (%v)", name, attempts, err)
+			}
+			time.Sleep(2 * time.Second)
+		}
+	}
 }

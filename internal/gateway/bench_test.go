@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -16,22 +17,37 @@ import (
 
 // BenchmarkProxy compares a tools/call sent straight to a real MCP server (stateless, application/json) with the
 // same call through the gateway (authentication, strict parsing, policy, limits, a no-op audit append, forwarding,
-// response inspection). The difference of the p50-ns metrics is the gateway's overhead.
+// response inspection), and through the caller's tool-proxy and the gateway (an agent that sends no token: the
+// proxy adds the pod's, and the gateway routes by the tool's name). The differences of the p50-ns metrics are the
+// gateway's overhead and the proxy's.
 func BenchmarkProxy(b *testing.B) {
 	up := newUpstream(b, upstreamMode{json: true, stateless: true})
 	gw, err := New(Options{Policy: newPolicy(up.URL), Authenticator: writeTokens(b), AdminAuthenticator: writeApprovers(b), Audit: noopAudit{},
-		ApprovalDir: b.TempDir()})
+		ApprovalDir: b.TempDir(), HostRoutes: map[string]string{"tools": "tools"}})
 	if err != nil {
 		b.Fatal(err)
 	}
 	srv := httptest.NewServer(gw.Handler())
 	defer srv.Close()
+	tokenFile := filepath.Join(b.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(tokenA), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	cp, err := NewCallerProxy(CallerProxyOptions{Gateway: srv.URL, TokenFile: tokenFile})
+	if err != nil {
+		b.Fatal(err)
+	}
+	proxy := httptest.NewServer(cp)
+	defer proxy.Close()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
-	post := func(b *testing.B, url string) string {
+	post := func(b *testing.B, url, host, token string) string {
 		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(echoCall))
+		req.Host = host
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Accept", "application/json, text/event-stream")
-		req.Header.Set("Authorization", "Bearer "+tokenA)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
 		resp, err := client.Do(req)
 		if err != nil {
 			b.Fatal(err)
@@ -43,15 +59,19 @@ func BenchmarkProxy(b *testing.B) {
 		}
 		return string(body)
 	}
-	for _, target := range []struct{ name, url string }{{"direct", up.URL}, {"gateway", srv.URL + "/mcp/tools"}} {
+	for _, target := range []struct{ name, url, host, token string }{
+		{"direct", up.URL, "", tokenA},
+		{"gateway", srv.URL + "/mcp/tools", "", tokenA},
+		{"tool-proxy", proxy.URL + "/mcp", "tools:8811", ""},
+	} {
 		b.Run(target.name, func(b *testing.B) {
-			if body := post(b, target.url); !strings.Contains(body, "echo: hi") {
+			if body := post(b, target.url, target.host, target.token); !strings.Contains(body, "echo: hi") {
 				b.Fatalf("unexpected answer %s", body)
 			}
 			var lat []time.Duration
 			for b.Loop() {
 				start := time.Now()
-				post(b, target.url)
+				post(b, target.url, target.host, target.token)
 				lat = append(lat, time.Since(start))
 			}
 			slices.Sort(lat)

@@ -155,6 +155,9 @@ type Container struct {
 	PreStop []string
 	// PostStart runs after the container started (Compose post_start hooks).
 	PostStart []string
+	// Sidecar makes an init container a native sidecar (restartPolicy Always): it starts before the next init
+	// containers and the containers, once its startup probe passes, and runs beside them.
+	Sidecar bool
 	// Artifact is the OCI artifact the container copies (a model's weights, by `agops model pull`), one of its
 	// arguments: it is listed, pinned, bundled and mirrored like an image.
 	Artifact string

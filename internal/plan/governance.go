@@ -107,7 +107,14 @@ func (pl *planner) gateway(ns string, tools []string) {
 		primary := w.Services[0]
 		primary.Name = upstream
 		w.Services = []model.Service{primary}
-		servers = append(servers, gatewayServer{name: w.Name, upstream: fmt.Sprintf("http://%s:%d", upstream, primary.Ports[0].Port), hosts: serviceNames(gw.Services, w.Name, pl.aliasesOf(t))})
+		var ports []int32
+		for _, p := range primary.Ports {
+			if p.Protocol == model.TCP || p.Protocol == "" {
+				ports = append(ports, p.Port)
+			}
+		}
+		servers = append(servers, gatewayServer{name: w.Name, upstream: fmt.Sprintf("http://%s:%d", upstream, primary.Ports[0].Port),
+			hosts: serviceNames(gw.Services, w.Name, pl.aliasesOf(t)), ports: ports})
 		pl.retargetWaits(w.Name, upstream)
 		pl.onlyFromGateway(t, w, name)
 		// Its declared clients: services that name it in their environment or command, and agents on its networks.
@@ -133,6 +140,9 @@ func (pl *planner) gateway(ns string, tools []string) {
 	pl.gatewayPolicy(ns, name, gw, governed)
 	for _, c := range sortedKeys(callers) {
 		pl.giveGatewayToken(c, name)
+		if !pl.isAgopsWorker(c) {
+			pl.giveToolProxy(c, name, ns, servers)
+		}
 	}
 	pl.gatewayConfig(gw, servers, callers)
 	pl.record(key, "gateway:admin", model.NeedsInput, fmt.Sprintf(
@@ -149,6 +159,7 @@ func (pl *planner) gateway(ns string, tools []string) {
 type gatewayServer struct {
 	name, upstream string
 	hosts          []string // the names callers use for it
+	ports          []int32  // its Compose ports
 }
 
 func (pl *planner) aliasesOf(n string) []string { return pl.aliases[n] }
@@ -315,9 +326,85 @@ func (pl *planner) giveGatewayToken(n, gateway string) {
 	}
 	c.Mounts = append(c.Mounts, model.Mount{Volume: gatewayTokenVolume, Path: GatewayTokenDir, ReadOnly: true})
 	c.Env = append(c.Env, model.EnvVar{Name: "AGOPS_GATEWAY_TOKEN_FILE", Value: GatewayTokenDir + "/token"})
-	pl.record(n, "gateway", model.Approximated, fmt.Sprintf(
-		"calls tool servers through the agops gateway %s, which requires its ServiceAccount token (audience %s) as `Authorization: Bearer`; the token is mounted at %s/token (AGOPS_GATEWAY_TOKEN_FILE)",
-		gateway, GatewayAudience, GatewayTokenDir), "agops worker sends it; other clients must add the header")
+	if pl.isAgopsWorker(n) {
+		pl.record(n, "gateway", model.Mapped, fmt.Sprintf(
+			"agops worker calls tool servers through the agops gateway %s with its ServiceAccount token (audience %s), mounted at %s/token (AGOPS_GATEWAY_TOKEN_FILE)",
+			gateway, GatewayAudience, GatewayTokenDir), "")
+	}
+}
+
+// The native sidecar that carries a caller's identity to the gateway (agops tool-proxy).
+const (
+	toolProxyName = "agops-tool-proxy"
+	// toolProxyFirstIP is the last byte of the first loopback address the tools' names resolve to in a caller's pod
+	// (127.0.0.2; 127.0.0.1 stays the caller's own).
+	toolProxyFirstIP = 2
+)
+
+// giveToolProxy lets a caller keep calling its tool servers at their Compose URLs with no header of its own: in its
+// pod, each governed tool's names resolve (hostAliases) to a loopback address of their own, where a native sidecar,
+// agops tool-proxy, forwards every request to the gateway with the pod's ServiceAccount token (audience
+// agops-gateway), so that the gateway judges the call as this caller. A request that carries a token already
+// passes unchanged. The proxy reaches the gateway by its own Service name, which the aliases leave alone.
+func (pl *planner) giveToolProxy(n, gateway, ns string, servers []gatewayServer) {
+	// Callers share a network with the tool, so none is on the host network, whose loopback would be the node's.
+	w := pl.work[n]
+	if w == nil || w.Pod.HostNetwork {
+		return
+	}
+	// The proxy's loopback address and a port the caller itself listens on (on every address, as servers do) cannot
+	// both be bound: Linux refuses the second.
+	own := map[int32]bool{}
+	for _, c := range w.Pod.Containers {
+		for _, p := range c.Ports {
+			own[p.Port] = own[p.Port] || p.Protocol == model.TCP || p.Protocol == ""
+		}
+	}
+	var listen, hosts []string
+	for i, s := range servers {
+		if i+toolProxyFirstIP > 254 || len(s.ports) == 0 {
+			continue
+		}
+		ip := fmt.Sprintf("127.0.0.%d", i+toolProxyFirstIP)
+		for _, h := range s.hosts {
+			for _, name := range []string{h, h + "." + ns, h + "." + ns + ".svc", h + "." + ns + ".svc." + pl.opts.ClusterDomain} {
+				w.Pod.HostAliases = appendHostAlias(w.Pod.HostAliases, ip, name)
+			}
+			hosts = append(hosts, h)
+		}
+		for _, p := range s.ports {
+			if own[p] {
+				pl.record(n, "gateway", model.NeedsInput, fmt.Sprintf(
+					"it listens on port %d itself, the port of tool server %s: its pod's proxy cannot listen there too, so its calls to %s:%d carry no token and the gateway refuses them (401)",
+					p, s.name, s.hosts[0], p), fmt.Sprintf("send `Authorization: Bearer` with the token in $AGOPS_GATEWAY_TOKEN_FILE to %s:%d, or move one of the two to another port", s.hosts[0], p))
+				continue
+			}
+			listen = append(listen, fmt.Sprintf("%s:%d", ip, p))
+		}
+	}
+	if len(listen) == 0 {
+		return
+	}
+	gatewayURL := fmt.Sprintf("http://%s.%s.svc.%s:%d", gateway, ns, pl.opts.ClusterDomain, gatewayPort)
+	args := []string{"tool-proxy", "--gateway", gatewayURL, "--token-file", GatewayTokenDir + "/token"}
+	for _, l := range listen {
+		args = append(args, "--listen", l)
+	}
+	proxy := model.Container{
+		Name: toolProxyName, Image: pl.opts.HelperImage, Args: args, Sidecar: true,
+		// The caller's containers start once the proxy listens.
+		Startup: &model.Probe{Exec: []string{"/agops", "tool-proxy", "--probe", listen[0]}, PeriodSeconds: 1, TimeoutSeconds: 3, FailureThreshold: 30},
+		Resources: model.Resources{
+			Requests: map[string]string{"cpu": "10m", "memory": "16Mi"},
+			Limits:   map[string]string{"memory": "64Mi"},
+		},
+		Security: helperSecurity(),
+		Mounts:   []model.Mount{{Volume: gatewayTokenVolume, Path: GatewayTokenDir, ReadOnly: true}},
+	}
+	w.Pod.InitContainers = append([]model.Container{proxy}, w.Pod.InitContainers...)
+	pl.record(n, "gateway", model.Mapped, fmt.Sprintf(
+		"calls its tool servers (%s) at their Compose URLs, unchanged: in its pod their names resolve to a sidecar, agops tool-proxy, which forwards every call to the gateway %s with the pod's ServiceAccount token (audience %s); the gateway judges it as %s/%s. A caller that sends a token of its own (mounted at %s/token, AGOPS_GATEWAY_TOKEN_FILE) is passed unchanged",
+		strings.Join(hosts, ", "), gateway, GatewayAudience, pl.nsOf(n), w.ServiceAccount, GatewayTokenDir), "")
 }
 
 // gatewayConfig gives the gateway its policy — the one given with --policy, or a starter policy that keeps what

@@ -29,6 +29,10 @@ func (r *renderer) container(w *model.Workload, c model.Container) corev1.Contai
 		Resources:       r.resources(w, c),
 		SecurityContext: securityContext(c.Security),
 	}
+	if c.Sidecar {
+		always := corev1.ContainerRestartPolicyAlways
+		out.RestartPolicy = &always
+	}
 	for _, p := range c.Ports {
 		out.Ports = append(out.Ports, corev1.ContainerPort{Name: p.Name, ContainerPort: p.Port, Protocol: corev1.Protocol(p.Protocol)})
 	}

@@ -1,7 +1,8 @@
 // Command mcpfleet is a test-only program that TestGatewayOnRealNodes packs as two images: `mcpfleet serve ADDR` is
 // a tool server (an MCP Streamable HTTP endpoint at /mcp, built with the MCP go-sdk) that prints one JSON line per
-// tool it ran; `mcpfleet agent` is an agent that calls tools at $MCP_URL with the token in $AGOPS_GATEWAY_TOKEN_FILE
-// as `Authorization: Bearer`, once a second for ever, and prints one JSON line per call.
+// tool it ran; `mcpfleet agent` is an agent that calls tools at $MCP_URL once a second for ever, and prints one JSON
+// line per call. It sends no token unless $MCP_TOKEN_FILE names one: an agent written for Compose, unchanged.
+// Then it sends that file's token as `Authorization: Bearer`, as an agent written for the gateway does.
 package main
 
 import (
@@ -26,7 +27,7 @@ func main() {
 	case len(os.Args) == 3 && os.Args[1] == "serve":
 		err = serve(os.Args[2])
 	case len(os.Args) == 2 && os.Args[1] == "agent":
-		err = agent(os.Getenv("MCP_URL"), os.Getenv("AGOPS_GATEWAY_TOKEN_FILE"))
+		err = agent(os.Getenv("MCP_URL"), os.Getenv("MCP_TOKEN_FILE"))
 	default:
 		err = errors.New("usage: mcpfleet serve ADDR | mcpfleet agent")
 	}
@@ -109,8 +110,12 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 // denies) and delete_all (a tool it denies). It opens a new session whenever a call fails other than by a policy
 // refusal: the gateway went away, or came back without the session.
 func agent(url, tokenFile string) error {
-	if url == "" || tokenFile == "" {
-		return errors.New("MCP_URL and AGOPS_GATEWAY_TOKEN_FILE must be set")
+	if url == "" {
+		return errors.New("MCP_URL must be set")
+	}
+	var rt http.RoundTripper = http.DefaultTransport
+	if tokenFile != "" {
+		rt = bearer{tokenFile}
 	}
 	client := mcp.NewClient(&mcp.Implementation{Name: "mcpfleet-agent", Version: "1.0.0"}, nil)
 	var session *mcp.ClientSession
@@ -119,7 +124,7 @@ func agent(url, tokenFile string) error {
 		if session == nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			s, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url,
-				HTTPClient: &http.Client{Transport: bearer{tokenFile}}, MaxRetries: -1}, nil)
+				HTTPClient: &http.Client{Transport: rt}, MaxRetries: -1}, nil)
 			cancel()
 			if err != nil {
 				report(call{I: i, Op: "connect", Err: err.Error()})
