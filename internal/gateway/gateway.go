@@ -107,6 +107,7 @@ type Gateway struct {
 	approvals   *approvalStore
 	keys        *keyStore // nil without Options.IdempotencyDir
 	sessions    *sessionTable
+	legacy      legacySessions // HTTP+SSE sessions (legacysse.go)
 	bodies      *byteBudget
 	shares      *agentShares
 	authFlood   *authFlood

@@ -73,6 +73,12 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request, kind string) (*p
 			fmt.Sprintf("%s is not the MCP endpoint of %s (%s)", r.URL.Path, up.Name, up.path)), "")
 		return nil, upstream{}, false
 	}
+	if hostRouted(r.Context()) && r.URL.RawQuery != up.url.RawQuery && !legacyPost(r) {
+		// The query goes to the tool server as it is: another one could reach another session or another handler.
+		g.refuse(w, r, nil, newRPCError(http.StatusNotFound, CodeDenied, "gateway:unknown-path",
+			fmt.Sprintf("the query %q is not the MCP endpoint's of %s", r.URL.RawQuery, up.Name)), "")
+		return nil, upstream{}, false
+	}
 	if sid := r.Header.Get("Mcp-Session-Id"); kind == "mcp" && sid != "" &&
 		!g.sessions.owned(up.Name, sid, agentFrom(r.Context()), g.now()) {
 		g.refuse(w, r, nil, newRPCError(http.StatusNotFound, CodeDenied, "gateway:session",
@@ -82,12 +88,25 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request, kind string) (*p
 	return st, up, true
 }
 
-// serveMCPPost handles one JSON-RPC message POSTed to /mcp/{server}.
+// serveMCPPost handles one JSON-RPC message POSTed to /mcp/{server}, or to the endpoint of an HTTP+SSE session.
 func (g *Gateway) serveMCPPost(w http.ResponseWriter, r *http.Request) {
 	st, up, ok := g.route(w, r, "mcp")
 	if !ok {
 		return
 	}
+	if q := r.URL.Query(); q.Has(legacySessionParam) {
+		if !legacyPost(r) {
+			g.refuse(w, r, nil, invalidRequest("an HTTP+SSE message goes to the endpoint the gateway announced, with no other query"), "")
+			return
+		}
+		g.serveLegacyPost(w, r, st, up, q.Get(legacySessionParam))
+		return
+	}
+	g.serveMCPMessage(w, r, st, up)
+}
+
+// serveMCPMessage reads, judges and forwards one JSON-RPC message.
+func (g *Gateway) serveMCPMessage(w http.ResponseWriter, r *http.Request, st *policyState, up upstream) {
 	if herr := checkContent(r); herr != nil {
 		w.Header().Set("Connection", "close")
 		g.refuse(w, r, nil, herr, "")
@@ -207,6 +226,23 @@ func (g *Gateway) forwardMCP(w http.ResponseWriter, r *http.Request, st *policyS
 	agent := agentFrom(r.Context())
 	ctx, cancel := g.callContext(r.Context(), c)
 	defer cancel()
+	// A GET outside a session may open an HTTP+SSE session: its stream is written by the relay and, for the
+	// gateway's own answers to the session's POSTs, by serveLegacyPost; ending the session ends the relay.
+	var stream *streamWriter
+	legacyID, endStream := "", context.CancelFunc(func() {})
+	if r.Method == http.MethodGet && r.Header.Get("Mcp-Session-Id") == "" {
+		stream = &streamWriter{w: w}
+		w = stream
+		ctx, endStream = context.WithCancel(ctx)
+		defer func() {
+			endStream()
+			stream.close()
+			if legacyID != "" {
+				g.sessions.drop(up.Name, legacyPrefix+legacyID)
+				g.legacy.remove(legacyID)
+			}
+		}()
+	}
 	if c != nil && c.key != nil {
 		w = &detachedWriter{ResponseWriter: w} // the call runs to its end even when its caller is gone
 	}
@@ -234,7 +270,7 @@ func (g *Gateway) forwardMCP(w http.ResponseWriter, r *http.Request, st *policyS
 			return
 		}
 		if evicted != "" {
-			go g.endSession(r.Clone(context.WithoutCancel(r.Context())), up, evicted)
+			g.endEvicted(r, up, evicted)
 		}
 	}
 	rl := relay{
@@ -245,6 +281,20 @@ func (g *Gateway) forwardMCP(w http.ResponseWriter, r *http.Request, st *policyS
 	if c == nil && r.Method == http.MethodGet {
 		rl.onStray = func(tokens int64) { g.strayTokens(r, up, agent, tokens) }
 	}
+	if stream != nil {
+		rl.onEndpoint = func(data []byte) ([]byte, error) {
+			if legacyID != "" {
+				return nil, errors.New("the tool server announced a second endpoint")
+			}
+			id, mine, err := g.announce(r, up, req.URL, stream, endStream, data)
+			if err != nil {
+				g.log.Warn("HTTP+SSE stream refused", "server", up.Name, "err", err)
+				return nil, err
+			}
+			legacyID = id
+			return mine, nil
+		}
+	}
 	if c != nil {
 		rl.callID = c.id
 		rl.onResult = func(o outcome, msg []byte) {
@@ -254,6 +304,14 @@ func (g *Gateway) forwardMCP(w http.ResponseWriter, r *http.Request, st *policyS
 		}
 	}
 	o := rl.response(w, resp)
+	if legacyEndpoint(r.Context()) != nil && resp.StatusCode == http.StatusAccepted && rl.err == nil {
+		// An HTTP+SSE message: the tool server answers on the session's stream.
+		o = outcome{status: "accepted"}
+		recorded = c != nil
+		if c != nil {
+			g.recordResult(r.Context(), c, o, time.Since(start))
+		}
+	}
 	if r.Method == http.MethodDelete && resp.StatusCode/100 == 2 {
 		g.sessions.drop(up.Name, r.Header.Get("Mcp-Session-Id"))
 	}
@@ -312,7 +370,10 @@ func (g *Gateway) callContext(ctx context.Context, c *call) (context.Context, co
 // never its token.
 func (g *Gateway) upstreamRequest(ctx context.Context, r *http.Request, up upstream, body []byte) (*http.Request, error) {
 	target := up.url.String()
-	if hostRouted(r.Context()) {
+	if ep := legacyEndpoint(r.Context()); ep != nil {
+		// A message of an HTTP+SSE session: to the endpoint the tool server announced for it.
+		target = ep.String()
+	} else if hostRouted(r.Context()) {
 		// Reached by the tool's own name: keep the caller's path on the upstream's address.
 		t := *up.url
 		t.Path, t.RawPath, t.RawQuery = r.URL.Path, r.URL.RawPath, r.URL.RawQuery
@@ -355,4 +416,10 @@ func (g *Gateway) upstreamFailed(w http.ResponseWriter, r *http.Request, c *call
 	}
 	writeRPCError(w, id, newRPCError(http.StatusBadGateway, CodeUpstream, "gateway:upstream",
 		"the tool server did not answer"), requestID)
+}
+
+// legacyPost tells a POST to the endpoint of an HTTP+SSE session: its query is the gateway's session alone.
+func legacyPost(r *http.Request) bool {
+	q := r.URL.Query()
+	return r.Method == http.MethodPost && len(q) == 1 && len(q[legacySessionParam]) == 1
 }

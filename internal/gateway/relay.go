@@ -25,6 +25,9 @@ type relay struct {
 	// onStray, if set, learns the tokens of any other result that reports some: on a GET stream, the result of a
 	// tools/call whose POST stream broke, resumed there with Last-Event-Id, so that its tokens still count.
 	onStray func(tokens int64)
+	// onEndpoint, if set, replaces the data of an "endpoint" event (the HTTP+SSE transport's session endpoint) by
+	// what it returns; an error ends the relay.
+	onEndpoint func(data []byte) ([]byte, error)
 
 	found bool // the response to callID went by
 	out   outcome
@@ -92,6 +95,7 @@ func (rl *relay) events(w io.Writer, body io.Reader) error {
 	}
 	var raw, head, data bytes.Buffer // the event as read; its lines other than data; its joined data
 	hasData := false
+	var name []byte // the event's type
 	for {
 		line, err := readLine(br, rl.maxEvent-int64(raw.Len()))
 		if err != nil && !errors.Is(err, io.EOF) {
@@ -100,7 +104,17 @@ func (rl *relay) events(w io.Writer, body io.Reader) error {
 		raw.Write(line)
 		trimmed := bytes.TrimRight(line, "\r\n")
 		if len(trimmed) == 0 { // end of the event (or of the stream)
-			if hasData {
+			if hasData && rl.onEndpoint != nil && string(name) == "endpoint" {
+				out, eerr := rl.onEndpoint(data.Bytes())
+				if eerr != nil {
+					return eerr
+				}
+				raw.Reset()
+				raw.Write(head.Bytes())
+				raw.WriteString("data: ")
+				raw.Write(out)
+				raw.WriteString("\n\n")
+			} else if hasData {
 				if out := rl.message(data.Bytes()); !bytes.Equal(out, data.Bytes()) {
 					raw.Reset()
 					if out != nil {
@@ -119,6 +133,7 @@ func (rl *relay) events(w io.Writer, body io.Reader) error {
 			head.Reset()
 			data.Reset()
 			hasData = false
+			name = nil
 			if err != nil {
 				return nil // EOF
 			}
@@ -131,6 +146,9 @@ func (rl *relay) events(w io.Writer, body io.Reader) error {
 			data.Write(bytes.TrimSpace(v))
 			hasData = true
 		} else {
+			if v, ok := bytes.CutPrefix(trimmed, []byte("event:")); ok {
+				name = bytes.TrimSpace(v)
+			}
 			head.Write(line)
 		}
 		// At EOF in the middle of an event, the next read returns nothing and the event ends as if a blank line
