@@ -12,20 +12,22 @@ import (
 
 const echoCall = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}`
 
-// Each attack must be refused, audited with its rule, never reach a tool, and leave the gateway serving.
-func TestAttacksRefusedOverRawHTTP(t *testing.T) {
-	t.Parallel()
+// rawAttack is a request that must be refused, audited with its rule, reach no tool and leave the gateway serving.
+type rawAttack struct {
+	name   string
+	token  string
+	body   string
+	header map[string]string
+	status int
+	code   int
+	rule   string
+}
+
+// rawAttacks are the attacks sent as raw HTTP, over each transport.
+func rawAttacks() []rawAttack {
 	huge := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"` +
 		strings.Repeat("a", 2<<20) + `"}}}`
-	for _, tc := range []struct {
-		name   string
-		token  string
-		body   string
-		header map[string]string
-		status int
-		code   int
-		rule   string
-	}{
+	return []rawAttack{
 		{name: "invalid-no-token", body: echoCall, status: 401, code: CodeUnauthenticated, rule: "gateway:authentication"},
 		{name: "invalid-wrong-token", token: "token-nobody-has-0123456789", body: echoCall, status: 401,
 			code: CodeUnauthenticated, rule: "gateway:authentication"},
@@ -61,7 +63,13 @@ func TestAttacksRefusedOverRawHTTP(t *testing.T) {
 			body: `{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"file:///etc/shadow"}}`},
 		{name: "invalid-foreign-session", token: tokenA, body: echoCall, status: 404, code: CodeDenied,
 			rule: "gateway:session", header: map[string]string{"Mcp-Session-Id": "stolen-or-guessed"}},
-	} {
+	}
+}
+
+// Each attack must be refused, audited with its rule, never reach a tool, and leave the gateway serving.
+func TestAttacksRefusedOverRawHTTP(t *testing.T) {
+	t.Parallel()
+	for _, tc := range rawAttacks() {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, upstreamModes[0])

@@ -295,3 +295,127 @@ func TestLegacySSEForeignEndpoint(t *testing.T) {
 		t.Fatal("connected through an endpoint on another host")
 	}
 }
+
+// sseSession is an HTTP+SSE session opened through the gateway by raw HTTP, after the MCP handshake: its endpoint,
+// and the data of the message events that arrive on its stream.
+type sseSession struct {
+	endpoint string
+	events   chan string
+}
+
+func (se *sseEnv) openSession(token string) *sseSession {
+	se.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	se.t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, se.url(), nil)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := se.client(token).Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		se.t.Fatalf("GET %s: %v %v", se.url(), resp, err)
+	}
+	s := &sseSession{events: make(chan string, 64)}
+	endpoint := make(chan string, 1)
+	go func() {
+		defer resp.Body.Close()
+		br := bufio.NewReader(resp.Body)
+		var event string
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				close(s.events)
+				return
+			}
+			line = strings.TrimSpace(line)
+			if v, ok := strings.CutPrefix(line, "event:"); ok {
+				event = strings.TrimSpace(v)
+			}
+			if v, ok := strings.CutPrefix(line, "data:"); ok {
+				if event == "endpoint" {
+					endpoint <- strings.TrimSpace(v)
+				} else {
+					s.events <- strings.TrimSpace(v)
+				}
+			}
+		}
+	}()
+	select {
+	case s.endpoint = <-endpoint:
+	case <-time.After(10 * time.Second):
+		se.t.Fatal("no endpoint event")
+	}
+	for _, m := range []string{
+		`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2024-11-05","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`,
+		`{"jsonrpc":"2.0","method":"notifications/initialized"}`,
+	} {
+		if code := se.postTo(token, s.endpoint, m); code != http.StatusAccepted {
+			se.t.Fatalf("handshake: %d", code)
+		}
+	}
+	<-s.events // the answer to initialize
+	return s
+}
+
+// TestAttacksRefusedOverHTTPSSE sends every raw attack of TestAttacksRefusedOverRawHTTP as a message of an HTTP+SSE
+// session: each is refused with its rule — in the POST's answer, or on the stream with the POST accepted — audited,
+// never reaches a tool, and the session still serves.
+func TestAttacksRefusedOverHTTPSSE(t *testing.T) {
+	t.Parallel()
+	for _, tc := range rawAttacks() {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			se := newSSEEnv(t, false)
+			s := se.openSession(tokenA)
+			u := se.url()
+			base := u[:strings.Index(u[len("http://"):], "/")+len("http://")]
+			req, _ := http.NewRequest(http.MethodPost, base+s.endpoint, strings.NewReader(tc.body))
+			req.Header.Set("Content-Type", "application/json")
+			if tc.token != "" {
+				req.Header.Set("Authorization", "Bearer "+tc.token)
+			}
+			for k, v := range tc.header {
+				req.Header.Set(k, v)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusAccepted {
+				select {
+				case ev := <-s.events:
+					body = []byte(ev)
+				case <-time.After(10 * time.Second):
+					t.Fatal("POST accepted, and no answer on the stream")
+				}
+			} else if resp.StatusCode != tc.status {
+				t.Errorf("status %d, want %d or 202 with the refusal on the stream (%s)", resp.StatusCode, tc.status, body)
+			}
+			code, rule := rpcErrorOf(t, body)
+			if code != tc.code || rule != tc.rule {
+				t.Errorf("error code %d rule %q, want %d %q (%s)", code, rule, tc.code, tc.rule, body)
+			}
+			if !se.aud.hasDeny(tc.rule) {
+				t.Errorf("no deny record for %s: %s", tc.rule, se.aud.dump())
+			}
+			se.sse.mu.Lock()
+			ran := len(se.sse.ran)
+			se.sse.mu.Unlock()
+			if ran != 0 {
+				t.Errorf("tools ran: %v", se.sse.ran)
+			}
+			// The session still serves: an allowed call runs, its answer on the stream.
+			if code := se.postTo(tokenA, s.endpoint, echoCall); code != http.StatusAccepted {
+				t.Fatalf("an allowed call after the attack: %d", code)
+			}
+			select {
+			case ev := <-s.events:
+				if !strings.Contains(ev, "echo: hi") {
+					t.Errorf("the allowed call's answer: %s", ev)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("no answer to the allowed call")
+			}
+		})
+	}
+}
