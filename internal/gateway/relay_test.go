@@ -140,6 +140,38 @@ func FuzzEvents(f *testing.F) {
 	})
 }
 
+// FuzzEndpointEvents: whatever an HTTP+SSE tool server streams, every "endpoint" event the client can read carries
+// the gateway's endpoint, never the server's (a second pass over the output meets no other), and the relay never
+// fails on input within the limit.
+func FuzzEndpointEvents(f *testing.F) {
+	for _, s := range []string{
+		"event: endpoint\ndata: /sse?sessionid=abc\n\n",
+		"event:endpoint\r\ndata: http://evil.example/x\r\n\r\nevent: endpoint\ndata: /again\n\n",
+		"event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\nevent: endpoint\ndata: a\ndata: b\n\n",
+		"data: x\nevent: endpoint\n\n",
+	} {
+		f.Add([]byte(s))
+	}
+	const mine = "/mcp/tools?agops_session=S"
+	f.Fuzz(func(t *testing.T, in []byte) {
+		first := &relay{maxEvent: 1 << 20, allowed: allowOnly("echo"),
+			onEndpoint: func([]byte) ([]byte, error) { return []byte(mine), nil }}
+		var out bytes.Buffer
+		if err := first.events(&out, bytes.NewReader(in)); err != nil {
+			t.Fatal(err)
+		}
+		second := &relay{maxEvent: 1 << 20, allowed: allowOnly("echo"), onEndpoint: func(data []byte) ([]byte, error) {
+			if string(data) != mine {
+				t.Fatalf("endpoint %q survived in %q", data, out.String())
+			}
+			return data, nil
+		}}
+		if err := second.events(&bytes.Buffer{}, bytes.NewReader(out.Bytes())); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
 // A tool result resumed on a GET stream (its POST stream broke; Last-Event-Id replays it there) still counts its
 // tokens: an agent cannot dodge tokensPerDay by dropping its POST streams.
 func TestStrayResultTokensCount(t *testing.T) {
