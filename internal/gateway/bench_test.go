@@ -23,7 +23,7 @@ import (
 func BenchmarkProxy(b *testing.B) {
 	up := newUpstream(b, upstreamMode{json: true, stateless: true})
 	gw, err := New(Options{Policy: newPolicy(up.URL), Authenticator: writeTokens(b), AdminAuthenticator: writeApprovers(b), Audit: noopAudit{},
-		ApprovalDir: b.TempDir(), HostRoutes: map[string]string{"tools": "tools"}})
+		ApprovalDir: b.TempDir(), HostRoutes: map[string]string{"tools": "tools"}, MaxRequestsPerMinute: 1 << 30})
 	if err != nil {
 		b.Fatal(err)
 	}
