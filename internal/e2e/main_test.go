@@ -1,10 +1,8 @@
 package e2e
 
 import (
-	"context"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,8 +16,7 @@ import (
 var binDir string
 
 // TestMain gives the package a folder for shared binaries and, when the whole package runs, starts building the
-// test bed's binaries at once (testbed.Prepare): on a machine whose build cache is empty they then build beside the
-// first tests instead of one after another as tests come to need them.
+// test bed's binaries at once (testbed.PrepareInBackground).
 func TestMain(m *testing.M) {
 	flag.Parse()
 	dir, err := os.MkdirTemp("", "agops-e2e-bin-")
@@ -28,19 +25,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
-	ctx, cancel := context.WithCancel(context.Background())
-	var prepared sync.WaitGroup
-	if !testing.Short() && flag.Lookup("test.run").Value.String() == "" {
-		prepared.Go(func() {
-			// A failure here is the first test's to report, with its context: it calls the same builds.
-			if err := testbed.Prepare(ctx, testbed.WithLogger(slog.New(slog.DiscardHandler))); err != nil && ctx.Err() == nil {
-				fmt.Fprintf(os.Stderr, "preparing the test bed (tests will retry): %v\n", err)
-			}
-		})
-	}
+	stop := testbed.PrepareInBackground()
 	code := m.Run()
-	cancel()
-	prepared.Wait()
+	stop()
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
 }

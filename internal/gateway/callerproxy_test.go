@@ -60,9 +60,9 @@ func (pe *proxyEnv) toolURL() string {
 	return "http://tools:" + port + "/mcp"
 }
 
-// agentClient dials "tools" at the proxy's address, as the pod's /etc/hosts makes every client do, and adds
-// headers of its own (none for an unchanged agent).
-func (pe *proxyEnv) agentClient(header http.Header) *http.Client {
+// agentClient dials "tools" at the proxy's address, as the pod's /etc/hosts makes every client do, and sends token
+// if it is not empty (an unchanged agent sends none).
+func (pe *proxyEnv) agentClient(token string) *http.Client {
 	addr := pe.srv.Listener.Addr().String()
 	tr := &http.Transport{DialContext: func(ctx context.Context, network, a string) (net.Conn, error) {
 		if h, _, _ := net.SplitHostPort(a); h != "tools" {
@@ -71,25 +71,15 @@ func (pe *proxyEnv) agentClient(header http.Header) *http.Client {
 		return (&net.Dialer{}).DialContext(ctx, network, addr)
 	}}
 	pe.t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: headerTransport{header, tr}}
-}
-
-type headerTransport struct {
-	h    http.Header
-	next http.RoundTripper
-}
-
-func (t headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	for k, v := range t.h {
-		r.Header[k] = v
+	if token == "" {
+		return &http.Client{Transport: tr}
 	}
-	return t.next.RoundTrip(r)
+	return &http.Client{Transport: bearer{token, tr}}
 }
 
-func (pe *proxyEnv) connectAgent(header http.Header) (*mcp.ClientSession, error) {
+func (pe *proxyEnv) connectAgent(token string) (*mcp.ClientSession, error) {
 	client := mcp.NewClient(&mcp.Implementation{Name: "unchanged-agent", Version: "v1"}, nil)
-	tr := &mcp.StreamableClientTransport{Endpoint: pe.toolURL(), MaxRetries: -1, HTTPClient: pe.agentClient(header)}
+	tr := &mcp.StreamableClientTransport{Endpoint: pe.toolURL(), MaxRetries: -1, HTTPClient: pe.agentClient(token)}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cs, err := client.Connect(ctx, tr, nil)
@@ -107,7 +97,7 @@ func TestCallerProxyUnchangedAgent(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			t.Parallel()
 			pe := newProxyEnv(t, mode, tokenA)
-			cs, err := pe.connectAgent(nil)
+			cs, err := pe.connectAgent("")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -154,7 +144,7 @@ func TestCallerProxyUnchangedAgent(t *testing.T) {
 func TestCallerProxyKeepsTheAgentsOwnToken(t *testing.T) {
 	t.Parallel()
 	pe := newProxyEnv(t, upstreamModes[0], tokenA)
-	cs, err := pe.connectAgent(http.Header{"Authorization": {"Bearer " + tokenB}})
+	cs, err := pe.connectAgent(tokenB)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +161,7 @@ func TestCallerProxyKeepsTheAgentsOwnToken(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPost, pe.toolURL(), strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
-	resp, err := pe.agentClient(http.Header{"Authorization": {"Bearer not-a-token-of-anyone-0123"}}).Do(req)
+	resp, err := pe.agentClient("not-a-token-of-anyone-0123").Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +181,7 @@ func TestCallerProxyTokenFile(t *testing.T) {
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Accept", "application/json, text/event-stream")
 		req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
-		resp, err := pe.agentClient(nil).Do(req)
+		resp, err := pe.agentClient("").Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -186,7 +186,7 @@ func (g *Gateway) serveLegacyPost(w http.ResponseWriter, r *http.Request, st *po
 	body := bytes.TrimSpace(buf.body.Bytes())
 	switch {
 	case buf.status/100 == 2 && (len(body) == 0 || buf.status == http.StatusAccepted):
-	case len(body) > 0 && body[0] == '{' || len(body) > 0 && body[0] == '[':
+	case len(body) > 0 && (body[0] == '{' || body[0] == '['):
 		if err := s.stream.event(body); err != nil {
 			http.Error(w, "the session's stream has ended", http.StatusGone)
 			return

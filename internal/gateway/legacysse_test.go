@@ -170,45 +170,15 @@ func TestLegacySSEGoverned(t *testing.T) {
 	}
 }
 
-// openRawSSE opens an HTTP+SSE stream through the gateway as token and returns the endpoint the gateway announced,
-// and a function that closes the stream.
-func (se *sseEnv) openRawSSE(token string) (endpoint string, closeStream func()) {
-	se.t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, se.url(), nil)
-	req.Header.Set("Accept", "text/event-stream")
-	resp, err := se.client(token).Do(req)
-	if err != nil {
-		se.t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		se.t.Fatalf("GET %s: %s", se.url(), resp.Status)
-	}
-	br := bufio.NewReader(resp.Body)
-	var event string
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			se.t.Fatalf("reading the stream: %v", err)
-		}
-		line = strings.TrimSpace(line)
-		if v, ok := strings.CutPrefix(line, "event:"); ok {
-			event = strings.TrimSpace(v)
-		}
-		if v, ok := strings.CutPrefix(line, "data:"); ok && event == "endpoint" {
-			endpoint = strings.TrimSpace(v)
-			break
-		}
-	}
-	go func() { _, _ = io.Copy(io.Discard, br) }()
-	return endpoint, func() { cancel(); resp.Body.Close() }
+// base is the scheme and host of url().
+func (se *sseEnv) base() string {
+	u := se.url()
+	return u[:strings.Index(u[len("http://"):], "/")+len("http://")]
 }
 
 func (se *sseEnv) postTo(token, path, body string) int {
 	se.t.Helper()
-	u := se.url()
-	base := u[:strings.Index(u[len("http://"):], "/")+len("http://")]
-	req, _ := http.NewRequest(http.MethodPost, base+path, strings.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, se.base()+path, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := se.client(token).Do(req)
 	if err != nil {
@@ -227,17 +197,10 @@ func TestLegacySSESessionAttacks(t *testing.T) {
 		t.Run(fmt.Sprintf("host-routed=%v", hostRouted), func(t *testing.T) {
 			t.Parallel()
 			se := newSSEEnv(t, hostRouted)
-			endpoint, closeStream := se.openRawSSE(tokenA)
+			s := se.openSession(tokenA)
+			endpoint := s.endpoint
 			if strings.Contains(endpoint, "sessionid") || !strings.Contains(endpoint, legacySessionParam+"=") {
 				t.Fatalf("announced endpoint %q: want the gateway's session, never the tool server's", endpoint)
-			}
-			for _, m := range []string{
-				`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2024-11-05","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`,
-				`{"jsonrpc":"2.0","method":"notifications/initialized"}`,
-			} {
-				if code := se.postTo(tokenA, endpoint, m); code != http.StatusAccepted {
-					t.Fatalf("agent-a's handshake on its session: %d", code)
-				}
 			}
 			call := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file","arguments":{"text":"x"}}}`
 			if code := se.postTo(tokenB, endpoint, call); code != http.StatusNotFound {
@@ -259,7 +222,7 @@ func TestLegacySSESessionAttacks(t *testing.T) {
 			if code := se.postTo(tokenA, endpoint, call); code != http.StatusAccepted {
 				t.Errorf("agent-a posting to its own session: %d, want 202", code)
 			}
-			closeStream()
+			s.close()
 			if !eventually(func() bool { return se.postTo(tokenA, endpoint, call) == http.StatusNotFound }) {
 				t.Error("the session outlived its stream")
 			}
@@ -297,10 +260,11 @@ func TestLegacySSEForeignEndpoint(t *testing.T) {
 }
 
 // sseSession is an HTTP+SSE session opened through the gateway by raw HTTP, after the MCP handshake: its endpoint,
-// and the data of the message events that arrive on its stream.
+// the data of the message events that arrive on its stream, and how to end the stream.
 type sseSession struct {
 	endpoint string
 	events   chan string
+	close    func() // ends the stream
 }
 
 func (se *sseEnv) openSession(token string) *sseSession {
@@ -313,7 +277,7 @@ func (se *sseEnv) openSession(token string) *sseSession {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		se.t.Fatalf("GET %s: %v %v", se.url(), resp, err)
 	}
-	s := &sseSession{events: make(chan string, 64)}
+	s := &sseSession{events: make(chan string, 64), close: cancel}
 	endpoint := make(chan string, 1)
 	go func() {
 		defer resp.Body.Close()
@@ -365,9 +329,7 @@ func TestAttacksRefusedOverHTTPSSE(t *testing.T) {
 			t.Parallel()
 			se := newSSEEnv(t, false)
 			s := se.openSession(tokenA)
-			u := se.url()
-			base := u[:strings.Index(u[len("http://"):], "/")+len("http://")]
-			req, _ := http.NewRequest(http.MethodPost, base+s.endpoint, strings.NewReader(tc.body))
+			req, _ := http.NewRequest(http.MethodPost, se.base()+s.endpoint, strings.NewReader(tc.body))
 			req.Header.Set("Content-Type", "application/json")
 			if tc.token != "" {
 				req.Header.Set("Authorization", "Bearer "+tc.token)

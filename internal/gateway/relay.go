@@ -104,18 +104,17 @@ func (rl *relay) events(w io.Writer, body io.Reader) error {
 		raw.Write(line)
 		trimmed := bytes.TrimRight(line, "\r\n")
 		if len(trimmed) == 0 { // end of the event (or of the stream)
-			if hasData && rl.onEndpoint != nil && string(name) == "endpoint" {
-				out, eerr := rl.onEndpoint(data.Bytes())
-				if eerr != nil {
-					return eerr
+			if hasData {
+				out := data.Bytes()
+				if rl.onEndpoint != nil && string(name) == "endpoint" {
+					var eerr error
+					if out, eerr = rl.onEndpoint(out); eerr != nil {
+						return eerr
+					}
+				} else {
+					out = rl.message(out)
 				}
-				raw.Reset()
-				raw.Write(head.Bytes())
-				raw.WriteString("data: ")
-				raw.Write(out)
-				raw.WriteString("\n\n")
-			} else if hasData {
-				if out := rl.message(data.Bytes()); !bytes.Equal(out, data.Bytes()) {
+				if !bytes.Equal(out, data.Bytes()) {
 					raw.Reset()
 					if out != nil {
 						raw.Write(head.Bytes())

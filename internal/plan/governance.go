@@ -333,6 +333,11 @@ func (pl *planner) giveGatewayToken(n, gateway string) {
 	}
 }
 
+// hostForms are the names a Service h of namespace ns is reached by: h, h.ns, h.ns.svc and h.ns.svc.<cluster domain>.
+func (pl *planner) hostForms(h, ns string) []string {
+	return []string{h, h + "." + ns, h + "." + ns + ".svc", h + "." + ns + ".svc." + pl.opts.ClusterDomain}
+}
+
 // The native sidecar that carries a caller's identity to the gateway (agops tool-proxy).
 const (
 	toolProxyName = "agops-tool-proxy"
@@ -367,7 +372,7 @@ func (pl *planner) giveToolProxy(n, gateway, ns string, servers []gatewayServer)
 		}
 		ip := fmt.Sprintf("127.0.0.%d", i+toolProxyFirstIP)
 		for _, h := range s.hosts {
-			for _, name := range []string{h, h + "." + ns, h + "." + ns + ".svc", h + "." + ns + ".svc." + pl.opts.ClusterDomain} {
+			for _, name := range pl.hostForms(h, ns) {
 				w.Pod.HostAliases = appendHostAlias(w.Pod.HostAliases, ip, name)
 			}
 			hosts = append(hosts, h)
@@ -417,8 +422,7 @@ func (pl *planner) gatewayConfig(gw *model.Workload, servers []gatewayServer, ca
 		// URL the policy gives for local runs.
 		c.Args = append(c.Args, "--upstream", s.name+"="+s.upstream)
 		for _, h := range s.hosts {
-			ns := pl.nsOf(gw.Service)
-			for _, name := range []string{h, h + "." + ns, h + "." + ns + ".svc", h + "." + ns + ".svc." + pl.opts.ClusterDomain} {
+			for _, name := range pl.hostForms(h, pl.nsOf(gw.Service)) {
 				c.Args = append(c.Args, "--host-route", name+"="+s.name)
 			}
 		}

@@ -2,11 +2,14 @@ package testbed
 
 import (
 	"context"
+	"flag"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 )
@@ -79,4 +82,24 @@ func stopOnSignal(c *Cluster) {
 			signal.Stop(ch)
 		}
 	}()
+}
+
+// PrepareInBackground starts Prepare in the background when a test binary runs its whole package (not with -run or
+// -short; call it after flag.Parse, from TestMain), so that on a machine whose build cache is empty the test bed's
+// binaries build beside the package's other work instead of when the first test needs them. A failure is the first
+// test's to report, with its context: it calls the same builds. stop ends the builds and waits for them.
+func PrepareInBackground() (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	if !testing.Short() && flag.Lookup("test.run").Value.String() == "" {
+		wg.Go(func() {
+			if err := Prepare(ctx, WithLogger(slog.New(slog.DiscardHandler))); err != nil && ctx.Err() == nil {
+				fmt.Fprintf(os.Stderr, "preparing the test bed (tests will retry): %v\n", err)
+			}
+		})
+	}
+	return func() {
+		cancel()
+		wg.Wait()
+	}
 }
