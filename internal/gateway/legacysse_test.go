@@ -208,7 +208,8 @@ func TestLegacySSESessionAttacks(t *testing.T) {
 			}
 			path, _, _ := strings.Cut(endpoint, "?")
 			for _, q := range []string{legacySessionParam + "=guessed", legacySessionParam + "=", "sessionid=abc",
-				strings.TrimPrefix(endpoint, path+"?") + "&sessionid=abc"} {
+				strings.TrimPrefix(endpoint, path+"?") + "&sessionid=abc",
+				strings.TrimPrefix(endpoint, path+"?") + "&" + strings.TrimPrefix(endpoint, path+"?")} {
 				code := se.postTo(tokenA, path+"?"+q, call)
 				// Path-routed, a query other than the gateway's session is not passed on (the server's URL is the
 				// policy's): a plain Streamable HTTP POST, which this server does not take. Either way, no tool runs.
