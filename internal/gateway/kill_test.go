@@ -27,6 +27,9 @@ import (
 
 const childEnv = "AGOPS_GATEWAY_TEST_CHILD"
 
+// minCallsBeforeKill is how many calls the agents must have seen succeed before the gateway is killed.
+const minCallsBeforeKill = 50
+
 const loadPolicy = `apiVersion: agops.dev/v1alpha1
 kind: FleetPolicy
 metadata: {name: load}
@@ -67,6 +70,9 @@ func TestKillUnderLoad(t *testing.T) {
 	defer cancel()
 	var mu sync.Mutex
 	var succeeded []string // arguments digests of calls the agents saw succeed
+	var connectErrs []error
+	enough := make(chan struct{}) // closed once the agents have seen enough calls succeed to mean something
+	var enoughOnce sync.Once
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for g := range 8 {
@@ -76,6 +82,9 @@ func TestKillUnderLoad(t *testing.T) {
 			c := mcp.NewClient(&mcp.Implementation{Name: "load", Version: "v1"}, nil)
 			s, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: "http://" + addr + "/mcp/tools", HTTPClient: clientTo(addr, devToken), MaxRetries: -1}, nil)
 			if err != nil {
+				mu.Lock()
+				connectErrs = append(connectErrs, err)
+				mu.Unlock()
 				return
 			}
 			defer s.Close()
@@ -93,20 +102,29 @@ func TestKillUnderLoad(t *testing.T) {
 				if !res.IsError {
 					mu.Lock()
 					succeeded = append(succeeded, digest(`{"message":"`+msg+`"}`))
+					if len(succeeded) >= minCallsBeforeKill {
+						enoughOnce.Do(func() { close(enough) })
+					}
 					mu.Unlock()
 				}
 			}
 		}()
 	}
-	time.Sleep(1500 * time.Millisecond)
+	// Kill once the load means something, not after a fixed time: on a busy machine the agents may need seconds
+	// to connect. A little more load after the threshold keeps calls in flight at the kill.
+	select {
+	case <-enough:
+		time.Sleep(200 * time.Millisecond)
+	case <-time.After(time.Minute):
+	}
 	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	_ = child.Wait()
 	close(stop)
 	wg.Wait()
-	if len(succeeded) < 20 {
-		t.Fatalf("only %d calls succeeded before the kill: too little load to mean anything", len(succeeded))
+	if len(succeeded) < minCallsBeforeKill {
+		t.Fatalf("only %d calls succeeded in a minute before the kill (connect errors: %v): too little load to mean anything", len(succeeded), connectErrs)
 	}
 
 	sum, err := audit.VerifyFile(opts.AuditLog)
