@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/agops/agops/internal/e2e/e2etest"
 	"github.com/agops/agops/internal/testbed"
 )
 
@@ -19,11 +20,11 @@ import (
 // ai-lab namespace: the ValidatingAdmissionPolicy must refuse privileged pods, host access, images from a registry
 // the project does not use and hand-made NetworkPolicies, and admit an ordinary pod from a known registry.
 func TestAdmissionGuard(t *testing.T) {
-	root := repoRoot(t)
-	c := testbed.StartForTest(t, labNodes())
+	root := e2etest.RepoRoot(t)
+	c := testbed.StartForTest(t, e2etest.LabNodes())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	out := migrateTo(t, project{"example", filepath.Join(root, "examples", "ai-lab", "compose.yaml")}, t.TempDir())
+	out := e2etest.MigrateTo(t, e2etest.Project{Name: "example", File: filepath.Join(root, "examples", "ai-lab", "compose.yaml")}, t.TempDir())
 	if _, err := applyAndWait(ctx, t, c, out, "ha"); err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/agops/agops/internal/e2e/e2etest"
 	"github.com/agops/agops/internal/kube"
 	"github.com/agops/agops/internal/testbed"
 )
@@ -18,11 +19,11 @@ import (
 // only ha has are deleted, a Secret the user made by hand survives, and a server dry run changes nothing. A bad
 // object is refused with its name and field.
 func TestApplyPruneAndDryRun(t *testing.T) {
-	root := repoRoot(t)
-	c := testbed.StartForTest(t, labNodes())
+	root := e2etest.RepoRoot(t)
+	c := testbed.StartForTest(t, e2etest.LabNodes())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	out := migrateTo(t, project{"example", filepath.Join(root, "examples", "ai-lab", "compose.yaml")}, t.TempDir())
+	out := e2etest.MigrateTo(t, e2etest.Project{Name: "example", File: filepath.Join(root, "examples", "ai-lab", "compose.yaml")}, t.TempDir())
 	cfg := c.RESTConfig()
 	if _, err := kube.Run(ctx, cfg, kube.RunOptions{Path: out, Overlay: "ha", ApplyOptions: kube.ApplyOptions{Prune: true}}); err != nil {
 		t.Fatal(err)

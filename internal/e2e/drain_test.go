@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/agops/agops/internal/e2e/e2etest"
 	"github.com/agops/agops/internal/testbed"
 )
 
@@ -26,11 +27,11 @@ import (
 // ready pods than its budget allows. (The simulated nodes start a replacement in well under a second, so without
 // the cordon the budget would be restored before a second eviction arrives.)
 func TestDrainHonoursDisruptionBudgets(t *testing.T) {
-	root := repoRoot(t)
-	c := testbed.StartForTest(t, labNodes())
+	root := e2etest.RepoRoot(t)
+	c := testbed.StartForTest(t, e2etest.LabNodes())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	out := migrateTo(t, project{"example", filepath.Join(root, "examples", "ai-lab", "compose.yaml")}, t.TempDir())
+	out := e2etest.MigrateTo(t, e2etest.Project{Name: "example", File: filepath.Join(root, "examples", "ai-lab", "compose.yaml")}, t.TempDir())
 	if _, err := applyAndWait(ctx, t, c, out, "ha"); err != nil {
 		t.Fatal(err)
 	}

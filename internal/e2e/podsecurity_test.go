@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/agops/agops/internal/e2e/e2etest"
 	"github.com/agops/agops/internal/kube"
 	"github.com/agops/agops/internal/migrate"
 	"github.com/agops/agops/internal/plan"
@@ -24,7 +25,7 @@ import (
 // the reason the report gives, and accepted once the Compose change the report suggests is made. The migrated
 // project's own namespaces, with their enforce labels, must accept its pods.
 func TestPodSecurityMatchesTheReport(t *testing.T) {
-	c := testbed.StartForTest(t, labNodes())
+	c := testbed.StartForTest(t, e2etest.LabNodes())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	client := c.Client()
@@ -44,9 +45,9 @@ func TestPodSecurityMatchesTheReport(t *testing.T) {
 			if tc.user != "" {
 				compose += "    user: \"" + tc.user + "\"\n"
 			}
-			p, dir := inlineProject(t, "psa-"+tc.name, compose)
-			out := migrateTo(t, p, dir)
-			res := reportOf(t, p.file)
+			p, dir := e2etest.InlineProject(t, "psa-"+tc.name, compose)
+			out := e2etest.MigrateTo(t, p, dir)
+			res := reportOf(t, p.File)
 			blocks := ""
 			for _, d := range res.Model.Decisions {
 				if d.Service == "app" && d.Key == "pod-security" {

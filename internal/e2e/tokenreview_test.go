@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/agops/agops/internal/e2e/e2etest"
 	"github.com/agops/agops/internal/gateway"
 	"github.com/agops/agops/internal/testbed"
 )
@@ -18,7 +19,7 @@ import (
 // test bed's real API server: a token minted for the gateway's audience names its agent, a token for another
 // audience, a forged token and no token are refused.
 func TestGatewayTokenReview(t *testing.T) {
-	c := testbed.StartForTest(t, labNodes())
+	c := testbed.StartForTest(t, e2etest.LabNodes())
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	client := c.Client()

@@ -38,6 +38,7 @@ type Cluster struct {
 	net        *labNet
 	nodeTokens map[string]string
 	real       map[string]*realNode // by node name
+	unlockReal func()               // releases the machine's real-node lock (lockRealNodes)
 
 	mu     sync.Mutex
 	procs  []*process          // in start order
@@ -71,15 +72,22 @@ func Start(ctx context.Context, opts ...Option) (*Cluster, error) {
 			return nil, err
 		}
 	}
+	unlock := func() {}
+	if o.real {
+		if unlock, err = lockRealNodes(ctx, o.logger); err != nil {
+			return nil, err
+		}
+	}
 	dir, err := os.MkdirTemp("", "agops-testbed-")
 	if err != nil {
+		unlock()
 		return nil, fmt.Errorf("creating cluster folder: %w", err)
 	}
 	c := &Cluster{
 		log: o.logger, bins: bins, paths: newPaths(dir), nodes: o.nodes, classes: o.classes,
 		stopGrace: o.stopGrace, readyWithin: o.readyWithin,
 		kwok: map[string]*process{}, killed: map[*process]bool{},
-		realNodes: o.real, nodeBins: nodeBins, real: map[string]*realNode{},
+		realNodes: o.real, nodeBins: nodeBins, real: map[string]*realNode{}, unlockReal: unlock,
 		cancel: func() {}, stopped: make(chan struct{}),
 	}
 	if err := c.start(ctx); err != nil {
@@ -317,6 +325,7 @@ func (c *Cluster) stop() error {
 	if err := os.RemoveAll(c.paths.root); err != nil {
 		errs = append(errs, fmt.Errorf("removing cluster folder: %w", err))
 	}
+	c.unlockReal()
 	c.log.Info("testbed cluster stopped")
 	return errors.Join(errs...)
 }

@@ -103,3 +103,50 @@ func PrepareInBackground() (stop func()) {
 		wg.Wait()
 	}
 }
+
+// Shared is one cluster that several parallel tests of a package use, each in namespaces of its own: the first test
+// that asks starts it, and the package's TestMain stops it (Close) after its tests. Starting a cluster of real nodes
+// takes half a minute and the machine runs one at a time, so tests that only deploy into it share one. A test that
+// kills a node or changes the cluster for everyone starts its own (StartForTest).
+type Shared struct {
+	opts []Option
+
+	once sync.Once
+	c    *Cluster
+	err  error
+}
+
+// NewShared describes the shared cluster; nothing starts until Get.
+func NewShared(opts ...Option) *Shared { return &Shared{opts: opts} }
+
+// Get returns the shared cluster, starting it on the first call, and fails t at once if it cannot start. When t
+// fails, the last 50 lines of each process's log are logged to it.
+func (s *Shared) Get(t testing.TB) *Cluster {
+	t.Helper()
+	s.once.Do(func() {
+		// Progress goes nowhere: the cluster outlives the test that started it. Failures are reported to the
+		// tests, with the logs' tails.
+		opts := append([]Option{WithLogger(slog.New(slog.DiscardHandler))}, s.opts...)
+		s.c, s.err = Start(context.Background(), opts...)
+		if s.err == nil {
+			stopOnSignal(s.c)
+		}
+	})
+	if s.err != nil {
+		t.Fatalf("starting the shared testbed cluster: %v", s.err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			s.c.logTails(t, 50)
+		}
+	})
+	return s.c
+}
+
+// Close stops the shared cluster if it was started.
+func (s *Shared) Close() error {
+	if s.c == nil {
+		return nil
+	}
+	return s.c.Stop()
+}

@@ -1,4 +1,4 @@
-package e2e
+package realnodes
 
 import (
 	"context"
@@ -9,12 +9,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/agops/agops/internal/e2e/e2etest"
 	"github.com/agops/agops/internal/image"
 	"github.com/agops/agops/internal/kube"
 	"github.com/agops/agops/internal/plan/plantest"
 	"github.com/agops/agops/internal/rehearse"
 	"github.com/agops/agops/internal/standin"
-	"github.com/agops/agops/internal/testbed"
 )
 
 // dependsProject waits the two ways Compose does: a migration runs once the database is healthy, and the app starts
@@ -44,9 +44,9 @@ services:
 // only after the database was Ready, and the app's only after both the database was Ready and the migration's Job
 // had completed.
 func TestDependsOnOrderOnRealNodes(t *testing.T) {
-	realNodeLane(t)
-	p, dir := inlineProject(t, "order", dependsProject)
-	objs, err := kube.Load(migrateTo(t, p, dir), "ha")
+	onShared(t)
+	p, dir := e2etest.InlineProject(t, "order", dependsProject)
+	objs, err := kube.Load(e2etest.MigrateTo(t, p, dir), "ha")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,10 +55,10 @@ func TestDependsOnOrderOnRealNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := testbed.StartForTest(t, testbed.WithRealNodes())
+	c := shared.Get(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	img, err := image.Build(staticAgops(t, repoRoot(t)))
+	img, err := image.Build(bin.StaticAgops(t, e2etest.RepoRoot(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,6 +76,13 @@ func TestDependsOnOrderOnRealNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	cs := c.Client()
+	// The cluster is shared: only this project's namespaces count.
+	mine := map[string]bool{}
+	for _, u := range objs {
+		if ns := u.GetNamespace(); ns != "" {
+			mine[ns] = true
+		}
+	}
 	var db, app *corev1.Pod
 	var job *batchv1.Job
 	var mig *corev1.Pod
@@ -90,6 +97,9 @@ func TestDependsOnOrderOnRealNodes(t *testing.T) {
 		}
 		for i := range pods.Items {
 			pod := &pods.Items[i]
+			if !mine[pod.Namespace] {
+				continue
+			}
 			switch pod.Labels["app.kubernetes.io/name"] {
 			case "db":
 				if readySince(pod) != nil {
@@ -110,7 +120,7 @@ func TestDependsOnOrderOnRealNodes(t *testing.T) {
 			continue
 		}
 		for i := range jobs.Items {
-			if jobs.Items[i].Name == "migrate" && jobs.Items[i].Status.CompletionTime != nil {
+			if mine[jobs.Items[i].Namespace] && jobs.Items[i].Name == "migrate" && jobs.Items[i].Status.CompletionTime != nil {
 				job = &jobs.Items[i]
 			}
 		}

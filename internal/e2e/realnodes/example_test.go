@@ -1,4 +1,4 @@
-package e2e
+package realnodes
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agops/agops/internal/e2e/e2etest"
 	"github.com/agops/agops/internal/migrate"
 	"github.com/agops/agops/internal/plan/plantest"
 	"github.com/agops/agops/internal/rehearse"
@@ -19,8 +20,8 @@ import (
 // being served by the surviving replica while a host dies; the measured matrix agrees with agops check's on every
 // pair.
 func TestRehearseExampleOnRealNodes(t *testing.T) {
-	realNodeLane(t)
-	root := repoRoot(t)
+	realNodes(t)
+	root := e2etest.RepoRoot(t)
 	file := filepath.Join(root, "examples", "ai-lab", "compose.yaml")
 	o := migrate.Options{Plan: plantest.OptionsFile(t, filepath.Dir(file)), Stdout: io.Discard}
 	o.Compose.Files = []string{file}
@@ -29,7 +30,7 @@ func TestRehearseExampleOnRealNodes(t *testing.T) {
 	nodes := append([]testbed.NodeSpec(nil), testbed.DefaultNodes...)
 	nodes[0].GPUs = 1 // ollama asks for one
 	rep, err := rehearse.Rehearse(ctx, rehearse.Plan{
-		Migrate: o, Overlay: "ha", RealNodes: true, StandIns: true, HelperBinary: staticAgops(t, root),
+		Migrate: o, Overlay: "ha", RealNodes: true, StandIns: true, HelperBinary: bin.StaticAgops(t, root),
 		Testbed: []testbed.Option{testbed.WithNodes(nodes)},
 		Options: rehearse.Options{Kill: "node-b", Ready: 6 * time.Minute, Recover: 3 * time.Minute},
 	})

@@ -1,4 +1,4 @@
-package e2e
+package realnodes
 
 import (
 	"bufio"
@@ -25,12 +25,12 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/agops/agops/internal/audit"
+	"github.com/agops/agops/internal/e2e/e2etest"
 	"github.com/agops/agops/internal/image"
 	"github.com/agops/agops/internal/kube"
 	"github.com/agops/agops/internal/migrate"
 	"github.com/agops/agops/internal/plan/plantest"
 	"github.com/agops/agops/internal/rehearse"
-	"github.com/agops/agops/internal/testbed"
 )
 
 // gatewayProject is an MCP tool server and two agents that call it by name; all run testdata/mcpfleet. agent is
@@ -94,15 +94,15 @@ const (
 // its signed checkpoint in a pod that mounts the gateway's claim, and every call the agent saw succeed, before and
 // after the kill, has its allow record in that one chain.
 func TestGatewayOnRealNodes(t *testing.T) {
-	realNodeLane(t)
-	root := repoRoot(t)
-	p, dir := inlineProject(t, "toolbox", gatewayProject)
+	onShared(t)
+	root := e2etest.RepoRoot(t)
+	p, dir := e2etest.InlineProject(t, "toolbox", gatewayProject)
 	objs, err := kube.Load(migrateWithPolicy(t, p, dir, gatewayPolicy), "single-node")
 	if err != nil {
 		t.Fatal(err)
 	}
 	helper := plantest.OptionsFile(t, dir).HelperImage
-	agops, err := image.Build(staticAgops(t, root))
+	agops, err := image.Build(bin.StaticAgops(t, root))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func TestGatewayOnRealNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := testbed.StartForTest(t, testbed.WithRealNodes())
+	c := shared.Get(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
 	for _, l := range []struct {
@@ -166,12 +166,12 @@ func TestGatewayOnRealNodes(t *testing.T) {
 }
 
 // migrateWithPolicy runs agops migrate --policy on p and returns the output folder.
-func migrateWithPolicy(t *testing.T, p project, dir, policy string) string {
+func migrateWithPolicy(t *testing.T, p e2etest.Project, dir, policy string) string {
 	t.Helper()
 	out := filepath.Join(dir, "out")
 	o := migrate.Options{Plan: plantest.OptionsFile(t, dir), Format: migrate.FormatFiles, Out: out, Stdout: io.Discard}
 	o.Plan.PolicyYAML = []byte(policy)
-	o.Compose.Files = []string{p.file}
+	o.Compose.Files = []string{p.File}
 	if _, err := migrate.Run(context.Background(), o); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
@@ -182,7 +182,7 @@ func migrateWithPolicy(t *testing.T, p project, dir, policy string) string {
 func buildFleet(t *testing.T, root string) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "mcpfleet")
-	cmd := exec.Command("go", "build", "-o", bin, "./internal/e2e/testdata/mcpfleet")
+	cmd := exec.Command("go", "build", "-o", bin, "./internal/e2e/realnodes/testdata/mcpfleet")
 	cmd.Dir = root
 	cmd.Env = append(cmd.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {

@@ -1,4 +1,4 @@
-package e2e
+package realnodes
 
 import (
 	"context"
@@ -28,6 +28,7 @@ import (
 	"github.com/agops/agops/internal/agent/activities"
 	"github.com/agops/agops/internal/agent/runs"
 	"github.com/agops/agops/internal/devserver"
+	"github.com/agops/agops/internal/e2e/e2etest"
 	"github.com/agops/agops/internal/image"
 	"github.com/agops/agops/internal/kube"
 	"github.com/agops/agops/internal/llmtest"
@@ -71,13 +72,13 @@ const (
 // heartbeats, the surviving worker retries the call, and the run ends with the whole thread: the writer's answer
 // quotes the researcher's, in the result and in the shared transcripts.
 func TestAgentTeamOnRealNodes(t *testing.T) {
-	realNodeLane(t)
-	root := repoRoot(t)
+	realNodes(t)
+	root := e2etest.RepoRoot(t)
 	pg := pgtest.Start(t)
 	dsn := pg.NewDatabase(t)
 	model := llmtest.New(t, relayScript)
 	model.Delay(modelDelay)
-	agopsBin, temporalBin := staticAgops(t, root), teamProgram(t, root, "./internal/e2e/testdata/teamtemporal")
+	agopsBin, temporalBin := bin.StaticAgops(t, root), teamProgram(t, root, "./internal/e2e/realnodes/testdata/teamtemporal")
 	c := testbed.StartForTest(t, testbed.WithRealNodes())
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
