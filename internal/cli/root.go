@@ -111,6 +111,7 @@ func newRoot(s streams) *cobra.Command {
 		newPolicyCmd(g, s),
 		newGatewayCmd(g, s),
 		newToolProxyCmd(g, s),
+		newMCPBridgeCmd(s),
 		newApproveCmd(g, s),
 		newRehearseCmd(g, s),
 		newTestbedCmd(g, s),

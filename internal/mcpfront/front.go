@@ -1,0 +1,143 @@
+// Package mcpfront serves the tools of other MCP servers as one MCP server. Two parts of agops are this: the stdio
+// bridge (agops mcp-bridge), which serves over HTTP a catalog server that speaks MCP only on its standard input and
+// output, and the gateway's aggregate, which serves the servers Docker's MCP gateway was told to run behind the one
+// name agents call.
+//
+// A front is a real MCP server (the go-sdk's) on one side and real MCP client sessions on the other: every request
+// is parsed once, by the SDK, and every call to a member is a new, well-formed request, so nothing an agent sends
+// reaches a member in a form the front did not understand.
+package mcpfront
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// Member is one upstream MCP server of a front, by the name the front reports it under.
+type Member struct {
+	Name    string
+	Session *mcp.ClientSession
+}
+
+// Front is an MCP server offering the tools of its members.
+type Front struct {
+	Server *mcp.Server
+
+	mu        sync.Mutex
+	members   []Member
+	owner     map[string]string // tool name -> member name
+	conflicts []Conflict
+}
+
+// Conflict is a tool name two members offer: the front serves the first member's (in the order given) and hides
+// the other's.
+type Conflict struct {
+	Tool          string
+	Served, Other string
+}
+
+func (c Conflict) String() string {
+	return fmt.Sprintf("tool %s of %s is hidden: %s offers one of that name", c.Tool, c.Other, c.Served)
+}
+
+// New makes a front named impl over members and lists their tools. A member whose tools cannot be listed fails it.
+func New(ctx context.Context, impl *mcp.Implementation, members []Member) (*Front, error) {
+	f := &Front{
+		Server:  mcp.NewServer(impl, &mcp.ServerOptions{HasTools: true}),
+		members: slices.Clone(members),
+		owner:   map[string]string{},
+	}
+	if err := f.Refresh(ctx); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// Refresh lists the members' tools again and serves what changed (a member's tools/list_changed calls it).
+func (f *Front) Refresh(ctx context.Context) error {
+	type listed struct {
+		member string
+		tools  []*mcp.Tool
+	}
+	var all []listed
+	for _, m := range f.members {
+		var tools []*mcp.Tool
+		for t, err := range m.Session.Tools(ctx, nil) {
+			if err != nil {
+				return fmt.Errorf("listing the tools of %s: %w", m.Name, err)
+			}
+			tools = append(tools, t)
+		}
+		all = append(all, listed{m.Name, tools})
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	owner := map[string]string{}
+	var conflicts []Conflict
+	var add []*mcp.Tool
+	for _, l := range all {
+		for _, t := range l.tools {
+			if served, ok := owner[t.Name]; ok {
+				conflicts = append(conflicts, Conflict{Tool: t.Name, Served: served, Other: l.member})
+				continue
+			}
+			owner[t.Name] = l.member
+			add = append(add, t)
+		}
+	}
+	var gone []string
+	for name := range f.owner {
+		if _, ok := owner[name]; !ok {
+			gone = append(gone, name)
+		}
+	}
+	sort.Strings(gone)
+	if len(gone) > 0 {
+		f.Server.RemoveTools(gone...)
+	}
+	for _, t := range add {
+		member := owner[t.Name]
+		tool := *t
+		if tool.InputSchema == nil {
+			tool.InputSchema = map[string]any{"type": "object"}
+		}
+		f.Server.AddTool(&tool, f.forward(member, t.Name))
+	}
+	f.owner, f.conflicts = owner, conflicts
+	return nil
+}
+
+// Conflicts are the tool names more than one member offers, as of the last listing.
+func (f *Front) Conflicts() []Conflict {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.conflicts)
+}
+
+// forward calls tool on member with the arguments the agent sent, as they were sent: the member validates them.
+func (f *Front) forward(member, tool string) mcp.ToolHandler {
+	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		s := f.session(member)
+		if s == nil {
+			return nil, fmt.Errorf("member %s is gone", member)
+		}
+		// A member's JSON-RPC error goes back as it came (the SDK sends a wire error unchanged).
+		return s.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: req.Params.Arguments, Meta: req.Params.Meta})
+	}
+}
+
+func (f *Front) session(member string) *mcp.ClientSession {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, m := range f.members {
+		if m.Name == member {
+			return m.Session
+		}
+	}
+	return nil
+}
