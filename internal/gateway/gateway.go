@@ -107,7 +107,8 @@ type Gateway struct {
 	approvals   *approvalStore
 	keys        *keyStore // nil without Options.IdempotencyDir
 	sessions    *sessionTable
-	legacy      legacySessions // HTTP+SSE sessions (legacysse.go)
+	legacy      legacySessions    // HTTP+SSE sessions (legacysse.go)
+	aggregates  aggregateHandlers // the aggregate servers (aggregate.go)
 	bodies      *byteBudget
 	shares      *agentShares
 	authFlood   *authFlood
@@ -252,6 +253,12 @@ func (g *Gateway) SetPolicy(p Policy) error {
 	st := &policyState{p: p, servers: map[string]upstream{}}
 	var errs []error
 	for _, s := range p.Servers() {
+		if len(s.Members) > 0 {
+			// An aggregate: the gateway serves it (aggregate.go); the policy checked that its members are MCP
+			// servers it has.
+			st.servers[s.Name] = upstream{Server: s}
+			continue
+		}
 		var mcpPath string
 		if pu, err := url.Parse(s.URL); err == nil {
 			mcpPath = pu.Path
@@ -293,6 +300,9 @@ func (g *Gateway) RefusePolicy(err error) {
 func (g *Gateway) Close() {
 	g.authFlood.stop()
 	g.limitFlood.stop()
+	if n := g.aggregates.inner; n != nil {
+		n.close()
+	}
 }
 
 // Handler serves the agents: /mcp, /http, /guidance and the probes, and, for a host in Options.HostRoutes, the MCP

@@ -90,6 +90,10 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request, kind string) (*p
 
 // serveMCPPost handles one JSON-RPC message POSTed to /mcp/{server}, or to the endpoint of an HTTP+SSE session.
 func (g *Gateway) serveMCPPost(w http.ResponseWriter, r *http.Request) {
+	if up, ok := g.aggregateServer(r); ok {
+		g.serveAggregate(w, r, up)
+		return
+	}
 	st, up, ok := g.route(w, r, "mcp")
 	if !ok {
 		return
@@ -209,6 +213,10 @@ func decodeHeaderValue(v string) string {
 
 // serveMCPStream proxies GET (the server's message stream) and DELETE (end of session) on /mcp/{server}.
 func (g *Gateway) serveMCPStream(w http.ResponseWriter, r *http.Request) {
+	if up, ok := g.aggregateServer(r); ok {
+		g.serveAggregate(w, r, up)
+		return
+	}
 	st, up, ok := g.route(w, r, "mcp")
 	if !ok {
 		return

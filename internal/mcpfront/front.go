@@ -10,11 +10,13 @@ package mcpfront
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
 	"sync"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -126,8 +128,15 @@ func (f *Front) forward(member, tool string) mcp.ToolHandler {
 		if s == nil {
 			return nil, fmt.Errorf("member %s is gone", member)
 		}
+		res, err := s.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: req.Params.Arguments, Meta: req.Params.Meta})
+		var wire *jsonrpc.Error
+		if err != nil && !errors.As(err, &wire) {
+			// A transport failure's text names the member's session and address: the agent learns only which
+			// member failed.
+			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf("%s: the server of this tool (%s) did not answer", tool, member)}
+		}
 		// A member's JSON-RPC error goes back as it came (the SDK sends a wire error unchanged).
-		return s.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: req.Params.Arguments, Meta: req.Params.Meta})
+		return res, err
 	}
 }
 

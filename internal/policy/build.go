@@ -104,11 +104,44 @@ func (b *builder) servers(list []serverSpec) {
 		default:
 			b.ps.Add(path+".kind", "want mcp or http, got %s", quote(s.Kind))
 		}
+		if len(s.Members) > 0 {
+			if kind != "mcp" {
+				b.ps.Add(path+".kind", "an aggregate (members) is an MCP server, got %s", quote(s.Kind))
+			}
+			if s.URL != "" {
+				b.ps.Add(path+".url", "an aggregate (members) has no URL: the gateway serves it, from its members")
+			}
+			b.p.kinds[s.Name] = aggregateKind
+			b.p.servers = append(b.p.servers, Server{Name: s.Name, Kind: "mcp", Members: slices.Clone(s.Members)})
+			continue
+		}
 		b.serverURL(path+".url", s.URL)
 		b.p.kinds[s.Name] = kind
 		b.p.servers = append(b.p.servers, Server{Name: s.Name, URL: s.URL, Kind: kind})
 	}
+	// Members are MCP servers with a URL of their own, each named once, once all servers are known.
+	for i, s := range list {
+		seen := map[string]bool{}
+		for j, m := range s.Members {
+			path := fmt.Sprintf("spec.servers[%d].members[%d]", i, j)
+			kind, known := b.p.kinds[m]
+			switch {
+			case !known:
+				b.ps.Add(path, "unknown server %s (spec.servers has: %s)", quote(m), b.known(b.serverNames()))
+			case m == s.Name || kind == aggregateKind:
+				b.ps.Add(path, "%s is an aggregate: members are MCP servers with a URL", quote(m))
+			case kind != "mcp":
+				b.ps.Add(path, "%s is an HTTP server: members are MCP servers", quote(m))
+			case seen[m]:
+				b.ps.Add(path, "%s is named twice", quote(m))
+			}
+			seen[m] = true
+		}
+	}
 }
+
+// aggregateKind is the kind the builder records for an aggregate (Server.Members): no call is judged against it.
+const aggregateKind = "aggregate"
 
 func (b *builder) serverURL(path, raw string) {
 	if raw == "" {

@@ -130,6 +130,8 @@ func (b *builder) grant(field, id string, g grantSpec) *grant {
 		b.ps.Add(field, "a grant lists tools (for an MCP server) or routes (for an HTTP server)")
 	case len(g.Tools) > 0 && len(g.Routes) > 0:
 		b.ps.Add(field, "a grant lists tools or routes, not both")
+	case known && kind == aggregateKind:
+		b.ps.Add(field+".server", "%s is an aggregate: grant the tools of its members (%s)", quote(g.Server), strings.Join(b.membersOf(g.Server), ", "))
 	case known && kind == "mcp" && len(g.Routes) > 0:
 		b.ps.Add(field+".routes", "server %q is an MCP server: grant tools", g.Server)
 	case known && kind == "http" && len(g.Tools) > 0:
@@ -214,4 +216,14 @@ func (b *builder) agents(list []agentSpec) {
 			s.byServer[g.server] = append(s.byServer[g.server], g)
 		}
 	}
+}
+
+// membersOf lists the members of aggregate server name.
+func (b *builder) membersOf(name string) []string {
+	for _, s := range b.p.servers {
+		if s.Name == name {
+			return s.Members
+		}
+	}
+	return nil
 }

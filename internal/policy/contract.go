@@ -75,6 +75,10 @@ type Server struct {
 	URL string
 	// Kind is "mcp" or "http".
 	Kind string
+	// Members make an MCP server an aggregate: one name, served by the gateway itself, for the tools of these MCP
+	// servers (the servers Docker's MCP gateway ran behind its one endpoint). An aggregate has no URL, and grants
+	// name its members: every call through it is judged as a call to the member that has the tool.
+	Members []string
 }
 
 // Guidance is the behavioral guidance an agent gets: named, versioned text fragments, in order.

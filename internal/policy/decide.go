@@ -33,6 +33,10 @@ func (p *Policy) decide(c *Call) (Decision, *activation) {
 	if !ok {
 		return deny(RuleDefaultDeny, fmt.Sprintf("server %s is not in the policy", quote(c.Server))), nil
 	}
+	if kind == aggregateKind {
+		// The gateway judges each call through an aggregate as a call to the member that has the tool.
+		return deny(RuleDefaultDeny, fmt.Sprintf("server %s is an aggregate: calls are judged as calls to its members", quote(c.Server))), nil
+	}
 	if why := callProblem(c, kind); why != "" {
 		return deny(RuleInvalidCall, why), nil
 	}

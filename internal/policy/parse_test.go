@@ -217,3 +217,24 @@ func TestDocsExample(t *testing.T) {
 		}
 	}
 }
+
+// TestAggregate: an aggregate keeps its members, and a call judged against the aggregate itself is refused: the
+// gateway judges calls through it as calls to its members.
+func TestAggregate(t *testing.T) {
+	p := mustLoad(t, "testdata/valid-aggregate.yaml")
+	var agg Server
+	for _, s := range p.Servers() {
+		if s.Name == "mcp-gateway" {
+			agg = s
+		}
+	}
+	if agg.Kind != "mcp" || agg.URL != "" || strings.Join(agg.Members, ",") != "mcp-gateway-duckduckgo,mcp-gateway-fetch" {
+		t.Fatalf("aggregate %+v", agg)
+	}
+	if d := p.Decide(Call{Agent: "lab/agent", Server: "mcp-gateway", Tool: "search", Args: []byte(`{}`)}); d.Verdict == Allow {
+		t.Errorf("a call judged against the aggregate itself was allowed: %+v", d)
+	}
+	if d := p.Decide(Call{Agent: "lab/agent", Server: "mcp-gateway-duckduckgo", Tool: "search", Args: []byte(`{}`)}); d.Verdict != Allow {
+		t.Errorf("a granted call to a member was refused: %+v", d)
+	}
+}

@@ -36,9 +36,10 @@ type spec struct {
 }
 
 type serverSpec struct {
-	Name string `yaml:"name"`
-	URL  string `yaml:"url"`
-	Kind string `yaml:"kind"` // mcp (default) or http
+	Name    string   `yaml:"name"`
+	URL     string   `yaml:"url"`
+	Kind    string   `yaml:"kind"`    // mcp (default) or http
+	Members []string `yaml:"members"` // an aggregate: the MCP servers whose tools it serves, instead of a URL
 }
 
 type fragmentSpec struct {
