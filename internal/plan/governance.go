@@ -89,6 +89,7 @@ func (pl *planner) gateway(ns string, tools []string) {
 	callers := map[string]bool{}
 	refs := pl.peerReferences()
 	var servers []gatewayServer
+	var aggregates []string
 	for _, t := range governed {
 		w := pl.work[t]
 		// The tool's names (its Service and aliases) now select the gateway; the tool keeps one Service of its own.
@@ -102,6 +103,27 @@ func (pl *planner) gateway(ns string, tools []string) {
 				moved.Ports = append(moved.Ports, model.ServicePort{Name: p.Name, Port: p.Port, TargetPort: gatewayPort, Protocol: p.Protocol})
 			}
 			gw.Services = append(gw.Services, moved)
+		}
+		if members, ok := pl.toolkits[t]; ok {
+			// Docker's MCP gateway: its names select the agops gateway, which serves it as an aggregate of the
+			// catalog servers it ran (governed as tool servers of their own); nothing else of it is deployed.
+			var ms []string
+			var ports []int32
+			for _, m := range members {
+				ms = append(ms, pl.names[m])
+			}
+			for _, p := range w.Services[0].Ports {
+				ports = append(ports, p.Port)
+			}
+			servers = append(servers, gatewayServer{name: w.Name, members: ms,
+				hosts: serviceNames(gw.Services, w.Name, pl.aliasesOf(t)), ports: ports})
+			pl.retargetWaits(w.Name, name)
+			pl.addCallers(callers, refs, t, key, ns)
+			aggregates = append(aggregates, t)
+			pl.record(t, "x-agops.role", model.Mapped, fmt.Sprintf(
+				"aggregate of the agops gateway: its names (%s) select the gateway, which serves the tools of %s as one MCP server",
+				strings.Join(serviceNames(gw.Services, w.Name, pl.aliasesOf(t)), ", "), strings.Join(ms, ", ")), "")
+			continue
 		}
 		upstream := pl.unique("service", w.Name+"-upstream")
 		primary := w.Services[0]
@@ -117,27 +139,15 @@ func (pl *planner) gateway(ns string, tools []string) {
 			hosts: serviceNames(gw.Services, w.Name, pl.aliasesOf(t)), ports: ports})
 		pl.retargetWaits(w.Name, upstream)
 		pl.onlyFromGateway(t, w, name)
-		// Its declared clients: services that name it in their environment or command, and agents on its networks.
-		for _, r := range refs[t] {
-			if o, ok := pl.owner[r.from]; ok {
-				r.from = o
-			}
-			if r.from != t && !pl.isToolServer(r.from) && shares(pl.networksOf(r.from), pl.networksOf(t)) {
-				callers[r.from] = true
-			}
-		}
-		for _, m := range pl.primaryServices() {
-			// agops workers call through the gateway of their namespace (AGOPS_GATEWAY_URL), whatever their networks.
-			onNetwork := shares(pl.networksOf(m), pl.networksOf(t))
-			if m != t && m != key && agentRoles[pl.hints[m].Role] && (onNetwork || pl.isAgopsWorker(m) && pl.nsOf(m) == ns) {
-				callers[m] = true
-			}
-		}
+		pl.addCallers(callers, refs, t, key, ns)
 		pl.record(t, "x-agops.role", model.Mapped, fmt.Sprintf(
 			"tool server: reachable only through the agops gateway; its names (%s) now select the gateway, which forwards allowed calls to Service %s",
 			strings.Join(serviceNames(gw.Services, w.Name, pl.aliasesOf(t)), ", "), upstream), "")
 	}
 	pl.gatewayPolicy(ns, name, gw, governed)
+	for _, t := range aggregates {
+		pl.dropAggregateWorkload(t)
+	}
 	for _, c := range sortedKeys(callers) {
 		pl.giveGatewayToken(c, name)
 		if !pl.isAgopsWorker(c) {
@@ -158,8 +168,48 @@ func (pl *planner) gateway(ns string, tools []string) {
 // gatewayServer is one governed tool server as the gateway's policy names it.
 type gatewayServer struct {
 	name, upstream string
+	members        []string // an aggregate's servers (then no upstream)
 	hosts          []string // the names callers use for it
 	ports          []int32  // its Compose ports
+}
+
+// addCallers adds the declared clients of tool t to callers: services that name it in their environment or command,
+// and agents on its networks (agops workers of the namespace whatever their networks).
+func (pl *planner) addCallers(callers map[string]bool, refs map[string][]reference, t, gateway, ns string) {
+	for _, r := range refs[t] {
+		if o, ok := pl.owner[r.from]; ok {
+			r.from = o
+		}
+		if r.from != t && !pl.isToolServer(r.from) && shares(pl.networksOf(r.from), pl.networksOf(t)) {
+			callers[r.from] = true
+		}
+	}
+	for _, m := range pl.primaryServices() {
+		// agops workers call through the gateway of their namespace (AGOPS_GATEWAY_URL), whatever their networks.
+		onNetwork := shares(pl.networksOf(m), pl.networksOf(t))
+		if m != t && m != gateway && agentRoles[pl.hints[m].Role] && (onNetwork || pl.isAgopsWorker(m) && pl.nsOf(m) == ns) {
+			callers[m] = true
+		}
+	}
+}
+
+// dropAggregateWorkload removes what the rules made for the container of Docker's MCP gateway t, now served by the
+// agops gateway: its workload, its NetworkPolicy, and the decisions about them (its own, from ruleToolkit, stay).
+func (pl *planner) dropAggregateWorkload(t string) {
+	w := pl.work[t]
+	pl.policies = slices.DeleteFunc(pl.policies, func(p model.NetworkPolicy) bool {
+		return p.Namespace == pl.nsOf(t) && p.Workload == w.Name
+	})
+	keep := map[string]bool{"command": true, "image": true, "use_api_socket": true, "environment": true, "env_file": true,
+		"secrets": true, "volumes": true, "depends_on": true, "entrypoint": true, "healthcheck": true, "x-agops.role": true,
+		"tier": true, "ports": true, "expose": true}
+	pl.decisions = slices.DeleteFunc(pl.decisions, func(d model.Decision) bool {
+		return d.Service == t && (!keep[d.Key] && !strings.HasPrefix(d.Key, "depends_on.") ||
+			d.Key == "image" && strings.HasPrefix(d.Reason, "container image "))
+	})
+	delete(pl.work, t)
+	delete(pl.primary, t)
+	pl.order = slices.DeleteFunc(pl.order, func(n string) bool { return n == t })
 }
 
 func (pl *planner) aliasesOf(n string) []string { return pl.aliases[n] }
@@ -309,6 +359,9 @@ func (pl *planner) gatewayPolicy(ns, name string, gw *model.Workload, tools []st
 	p.Ingress = append(p.Ingress, model.TrafficRule{Peers: self, Ports: admin})
 	p.Egress = append(p.Egress, model.TrafficRule{Peers: self, Ports: admin})
 	for _, t := range tools {
+		if _, aggregate := pl.toolkits[t]; aggregate {
+			continue // served by the gateway itself
+		}
 		p.Egress = append(p.Egress, model.TrafficRule{Peers: []model.Peer{{Workload: pl.work[t].Name}}, Ports: pl.policyPorts(t)})
 	}
 	p.Egress = append(p.Egress, pl.apiServerRules()...)
@@ -420,7 +473,9 @@ func (pl *planner) gatewayConfig(gw *model.Workload, servers []gatewayServer, ca
 	for _, s := range servers {
 		// In the cluster the tool's own name selects the gateway: the upstream is its -upstream Service, whatever
 		// URL the policy gives for local runs.
-		c.Args = append(c.Args, "--upstream", s.name+"="+s.upstream)
+		if len(s.members) == 0 {
+			c.Args = append(c.Args, "--upstream", s.name+"="+s.upstream)
+		}
 		for _, h := range s.hosts {
 			for _, name := range pl.hostForms(h, pl.nsOf(gw.Service)) {
 				c.Args = append(c.Args, "--host-route", name+"="+s.name)
@@ -435,6 +490,10 @@ func (pl *planner) gatewayConfig(gw *model.Workload, servers []gatewayServer, ca
 		fmt.Fprintf(&b, "# agops migrate --policy FILE.\n")
 		fmt.Fprintf(&b, "apiVersion: agops.dev/v1alpha1\nkind: FleetPolicy\nmetadata:\n  name: %s\nspec:\n  servers:\n", namespaceName(pl.p.Name))
 		for _, s := range servers {
+			if len(s.members) > 0 {
+				fmt.Fprintf(&b, "    - name: %s\n      members: [%s]\n", s.name, strings.Join(s.members, ", "))
+				continue
+			}
 			fmt.Fprintf(&b, "    - name: %s\n      url: %s\n      kind: mcp\n", s.name, s.upstream)
 		}
 		fmt.Fprintf(&b, "  teams:\n    - name: compose\n      agents:\n")
@@ -446,7 +505,17 @@ func (pl *planner) gatewayConfig(gw *model.Workload, servers []gatewayServer, ca
 		}
 		fmt.Fprintf(&b, "      grants:\n")
 		for _, s := range servers {
-			fmt.Fprintf(&b, "        - server: %s\n          tools: [\"*\"]\n", s.name)
+			if len(s.members) > 0 {
+				continue // its members are granted
+			}
+			tools := `"*"`
+			if list, ok := pl.toolkitGrant(s.name); ok {
+				if list == "" {
+					continue // --tools names none of its tools
+				}
+				tools = list
+			}
+			fmt.Fprintf(&b, "        - server: %s\n          tools: [%s]\n", s.name, tools)
 		}
 		text = []byte(b.String())
 		pl.record(gw.Service, "gateway:policy", model.Approximated,

@@ -100,6 +100,7 @@ type rule struct {
 // rules run in this order; later rules read what earlier ones decided.
 var rules = []rule{
 	{"models", (*planner).ruleModels},
+	{"mcp-toolkit", (*planner).ruleToolkit},
 	{"with-temporal", (*planner).ruleWithTemporal},
 	{"names", (*planner).ruleNames},
 	{"tiers", (*planner).ruleTiers},
@@ -107,6 +108,7 @@ var rules = []rule{
 	{"kinds", (*planner).ruleKinds},
 	{"ports", (*planner).rulePorts},
 	{"containers", (*planner).ruleContainers},
+	{"mcp-bridges", (*planner).ruleMCPBridges},
 	{"environment", (*planner).ruleEnvironment},
 	{"storage", (*planner).ruleStorage},
 	{"files", (*planner).ruleFiles},
@@ -176,6 +178,11 @@ type planner struct {
 	addedTemporal string
 	// gateways holds the planner key of the agops gateway of each namespace that has one.
 	gateways map[string]string
+	// toolkits are the containers of Docker's MCP gateway, each with the catalog servers it ran (Compose names),
+	// and toolkitTools what its command said; bridged maps each of those servers to its toolkit container.
+	toolkits     map[string][]string
+	toolkitTools map[string]toolkitGateway
+	bridged      map[string]bridgedServer
 
 	claims     map[string]*model.Claim
 	configMaps map[string]*model.ConfigMap
@@ -204,6 +211,7 @@ func newPlanner(p *compose.Project, o Options) (*planner, error) {
 		envSecrets: map[string]*model.Secret{}, modelServers: map[string]*modelUse{},
 		claims: map[string]*model.Claim{}, configMaps: map[string]*model.ConfigMap{}, secrets: map[string]*model.Secret{},
 		used: map[string]bool{}, keyRoots: map[string]map[string]bool{}, gateways: map[string]string{},
+		toolkits: map[string][]string{}, toolkitTools: map[string]toolkitGateway{}, bridged: map[string]bridgedServer{},
 	}
 	var errs []error
 	if err := CheckPublishedOptions(o); err != nil {

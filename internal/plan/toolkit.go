@@ -3,9 +3,16 @@ package plan
 import (
 	"encoding/csv"
 	"fmt"
+	"maps"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/agops/agops/internal/compose"
+	"github.com/agops/agops/internal/model"
 )
 
 // Docker's MCP gateway (the image docker/mcp-gateway, `docker mcp gateway run`) starts the MCP servers it is told to
@@ -304,4 +311,188 @@ func (g toolkitGateway) flags() []string {
 		}
 	}
 	return out
+}
+
+// toolkitPort is the port each catalog server's bridge serves MCP on, in its pod.
+const toolkitPort = 8811
+
+// bridgeDir is where the init container puts agops for a catalog server's container (agops mcp-bridge).
+const bridgeDir = "/agops-bin"
+
+// ruleToolkit replaces each container of Docker's MCP gateway by what a cluster can run. Each server it was told to
+// start (--servers) becomes a tool server of its own: the catalog's image for it (mcp/NAME), which speaks MCP on
+// standard input and output, run by agops mcp-bridge, which serves it over HTTP — the command is the image's own,
+// read from its registry when the pod starts. The container's name becomes an aggregate of the agops gateway: the
+// agents keep calling http://NAME:PORT/sse or /mcp, and see the tools of those servers (--tools narrows them in the
+// starter policy), each call judged as a call to the server that has the tool. The servers get the container's
+// environment and secrets, which Docker's gateway passed them (API keys, connection strings).
+func (pl *planner) ruleToolkit() {
+	for _, n := range slices.Clone(pl.order) {
+		s := pl.svcs[n]
+		if !isToolkitImage(s.Image) {
+			continue
+		}
+		g, err := parseToolkitArgs(s.Command)
+		if err != nil {
+			pl.record(n, "command", model.NeedsInput, "Docker's MCP gateway: "+err.Error(),
+				"write the command as flags of docker mcp gateway run: [--transport=streaming, --servers=NAME,...]")
+			continue
+		}
+		if why, hint := toolkitUnsupported(g); why != "" {
+			pl.record(n, "command", model.NeedsInput, "Docker's MCP gateway ("+strings.Join(g.flags(), " ")+"): "+why, hint)
+			continue
+		}
+		pl.toolkit(n, s, g)
+	}
+}
+
+// toolkitUnsupported says why a reading cannot be carried over as it is, with the exact change that lets it.
+func toolkitUnsupported(g toolkitGateway) (why, hint string) {
+	switch {
+	case g.port() == 0:
+		return "it serves MCP on standard input and output (docker run -i), which nothing in a cluster attaches to",
+			"add --transport=streaming (or sse) to its command; agents then call http://SERVICE:8811/mcp (or /sse)"
+	case len(g.Servers) == 0:
+		return "it names no servers (--servers): which ones it runs comes from Docker Desktop's settings or a registry, which the cluster does not have",
+			"name them in its command: --servers=NAME,NAME"
+	case g.Static:
+		return "--static: it reaches servers started beside it, not ones it starts",
+			"drop --static and name the servers with --servers, or give each of those services x-agops: {role: tool} and call them directly"
+	case len(g.Catalogs) > 0, len(g.OCIRefs) > 0, len(g.Registries) > 0:
+		return "servers from a catalog, OCI reference or registry of its own: their images, commands and URLs are in files agops does not read",
+			"run each of those servers as a service of its own with x-agops: {role: tool} (remote ones: as an x-agops external endpoint), and drop them from --servers"
+	case len(g.Interceptors) > 0:
+		return "--interceptor runs programs around each call, which the cluster does not run",
+			"express what they check as fleet policy rules (docs/policy.md: when, rules, approval) and drop --interceptor"
+	}
+	return "", ""
+}
+
+// toolkit declares the catalog servers of toolkit container n as services and makes n an aggregate of them.
+func (pl *planner) toolkit(n string, s types.ServiceConfig, g toolkitGateway) {
+	var members []string
+	for _, srv := range g.Servers {
+		m := n + "-" + strings.NewReplacer(".", "-", "_", "-").Replace(srv)
+		for i := 2; pl.taken(m); i++ {
+			m = fmt.Sprintf("%s-%s-%d", n, srv, i)
+		}
+		image := "mcp/" + srv
+		var member types.ServiceConfig
+		member.Name, member.Image, member.Restart = m, image, s.Restart
+		member.Entrypoint = types.ShellCommand{bridgeDir + "/agops", "mcp-bridge", "--listen", fmt.Sprintf(":%d", toolkitPort), "--image", image}
+		member.Expose = types.StringOrNumberList{strconv.Itoa(toolkitPort)}
+		member.Networks = maps.Clone(s.Networks)
+		member.Environment = maps.Clone(s.Environment)
+		member.EnvFiles = slices.Clone(s.EnvFiles)
+		member.Secrets = slices.Clone(s.Secrets)
+		member.DependsOn = maps.Clone(s.DependsOn)
+		pl.svcs[m] = member
+		pl.hints[m] = compose.ServiceHints{Role: "tool"}
+		pl.order = append(pl.order, m)
+		pl.bridged[m] = bridgedServer{toolkit: n, server: srv}
+		members = append(members, m)
+		tools, all := g.toolsOf(srv)
+		what := "all its tools"
+		if !all {
+			what = "the tools --tools names: " + strings.Join(tools, ", ")
+		}
+		pl.record(m, "image", model.Approximated, fmt.Sprintf(
+			"catalog server %s of Docker's MCP gateway %s (--servers), as a tool server of its own: image %s, which speaks MCP on standard input and output, run by agops mcp-bridge (copied in by an init container from the helper image), which serves it over Streamable HTTP on port %d; the bridge reads the image's entrypoint and cmd from its registry when the pod starts; agents call it through %s, and the starter policy grants %s",
+			srv, n, image, toolkitPort, n, what),
+			fmt.Sprintf("if the catalog runs %s from another image or as a remote server, declare it as a service of your own with x-agops: {role: tool} and drop it from --servers", srv))
+		pl.record(m, "environment", model.Mapped, fmt.Sprintf("the environment and secrets of %s, which Docker's MCP gateway passed the servers it ran", n), "")
+	}
+	sort.Strings(pl.order)
+	pl.toolkits[n] = members
+	pl.toolkitTools[n] = g
+	var keep types.ServiceConfig
+	keep.Name, keep.Image, keep.Networks, keep.Ports, keep.Restart = n, s.Image, s.Networks, s.Ports, s.Restart
+	keep.Extensions = s.Extensions
+	keep.Expose = types.StringOrNumberList{strconv.Itoa(g.port())}
+	pl.svcs[n] = keep
+	pl.hints[n] = compose.ServiceHints{Role: "tool"}
+	pl.record(n, "command", model.Mapped, fmt.Sprintf(
+		"Docker's MCP gateway (%s) becomes an aggregate of the agops gateway under its name, on port %d: agents keep their URLs (/mcp or /sse) and see the tools of %s; each call is judged and audited as a call to the server that has the tool",
+		strings.Join(g.flags(), " "), g.port(), strings.Join(members, ", ")), "")
+	pl.record(n, "image", model.Mapped, "docker/mcp-gateway needs the Docker API to start its servers; the cluster runs them as workloads and the agops gateway serves its endpoint: no workload runs this image", "")
+	if len(g.Ignored) > 0 {
+		pl.record(n, "command", model.Dropped, "flags about how Docker runs and logs the servers: "+strings.Join(g.Ignored, " ")+"; the cluster decides these (resources, images, the gateway's audit log)", "")
+	}
+	for key, present := range map[string]bool{
+		"use_api_socket": s.UseAPISocket, "environment": len(s.Environment) > 0, "env_file": len(s.EnvFiles) > 0,
+		"secrets": len(s.Secrets) > 0, "volumes": len(s.Volumes) > 0, "depends_on": len(s.DependsOn) > 0,
+		"entrypoint": len(s.Entrypoint) > 0, "healthcheck": s.HealthCheck != nil,
+	} {
+		if !present {
+			continue
+		}
+		reason := map[string]string{
+			"use_api_socket": "the Docker API starts no containers in the cluster: the servers run as workloads",
+			"environment":    "given to each server it ran: " + strings.Join(members, ", "),
+			"env_file":       "given to each server it ran: " + strings.Join(members, ", "),
+			"secrets":        "given to each server it ran: " + strings.Join(members, ", "),
+			"volumes":        "its mounts (the Docker socket, its configuration) served Docker's gateway, which does not run",
+			"depends_on":     "the servers it ran wait for what it waited for: " + strings.Join(members, ", "),
+			"entrypoint":     "no workload runs this image",
+			"healthcheck":    "no workload runs this image; the agops gateway has its own probes",
+		}[key]
+		outcome := model.Mapped
+		if key == "volumes" || key == "entrypoint" || key == "healthcheck" || key == "use_api_socket" {
+			outcome = model.Dropped
+		}
+		pl.record(n, key, outcome, reason, "")
+	}
+}
+
+// ruleMCPBridges gives each catalog server's pod the agops it runs: an init container copies the binary from the
+// helper image into a volume the server's container runs it from (the server's image has no agops).
+func (pl *planner) ruleMCPBridges() {
+	for _, m := range sortedKeys(pl.bridged) {
+		w, c := pl.work[m], pl.primary[m]
+		if w == nil || c == nil {
+			continue
+		}
+		const volume = "agops-bin"
+		w.Pod.Volumes = append(w.Pod.Volumes, model.Volume{Name: volume, EmptyDir: &model.EmptyDir{}})
+		uid := int64(helperUID)
+		w.Pod.InitContainers = append(w.Pod.InitContainers, model.Container{
+			Name: pl.initName(w, "agops-bin"), Image: pl.opts.HelperImage,
+			Args:   []string{"mcp-bridge", "--install", bridgeDir},
+			Mounts: []model.Mount{{Volume: volume, Path: bridgeDir}},
+			Resources: model.Resources{Requests: map[string]string{"cpu": "10m", "memory": "16Mi"},
+				Limits: map[string]string{"memory": "64Mi"}},
+			Security: model.Security{RunAsUser: &uid, RunAsGroup: &uid, RunAsNonRoot: boolPtr(true), ReadOnlyRootFilesystem: true,
+				AllowPrivilegeEscalation: boolPtr(false), CapDrop: []string{"ALL"}, Seccomp: "RuntimeDefault"},
+		})
+		c.Mounts = append(c.Mounts, model.Mount{Volume: volume, Path: bridgeDir, ReadOnly: true})
+		pl.record(m, "entrypoint", model.Mapped, fmt.Sprintf(
+			"agops mcp-bridge, copied into volume %s by init container %s (helper image %s), runs the image's own command as a stdio MCP server",
+			volume, "agops-bin", pl.opts.HelperImage), "")
+	}
+}
+
+// bridgedServer is a catalog server of a toolkit container, by the catalog's name.
+type bridgedServer struct{ toolkit, server string }
+
+// toolkitGrant is the tools list of the starter policy's grant for the server that Kubernetes name stands for: what
+// --tools let through, when the server is a catalog server of a toolkit container that named tools.
+func (pl *planner) toolkitGrant(name string) (string, bool) {
+	for m, b := range pl.bridged {
+		if pl.names[m] != name {
+			continue
+		}
+		tools, all := pl.toolkitTools[b.toolkit].toolsOf(b.server)
+		if all {
+			return "", false
+		}
+		if len(tools) == 0 {
+			return "", true // --tools names none of its tools: nothing is granted
+		}
+		quoted := make([]string, len(tools))
+		for i, t := range tools {
+			quoted[i] = strconv.Quote(t)
+		}
+		return strings.Join(quoted, ", "), true
+	}
+	return "", false
 }
