@@ -204,29 +204,39 @@ func (g *Gateway) aggregateSession(r *http.Request, name string, members []strin
 	client := g.aggregates.innerClient(g)
 	var sessions []mcpfront.Member
 	for _, m := range members {
-		c := mcp.NewClient(&mcp.Implementation{Name: "agops-aggregate/" + name, Version: "v1"}, nil)
-		s, err := c.Connect(withMemberCredentials(ctx, creds), &mcp.StreamableClientTransport{
-			Endpoint: "http://agops-gateway.internal/mcp/" + m, HTTPClient: client, MaxRetries: -1,
-			// The front lists the members' tools whenever the agent lists its own: no stream to hold open.
-			DisableStandaloneSSE: true,
-		}, nil)
+		connect := func(cctx context.Context) (*mcp.ClientSession, error) {
+			c := mcp.NewClient(&mcp.Implementation{Name: "agops-aggregate/" + name, Version: "v1"}, nil)
+			// The session lives as long as the agent's (ctx), whatever request opened it; it carries the
+			// credentials of the request that opens it (a later request's, on a reconnect).
+			use := creds
+			if mc, ok := cctx.Value(memberCredentialsKey{}).(*memberCredentials); ok {
+				use = mc
+			}
+			return c.Connect(withMemberCredentials(ctx, use), &mcp.StreamableClientTransport{
+				Endpoint: "http://agops-gateway.internal/mcp/" + m, HTTPClient: client, MaxRetries: -1,
+				// The front lists the members' tools whenever the agent lists its own: no stream to hold open.
+				DisableStandaloneSSE: true,
+			}, nil)
+		}
+		s, err := connect(withMemberCredentials(ctx, creds))
 		if err != nil {
 			g.log.Warn("aggregate: a member is left out of the agent's session", "aggregate", name, "member", m, "agent", agent, "err", err)
 			continue
 		}
-		sessions = append(sessions, mcpfront.Member{Name: m, Session: s})
-	}
-	closeAll := func() {
-		for _, s := range sessions {
-			_ = s.Session.Close()
-		}
-		cancel()
+		sessions = append(sessions, mcpfront.Member{Name: m, Session: s, Connect: connect})
 	}
 	front, err := mcpfront.New(withMemberCredentials(ctx, creds), &mcp.Implementation{Name: name, Version: "agops"}, sessions)
 	if err != nil {
 		// Listing failed (a member broke after it answered initialize): serve what the others offer.
 		g.log.Warn("aggregate: listing the members' tools", "aggregate", name, "agent", agent, "err", err)
+		for _, s := range sessions {
+			_ = s.Session.Close()
+		}
 		front, _ = mcpfront.New(ctx, &mcp.Implementation{Name: name, Version: "agops"}, nil)
+	}
+	closeAll := func() {
+		front.Close()
+		cancel()
 	}
 	// Each request of the agent carries its own token to the members (a projected token is rotated), and a
 	// tools/list lists the members again, under the policy in force.

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -235,5 +236,65 @@ func TestAggregateFollowsThePolicy(t *testing.T) {
 	res, err := b.CallTool(ctx, &mcp.CallToolParams{Name: "search", Arguments: map[string]any{"text": "now"}})
 	if err != nil || res.IsError {
 		t.Fatalf("search once granted: %v %+v", err, res)
+	}
+}
+
+// TestAggregateAttacks sends the raw attack suite to the aggregate, on a session of agent-a: whatever the front's
+// parser makes of a message (the MCP SDK's, which folds key case and keeps the last of duplicate keys), the member
+// is sent a new request for what the front will run, and judged on that: delete_all, which nobody may call, never
+// runs, and no call is allowed that the policy does not grant. A smuggled name or tool aimed at the front's reading
+// reaches nothing the agent may not call directly.
+func TestAggregateAttacks(t *testing.T) {
+	ae := newAggEnv(t)
+	endpoint := ae.srv.URL + "/mcp/kit"
+	a, err := ae.connectAs(tokenA, endpoint, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	attacks := rawAttacks()
+	attacks = append(attacks,
+		rawAttack{name: "case-folded-name", token: tokenA,
+			body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","NAME":"delete_all","arguments":{}}}`},
+		rawAttack{name: "unicode-escaped-name", token: tokenA,
+			body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete\u005fall","arguments":{}}}`},
+		rawAttack{name: "tool-name-case-variant", token: tokenA,
+			body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"Delete_All","arguments":{}}}`},
+		rawAttack{name: "member-tool-by-member-prefix", token: tokenA,
+			body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"tools:delete_all","arguments":{}}}`},
+	)
+	for _, at := range attacks {
+		t.Run(at.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(at.body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			req.Header.Set("Mcp-Session-Id", a.ID())
+			req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
+			for k, v := range at.header {
+				req.Header.Set(k, v)
+			}
+			client := http.DefaultClient
+			if at.token != "" {
+				client = &http.Client{Transport: bearer{at.token, http.DefaultTransport}}
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := make([]byte, 1<<16)
+			n, _ := io.ReadFull(resp.Body, body)
+			resp.Body.Close()
+			if strings.Contains(string(body[:n]), "delete_all done") || ae.up.runs("delete_all") != 0 {
+				t.Fatalf("delete_all ran: %d %s", resp.StatusCode, body[:n])
+			}
+		})
+	}
+	for _, r := range ae.aud.records() {
+		if r.Decision == "allow" && r.Tool != "" && r.Tool != "echo" && r.Tool != "search" {
+			t.Errorf("an allow record for %s on %s by %s", r.Tool, r.Server, r.Caller)
+		}
+	}
+	// The session still serves its agent.
+	if res, err := callTool(a, "echo", map[string]any{"text": "after"}); err != nil || resultText(t, res) != "echo: after" {
+		t.Errorf("after the attacks: %v %+v", err, res)
 	}
 }

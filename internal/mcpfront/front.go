@@ -24,6 +24,11 @@ import (
 type Member struct {
 	Name    string
 	Session *mcp.ClientSession
+	// Connect, if set, opens a new session when the last one broke (a transport error: the session may be gone
+	// upstream), for the next request; the request that met the error is not retried, since it may have run.
+	Connect func(context.Context) (*mcp.ClientSession, error)
+
+	broken bool
 }
 
 // Front is an MCP server offering the tools of its members.
@@ -67,15 +72,20 @@ func (f *Front) Refresh(ctx context.Context) error {
 		tools  []*mcp.Tool
 	}
 	var all []listed
-	for _, m := range f.members {
+	for _, m := range f.memberNames() {
+		s, err := f.session(ctx, m)
+		if err != nil {
+			return fmt.Errorf("listing the tools of %s: %w", m, err)
+		}
 		var tools []*mcp.Tool
-		for t, err := range m.Session.Tools(ctx, nil) {
+		for t, err := range s.Tools(ctx, nil) {
 			if err != nil {
-				return fmt.Errorf("listing the tools of %s: %w", m.Name, err)
+				f.broke(m, s, err)
+				return fmt.Errorf("listing the tools of %s: %w", m, err)
 			}
 			tools = append(tools, t)
 		}
-		all = append(all, listed{m.Name, tools})
+		all = append(all, listed{m, tools})
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -124,15 +134,16 @@ func (f *Front) Conflicts() []Conflict {
 // forward calls tool on member with the arguments the agent sent, as they were sent: the member validates them.
 func (f *Front) forward(member, tool string) mcp.ToolHandler {
 	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		s := f.session(member)
-		if s == nil {
-			return nil, fmt.Errorf("member %s is gone", member)
+		s, err := f.session(ctx, member)
+		if err != nil {
+			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf("%s: the server of this tool (%s) did not answer", tool, member)}
 		}
 		res, err := s.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: req.Params.Arguments, Meta: req.Params.Meta})
 		var wire *jsonrpc.Error
 		if err != nil && !errors.As(err, &wire) {
 			// A transport failure's text names the member's session and address: the agent learns only which
-			// member failed.
+			// member failed. The next request opens a new session.
+			f.broke(member, s, err)
 			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf("%s: the server of this tool (%s) did not answer", tool, member)}
 		}
 		// A member's JSON-RPC error goes back as it came (the SDK sends a wire error unchanged).
@@ -140,13 +151,54 @@ func (f *Front) forward(member, tool string) mcp.ToolHandler {
 	}
 }
 
-func (f *Front) session(member string) *mcp.ClientSession {
+func (f *Front) memberNames() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	names := make([]string, len(f.members))
+	for i, m := range f.members {
+		names[i] = m.Name
+	}
+	return names
+}
+
+// session is the member's session, a new one if the last broke and the member can reconnect.
+func (f *Front) session(ctx context.Context, member string) (*mcp.ClientSession, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range f.members {
+		m := &f.members[i]
+		if m.Name != member {
+			continue
+		}
+		if m.broken && m.Connect != nil {
+			s, err := m.Connect(ctx)
+			if err != nil {
+				return nil, err
+			}
+			_ = m.Session.Close()
+			m.Session, m.broken = s, false
+		}
+		return m.Session, nil
+	}
+	return nil, fmt.Errorf("member %s is gone", member)
+}
+
+// broke marks the member's session s as broken by err (unless it was replaced already).
+func (f *Front) broke(member string, s *mcp.ClientSession, _ error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range f.members {
+		if f.members[i].Name == member && f.members[i].Session == s {
+			f.members[i].broken = true
+		}
+	}
+}
+
+// Close ends the members' sessions.
+func (f *Front) Close() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, m := range f.members {
-		if m.Name == member {
-			return m.Session
-		}
+		_ = m.Session.Close()
 	}
-	return nil
 }
