@@ -415,6 +415,11 @@ func (pl *planner) toolkit(n string, s types.ServiceConfig, g toolkitGateway) {
 		"Docker's MCP gateway (%s) becomes an aggregate of the agops gateway under its name, on port %d: agents keep their URLs (/mcp or /sse) and see the tools of %s; each call is judged and audited as a call to the server that has the tool",
 		strings.Join(g.flags(), " "), g.port(), strings.Join(members, ", ")), "")
 	pl.record(n, "image", model.Mapped, "docker/mcp-gateway needs the Docker API to start its servers; the cluster runs them as workloads and the agops gateway serves its endpoint: no workload runs this image", "")
+	if len(g.Configs) > 0 {
+		pl.record(n, "command", model.Approximated, "--config "+strings.Join(g.Configs, ", ")+
+			": Docker's gateway reads the servers' settings from these files, which agops does not; the servers get the container's environment and secrets",
+			"set each server's settings as environment variables of the mcp-gateway service (they are passed on), or declare the server as a service of your own with x-agops: {role: tool}")
+	}
 	if len(g.Ignored) > 0 {
 		pl.record(n, "command", model.Dropped, "flags about how Docker runs and logs the servers: "+strings.Join(g.Ignored, " ")+"; the cluster decides these (resources, images, the gateway's audit log)", "")
 	}

@@ -40,7 +40,7 @@ func toolkitStack(command []string) project {
 // reaches through its tool proxy; the starter policy grants the agent the tools --tools named, on the servers.
 func TestPlanToolkit(t *testing.T) {
 	t.Parallel()
-	p := toolkitStack([]string{"--transport=sse", "--servers=brave,duckduckgo", "--tools=search,brave_web_search", "--verbose"})
+	p := toolkitStack([]string{"--transport=sse", "--servers=brave,duckduckgo", "--tools=search,brave_web_search", "--verbose", "--config=/mcp_config"})
 	m := planOf(t, p, map[string]string{"brave.txt": "key"}, plan.DefaultOptions())
 	if n := countWorkloads(m, "mcp-gateway"); n != 0 {
 		t.Errorf("%d workloads run docker/mcp-gateway", n)
@@ -110,6 +110,11 @@ func TestPlanToolkit(t *testing.T) {
 	agent := workload(t, m, "agent")
 	if !slices.ContainsFunc(agent.Pod.HostAliases, func(h model.HostAlias) bool { return slices.Contains(h.Hostnames, "mcp-gateway") }) {
 		t.Errorf("the agent's pod does not send mcp-gateway to its tool proxy: %+v", agent.Pod.HostAliases)
+	}
+	if !slices.ContainsFunc(m.Decisions, func(d model.Decision) bool {
+		return d.Service == "mcp-gateway" && d.Outcome == model.Approximated && strings.Contains(d.Reason, "--config /mcp_config")
+	}) {
+		t.Error("--config is not reported")
 	}
 	for _, d := range m.Decisions {
 		if d.Outcome == model.NeedsInput && d.Key != "gateway:admin" {
