@@ -16,6 +16,7 @@ import (
 type mcpBridgeFlags struct {
 	listen  string
 	image   string
+	mirror  string
 	install string
 }
 
@@ -43,8 +44,15 @@ func newMCPBridgeCmd(s streams) *cobra.Command {
 			case f.image != "" && len(args) > 0:
 				return usageError{errors.New("give --image or a command, not both")}
 			case f.image != "":
+				ref := f.image
+				if f.mirror != "" {
+					var err error
+					if ref, err = mirroredRef(f.image, f.mirror); err != nil {
+						return usageError{err}
+					}
+				}
 				var err error
-				if argv, err = mcpfront.ImageCommand(cmd.Context(), f.image); err != nil {
+				if argv, err = mcpfront.ImageCommand(cmd.Context(), ref); err != nil {
 					return fmt.Errorf("%w (give the server's command after --, or x-agops mcp-servers.NAME.command in Compose)", err)
 				}
 			case len(args) == 0:
@@ -67,6 +75,7 @@ func newMCPBridgeCmd(s streams) *cobra.Command {
 	fl.SetInterspersed(false) // the server's own flags follow its command
 	fl.StringVar(&f.listen, "listen", ":8811", "address to serve MCP on")
 	fl.StringVar(&f.image, "image", "", "run the entrypoint and cmd of this image (the container's own), read from its registry")
+	fl.StringVar(&f.mirror, "mirror", "", "read --image from this registry mirror (REG[/prefix]), under the path agops airgap push gives it")
 	fl.StringVar(&f.install, "install", "", "copy this binary to DIR/agops and exit")
 	return cmd
 }

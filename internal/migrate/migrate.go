@@ -234,6 +234,11 @@ func mirrorArtifacts(m *model.Project, mirror string) {
 		w := &m.Workloads[i]
 		for _, cs := range [][]model.Container{w.Pod.InitContainers, w.Pod.Containers} {
 			for j := range cs {
+				if cs[j].ReadsImage && !slices.Contains(cs[j].Args, "--mirror") {
+					cs[j].Args = append(cs[j].Args, "--mirror", mirror)
+					m.Decisions = append(m.Decisions, model.Decision{Service: w.Service, Key: "image", Outcome: model.Mapped,
+						Reason: fmt.Sprintf("agops mcp-bridge reads the entrypoint of %s from the mirror %s (--registry-mirror), under the path agops airgap push gives it", cs[j].Image, mirror)})
+				}
 				if cs[j].Artifact == "" || slices.Contains(cs[j].Args, "--mirror") {
 					continue
 				}

@@ -161,6 +161,10 @@ type Container struct {
 	// Artifact is the OCI artifact the container copies (a model's weights, by `agops model pull`), one of its
 	// arguments: it is listed, pinned, bundled and mirrored like an image.
 	Artifact string
+	// ReadsImage says the container reads its own image's configuration from the registry (agops mcp-bridge
+	// --image IMAGE, for the image's entrypoint): pinning rewrites that argument with the image, and a registry
+	// mirror is passed to it (--mirror), since the nodes' mirror configuration serves only what containerd pulls.
+	ReadsImage bool
 }
 
 // EnvFrom imports every key of a ConfigMap or a Secret as environment variables.

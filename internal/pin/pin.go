@@ -62,6 +62,16 @@ func Pin(ctx context.Context, m *model.Project, r Resolver) error {
 				ref := cs[j].Image
 				cs[j].Image = withDigest(ref, digests[ref])
 				pinned = append(pinned, cs[j].Image)
+				if cs[j].ReadsImage {
+					// The entrypoint the container reads is the pinned image's.
+					for _, argv := range [][]string{cs[j].Command, cs[j].Args} {
+						for k := 1; k < len(argv); k++ {
+							if argv[k-1] == "--image" && argv[k] == ref {
+								argv[k] = cs[j].Image
+							}
+						}
+					}
+				}
 				if a := cs[j].Artifact; a != "" {
 					cs[j].Artifact = withDigest(a, digests[a])
 					for k, arg := range cs[j].Args {

@@ -109,6 +109,30 @@ func TestPinArtifact(t *testing.T) {
 	}
 }
 
+// TestPinReadsImage: a container that reads its own image's entrypoint (agops mcp-bridge --image) reads the pinned
+// image's; other arguments equal to the reference are left alone.
+func TestPinReadsImage(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	push(t, host, "agops/agops:v1", false)
+	server := push(t, host, "mcp/duckduckgo:latest", false)
+	ref := host + "/mcp/duckduckgo:latest"
+	m := &model.Project{HelperImage: host + "/agops/agops:v1"}
+	m.Workloads = []model.Workload{{Name: "ddg", Service: "ddg", Pod: model.Pod{Containers: []model.Container{{
+		Image: ref, Command: []string{"/agops-bin/agops", "mcp-bridge", "--image", ref}, Args: []string{"--note", ref},
+		ReadsImage: true,
+	}}}}}
+	if err := Pin(context.Background(), m, Registry{Insecure: true}); err != nil {
+		t.Fatal(err)
+	}
+	c := m.Workloads[0].Pod.Containers[0]
+	if c.Image != ref+"@"+server || c.Command[3] != c.Image || c.Args[1] != ref {
+		t.Errorf("pinned container: image %s, command %q, args %q", c.Image, c.Command, c.Args)
+	}
+}
+
 // TestPinErrors: every image that cannot be resolved is reported, and the project is left as it was.
 func TestPinErrors(t *testing.T) {
 	t.Parallel()

@@ -470,6 +470,7 @@ func (pl *planner) ruleMCPBridges() {
 				AllowPrivilegeEscalation: boolPtr(false), CapDrop: []string{"ALL"}, Seccomp: "RuntimeDefault"},
 		})
 		c.Mounts = append(c.Mounts, model.Mount{Volume: volume, Path: bridgeDir, ReadOnly: true})
+		c.ReadsImage = true
 		pl.record(m, "entrypoint", model.Mapped, fmt.Sprintf(
 			"agops mcp-bridge, copied into volume %s by init container %s (helper image %s), runs the image's own command as a stdio MCP server",
 			volume, "agops-bin", pl.opts.HelperImage), "")
