@@ -23,6 +23,9 @@ type Project struct {
 	Policies   []NetworkPolicy // sorted by Namespace and Name
 	Guards     []AdmissionGuard
 	Decisions  []Decision // in rule order; see SortDecisions
+	// NoWorkload says, for a Compose service that gets no workload of its own and is not a container in another's
+	// pod, what takes its place (the agops gateway, for Docker's MCP gateway; nothing, for a provider service).
+	NoWorkload map[string]string
 }
 
 // NamespaceOf returns the namespace of a tier.

@@ -207,6 +207,7 @@ func (pl *planner) dropAggregateWorkload(t string) {
 		return d.Service == t && (!keep[d.Key] && !strings.HasPrefix(d.Key, "depends_on.") ||
 			d.Key == "image" && strings.HasPrefix(d.Reason, "container image "))
 	})
+	pl.noWorkload[t] = "served by the agops gateway (aggregate)"
 	delete(pl.work, t)
 	delete(pl.primary, t)
 	pl.order = slices.DeleteFunc(pl.order, func(n string) bool { return n == t })

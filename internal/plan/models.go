@@ -166,6 +166,7 @@ func (pl *planner) dropProvider(n string) {
 		"%s is provisioned by a Compose provider plugin, which the cluster does not run: no workload is made for it", what),
 		fmt.Sprintf("deploy what %s provisions in the cluster (its operator or Helm chart, or a managed service), then replace service %s with an ordinary service or set its address in the services that use it", p.Type, n))
 	delete(pl.svcs, n)
+	pl.noWorkload[n] = "provisioned by a provider plugin: not deployed"
 	pl.order = slices.DeleteFunc(pl.order, func(m string) bool { return m == n })
 	for _, m := range pl.order {
 		s := pl.svcs[m]

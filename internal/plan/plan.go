@@ -176,6 +176,8 @@ type planner struct {
 	waitedServices map[string]bool
 	// addedTemporal is the Compose name of the Temporal server --with-temporal added, if any.
 	addedTemporal string
+	// noWorkload is model.Project.NoWorkload.
+	noWorkload map[string]string
 	// gateways holds the planner key of the agops gateway of each namespace that has one.
 	gateways map[string]string
 	// toolkits are the containers of Docker's MCP gateway, each with the catalog servers it ran (Compose names),
@@ -212,6 +214,7 @@ func newPlanner(p *compose.Project, o Options) (*planner, error) {
 		claims: map[string]*model.Claim{}, configMaps: map[string]*model.ConfigMap{}, secrets: map[string]*model.Secret{},
 		used: map[string]bool{}, keyRoots: map[string]map[string]bool{}, gateways: map[string]string{},
 		toolkits: map[string][]string{}, toolkitTools: map[string]toolkitGateway{}, bridged: map[string]bridgedServer{},
+		noWorkload: map[string]string{},
 	}
 	var errs []error
 	if err := CheckPublishedOptions(o); err != nil {
@@ -288,6 +291,9 @@ func (pl *planner) finish() *model.Project {
 		Instance:    namespaceName(pl.p.Name),
 		HelperImage: pl.opts.HelperImage,
 		Namespaces:  pl.namespaces(),
+	}
+	if len(pl.noWorkload) > 0 {
+		mp.NoWorkload = pl.noWorkload
 	}
 	for i := range mp.Namespaces {
 		if g := pl.guards[mp.Namespaces[i].Name]; g != nil {

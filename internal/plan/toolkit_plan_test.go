@@ -45,6 +45,9 @@ func TestPlanToolkit(t *testing.T) {
 	if n := countWorkloads(m, "mcp-gateway"); n != 0 {
 		t.Errorf("%d workloads run docker/mcp-gateway", n)
 	}
+	if what := m.NoWorkload["mcp-gateway"]; !strings.Contains(what, "agops gateway") {
+		t.Errorf("the report is not told what serves mcp-gateway: %q", what)
+	}
 	for _, srv := range []string{"brave", "duckduckgo"} {
 		w := workload(t, m, "mcp-gateway-"+srv)
 		c := w.Pod.Containers[0]

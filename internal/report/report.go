@@ -133,6 +133,8 @@ func Build(p *model.Project, composeFiles []string, workDir string) Report {
 					s.Ports = append(s.Ports, fmt.Sprintf("%d/%s", port.Port, port.Protocol))
 				}
 			}
+		} else if what, ok := p.NoWorkload[n]; ok {
+			s.Kind = what
 		} else {
 			s.Kind = "container in a shared pod"
 		}
