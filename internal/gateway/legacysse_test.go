@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +16,9 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/agops/agops/internal/mcptest"
+	"github.com/agops/agops/internal/policy"
 )
 
 // sseUpstream is a real go-sdk MCP server speaking the HTTP+SSE transport (2024-11-05) at /sse.
@@ -380,5 +384,99 @@ func TestAttacksRefusedOverHTTPSSE(t *testing.T) {
 				t.Fatal("no answer to the allowed call")
 			}
 		})
+	}
+}
+
+// TestLegacySSEReferenceServer: the gateway in front of a server that is not written with the Go SDK — the MCP
+// reference server from npm, in its HTTP+SSE mode (endpoint /message?sessionId=...) — through the Go SDK's HTTP+SSE
+// client: the tool list is filtered on the stream, an allowed call is answered by the server, a forbidden one is
+// refused; then the raw attack suite on one session, each refused with its rule, the session serving afterwards.
+func TestLegacySSEReferenceServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("installs the reference server from npm")
+	}
+	ref := mcptest.StartEverythingSSE(t)
+	e := newEnv(t, upstreamModes[0])
+	e.pol.servers[0].URL = ref.URL
+	e.pol.grants[grantKey(agentA, "tools", "echo")] = policy.Allow // the reference server's echo takes {message}
+	if err := e.gw.SetPolicy(e.pol); err != nil {
+		t.Fatal(err)
+	}
+	se := &sseEnv{env: e}
+	cs, err := se.connectSSE(tokenA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for tool, err := range cs.Tools(context.Background(), nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, tool.Name)
+	}
+	if !slices.Contains(names, "echo") || slices.ContainsFunc(names, func(n string) bool { return n != "echo" && n != "read_file" && n != "deploy" }) {
+		t.Errorf("tools on the stream %q: want only those agent-a may call", names)
+	}
+	res, err := callTool(cs, "echo", map[string]any{"message": "through the gateway"})
+	if err != nil || res.IsError || !strings.Contains(resultText(t, res), "through the gateway") {
+		t.Fatalf("echo: %v %+v", err, res)
+	}
+	if _, err := callTool(cs, "get-sum", map[string]any{"a": 1, "b": 2}); err == nil {
+		t.Error("a tool agent-a may not call was answered")
+	}
+	s := se.openSession(tokenA)
+	for _, tc := range rawAttacks() {
+		if tc.token != tokenA || tc.header["Mcp-Session-Id"] != "" {
+			continue // authentication and Streamable HTTP sessions: covered by TestAttacksRefusedOverHTTPSSE
+		}
+		req, _ := http.NewRequest(http.MethodPost, se.base()+s.endpoint, strings.NewReader(tc.body))
+		req.Header.Set("Content-Type", "application/json")
+		for k, v := range tc.header {
+			req.Header.Set(k, v)
+		}
+		resp, err := se.client(tc.token).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusAccepted {
+			ev, ok := nextAnswer(s, 10*time.Second)
+			if !ok {
+				t.Fatalf("%s: POST accepted, and no answer on the stream", tc.name)
+			}
+			body = []byte(ev)
+		}
+		if code, rule := rpcErrorOf(t, body); code != tc.code || rule != tc.rule {
+			t.Errorf("%s: error code %d rule %q, want %d %q (%s)", tc.name, code, rule, tc.code, tc.rule, body)
+		}
+	}
+	call := `{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"echo","arguments":{"message":"after"}}}`
+	if code := se.postTo(tokenA, s.endpoint, call); code != http.StatusAccepted {
+		t.Fatalf("an allowed call after the attacks: %d", code)
+	}
+	ev, ok := nextAnswer(s, 10*time.Second)
+	if !ok || !strings.Contains(ev, "after") {
+		t.Errorf("the allowed call's answer after the attacks: %q", ev)
+	}
+}
+
+// nextAnswer is the next answer on an HTTP+SSE session's stream, past the messages the server sends of its own
+// (notifications such as tools/list_changed, which the reference server sends when a session starts).
+func nextAnswer(s *sseSession, within time.Duration) (string, bool) {
+	deadline := time.After(within)
+	for {
+		select {
+		case ev, ok := <-s.events:
+			if !ok {
+				return "", false
+			}
+			var msg map[string]json.RawMessage
+			if json.Unmarshal([]byte(ev), &msg) != nil || msg["method"] == nil {
+				return ev, true
+			}
+		case <-deadline:
+			return "", false
+		}
 	}
 }

@@ -166,11 +166,38 @@ func Start(dir Dir) (*Server, error) {
 	}
 	cmd := exec.Command(dir.Bin("mcp-server-everything"), "streamableHttp")
 	cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(port))
-	return startProcess(cmd, port, "server-everything")
+	return startProcess(cmd, port, "server-everything", "listening on port")
 }
 
-// startProcess starts cmd in its own process group and waits until its output says it listens on port.
-func startProcess(cmd *exec.Cmd, port int, what string) (*Server, error) {
+// StartEverythingSSE starts server-everything speaking the HTTP+SSE transport (its "sse" mode) on a free loopback
+// port, and stops it when the test ends: its URL is the SSE endpoint, http://127.0.0.1:PORT/sse, whose endpoint
+// event names /message?sessionId=.... A server written in TypeScript, not with the Go SDK.
+func StartEverythingSSE(t testing.TB) *Server {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	dir, err := Install(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := netutil.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(dir.Bin("mcp-server-everything"), "sse")
+	cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(port))
+	s, err := startProcess(cmd, port, "server-everything (sse)", "running on port")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.URL = fmt.Sprintf("http://127.0.0.1:%d/sse", port)
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// startProcess starts cmd in its own process group and waits until its output says it listens (a line with
+// marker).
+func startProcess(cmd *exec.Cmd, port int, what, marker string) (*Server, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -193,7 +220,7 @@ func startProcess(cmd *exec.Cmd, port int, what string) (*Server, error) {
 				lines = append(lines, sc.Text())
 			}
 			mu.Unlock()
-			if !closed && strings.Contains(sc.Text(), "listening on port") {
+			if !closed && strings.Contains(sc.Text(), marker) {
 				close(ready)
 				closed = true
 			}

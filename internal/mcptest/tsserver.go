@@ -66,7 +66,7 @@ func StartTS(dir Dir, callsFile string) (*TSServer, error) {
 	}
 	cmd := exec.Command(node, prog)
 	cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(port), "AGOPS_MCP_CALLS="+callsFile)
-	s, err := startProcess(cmd, port, "the TypeScript SDK server")
+	s, err := startProcess(cmd, port, "the TypeScript SDK server", "listening on port")
 	if err != nil {
 		return nil, err
 	}
