@@ -63,6 +63,9 @@ type Options struct {
 	MaxResponseBytes int64         // a buffered upstream response or one SSE event; default 16 MiB
 	BodyReadTimeout  time.Duration // time to receive a request body; default 10s
 	CallTimeout      time.Duration // one forwarded call; default 10 min
+	// StreamWriteTimeout bounds each write to an agent's HTTP+SSE stream; an agent that stops reading loses the
+	// session. Default 30 s.
+	StreamWriteTimeout time.Duration
 	// ApprovalTimeout applies when a Decision has none; default 10 min.
 	ApprovalTimeout time.Duration
 	// ApprovalValidity is how long an approved call stays usable by a retry; default 1 h.
@@ -229,6 +232,9 @@ func setDefaults(o *Options) {
 		if *v <= 0 {
 			*v = d
 		}
+	}
+	if o.StreamWriteTimeout <= 0 {
+		o.StreamWriteTimeout = 30 * time.Second
 	}
 	defInt(&o.MaxPendingApprovals, 16)
 	defInt(&o.MaxSessionsPerAgent, 32)

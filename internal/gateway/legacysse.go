@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 )
 
 // The HTTP+SSE transport of MCP's 2024-11-05 revision, which many tool servers and agents still speak: the client
@@ -73,6 +74,16 @@ type streamWriter struct {
 	mu     sync.Mutex
 	w      http.ResponseWriter
 	closed bool
+	// timeout bounds each write and flush (Options.StreamWriteTimeout): an agent that stops reading its stream ends
+	// it, rather than holding the relay, and every POST that answers on the stream, forever.
+	timeout time.Duration
+}
+
+// deadline sets the write deadline of the next write and flush; the lock is held.
+func (s *streamWriter) deadline() {
+	if s.timeout > 0 {
+		_ = http.NewResponseController(s.w).SetWriteDeadline(time.Now().Add(s.timeout))
+	}
 }
 
 var errStreamClosed = errors.New("the session's stream is closed")
@@ -91,14 +102,22 @@ func (s *streamWriter) Write(p []byte) (int, error) {
 	if s.closed {
 		return 0, errStreamClosed
 	}
-	return s.w.Write(p)
+	s.deadline()
+	n, err := s.w.Write(p)
+	if err != nil {
+		s.closed = true
+	}
+	return n, err
 }
 
 func (s *streamWriter) Flush() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.closed {
-		_ = http.NewResponseController(s.w).Flush()
+		s.deadline()
+		if err := http.NewResponseController(s.w).Flush(); err != nil {
+			s.closed = true
+		}
 	}
 }
 
@@ -113,10 +132,16 @@ func (s *streamWriter) event(msg []byte) error {
 	b.WriteString("event: message\ndata: ")
 	b.Write(bytes.TrimSpace(msg))
 	b.WriteString("\n\n")
+	s.deadline()
 	if _, err := s.w.Write(b.Bytes()); err != nil {
+		s.closed = true
 		return err
 	}
-	return http.NewResponseController(s.w).Flush()
+	if err := http.NewResponseController(s.w).Flush(); err != nil {
+		s.closed = true
+		return err
+	}
+	return nil
 }
 
 func (s *streamWriter) close() {

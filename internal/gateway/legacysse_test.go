@@ -480,3 +480,78 @@ func nextAnswer(s *sseSession, within time.Duration) (string, bool) {
 		}
 	}
 }
+
+// TestLegacySSEStreamNotRead: an agent that opens its HTTP+SSE stream and stops reading it while answers pile up
+// loses that session once a write to it has waited StreamWriteTimeout: the relay does not hang, a POST for the
+// session is then refused at once, and another agent's session is served throughout.
+func TestLegacySSEStreamNotRead(t *testing.T) {
+	t.Parallel()
+	sse := newSSEUpstream(t)
+	e := newEnv(t, upstreamModes[0], func(e *env) { e.opts.StreamWriteTimeout = time.Second })
+	e.pol.servers[0].URL = sse.URL + "/sse"
+	if err := e.gw.SetPolicy(e.pol); err != nil {
+		t.Fatal(err)
+	}
+	se := &sseEnv{env: e, sse: sse}
+	// agent-a reads its stream's endpoint event and nothing after it.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, se.url(), nil)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := se.client(tokenA).Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET: %v %v", resp, err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReaderSize(resp.Body, 512)
+	var endpoint string
+	for endpoint == "" {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "data:"); ok {
+			endpoint = strings.TrimSpace(v)
+		}
+	}
+	for _, msg := range []string{
+		`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2024-11-05","capabilities":{},"clientInfo":{"name":"stops-reading","version":"1"}}}`,
+		`{"jsonrpc":"2.0","method":"notifications/initialized"}`,
+	} {
+		if code := se.postTo(tokenA, endpoint, msg); code != http.StatusAccepted {
+			t.Fatalf("handshake: %d", code)
+		}
+	}
+	b := se.openSession(tokenB)
+	// Answers of 512 KiB each, unread, fill the connection's buffers; the session must end, not hang.
+	big := strings.Repeat("x", 512<<10)
+	call := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"` + big + `"}}}`
+	client := se.client(tokenA)
+	client.Timeout = 20 * time.Second
+	deadline := time.Now().Add(60 * time.Second)
+	status := http.StatusAccepted
+	for status == http.StatusAccepted {
+		if time.Now().After(deadline) {
+			t.Fatal("the unread stream's session still accepts calls after a minute")
+		}
+		req, _ := http.NewRequest(http.MethodPost, se.base()+endpoint, strings.NewReader(call))
+		req.Header.Set("Content-Type", "application/json")
+		r, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("a POST for the unread stream's session hung: %v", err)
+		}
+		r.Body.Close()
+		status = r.StatusCode
+	}
+	if status != http.StatusNotFound {
+		t.Errorf("the session's POSTs end with %d, want 404 once the session is gone", status)
+	}
+	t.Logf("%d answers of 512 KiB piled up before the session ended", sse.runs("echo"))
+	// agent-b was served throughout.
+	if code := se.postTo(tokenB, b.endpoint, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"read_file","arguments":{"text":"x"}}}`); code != http.StatusAccepted {
+		t.Fatalf("agent-b's call: %d", code)
+	}
+	if ev, ok := nextAnswer(b, 10*time.Second); !ok || !strings.Contains(ev, "read_file done") {
+		t.Errorf("agent-b's answer: %q", ev)
+	}
+}

@@ -239,7 +239,7 @@ func (g *Gateway) forwardMCP(w http.ResponseWriter, r *http.Request, st *policyS
 	var stream *streamWriter
 	legacyID, endStream := "", context.CancelFunc(func() {})
 	if r.Method == http.MethodGet && r.Header.Get("Mcp-Session-Id") == "" {
-		stream = &streamWriter{w: w}
+		stream = &streamWriter{w: w, timeout: g.opts.StreamWriteTimeout}
 		w = stream
 		ctx, endStream = context.WithCancel(ctx)
 		defer func() {
