@@ -1,4 +1,5 @@
-// Command mcpfleet is a test-only program that TestGatewayOnRealNodes packs as two images: `mcpfleet serve ADDR` is
+// Command mcpfleet is a test-only program that TestGatewayOnRealNodes packs as two images (TestToolkitOnRealNodes as
+// a third: `mcpfleet stdio`, the same tools on standard input and output): `mcpfleet serve ADDR` is
 // a tool server (an MCP Streamable HTTP endpoint at /mcp, built with the MCP go-sdk) that prints one JSON line per
 // tool it ran; `mcpfleet agent` is an agent that calls tools at $MCP_URL once a second for ever, and prints one JSON
 // line per call. It sends no token unless $MCP_TOKEN_FILE names one: an agent written for Compose, unchanged.
@@ -10,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strconv"
@@ -26,10 +28,12 @@ func main() {
 	switch {
 	case len(os.Args) == 3 && os.Args[1] == "serve":
 		err = serve(os.Args[2])
+	case len(os.Args) == 2 && os.Args[1] == "stdio":
+		err = serveStdio()
 	case len(os.Args) == 2 && os.Args[1] == "agent":
 		err = agent(os.Getenv("MCP_URL"), os.Getenv("MCP_TOKEN_FILE"))
 	default:
-		err = errors.New("usage: mcpfleet serve ADDR | mcpfleet agent")
+		err = errors.New("usage: mcpfleet serve ADDR | mcpfleet stdio | mcpfleet agent")
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mcpfleet:", err)
@@ -56,6 +60,23 @@ type addIn struct {
 type noIn struct{}
 
 func serve(addr string) error {
+	mux := http.NewServeMux()
+	s := newServer()
+	mux.Handle("/mcp", mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil))
+	return http.ListenAndServe(addr, mux)
+}
+
+// serveStdio serves the same tools on standard input and output, as a catalog image of Docker's MCP gateway does
+// (`mcpfleet stdio`, what TestToolkitOnRealNodes's mcp/fleet image runs); what it ran goes to standard error.
+func serveStdio() error {
+	ranTo = os.Stderr
+	return newServer().Run(context.Background(), &mcp.StdioTransport{})
+}
+
+// ranTo receives the lines of what the tools ran.
+var ranTo io.Writer = os.Stdout
+
+func newServer() *mcp.Server {
 	s := mcp.NewServer(&mcp.Implementation{Name: "mcpfleet", Version: "1.0.0"}, nil)
 	mcp.AddTool(s, &mcp.Tool{Name: "echo", Description: "Returns the message"}, tool("echo",
 		func(in echoIn) string { return in.Message }))
@@ -63,9 +84,7 @@ func serve(addr string) error {
 		func(in addIn) string { return strconv.FormatFloat(in.A+in.B, 'g', -1, 64) }))
 	mcp.AddTool(s, &mcp.Tool{Name: "delete_all", Description: "Pretends to delete everything"}, tool("delete_all",
 		func(noIn) string { return "deleted" }))
-	mux := http.NewServeMux()
-	mux.Handle("/mcp", mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil))
-	return http.ListenAndServe(addr, mux)
+	return s
 }
 
 // tool prints each run, then answers with body's text.
@@ -76,7 +95,7 @@ func tool[In any](name string, body func(In) string) mcp.ToolHandlerFor[In, any]
 			r.Agent = req.Extra.Header.Get("X-Agops-Agent")
 		}
 		line, _ := json.Marshal(r)
-		fmt.Println(string(line))
+		fmt.Fprintln(ranTo, string(line))
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: body(in)}}}, nil, nil
 	}
 }
