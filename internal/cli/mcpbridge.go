@@ -14,10 +14,11 @@ import (
 )
 
 type mcpBridgeFlags struct {
-	listen  string
-	image   string
-	mirror  string
-	install string
+	listen   string
+	image    string
+	mirror   string
+	install  string
+	envFiles []string
 }
 
 // newMCPBridgeCmd serves a stdio MCP server over HTTP: what migrate runs in the pods of the catalog servers Docker's
@@ -58,11 +59,24 @@ func newMCPBridgeCmd(s streams) *cobra.Command {
 			case len(args) == 0:
 				return usageError{errors.New("no server to run: give --image REF or -- COMMAND")}
 			}
+			var env []string
+			for _, path := range f.envFiles {
+				file, err := os.Open(path)
+				if err != nil {
+					return err
+				}
+				vars, err := mcpfront.SecretEnv(file)
+				file.Close()
+				if err != nil {
+					return fmt.Errorf("%s: %w", path, err)
+				}
+				env = append(env, vars...)
+			}
 			l, err := net.Listen("tcp", f.listen)
 			if err != nil {
 				return err
 			}
-			b, err := mcpfront.StartBridge(cmd.Context(), mcpfront.BridgeOptions{Argv: argv, Stderr: s.err})
+			b, err := mcpfront.StartBridge(cmd.Context(), mcpfront.BridgeOptions{Argv: argv, Stderr: s.err, Env: env})
 			if err != nil {
 				l.Close()
 				return err
@@ -77,6 +91,7 @@ func newMCPBridgeCmd(s streams) *cobra.Command {
 	fl.StringVar(&f.image, "image", "", "run the entrypoint and cmd of this image (the container's own), read from its registry")
 	fl.StringVar(&f.mirror, "mirror", "", "read --image from this registry mirror (REG[/prefix]), under the path agops airgap push gives it")
 	fl.StringVar(&f.install, "install", "", "copy this binary to DIR/agops and exit")
+	fl.StringArrayVar(&f.envFiles, "env-file", nil, "a secrets file of Docker's MCP gateway (KEY=VALUE lines): each key, upper case with dots as underscores, becomes a variable of the server (repeatable)")
 	return cmd
 }
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -27,6 +28,8 @@ type BridgeOptions struct {
 	Stderr io.Writer
 	// Name is how the bridge introduces itself to the server and to its clients.
 	Name string
+	// Env is added to the bridge's own environment for the server (KEY=VALUE).
+	Env []string
 }
 
 // Bridge runs a stdio MCP server and serves its tools over Streamable HTTP: a catalog server built for `docker run
@@ -49,6 +52,7 @@ func StartBridge(ctx context.Context, o BridgeOptions) (*Bridge, error) {
 		o.Name = "agops-mcp-bridge"
 	}
 	cmd := exec.CommandContext(ctx, o.Argv[0], o.Argv[1:]...)
+	cmd.Env = append(os.Environ(), o.Env...)
 	cmd.Stderr = o.Stderr
 	if cmd.Stderr == nil {
 		cmd.Stderr = os.Stderr
@@ -147,4 +151,30 @@ func ImageCommand(ctx context.Context, ref string) ([]string, error) {
 		return nil, fmt.Errorf("image %s names no entrypoint or command", ref)
 	}
 	return argv, nil
+}
+
+// SecretEnv reads the secrets file Docker's MCP gateway was given (--secrets PATH: KEY=VALUE lines, # comments) as
+// the variables the servers read: Docker's catalog names a server's secret like github.personal_access_token and
+// passes it as GITHUB_PERSONAL_ACCESS_TOKEN, so each key becomes upper case with dots and dashes as underscores. A
+// line that is not KEY=VALUE is an error naming its number, never its content.
+func SecretEnv(r io.Reader) ([]string, error) {
+	data, err := io.ReadAll(io.LimitReader(r, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	var env []string
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(strings.TrimSuffix(line, "\r"))
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		key, value, ok := strings.Cut(line, "=")
+		key = strings.TrimSpace(key)
+		if !ok || key == "" || strings.ContainsAny(key, " \t\x00") {
+			return nil, fmt.Errorf("line %d is not KEY=VALUE", i+1)
+		}
+		name := strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(key))
+		env = append(env, name+"="+strings.Trim(strings.TrimSpace(value), `"`))
+	}
+	return env, nil
 }

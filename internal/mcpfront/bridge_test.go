@@ -53,6 +53,9 @@ func runStdioServer(mode string) int {
 		}
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "echo: " + in.Message}}}, nil, nil
 	})
+	mcp.AddTool(s, &mcp.Tool{Name: "env", Description: "the value of a variable"}, func(_ context.Context, _ *mcp.CallToolRequest, in echoIn) (*mcp.CallToolResult, any, error) {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: os.Getenv(in.Message)}}}, nil, nil
+	})
 	mcp.AddTool(s, &mcp.Tool{Name: "grow", Description: "adds a tool"}, func(_ context.Context, _ *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
 		mcp.AddTool(s, &mcp.Tool{Name: "grown"}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "grown"}}}, nil, nil
@@ -133,8 +136,8 @@ func TestBridgeServesAStdioServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	s, _ := startBridge(t, []string{self}, childEnv+"=serve")
-	if got := toolNames(t, s); !slices.Equal(got, []string{"echo", "grow"}) {
-		t.Fatalf("tools %q, want echo and grow", got)
+	if got := toolNames(t, s); !slices.Equal(got, []string{"echo", "env", "grow"}) {
+		t.Fatalf("tools %q, want echo, env and grow", got)
 	}
 	for tool, err := range s.Tools(context.Background(), nil) {
 		if err != nil {
@@ -255,4 +258,69 @@ func TestImageCommand(t *testing.T) {
 	if _, err := mcpfront.ImageCommand(context.Background(), u.Host+"/mcp/absent:1"); err == nil {
 		t.Error("an absent image gave a command")
 	}
+}
+
+// TestSecretEnv: a secrets file of Docker's MCP gateway as the servers' variables; a bad line is named by its number,
+// never by its content.
+func TestSecretEnv(t *testing.T) {
+	env, err := mcpfront.SecretEnv(strings.NewReader("# keys of the catalog\ngithub.personal_access_token=ghp_x\r\n\nbrave.api-key = \"b k\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"GITHUB_PERSONAL_ACCESS_TOKEN=ghp_x", "BRAVE_API_KEY=b k"}; !slices.Equal(env, want) {
+		t.Errorf("env %q, want %q", env, want)
+	}
+	_, err = mcpfront.SecretEnv(strings.NewReader("ok=1\nthe-secret-value-alone\n"))
+	if err == nil || !strings.Contains(err.Error(), "line 2") || strings.Contains(err.Error(), "the-secret-value-alone") {
+		t.Errorf("a bad line: %v", err)
+	}
+}
+
+// TestBridgePassesSecrets: the variables the bridge is given reach the server's process.
+func TestBridgePassesSecrets(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(childEnv, "serve")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b, err := mcpfront.StartBridge(ctx, mcpfront.BridgeOptions{Argv: []string{self}, Stderr: testWriter{t}, Env: []string{"BRAVE_API_KEY=from-the-file"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = b.Serve(ctx, l) }()
+	s, err := mcp.NewClient(&mcp.Implementation{Name: "agent", Version: "v1"}, nil).Connect(ctx,
+		&mcp.StreamableClientTransport{Endpoint: "http://" + l.Addr().String() + "/mcp", MaxRetries: -1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	res, err := s.CallTool(ctx, &mcp.CallToolParams{Name: "env", Arguments: map[string]any{"message": "BRAVE_API_KEY"}})
+	if err != nil || text(res) != "from-the-file" {
+		t.Errorf("the server's BRAVE_API_KEY: %v %+v", err, res)
+	}
+}
+
+// FuzzSecretEnv: any file gives variables or an error, never a panic; every variable is NAME=VALUE with a name
+// that holds no '=' and no dot.
+func FuzzSecretEnv(f *testing.F) {
+	f.Add("github.personal_access_token=x\n# c\n")
+	f.Add("a=b=c\nnot a line")
+	f.Fuzz(func(t *testing.T, data string) {
+		env, err := mcpfront.SecretEnv(strings.NewReader(data))
+		if err != nil {
+			return
+		}
+		for _, kv := range env {
+			name, _, ok := strings.Cut(kv, "=")
+			if !ok || name == "" || strings.Contains(name, ".") {
+				t.Fatalf("variable %q from %q", kv, data)
+			}
+		}
+	})
 }

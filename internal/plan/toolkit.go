@@ -380,6 +380,9 @@ func (pl *planner) toolkit(n string, s types.ServiceConfig, g toolkitGateway) {
 		var member types.ServiceConfig
 		member.Name, member.Image, member.Restart = m, image, s.Restart
 		member.Entrypoint = types.ShellCommand{bridgeDir + "/agops", "mcp-bridge", "--listen", fmt.Sprintf(":%d", toolkitPort), "--image", image}
+		for _, f := range g.secretFiles() {
+			member.Entrypoint = append(member.Entrypoint, "--env-file", f)
+		}
 		member.Expose = types.StringOrNumberList{strconv.Itoa(toolkitPort)}
 		member.Networks = maps.Clone(s.Networks)
 		member.Environment = maps.Clone(s.Environment)
@@ -415,6 +418,11 @@ func (pl *planner) toolkit(n string, s types.ServiceConfig, g toolkitGateway) {
 		"Docker's MCP gateway (%s) becomes an aggregate of the agops gateway under its name, on port %d: agents keep their URLs (/mcp or /sse) and see the tools of %s; each call is judged and audited as a call to the server that has the tool",
 		strings.Join(g.flags(), " "), g.port(), strings.Join(members, ", ")), "")
 	pl.record(n, "image", model.Mapped, "docker/mcp-gateway needs the Docker API to start its servers; the cluster runs them as workloads and the agops gateway serves its endpoint: no workload runs this image", "")
+	if files := g.secretFiles(); len(files) > 0 {
+		pl.record(n, "command", model.Approximated, "--secrets "+strings.Join(files, ", ")+
+			": each server reads these KEY=VALUE files at start as variables, a key like github.personal_access_token as GITHUB_PERSONAL_ACCESS_TOKEN (Docker's catalog names the variable of each secret; agops assumes this form); every server gets every key, and the files are mounted in their pods from the container's secrets",
+			"if a server reads another variable name, set that variable in the mcp-gateway service's environment, from a secret")
+	}
 	if len(g.Configs) > 0 {
 		pl.record(n, "command", model.Approximated, "--config "+strings.Join(g.Configs, ", ")+
 			": Docker's gateway reads the servers' settings from these files, which agops does not; the servers get the container's environment and secrets",
@@ -501,4 +509,15 @@ func (pl *planner) toolkitGrant(name string) (string, bool) {
 		return strings.Join(quoted, ", "), true
 	}
 	return "", false
+}
+
+// secretFiles are the files --secrets names (docker-desktop, Docker Desktop's own store, is not one).
+func (g toolkitGateway) secretFiles() []string {
+	var out []string
+	for _, s := range g.Secrets {
+		if s != "docker-desktop" {
+			out = append(out, s)
+		}
+	}
+	return out
 }

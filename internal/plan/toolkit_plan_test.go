@@ -40,7 +40,8 @@ func toolkitStack(command []string) project {
 // reaches through its tool proxy; the starter policy grants the agent the tools --tools named, on the servers.
 func TestPlanToolkit(t *testing.T) {
 	t.Parallel()
-	p := toolkitStack([]string{"--transport=sse", "--servers=brave,duckduckgo", "--tools=search,brave_web_search", "--verbose", "--config=/mcp_config"})
+	p := toolkitStack([]string{"--transport=sse", "--servers=brave,duckduckgo", "--tools=search,brave_web_search", "--verbose", "--config=/mcp_config",
+		"--secrets=docker-desktop:/run/secrets/brave-api-key"})
 	m := planOf(t, p, map[string]string{"brave.txt": "key"}, plan.DefaultOptions())
 	if n := countWorkloads(m, "mcp-gateway"); n != 0 {
 		t.Errorf("%d workloads run docker/mcp-gateway", n)
@@ -51,7 +52,8 @@ func TestPlanToolkit(t *testing.T) {
 	for _, srv := range []string{"brave", "duckduckgo"} {
 		w := workload(t, m, "mcp-gateway-"+srv)
 		c := w.Pod.Containers[0]
-		if c.Image != "mcp/"+srv || !slices.Equal(c.Command, []string{"/agops-bin/agops", "mcp-bridge", "--listen", ":8811", "--image", "mcp/" + srv}) {
+		if c.Image != "mcp/"+srv || !slices.Equal(c.Command, []string{"/agops-bin/agops", "mcp-bridge", "--listen", ":8811", "--image", "mcp/" + srv,
+			"--env-file", "/run/secrets/brave-api-key"}) {
 			t.Errorf("%s: image %s command %q", srv, c.Image, c.Command)
 		}
 		if len(w.Pod.InitContainers) == 0 || !slices.Equal(w.Pod.InitContainers[0].Args, []string{"mcp-bridge", "--install", "/agops-bin"}) {
@@ -118,6 +120,11 @@ func TestPlanToolkit(t *testing.T) {
 		return d.Service == "mcp-gateway" && d.Outcome == model.Approximated && strings.Contains(d.Reason, "--config /mcp_config")
 	}) {
 		t.Error("--config is not reported")
+	}
+	if !slices.ContainsFunc(m.Decisions, func(d model.Decision) bool {
+		return d.Service == "mcp-gateway" && d.Outcome == model.Approximated && strings.Contains(d.Reason, "--secrets /run/secrets/brave-api-key")
+	}) {
+		t.Error("--secrets is not reported")
 	}
 	for _, d := range m.Decisions {
 		if d.Outcome == model.NeedsInput && d.Key != "gateway:admin" {
