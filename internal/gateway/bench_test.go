@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,7 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
 	"github.com/agops/agops/internal/audit"
+	"github.com/agops/agops/internal/policy"
 )
 
 // BenchmarkProxy compares a tools/call sent straight to a real MCP server (stateless, application/json) with the
@@ -177,6 +181,42 @@ func BenchmarkGatewayLoad(b *testing.B) {
 				}
 			})
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "calls/s")
+		})
+	}
+}
+
+// BenchmarkAggregate is one tools/call (echo) by an agent's MCP session, straight to a member server's endpoint on the
+// gateway, and through an aggregate of that member (Docker's MCP gateway, migrated): the second hop, inside the
+// gateway over its in-memory network, is what the aggregate costs.
+func BenchmarkAggregate(b *testing.B) {
+	up := newUpstream(b, upstreamMode{json: true, stateless: true})
+	pol := newPolicy(up.URL)
+	pol.servers = append(pol.servers, policy.Server{Name: "kit", Kind: "mcp", Members: []string{"tools"}})
+	gw, err := New(Options{Policy: pol, Authenticator: writeTokens(b), AdminAuthenticator: writeApprovers(b), Audit: noopAudit{},
+		ApprovalDir: b.TempDir(), MaxRequestsPerMinute: 1 << 30})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer gw.Close()
+	srv := httptest.NewServer(gw.Handler())
+	defer srv.Close()
+	for _, server := range []string{"tools", "kit"} {
+		b.Run(map[string]string{"tools": "member-direct", "kit": "through-aggregate"}[server], func(b *testing.B) {
+			ctx := context.Background()
+			cs, err := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "v1"}, nil).Connect(ctx, &mcp.StreamableClientTransport{
+				Endpoint: srv.URL + "/mcp/" + server, MaxRetries: -1,
+				HTTPClient: &http.Client{Transport: bearer{tokenA, &http.Transport{MaxIdleConnsPerHost: 4}}}}, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer cs.Close()
+			b.ResetTimer()
+			for b.Loop() {
+				res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "hi"}})
+				if err != nil || res.IsError {
+					b.Fatalf("echo: %v %+v", err, res)
+				}
+			}
 		})
 	}
 }
