@@ -45,16 +45,15 @@ func newMCPBridgeCmd(s streams) *cobra.Command {
 			case f.image != "" && len(args) > 0:
 				return usageError{errors.New("give --image or a command, not both")}
 			case f.image != "":
-				ref := f.image
+				ref, err := f.image, error(nil)
 				if f.mirror != "" {
-					var err error
 					if ref, err = mirroredRef(f.image, f.mirror); err != nil {
 						return usageError{err}
 					}
 				}
-				var err error
 				if argv, err = mcpfront.ImageCommand(cmd.Context(), ref); err != nil {
-					return fmt.Errorf("%w (give the server's command after --, or x-agops mcp-servers.NAME.command in Compose)", err)
+					// x-agops has no field for a catalog server's command: the way around is the server's own service.
+					return fmt.Errorf("%w (give the server's command after --, or declare the server as a service of its own)", err)
 				}
 			case len(args) == 0:
 				return usageError{errors.New("no server to run: give --image REF or -- COMMAND")}

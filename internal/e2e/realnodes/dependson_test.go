@@ -13,7 +13,6 @@ import (
 	"github.com/agops/agops/internal/image"
 	"github.com/agops/agops/internal/kube"
 	"github.com/agops/agops/internal/plan/plantest"
-	"github.com/agops/agops/internal/rehearse"
 	"github.com/agops/agops/internal/standin"
 )
 
@@ -65,16 +64,7 @@ func TestDependsOnOrderOnRealNodes(t *testing.T) {
 	if err := c.LoadImage(ctx, helper, img); err != nil {
 		t.Fatal(err)
 	}
-	a, err := kube.NewApplier(c.RESTConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.Apply(ctx, objs, kube.ApplyOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := rehearse.CreatePlaceholderSecrets(ctx, c.Client(), objs); err != nil {
-		t.Fatal(err)
-	}
+	deploy(ctx, t, c, objs)
 	cs := c.Client()
 	// The cluster is shared: only this project's namespaces count.
 	mine := map[string]bool{}

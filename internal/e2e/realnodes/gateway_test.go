@@ -30,7 +30,6 @@ import (
 	"github.com/agops/agops/internal/kube"
 	"github.com/agops/agops/internal/migrate"
 	"github.com/agops/agops/internal/plan/plantest"
-	"github.com/agops/agops/internal/rehearse"
 )
 
 // gatewayProject is an MCP tool server and two agents that call it by name; all run testdata/mcpfleet. agent is
@@ -121,16 +120,7 @@ func TestGatewayOnRealNodes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	a, err := kube.NewApplier(c.RESTConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.Apply(ctx, objs, kube.ApplyOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := rehearse.CreatePlaceholderSecrets(ctx, c.Client(), objs); err != nil {
-		t.Fatal(err)
-	}
+	deploy(ctx, t, c, objs)
 	cs := c.Client()
 	t.Cleanup(func() { dumpOnFailure(t, cs) })
 	gw := waitPod(ctx, t, cs, "agops-gateway", "", true)
@@ -222,24 +212,7 @@ func waitPod(ctx context.Context, t *testing.T, cs kubernetes.Interface, service
 }
 
 // dumpOnFailure logs the end of every pod's log in the project's namespace when the test failed.
-func dumpOnFailure(t *testing.T, cs kubernetes.Interface) {
-	if !t.Failed() {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	pods, err := cs.CoreV1().Pods(gatewayNS).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Logf("listing pods: %v", err)
-		return
-	}
-	lines := int64(30)
-	for _, p := range pods.Items {
-		out, err := cs.CoreV1().Pods(gatewayNS).GetLogs(p.Name, &corev1.PodLogOptions{TailLines: &lines}).DoRaw(ctx)
-		t.Logf("pod %s on %s (%s; %s), last lines of its log (%v):\n%s", p.Name, p.Spec.NodeName, p.Status.Phase,
-			containerStates(&p), err, out)
-	}
-}
+func dumpOnFailure(t *testing.T, cs kubernetes.Interface) { dumpNamespace(t, cs, gatewayNS) }
 
 func containerStates(p *corev1.Pod) string {
 	var out []string

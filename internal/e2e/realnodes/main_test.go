@@ -1,12 +1,17 @@
 package realnodes
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
 	"github.com/agops/agops/internal/e2e/e2etest"
+	"github.com/agops/agops/internal/kube"
+	"github.com/agops/agops/internal/rehearse"
 	"github.com/agops/agops/internal/testbed"
 )
 
@@ -59,4 +64,19 @@ func onShared(t *testing.T) {
 	t.Helper()
 	realNodes(t)
 	t.Parallel()
+}
+
+// deploy applies a migrated project's objects to c and creates the placeholder Secrets the user would create.
+func deploy(ctx context.Context, t *testing.T, c *testbed.Cluster, objs []*unstructured.Unstructured) {
+	t.Helper()
+	a, err := kube.NewApplier(c.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Apply(ctx, objs, kube.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rehearse.CreatePlaceholderSecrets(ctx, c.Client(), objs); err != nil {
+		t.Fatal(err)
+	}
 }

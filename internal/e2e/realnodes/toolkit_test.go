@@ -29,7 +29,6 @@ import (
 	"github.com/agops/agops/internal/kube"
 	"github.com/agops/agops/internal/migrate"
 	"github.com/agops/agops/internal/plan/plantest"
-	"github.com/agops/agops/internal/rehearse"
 )
 
 // toolkitProject is an agent stack written the way Docker's examples are: an agent that calls Docker's MCP gateway
@@ -121,16 +120,7 @@ func TestToolkitOnRealNodes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	a, err := kube.NewApplier(c.RESTConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.Apply(ctx, objs, kube.ApplyOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := rehearse.CreatePlaceholderSecrets(ctx, c.Client(), objs); err != nil {
-		t.Fatal(err)
-	}
+	deploy(ctx, t, c, objs)
 	ns := ""
 	for _, u := range objs {
 		if u.GetKind() == "Deployment" && u.GetName() == "agent" {
