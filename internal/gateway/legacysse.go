@@ -144,6 +144,13 @@ func (s *streamWriter) event(msg []byte) error {
 	return nil
 }
 
+// ended reports whether the stream can no longer be written.
+func (s *streamWriter) ended() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
 func (s *streamWriter) close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -209,6 +216,12 @@ func (g *Gateway) serveLegacyPost(w http.ResponseWriter, r *http.Request, st *po
 	buf := &bufferedResponse{header: http.Header{}, max: g.opts.MaxResponseBytes}
 	g.serveMCPMessage(buf, r.WithContext(context.WithValue(r.Context(), legacyEndpointKey{}, s.endpoint)), st, up)
 	body := bytes.TrimSpace(buf.body.Bytes())
+	if buf.status/100 != 2 && s.stream.ended() {
+		// The stream ended while the message was on its way: the tool server's refusal is of a closed session.
+		g.refuse(w, r, nil, newRPCError(http.StatusNotFound, CodeDenied, "gateway:session",
+			"the session's stream has ended"), "")
+		return
+	}
 	switch {
 	case buf.status/100 == 2 && (len(body) == 0 || buf.status == http.StatusAccepted):
 	case len(body) > 0 && (body[0] == '{' || body[0] == '['):

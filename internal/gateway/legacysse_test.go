@@ -227,12 +227,14 @@ func TestLegacySSESessionAttacks(t *testing.T) {
 			if code := se.postTo(tokenA, endpoint, call); code != http.StatusAccepted {
 				t.Errorf("agent-a posting to its own session: %d, want 202", code)
 			}
+			// The tool server runs a message after its 202, on the session: wait for it before ending the stream,
+			// which would otherwise end the session under the call (seen in CI on a loaded machine).
+			if !eventually(func() bool { return se.sse.runs("read_file") == 1 }) {
+				t.Errorf("the tool server ran %v, want read_file once", se.sse.ran)
+			}
 			s.close()
 			if !eventually(func() bool { return se.postTo(tokenA, endpoint, call) == http.StatusNotFound }) {
 				t.Error("the session outlived its stream")
-			}
-			if !eventually(func() bool { return se.sse.runs("read_file") == 1 }) {
-				t.Errorf("the tool server ran %v, want read_file once", se.sse.ran)
 			}
 		})
 	}

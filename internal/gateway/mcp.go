@@ -243,12 +243,14 @@ func (g *Gateway) forwardMCP(w http.ResponseWriter, r *http.Request, st *policyS
 		w = stream
 		ctx, endStream = context.WithCancel(ctx)
 		defer func() {
-			endStream()
+			// The session is forgotten before the tool server's stream ends, so that its POSTs meet the gateway's
+			// 404 rather than the server's refusal of a closed session.
 			stream.close()
 			if legacyID != "" {
 				g.sessions.drop(up.Name, legacyPrefix+legacyID)
 				g.legacy.remove(legacyID)
 			}
+			endStream()
 		}()
 	}
 	if c != nil && c.key != nil {
