@@ -19,6 +19,9 @@ type AdminClient struct {
 	BaseURL string       // for example http://127.0.0.1:9090
 	HTTP    *http.Client // nil: a client with a 30 s timeout
 	Token   string       // bearer token, when the gateway authenticates approvers
+	// OnBehalfOf is the person a console decides for (X-Agops-Approver): set it, on a console's client (Token of a
+	// ConsolePrefix identity), to the signed-in person; empty for a human's own client.
+	OnBehalfOf string
 
 	header http.Header // extra headers (a replica marks forwarded requests)
 }
@@ -34,8 +37,18 @@ func (c *AdminClient) Pending(ctx context.Context) ([]Approval, error) {
 
 // Decide approves (or rejects) held call id in the name of by, and returns the approval as decided.
 func (c *AdminClient) Decide(ctx context.Context, id string, approve bool, by string) (Approval, error) {
+	return c.decide(ctx, id, map[string]any{"approve": approve, "by": by})
+}
+
+// DecideWithReason approves (or rejects) held call id in the name of the caller (OnBehalfOf for a console), with
+// the reason the person gave, which the audit keeps.
+func (c *AdminClient) DecideWithReason(ctx context.Context, id string, approve bool, reason string) (Approval, error) {
+	return c.decide(ctx, id, map[string]any{"approve": approve, "reason": reason})
+}
+
+func (c *AdminClient) decide(ctx context.Context, id string, fields map[string]any) (Approval, error) {
 	var a Approval
-	body, _ := json.Marshal(map[string]any{"approve": approve, "by": by})
+	body, _ := json.Marshal(fields)
 	if id == "" || strings.ContainsAny(id, "/?#") {
 		return a, fmt.Errorf("gateway: %q is not an approval ID", id)
 	}
@@ -131,6 +144,9 @@ func (c *AdminClient) do(ctx context.Context, method, path string, body []byte, 
 	}
 	for k, v := range c.header {
 		req.Header[k] = v
+	}
+	if c.OnBehalfOf != "" {
+		req.Header.Set(approverHeader, c.OnBehalfOf)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")

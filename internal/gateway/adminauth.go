@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/agops/agops/internal/audit"
@@ -19,10 +20,36 @@ import (
 // replicas only. A body field never names the approver.
 const approverHeader = "X-Agops-Approver"
 
+// viaHeader names, on a decision a replica passes on, the console the human decided through; read from replicas
+// only.
+const viaHeader = "X-Agops-Via"
+
+// ConsolePrefix begins the identity of a console in the approver token file ("TOKEN console:ops"): a console signs
+// people in itself and acts in their name. It may list approvals and read metrics like a human, and decides an
+// approval only in the name of the one person its request names in X-Agops-Approver — never its own, never
+// another console's; the audit says "approved by alice via console:ops". Whoever holds a console's token can
+// decide in anyone's name (but nobody's own call): give it only to a console.
+const ConsolePrefix = "console:"
+
+// IsConsole reports whether an identity is a console's.
+func IsConsole(identity string) bool {
+	return len(identity) > len(ConsolePrefix) && strings.EqualFold(identity[:len(ConsolePrefix)], ConsolePrefix)
+}
+
 // adminCaller is an authenticated caller of the admin listener.
 type adminCaller struct {
-	name string
-	peer bool // another replica
+	name    string
+	peer    bool // another replica
+	console bool // a console acting for the human it names
+	viaName string
+}
+
+// via is the console a decision came through, "" for a human's own.
+func (c adminCaller) via() string {
+	if c.console {
+		return c.name
+	}
+	return c.viaName
 }
 
 // Who may call an admin route.
@@ -58,19 +85,32 @@ func (g *Gateway) admin(w http.ResponseWriter, r *http.Request, access adminAcce
 		writeJSONError(w, http.StatusForbidden, "only the gateway's replicas may use this route")
 		return adminCaller{}, false
 	}
-	return adminCaller{name: who}, true
+	return adminCaller{name: who, console: IsConsole(who)}, true
 }
 
-// approverOf returns who decides: the authenticated human, or the human a replica names when it passes a decision
-// on. It answers 400 and returns false when a replica names nobody valid.
-func (g *Gateway) approverOf(w http.ResponseWriter, r *http.Request, c adminCaller) (string, bool) {
-	if !c.peer {
+// approverOf returns who decides: the authenticated human, or the human a replica or a console names when it
+// passes a decision on (with the console it came through, for a replica's). It answers 400 and returns false when
+// they name nobody valid, or a console.
+func (g *Gateway) approverOf(w http.ResponseWriter, r *http.Request, c *adminCaller) (string, bool) {
+	if !c.peer && !c.console {
 		return c.name, true
 	}
 	v := r.Header.Values(approverHeader)
-	if len(v) != 1 || ValidIdentity(v[0]) != nil {
-		writeJSONError(w, http.StatusBadRequest, "a decision passed on by a replica must name its approver once in "+approverHeader)
+	if len(v) != 1 || ValidIdentity(v[0]) != nil || IsConsole(v[0]) {
+		g.auditAdminRefusal(r, c.name, r.PathValue("id"), "approval:approver",
+			"a decision passed on must name its human approver once in "+approverHeader)
+		writeJSONError(w, http.StatusBadRequest, "a decision passed on by a replica or a console must name its human approver once in "+approverHeader)
 		return "", false
+	}
+	if c.peer {
+		via := r.Header.Values(viaHeader)
+		if len(via) > 1 || len(via) == 1 && !IsConsole(via[0]) || len(via) == 1 && ValidIdentity(via[0]) != nil {
+			writeJSONError(w, http.StatusBadRequest, viaHeader+" names one console at most")
+			return "", false
+		}
+		if len(via) == 1 {
+			c.viaName = via[0]
+		}
 	}
 	return v[0], true
 }

@@ -11,8 +11,10 @@ import (
 	"net/http"
 	"os"
 	"time"
+	"unicode/utf8"
 
 	"github.com/agops/agops/internal/audit"
+	"github.com/agops/agops/internal/mask"
 	"github.com/agops/agops/internal/policy"
 )
 
@@ -95,7 +97,7 @@ func (g *Gateway) requestApproval(ctx context.Context, c *call, d policy.Decisio
 	}
 	f := approvalFile{
 		Version: 1, ID: newID("ap_"), Key: approvalKey(c), Agent: c.c.Agent, Server: c.c.Server, Tool: c.c.Tool,
-		Method: c.c.Method, Path: c.c.Path, ArgsDigest: c.digest, Rule: d.Rule, Reason: d.Reason,
+		Method: c.c.Method, Path: c.c.Path, ArgsDigest: c.digest, Args: mask.Args(c.c.Args), Rule: d.Rule, Reason: d.Reason,
 		RequestID: c.requestID, State: statePending, Created: now, Expires: now.Add(timeout),
 	}
 	rec := g.approvalRecord(f, "approval", "approval requested: "+d.Reason)
@@ -210,9 +212,11 @@ type Approval struct {
 	Method     string    `json:"method,omitempty"`
 	Path       string    `json:"path,omitempty"`
 	ArgsDigest string    `json:"argsDigest"`
-	Rule       string    `json:"rule,omitempty"`
-	Reason     string    `json:"reason,omitempty"`
-	State      string    `json:"state"`
+	// Args are the arguments, credential-looking values masked ("" for a call held before they were kept).
+	Args   string `json:"args,omitempty"`
+	Rule   string `json:"rule,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	State  string `json:"state"`
 	Created    time.Time `json:"created"`
 	Expires    time.Time `json:"expires"`
 	DecidedBy  string    `json:"decidedBy,omitempty"`
@@ -223,7 +227,7 @@ type Approval struct {
 
 func viewOf(f approvalFile) Approval {
 	return Approval{ID: f.ID, Key: f.Key, Agent: f.Agent, Server: f.Server, Tool: f.Tool, Method: f.Method,
-		Path: f.Path, ArgsDigest: f.ArgsDigest, Rule: f.Rule, Reason: f.Reason, State: f.State, Created: f.Created,
+		Path: f.Path, ArgsDigest: f.ArgsDigest, Args: f.Args, Rule: f.Rule, Reason: f.Reason, State: f.State, Created: f.Created,
 		Expires: f.Expires, DecidedBy: f.DecidedBy, DecidedAt: f.DecidedAt, UsedBy: f.UsedBy, UsedAt: f.UsedAt}
 }
 
@@ -249,13 +253,14 @@ func (g *Gateway) decideApproval(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	who, ok := g.approverOf(w, r, caller)
+	who, ok := g.approverOf(w, r, &caller)
 	if !ok {
 		return
 	}
 	var body struct {
 		Approve *bool  `json:"approve"`
 		By      string `json:"by"`
+		Reason  string `json:"reason"`
 	}
 	raw, err := readAdminBody(w, r, 4096)
 	if err != nil {
@@ -265,7 +270,11 @@ func (g *Gateway) decideApproval(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&body); err != nil || body.Approve == nil {
-		writeJSONError(w, http.StatusBadRequest, `want {"approve": true|false}`)
+		writeJSONError(w, http.StatusBadRequest, `want {"approve": true|false, "reason": TEXT}`)
+		return
+	}
+	if err := validDecisionReason(body.Reason); err != nil {
+		writeJSONError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	if body.By != "" && !SameIdentity(body.By, who) {
@@ -277,7 +286,7 @@ func (g *Gateway) decideApproval(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	f, found := g.approvals.get(id)
 	switch {
-	case !found && !caller.peer && g.forwardDecision(w, r, id, raw, who):
+	case !found && !caller.peer && g.forwardDecision(w, r, id, raw, who, caller.via()):
 		return // another replica holds it and answered
 	case !found:
 		writeJSONError(w, http.StatusNotFound, "no such approval")
@@ -290,16 +299,48 @@ func (g *Gateway) decideApproval(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusForbidden, "nobody approves their own call: "+who+" made it")
 		return
 	}
-	g.decide(w, r, f, *body.Approve, who)
+	g.decide(w, r, f, *body.Approve, decider{who: who, via: caller.via(), reason: body.Reason})
+}
+
+// decider is who decides an approval: the human, the console that passed the decision on in their name (or ""),
+// and the reason they gave.
+type decider struct{ who, via, reason string }
+
+// auditReason is what the approval record says of the decision: "approved by alice via console:ops: looks safe".
+func (d decider) auditReason(verb string) string {
+	s := verb + " by " + d.who
+	if d.via != "" {
+		s += " via " + d.via
+	}
+	if d.reason != "" {
+		s += ": " + d.reason
+	}
+	return s
+}
+
+// maxDecisionReason bounds the reason a human gives with a decision.
+const maxDecisionReason = 500
+
+func validDecisionReason(s string) error {
+	if len(s) > maxDecisionReason {
+		return fmt.Errorf("the reason has %d bytes; at most %d", len(s), maxDecisionReason)
+	}
+	for _, c := range s {
+		if c < 0x20 || c == 0x7f || c == utf8.RuneError {
+			return errors.New("the reason holds a control character or invalid UTF-8")
+		}
+	}
+	return nil
 }
 
 // decide records a human's decision on pending approval f and answers with the approval as decided.
-func (g *Gateway) decide(w http.ResponseWriter, r *http.Request, f approvalFile, approve bool, who string) {
+func (g *Gateway) decide(w http.ResponseWriter, r *http.Request, f approvalFile, approve bool, d decider) {
+	who := d.who
 	state, verb := stateRejected, "rejected"
 	if approve {
 		state, verb = stateApproved, "approved"
 	}
-	if err := g.auditApproval(r.Context(), f, verb, verb+" by "+who); err != nil {
+	if err := g.auditApproval(r.Context(), f, verb, d.auditReason(verb)); err != nil {
 		writeJSONError(w, http.StatusServiceUnavailable, "audit log unavailable; nothing decided")
 		return
 	}

@@ -25,6 +25,8 @@ type approvalFile struct {
 	Method     string    `json:"method,omitempty"`
 	Path       string    `json:"path,omitempty"`
 	ArgsDigest string    `json:"argsDigest"`
+	// Args are the call's arguments for the approver to read, credential-looking values masked (mask.Args).
+	Args       string    `json:"args,omitempty"`
 	Rule       string    `json:"rule,omitempty"`
 	Reason     string    `json:"reason,omitempty"`
 	RequestID  string    `json:"requestId"` // the call that asked

@@ -179,6 +179,8 @@ var approverTokens = map[string]string{
 	agentA:    "approver-token-agent-a-0123456789",
 	agentB:    "approver-token-agent-b-0123456789",
 	"Carol.Q": "approver-token-carol-0123456789",
+	// A console: it decides in the name of the person each request names.
+	"console:ops": "approver-token-console-ops-0123456789",
 }
 
 // peerToken is the token the tests' replicas share.

@@ -47,7 +47,7 @@ var peerClient = &http.Client{Timeout: 10 * time.Second}
 // forwardDecision passes the decision of approver who on approval id to the peers until one holds the approval; it
 // reports whether one answered (and then has written its answer to w). The peers learn who decided from
 // approverHeader, which they accept from a replica only.
-func (g *Gateway) forwardDecision(w http.ResponseWriter, r *http.Request, id string, body []byte, who string) bool {
+func (g *Gateway) forwardDecision(w http.ResponseWriter, r *http.Request, id string, body []byte, who, via string) bool {
 	if g.opts.Peers == nil || r.Header.Get(forwardedHeader) != "" || g.opts.PeerToken == "" {
 		return false
 	}
@@ -59,6 +59,9 @@ func (g *Gateway) forwardDecision(w http.ResponseWriter, r *http.Request, id str
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set(forwardedHeader, "1")
 		req.Header.Set(approverHeader, who)
+		if via != "" {
+			req.Header.Set(viaHeader, via)
+		}
 		req.Header.Set("Authorization", "Bearer "+g.opts.PeerToken)
 		resp, err := peerClient.Do(req)
 		if err != nil {
