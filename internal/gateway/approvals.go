@@ -204,25 +204,25 @@ func methodOf(f approvalFile) string {
 
 // Approval is a held call as the admin API shows it.
 type Approval struct {
-	ID         string    `json:"id"`
-	Key        string    `json:"key,omitempty"` // the approval key of the call: "sha256:<hex>"
-	Agent      string    `json:"agent"`
-	Server     string    `json:"server"`
-	Tool       string    `json:"tool,omitempty"`
-	Method     string    `json:"method,omitempty"`
-	Path       string    `json:"path,omitempty"`
-	ArgsDigest string    `json:"argsDigest"`
+	ID         string `json:"id"`
+	Key        string `json:"key,omitempty"` // the approval key of the call: "sha256:<hex>"
+	Agent      string `json:"agent"`
+	Server     string `json:"server"`
+	Tool       string `json:"tool,omitempty"`
+	Method     string `json:"method,omitempty"`
+	Path       string `json:"path,omitempty"`
+	ArgsDigest string `json:"argsDigest"`
 	// Args are the arguments, credential-looking values masked ("" for a call held before they were kept).
-	Args   string `json:"args,omitempty"`
-	Rule   string `json:"rule,omitempty"`
-	Reason string `json:"reason,omitempty"`
-	State  string `json:"state"`
-	Created    time.Time `json:"created"`
-	Expires    time.Time `json:"expires"`
-	DecidedBy  string    `json:"decidedBy,omitempty"`
-	DecidedAt  time.Time `json:"decidedAt,omitzero"`
-	UsedBy     string    `json:"usedBy,omitempty"` // the request that used the approval, on whichever replica
-	UsedAt     time.Time `json:"usedAt,omitzero"`
+	Args      string    `json:"args,omitempty"`
+	Rule      string    `json:"rule,omitempty"`
+	Reason    string    `json:"reason,omitempty"`
+	State     string    `json:"state"`
+	Created   time.Time `json:"created"`
+	Expires   time.Time `json:"expires"`
+	DecidedBy string    `json:"decidedBy,omitempty"`
+	DecidedAt time.Time `json:"decidedAt,omitzero"`
+	UsedBy    string    `json:"usedBy,omitempty"` // the request that used the approval, on whichever replica
+	UsedAt    time.Time `json:"usedAt,omitzero"`
 }
 
 func viewOf(f approvalFile) Approval {

@@ -16,27 +16,27 @@ import (
 // fsync, rename, fsync of the directory) on every change of state. States: pending → approved → used, or
 // pending → rejected | expired; approved → expired when unused for Options.ApprovalValidity.
 type approvalFile struct {
-	Version    int       `json:"version"` // 1
-	ID         string    `json:"id"`
-	Key        string    `json:"key"` // approvalKey of the call
-	Agent      string    `json:"agent"`
-	Server     string    `json:"server"`
-	Tool       string    `json:"tool,omitempty"`
-	Method     string    `json:"method,omitempty"`
-	Path       string    `json:"path,omitempty"`
-	ArgsDigest string    `json:"argsDigest"`
+	Version    int    `json:"version"` // 1
+	ID         string `json:"id"`
+	Key        string `json:"key"` // approvalKey of the call
+	Agent      string `json:"agent"`
+	Server     string `json:"server"`
+	Tool       string `json:"tool,omitempty"`
+	Method     string `json:"method,omitempty"`
+	Path       string `json:"path,omitempty"`
+	ArgsDigest string `json:"argsDigest"`
 	// Args are the call's arguments for the approver to read, credential-looking values masked (mask.Args).
-	Args       string    `json:"args,omitempty"`
-	Rule       string    `json:"rule,omitempty"`
-	Reason     string    `json:"reason,omitempty"`
-	RequestID  string    `json:"requestId"` // the call that asked
-	State      string    `json:"state"`
-	Created    time.Time `json:"created"`
-	Expires    time.Time `json:"expires"` // a pending approval expires then
-	DecidedBy  string    `json:"decidedBy,omitempty"`
-	DecidedAt  time.Time `json:"decidedAt,omitzero"`
-	UsedBy     string    `json:"usedBy,omitempty"` // the request that used the approval
-	UsedAt     time.Time `json:"usedAt,omitzero"`
+	Args      string    `json:"args,omitempty"`
+	Rule      string    `json:"rule,omitempty"`
+	Reason    string    `json:"reason,omitempty"`
+	RequestID string    `json:"requestId"` // the call that asked
+	State     string    `json:"state"`
+	Created   time.Time `json:"created"`
+	Expires   time.Time `json:"expires"` // a pending approval expires then
+	DecidedBy string    `json:"decidedBy,omitempty"`
+	DecidedAt time.Time `json:"decidedAt,omitzero"`
+	UsedBy    string    `json:"usedBy,omitempty"` // the request that used the approval
+	UsedAt    time.Time `json:"usedAt,omitzero"`
 }
 
 // The approval states.
