@@ -35,7 +35,9 @@ func (g *Gateway) authenticated(next http.HandlerFunc) http.Handler {
 		requestID := newID("rq_")
 		w.Header().Set("X-Request-Id", requestID)
 		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, requestID))
-		agent, err := g.opts.Authenticator.Authenticate(r)
+		r, rt := g.startRequest(r)
+		defer rt.span.End()
+		agent, err := g.traceAuthenticate(r)
 		if err == nil && agent == "" {
 			err = fmt.Errorf("%w: empty identity", ErrUnauthenticated)
 		}
@@ -47,6 +49,7 @@ func (g *Gateway) authenticated(next http.HandlerFunc) http.Handler {
 				Server: r.PathValue("server"), Method: r.Method, Path: r.URL.Path,
 				Decision: "deny", Rule: "gateway:authentication", Reason: "missing or invalid bearer token",
 			}
+			traceVerdict(r.Context(), "deny", rec.Rule, "")
 			g.auditAuthFailure(context.WithoutCancel(r.Context()), rec)
 			// The body is never read: answer at once and close, so that a body that never comes holds nothing.
 			w.Header().Set("Connection", "close")

@@ -14,6 +14,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/agops/agops/internal/audit"
 	"github.com/agops/agops/internal/policy"
 )
@@ -97,6 +100,9 @@ type Options struct {
 	// PeerToken is the bearer token this replica sends when it asks its peers for a key or an approval, or spends
 	// a peer's approval: needed when they have an AdminAuthenticator, which must accept it.
 	PeerToken string
+	// TracerProvider makes the spans of every request on the agents' listener (docs/telemetry.md); nil: otel's
+	// global one, which does nothing until telemetry.Setup installs one.
+	TracerProvider trace.TracerProvider
 }
 
 // Gateway is the governing proxy. Its handlers are safe for concurrent use.
@@ -122,6 +128,7 @@ type Gateway struct {
 	metrics     *metrics
 	auditFailed atomic.Bool
 	methods     map[string]bool
+	tracer      trace.Tracer
 }
 
 // policyState is one loaded policy with its servers resolved; a request keeps the one it started with.
@@ -161,9 +168,10 @@ func New(o Options) (*Gateway, error) {
 		return nil, err
 	}
 	setDefaults(&o)
+	tracer := o.TracerProvider.Tracer(tracerName)
 	g := &Gateway{
-		opts: o, log: o.Logger, now: o.Clock,
-		client:   &http.Client{Transport: o.Transport, CheckRedirect: noRedirects},
+		opts: o, log: o.Logger, now: o.Clock, tracer: tracer,
+		client:   &http.Client{Transport: tracingTransport{tracer: tracer, next: o.Transport}, CheckRedirect: noRedirects},
 		limits:   newLimiter(),
 		sessions: newSessionTable(o.MaxSessionsPerAgent),
 		gate:     newAgentGate(o.MaxConcurrentPerAgent, o.MaxRequestsPerMinute),
@@ -209,6 +217,9 @@ func setDefaults(o *Options) {
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now
+	}
+	if o.TracerProvider == nil {
+		o.TracerProvider = otel.GetTracerProvider()
 	}
 	if o.Transport == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
@@ -372,6 +383,7 @@ func (g *Gateway) AdminHandler() http.Handler {
 	mux.HandleFunc("GET /readyz", g.readyz)
 	mux.Handle("GET /metrics", g.metricsHandler())
 	mux.HandleFunc("GET /approvals", g.listApprovals)
+	mux.HandleFunc("GET /usage", g.serveUsage)
 	mux.HandleFunc("POST /approvals/{id}", g.decideApproval)
 	mux.HandleFunc("GET /approvals/by-key/{key}", g.serveApprovalByKey)
 	mux.HandleFunc("POST /approvals/{id}/use", g.serveUseApproval)

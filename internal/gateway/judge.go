@@ -14,7 +14,7 @@ import (
 // admit judges a call: policy, limits, approval, and finally the decision record. Only when admit returns no error
 // may the call be forwarded; it then counts against the agent's limits, whatever the upstream answers.
 func (g *Gateway) admit(ctx context.Context, c *call) *rpcError {
-	d, ok := safeDecide(c.pol.p, c.c)
+	d, ok := g.traceDecide(ctx, c)
 	if !ok {
 		g.log.Error("policy panicked", "request", c.requestID)
 	}
@@ -27,7 +27,7 @@ func (g *Gateway) admit(ctx context.Context, c *call) *rpcError {
 	}
 	var approvalID string
 	if d.Verdict == policy.Approve {
-		id, aerr := g.awaitApproval(ctx, c, d)
+		id, aerr := g.traceApproval(ctx, c, d)
 		if aerr != nil {
 			g.limits.release(res)
 			return g.deny(ctx, c, aerr)
@@ -50,6 +50,7 @@ func (g *Gateway) admit(ctx context.Context, c *call) *rpcError {
 		}
 	}
 	g.metrics.call(c.c.Server, c.c.Tool, "allow")
+	traceVerdict(ctx, "allow", d.Rule, approvalID)
 	g.log.Info("call allowed", "request", c.requestID, "agent", c.c.Agent, "server", c.c.Server, "tool", c.c.Tool,
 		"method", c.c.Method, "path", c.c.Path, "rule", d.Rule, "approval", approvalID)
 	return nil
@@ -99,6 +100,7 @@ func (g *Gateway) deny(ctx context.Context, c *call, e *rpcError) *rpcError {
 	rec.Event, rec.Decision, rec.Rule, rec.Reason, rec.ApprovalID = "decision", "deny", e.Rule, e.Reason, e.ApprovalID
 	_ = g.appendAudit(context.WithoutCancel(ctx), rec)
 	g.metrics.call(c.c.Server, c.c.Tool, "deny")
+	traceVerdict(ctx, "deny", e.Rule, e.ApprovalID)
 	g.log.Info("call denied", "request", c.requestID, "agent", c.c.Agent, "server", c.c.Server, "tool", c.c.Tool,
 		"method", c.c.Method, "path", c.c.Path, "rule", e.Rule, "reason", e.Reason)
 	return e
@@ -113,6 +115,7 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, id []byte, e *r
 		Server: r.PathValue("server"), Tool: tool, Method: r.Method, Path: r.URL.Path, Decision: "deny",
 		Rule: e.Rule, Reason: e.Reason,
 	}
+	traceVerdict(r.Context(), "deny", e.Rule, "")
 	_ = g.appendAudit(context.WithoutCancel(r.Context()), rec)
 	g.log.Info("request refused", "request", requestID, "agent", agent, "server", rec.Server, "rule", e.Rule,
 		"reason", e.Reason)

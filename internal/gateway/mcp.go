@@ -127,6 +127,7 @@ func (g *Gateway) serveMCPMessage(w http.ResponseWriter, r *http.Request, st *po
 		g.refuse(w, r, nil, perr, "")
 		return
 	}
+	traceMessage(r, msg, "")
 	switch {
 	case msg.Method == "tools/call":
 		g.serveToolCall(w, r, st, up, msg)
@@ -147,6 +148,7 @@ func (g *Gateway) serveMCPMessage(w http.ResponseWriter, r *http.Request, st *po
 // serveToolCall judges a tools/call and forwards it if admitted.
 func (g *Gateway) serveToolCall(w http.ResponseWriter, r *http.Request, st *policyState, up upstream, msg message) {
 	tc, perr := parseToolCall(msg.Params)
+	traceMessage(r, msg, tc.Name)
 	if perr == nil {
 		perr = checkStandardHeaders(r, msg, tc.Name)
 	}

@@ -65,8 +65,10 @@ func answerDenial(w http.ResponseWriter, c *call, e *rpcError) {
 
 // appendAudit writes r and keeps the metrics and readiness in step. It returns the Appender's error.
 func (g *Gateway) appendAudit(ctx context.Context, r audit.Record) error {
+	ctx, end := g.traceAudit(ctx, r)
 	start := time.Now()
 	err := g.opts.Audit.Append(ctx, r)
+	end(err)
 	g.metrics.auditLatency.Observe(time.Since(start).Seconds())
 	g.auditFailed.Store(err != nil)
 	if err != nil {

@@ -19,10 +19,6 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
-// Propagator is the W3C Trace Context propagator the gateway and the agent runs read and write traceparent with,
-// whatever the global one is.
-var Propagator propagation.TextMapPropagator = propagation.TraceContext{}
-
 // Setup installs a global TracerProvider exporting to OTLP over HTTP when the environment asks for it:
 // OTEL_TRACES_EXPORTER=otlp, or OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT set; and
 // OTEL_SDK_DISABLED=true turns it off whatever else says. Otherwise it installs nothing and shutdown does nothing.
