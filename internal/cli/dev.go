@@ -32,6 +32,7 @@ type devFlags struct {
 	adminListen string
 	upstreams   []string
 	demoModel   bool
+	console     devConsole
 }
 
 func newDevCmd(g *globals, s streams) *cobra.Command {
@@ -59,6 +60,8 @@ func newDevCmd(g *globals, s streams) *cobra.Command {
 	fl.StringVar(&f.listen, "gateway-listen", "127.0.0.1:8080", "the gateway's agent address")
 	fl.StringVar(&f.adminListen, "gateway-admin-listen", "127.0.0.1:9090", "the gateway's admin address (approvals, metrics)")
 	fl.StringArrayVar(&f.upstreams, "upstream", nil, "SERVER=URL: where the policy's tool server SERVER really is (repeatable)")
+	fl.StringVar(&f.console.listen, "console-listen", "127.0.0.1:8090", "the operator console's address (\"\" for none)")
+	fl.StringVar(&f.console.lab, "lab", "", "a folder agops migrate wrote, for the console's lab page")
 	fl.BoolVar(&f.demoModel, "demo-model", false, "answer model calls with a built-in stand-in (no language model: it calls each tool once, then reports)")
 	return cmd
 }
@@ -91,6 +94,15 @@ func (f *devFlags) run(ctx context.Context, g *globals, s streams) error {
 		return err
 	}
 	defer srv.Stop()
+	person := envOr("USER", "admin")
+	if gateway.ValidIdentity(person) != nil { // $USER may hold anything
+		person = "admin"
+	}
+	if f.console.listen != "" {
+		if err := f.console.prepare(f.state, person); err != nil {
+			return fmt.Errorf("console: %w", err)
+		}
+	}
 	gwCtx, stopGateway := context.WithCancel(ctx)
 	defer stopGateway()
 	gwErr, gwURL, err := f.startGateway(gwCtx, g, s, tokens, upstreams)
@@ -115,14 +127,26 @@ func (f *devFlags) run(ctx context.Context, g *globals, s streams) error {
 		return err
 	}
 	defer w.Stop()
+	consoleErr, consoleURL := (<-chan error)(nil), ""
+	if f.console.listen != "" {
+		if consoleErr, consoleURL, err = f.console.start(gwCtx, g.logger(s.err), f.state, f.adminListen, f.policy,
+			person, c); err != nil {
+			return fmt.Errorf("console: %w", err)
+		}
+	}
 	fmt.Fprintf(s.err, "agops: dev ready — Temporal %s, gateway %s (admin http://%s, approver token in %s), state %s\n",
 		srv.HostPort(), gwURL, f.adminListen, filepath.Join(f.state, "admin-tokens"), f.state)
+	if consoleURL != "" {
+		fmt.Fprintf(s.err, "agops: console %s  (a sign-in link for you, valid once)\n", consoleURL)
+	}
 	fmt.Fprintf(s.err, "agops: try: agops run examples/ai-lab/team.yaml --input \"...\"\n")
 	select {
 	case <-ctx.Done():
 		return nil
 	case err := <-gwErr:
 		return fmt.Errorf("gateway: %w", err)
+	case err := <-consoleErr:
+		return fmt.Errorf("console: %w", err)
 	}
 }
 

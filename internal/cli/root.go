@@ -124,6 +124,7 @@ func newRoot(s streams) *cobra.Command {
 		newRunsCmd(g, s),
 		newWorkerCmd(g, s),
 		newDevCmd(g, s),
+		newConsoleCmd(g, s),
 		newClusterCmd(g, s),
 		newStandInCmd(g, s),
 		newTrafficCmd(g, s),

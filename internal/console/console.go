@@ -63,6 +63,9 @@ type Server struct {
 	mux      *http.ServeMux
 	secure   bool
 	approvals *approvalSource
+	policy    *policySource
+	audit     *auditSource
+	lab       *labSource
 }
 
 // New checks the options and builds the console.
@@ -90,7 +93,9 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{o: o, log: log, sessions: newSessions(o.Now), pages: pages, secure: secure,
-		approvals: &approvalSource{gw: o.Gateway, temporal: o.Temporal, now: o.Now}}
+		approvals: &approvalSource{gw: o.Gateway, temporal: o.Temporal, now: o.Now},
+		policy:    &policySource{path: o.PolicyFile}, audit: &auditSource{path: o.AuditLog, key: o.AuditKey},
+		lab: &labSource{dir: o.Lab}}
 	s.routes()
 	return s, nil
 }
@@ -230,10 +235,10 @@ func parsePages() (map[string]*template.Template, error) {
 	pages := map[string]*template.Template{}
 	for _, n := range names {
 		base := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
-		if base == "layout" {
+		if base == "layout" || strings.HasPrefix(base, "_") { // the layout and partials go with every page
 			continue
 		}
-		t, err := template.New(base).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", n)
+		t, err := template.New(base).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/_*.html", n)
 		if err != nil {
 			return nil, fmt.Errorf("console: template %s: %w", n, err)
 		}
