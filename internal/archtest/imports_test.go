@@ -64,6 +64,7 @@ var rules = []struct {
 	{"internal/audit", []string{module + "/internal/policy", module + "/internal/gateway", "k8s.io/"}, "the audit log knows records, not who writes them"},
 	{"internal/site", []string{"github.com/compose-spec/", module + "/internal/plan", module + "/internal/compose", module + "/internal/migrate"}, "the site plan reads the model and the cluster's Spec, not the migration's inputs"},
 	{"internal/gateway", []string{module + "/internal/plan", module + "/internal/render", module + "/internal/migrate", "github.com/compose-spec/"}, "the gateway runs in the cluster; it knows nothing of the migration"},
+	{"internal/telemetry", []string{module + "/internal/"}, "tracing setup knows the OTel SDK and the OTEL_* variables, not the packages it traces"},
 	{"internal/configscan", []string{module + "/internal/", "k8s.io/", "sigs.k8s.io/", "github.com/compose-spec/"}, "the address scanner reads strings, not the documents they come from"},
 	{"internal/standin", []string{"github.com/compose-spec/", module + "/internal/compose", module + "/internal/plan", module + "/internal/migrate", module + "/internal/rehearse", module + "/internal/testbed"},
 		"the stand-in reads rendered manifests and runs in the cluster: it knows nothing of the migration, and rehearse uses it, not the other way round"},

@@ -48,7 +48,7 @@ func newDevCmd(g *globals, s streams) *cobra.Command {
 			if f.policy == "" {
 				return usageError{errors.New("--policy is required: the gateway decides every tool call by it")}
 			}
-			return f.run(cmd.Context(), g, s)
+			return withTracing(cmd.Context(), "agops-dev", func(ctx context.Context) error { return f.run(ctx, g, s) })
 		},
 	}
 	f.addActivities(cmd)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -42,7 +43,7 @@ func newGatewayCmd(g *globals, s streams) *cobra.Command {
 					fmt.Fprintf(s.err, "agops: gateway serving agents on %s, admin on %s\n", proxy, admin)
 				}
 			}
-			return gateway.Run(cmd.Context(), f.o)
+			return withTracing(cmd.Context(), "agops-gateway", func(ctx context.Context) error { return gateway.Run(ctx, f.o) })
 		},
 	}
 	fl := cmd.Flags()

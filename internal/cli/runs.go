@@ -12,11 +12,13 @@ import (
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 
 	"github.com/agops/agops/internal/agent"
 	"github.com/agops/agops/internal/agent/runs"
 	"github.com/agops/agops/internal/devserver"
 	"github.com/agops/agops/internal/team"
+	"github.com/agops/agops/internal/telemetry"
 )
 
 // temporalFlags say where Temporal is.
@@ -34,7 +36,12 @@ func (f *temporalFlags) add(cmd *cobra.Command) {
 }
 
 func (f *temporalFlags) dial(ctx context.Context) (client.Client, error) {
-	c, err := client.DialContext(ctx, client.Options{HostPort: f.address, Namespace: f.namespace, Logger: devserver.QuietLogger()})
+	ti, err := telemetry.TemporalClientInterceptor() // a run started here begins its trace (docs/telemetry.md)
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.DialContext(ctx, client.Options{HostPort: f.address, Namespace: f.namespace, Logger: devserver.QuietLogger(),
+		Interceptors: []interceptor.ClientInterceptor{ti}})
 	if err != nil {
 		return nil, fmt.Errorf("reaching Temporal at %s (is `agops dev` running?): %w", f.address, err)
 	}
@@ -99,6 +106,11 @@ func newRunCmd(g *globals, s streams) *cobra.Command {
 			if tm.CheckInput(input) != nil { // before reaching Temporal
 				return usageError{fmt.Errorf("team %s needs --input: %s", tm.Name, tm.Input.Description)}
 			}
+			stopTracing, err := startTracing(cmd.Context(), "agops-run")
+			if err != nil {
+				return err
+			}
+			defer stopTracing()
 			c, err := f.dial(cmd.Context())
 			if err != nil {
 				return err

@@ -107,30 +107,35 @@ func newWorkerCmd(g *globals, s streams) *cobra.Command {
 			"as you like; a run moves to another worker when one dies.",
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			acts, err := f.activities("")
-			if err != nil {
-				return err
-			}
-			if store, ok := acts.Store.(io.Closer); ok {
-				defer store.Close()
-			}
-			c, err := f.dial(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			w := worker.New(c, acts, worker.Options{TaskQueue: f.queue, MaxConcurrentActivities: f.concurrency})
-			if err := w.Start(); err != nil {
-				return fmt.Errorf("starting the worker: %w", err)
-			}
-			if !g.quiet {
-				fmt.Fprintf(s.err, "agops: worker polling %s on %s (namespace %s)\n", f.queue, f.address, f.namespace)
-			}
-			<-cmd.Context().Done()
-			w.Stop()
-			return nil
+			return withTracing(cmd.Context(), "agops-worker", func(ctx context.Context) error { return f.serve(ctx, g, s) })
 		},
 	}
 	f.add(cmd)
 	return cmd
+}
+
+// serve polls for work until ctx ends.
+func (f *workerFlags) serve(ctx context.Context, g *globals, s streams) error {
+	acts, err := f.activities("")
+	if err != nil {
+		return err
+	}
+	if store, ok := acts.Store.(io.Closer); ok {
+		defer store.Close()
+	}
+	c, err := f.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	w := worker.New(c, acts, worker.Options{TaskQueue: f.queue, MaxConcurrentActivities: f.concurrency})
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("starting the worker: %w", err)
+	}
+	if !g.quiet {
+		fmt.Fprintf(s.err, "agops: worker polling %s on %s (namespace %s)\n", f.queue, f.address, f.namespace)
+	}
+	<-ctx.Done()
+	w.Stop()
+	return nil
 }

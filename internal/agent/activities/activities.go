@@ -127,7 +127,9 @@ func (a *Activities) ModelCall(ctx context.Context, in agent.ModelCallInput) (ag
 	}
 	var resp llm.Response
 	err = withHeartbeat(ctx, func(ctx context.Context) error {
+		ctx, span := startChat(ctx, in.Model)
 		resp, err = a.models(in.Model).Chat(ctx, req)
+		endChat(span, resp, err)
 		return err
 	})
 	if err != nil {
@@ -175,8 +177,10 @@ func (a *Activities) ToolCall(ctx context.Context, in agent.ToolCallInput) (agen
 	key := fmt.Sprintf("%s/%s/%s", info.WorkflowExecution.ID, info.WorkflowExecution.RunID, info.ActivityID)
 	var out Outcome
 	err := withHeartbeat(ctx, func(ctx context.Context) error {
+		ctx, span := startToolCall(ctx, in.Server, in.Tool)
 		var err error
 		out, err = a.Tools.Call(ctx, in.Server, in.Tool, args, key)
+		endToolCall(span, out, err)
 		return err
 	})
 	if err != nil {

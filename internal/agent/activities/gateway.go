@@ -68,6 +68,7 @@ func (h headers) RoundTrip(r *http.Request) (*http.Response, error) {
 	for k, v := range h.set {
 		r.Header.Set(k, v)
 	}
+	injectTrace(r.Context(), r.Header)
 	return h.next.RoundTrip(r)
 }
 

@@ -7,12 +7,14 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/agops/agops/internal/agent"
 	"github.com/agops/agops/internal/agent/activities"
 	"github.com/agops/agops/internal/agent/workflows"
+	"github.com/agops/agops/internal/telemetry"
 )
 
 // Options tune a worker.
@@ -37,11 +39,17 @@ func New(c client.Client, acts *activities.Activities, o Options) worker.Worker 
 	if o.StickyTimeout == 0 {
 		o.StickyTimeout = 2 * time.Second
 	}
-	w := worker.New(c, o.TaskQueue, worker.Options{
+	wo := worker.Options{
 		MaxConcurrentActivityExecutionSize: o.MaxConcurrentActivities,
 		Identity:                           o.Identity,
 		StickyScheduleToStartTimeout:       o.StickyTimeout,
-	})
+	}
+	// Every workflow and activity is a span of its run's trace (docs/telemetry.md); nothing is made while no
+	// TracerProvider is installed. The interceptor is never refused: its constructor has no failure of its own.
+	if ti, err := telemetry.TemporalInterceptor(); err == nil {
+		wo.Interceptors = []interceptor.WorkerInterceptor{ti}
+	}
+	w := worker.New(c, o.TaskQueue, wo)
 	Register(w, acts)
 	return w
 }
