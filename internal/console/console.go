@@ -56,12 +56,12 @@ type Options struct {
 
 // Server serves the console.
 type Server struct {
-	o        Options
-	log      *slog.Logger
-	sessions *sessions
-	pages    map[string]*template.Template
-	mux      *http.ServeMux
-	secure   bool
+	o         Options
+	log       *slog.Logger
+	sessions  *sessions
+	pages     map[string]*template.Template
+	mux       *http.ServeMux
+	secure    bool
 	approvals *approvalSource
 	policy    *policySource
 	audit     *auditSource
