@@ -184,6 +184,7 @@ func serveConsole(ctx context.Context, addr string, srv *console.Server, ready f
 type devConsole struct {
 	listen string
 	lab    string
+	users  string
 	token  string
 }
 
@@ -209,8 +210,16 @@ func (d *devConsole) start(ctx context.Context, log *slog.Logger, state, adminLi
 	if err != nil {
 		return nil, "", err
 	}
+	var signIns []console.TokenSignIn
+	if d.users != "" {
+		u, err := console.NewStaticUsers(d.users)
+		if err != nil {
+			return nil, "", err
+		}
+		signIns = append(signIns, u)
+	}
 	audit := state + "/audit.jsonl"
-	srv, err := console.New(console.Options{Gateway: &gateway.AdminClient{BaseURL: "http://" + adminListen, Token: tok},
+	srv, err := console.New(console.Options{SignIns: signIns, Gateway: &gateway.AdminClient{BaseURL: "http://" + adminListen, Token: tok},
 		Temporal: c, Namespace: devserver.DefaultNamespace, AuditLog: audit, AuditKey: audit + ".pub", PolicyFile: policy,
 		Lab: d.lab, OneTime: once, Logger: log})
 	if err != nil {

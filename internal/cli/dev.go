@@ -62,6 +62,7 @@ func newDevCmd(g *globals, s streams) *cobra.Command {
 	fl.StringArrayVar(&f.upstreams, "upstream", nil, "SERVER=URL: where the policy's tool server SERVER really is (repeatable)")
 	fl.StringVar(&f.console.listen, "console-listen", "127.0.0.1:8090", "the operator console's address (\"\" for none)")
 	fl.StringVar(&f.console.lab, "lab", "", "a folder agops migrate wrote, for the console's lab page")
+	fl.StringVar(&f.console.users, "console-users", "", "more people who sign in to the console: lines of \"TOKEN IDENTITY viewer|approver\"")
 	fl.BoolVar(&f.demoModel, "demo-model", false, "answer model calls with a built-in stand-in (no language model: it calls each tool once, then reports)")
 	return cmd
 }

@@ -126,8 +126,9 @@ func (s *Server) routes() {
 	s.mux = m
 }
 
-// headers sets what every answer carries: no caching, no framing, no referrer (a sign-in link's token must not
-// leak to another site), and a content policy that allows only the console's own scripts and styles.
+// headers sets what every answer carries: no caching, no framing, a referrer for the console's own pages only (a
+// sign-in link's token must not leak to another site; "no-referrer" would also make browsers send "Origin: null"
+// with the console's own forms), and a content policy that allows only the console's own scripts and styles.
 func (s *Server) headers(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
@@ -135,7 +136,7 @@ func (s *Server) headers(h http.Handler) http.Handler {
 			"object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("X-Frame-Options", "DENY")
-		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("Referrer-Policy", "same-origin")
 		if !strings.HasPrefix(r.URL.Path, "/static/") {
 			hd.Set("Cache-Control", "no-store")
 		}
