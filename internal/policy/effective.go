@@ -86,6 +86,19 @@ func (p *Policy) TeamsOf(agent string) []string {
 	return nil
 }
 
+// Limits are the agent's limits once its own replaced its team's one by one; false for an agent the policy does not
+// name.
+func (p *Policy) Limits(agent string) (Limits, bool) {
+	if p == nil {
+		return Limits{}, false
+	}
+	s, ok := p.subjects[agent]
+	if !ok {
+		return Limits{}, false
+	}
+	return s.limits, true
+}
+
 // Effective computes the agent's effective policy. It fails with ErrUnknownAgent for an agent the policy does not
 // name. An aggregate server is not listed: calls through it are judged as calls to its members, which are.
 func (p *Policy) Effective(agent string) (Effective, error) {
