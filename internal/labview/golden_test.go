@@ -56,3 +56,14 @@ func wellFormed(t testing.TB, svg []byte) {
 		}
 	}
 }
+
+// BenchmarkLoad measures Load of the example (kustomize build of the ha overlay, the reachability matrix) and its SVG.
+func BenchmarkLoad(b *testing.B) {
+	for b.Loop() {
+		lab, err := Load(example)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = lab.SVG()
+	}
+}
