@@ -78,6 +78,9 @@ func (p *painter) layout() {
 	bottom := top + outsideH
 	if p.outside {
 		p.outBox = box{x: x + (colW-boxW)/2, y: top + tierHead, w: boxW, h: outsideH, col: 0}
+		if p.lab.Collapsed {
+			p.outBox.h = max(outsideH, p.slotsH())
+		}
 		bottom = p.outBox.y + p.outBox.h
 		col, x = 1, x+colW+gapW
 	}
@@ -98,6 +101,9 @@ func (p *painter) layout() {
 			y += rowH
 		}
 		tb.h = max(y-top+10, tierHead+boxH)
+		if p.lab.Collapsed { // room for a slot per column on each side (see slot)
+			tb.h = max(tb.h, p.slotsH())
+		}
 		p.tierBox[t.Namespace] = tb
 		bottom = max(bottom, tb.y+tb.h)
 		col, x = col+1, x+colW+gapW
@@ -112,8 +118,8 @@ func (p *painter) paint() []byte {
 		p.width, p.height, p.width, p.height)
 	fmt.Fprintf(&b, "<title>%s</title>\n", esc("the lab: "+p.lab.Project))
 	b.WriteString(`<defs>` +
-		`<marker id="arrow-inner" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" fill="` + colInner + `"/></marker>` +
-		`<marker id="arrow-outside" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" fill="` + colOutside + `"/></marker>` +
+		`<marker id="arrow-inner" viewBox="0 0 10 10" refX="10" refY="5" markerUnits="userSpaceOnUse" markerWidth="9" markerHeight="9" orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" fill="` + colInner + `"/></marker>` +
+		`<marker id="arrow-outside" viewBox="0 0 10 10" refX="10" refY="5" markerUnits="userSpaceOnUse" markerWidth="9" markerHeight="9" orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" fill="` + colOutside + `"/></marker>` +
 		"</defs>\n")
 	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="#ffffff"/>`+"\n", p.width, p.height)
 	p.title(&b)
@@ -162,21 +168,6 @@ func (p *painter) tiers(b *bytes.Buffer) {
 		if p.lab.Collapsed {
 			p.list(b, t, tb)
 		}
-	}
-}
-
-// list names a collapsed tier's workloads, one per line.
-func (p *painter) list(b *bytes.Buffer, t Tier, tb box) {
-	y := tb.y + tierHead + 12
-	for i, w := range t.Workloads {
-		if i >= maxListed {
-			fmt.Fprintf(b, `<text x="%d" y="%d" font-size="11" fill="%s">%s</text>`+"\n",
-				tb.x+12, y, colMuted, esc(fmt.Sprintf("… and %d more", p.hiddenBy[t.Namespace])))
-			return
-		}
-		fmt.Fprintf(b, `<text x="%d" y="%d" font-size="11" fill="%s">%s</text>`+"\n",
-			tb.x+12, y, colText, esc(fit(w.Name+" · "+w.Kind, 36)))
-		y += listRowH
 	}
 }
 
@@ -339,39 +330,6 @@ func (p *painter) entryLabels(b *bytes.Buffer, e *entry) {
 		fmt.Fprintf(b, `<text x="%d" y="%d" font-size="10" text-anchor="%s" fill="%s" stroke="#ffffff" stroke-width="3" paint-order="stroke">%s</text>`+"\n",
 			e.at.x+dx, y, anchorText, e.color, esc(fit(l, 30)))
 	}
-}
-
-// tierEdges draws one arrow per pair of tiers, labelled with the number of connections.
-func (p *painter) tierEdges(b *bytes.Buffer) {
-	for _, tl := range p.lab.TierLinks {
-		fb, ok1 := p.tierOrOutside(tl.From)
-		tb, ok2 := p.tierOrOutside(tl.To)
-		if !ok1 || !ok2 {
-			continue
-		}
-		fb.h, tb.h = min(fb.h, 80), min(tb.h, 80) // leave and enter near the tiers' headings
-		a, z := route(fb, tb)
-		color, marker := colInner, "arrow-inner"
-		if tl.From == Outside || tl.To == Outside {
-			color, marker = colOutside, "arrow-outside"
-		}
-		width := 1.5 + min(float64(tl.Count)/10, 4)
-		label := fmt.Sprintf("%d connection", tl.Count)
-		if tl.Count != 1 {
-			label += "s"
-		}
-		fmt.Fprintf(b, `<path d="%s" fill="none" stroke="%s" stroke-opacity="0.6" stroke-width="%.1f" marker-end="url(#%s)"><title>%s</title></path>`+"\n",
-			curve(a, z), color, width, marker, esc(tl.From+" → "+tl.To+": "+label))
-		p.entryLabels(b, &entry{at: z, labels: []string{label}, color: color})
-	}
-}
-
-func (p *painter) tierOrOutside(ns string) (box, bool) {
-	if ns == Outside {
-		return p.outBox, p.outside
-	}
-	b, ok := p.tierBox[ns]
-	return b, ok
 }
 
 // fit shortens s to n runes with an ellipsis.
