@@ -37,7 +37,10 @@ type ServerAccess struct {
 	Access []Access
 }
 
-// Access is the outcome of calling one granted tool, pattern or route.
+// Access is the outcome of calling one granted tool, pattern or route. For a pattern or a route, the verdict is
+// that of a call named by the pattern itself: a fleet rule that names only some of the tools a pattern covers shows
+// as an entry of its own when it names them exactly (ServerAccess.Access), not when it names them by a pattern or
+// by a narrower route; Decide (and Explain) judge such calls one by one.
 type Access struct {
 	Tool         string // MCP: a tool name or pattern
 	Method, Path string // HTTP: a route (method or *, path pattern)
