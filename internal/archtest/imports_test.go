@@ -68,6 +68,8 @@ var rules = []struct {
 	{"internal/configscan", []string{module + "/internal/", "k8s.io/", "sigs.k8s.io/", "github.com/compose-spec/"}, "the address scanner reads strings, not the documents they come from"},
 	{"internal/standin", []string{"github.com/compose-spec/", module + "/internal/compose", module + "/internal/plan", module + "/internal/migrate", module + "/internal/rehearse", module + "/internal/testbed"},
 		"the stand-in reads rendered manifests and runs in the cluster: it knows nothing of the migration, and rehearse uses it, not the other way round"},
+	{"internal/labview", []string{"github.com/compose-spec/", module + "/internal/compose", module + "/internal/plan", module + "/internal/migrate", module + "/internal/render"},
+		"the lab's picture reads what a migration wrote (report.json, manifests), never the Compose project or the rules"},
 }
 
 func TestImportRules(t *testing.T) {
@@ -91,6 +93,14 @@ func TestImportRules(t *testing.T) {
 			for _, d := range p.Deps {
 				if d == module+"/internal/mcptest" {
 					t.Errorf("%s depends on internal/mcptest, which only tests may use", rel)
+				}
+			}
+		}
+		// Headless Chromium (internal/browsertest, chromedp) is for tests only: nothing agops ships depends on it.
+		if !strings.HasPrefix(rel, "internal/browsertest") {
+			for _, d := range p.Deps {
+				if d == module+"/internal/browsertest" || strings.HasPrefix(d, "github.com/chromedp/") {
+					t.Errorf("%s depends on %s, which only tests may use", rel, d)
 				}
 			}
 		}

@@ -4,7 +4,8 @@
 // New installs Debian's chromium package when it is missing (as internal/apt does for containerd), starts one
 // browser with a private profile per call, and stops it when the test ends. Every page's console errors and uncaught
 // JavaScript exceptions fail the test unless AllowConsoleErrors is given. Screenshot writes a full-page PNG to the
-// test's temporary folder and, when AGOPS_SCREENSHOTS names a folder, there too.
+// test's temporary folder and, when AGOPS_SCREENSHOTS names a folder (a relative one is taken from the module's
+// root: AGOPS_SCREENSHOTS=docs/console), there too.
 package browsertest
 
 import (
@@ -138,6 +139,8 @@ func Get[T any](b *Browser, action chromedp.Action[T]) T {
 
 // Screenshot writes a full-page PNG of the tab to name.png in the test's temporary folder, and to
 // $AGOPS_SCREENSHOTS/name.png when that variable is set, and returns the first path. name is a file name, not a path.
+// A relative AGOPS_SCREENSHOTS is taken from the module's root (where go.mod is), not from the package's folder
+// that go test runs in: AGOPS_SCREENSHOTS=docs/console writes to the repository's docs/console.
 func (b *Browser) Screenshot(name string) string {
 	b.t.Helper()
 	if name == "" || name != filepath.Base(name) || strings.HasPrefix(name, ".") {
@@ -152,6 +155,10 @@ func (b *Browser) Screenshot(name string) string {
 		b.t.Fatal(err)
 	}
 	if dir := os.Getenv(ScreenshotsEnv); dir != "" {
+		dir, err := screenshotsDir(dir)
+		if err != nil {
+			b.t.Fatalf("%s: %v", ScreenshotsEnv, err)
+		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			b.t.Fatalf("%s: %v", ScreenshotsEnv, err)
 		}
@@ -160,6 +167,25 @@ func (b *Browser) Screenshot(name string) string {
 		}
 	}
 	return path
+}
+
+// screenshotsDir resolves a relative folder against the root of the module the test runs in.
+func screenshotsDir(dir string) (string, error) {
+	if filepath.IsAbs(dir) {
+		return dir, nil
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for root := wd; ; root = filepath.Dir(root) {
+		if _, err := os.Stat(filepath.Join(root, "go.mod")); err == nil {
+			return filepath.Join(root, dir), nil
+		}
+		if filepath.Dir(root) == root {
+			return "", fmt.Errorf("%q is relative and no go.mod is above %s", dir, wd)
+		}
+	}
 }
 
 // ConsoleErrors returns the console errors and uncaught exceptions the tab has seen so far, in order.

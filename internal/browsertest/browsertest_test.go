@@ -40,6 +40,21 @@ func serve(t *testing.T) *httptest.Server {
 	return srv
 }
 
+func TestScreenshotsDirFromModuleRoot(t *testing.T) {
+	t.Parallel()
+	got, err := screenshotsDir("docs/console")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := filepath.Abs(filepath.Join("..", "..", "docs", "console"))
+	if got != want {
+		t.Errorf("docs/console resolves to %s, want %s (from the module's root)", got, want)
+	}
+	if got, _ := screenshotsDir("/tmp/shots"); got != "/tmp/shots" {
+		t.Errorf("an absolute folder changed to %s", got)
+	}
+}
+
 func TestClickFetchAndScreenshot(t *testing.T) {
 	srv := serve(t)
 	shots := t.TempDir()

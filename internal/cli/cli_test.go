@@ -168,6 +168,7 @@ func TestUsageErrors(t *testing.T) {
 		{"bad --overlay", []string{"migrate", "-f", file, "--format", "yaml", "--overlay", "prod"}, `--overlay must be ha or single-node, not "prod"`},
 		{"positional argument", []string{"migrate", "-f", file, "-o", out, "extra"}, "accepts 0 arg(s)"},
 		{"flag without value", []string{"migrate", "-f", file, "-o"}, "flag needs an argument"},
+		{"bad --otel-endpoint", []string{"migrate", "-f", file, "-o", out, "--otel-endpoint", "collector:4317"}, `--otel-endpoint "collector:4317": want the collector's OTLP/HTTP URL`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

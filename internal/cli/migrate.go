@@ -52,6 +52,7 @@ func (f *loadFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&f.plan.NoGateway, "no-gateway", false, "leave tool servers reachable directly, without the agops gateway")
 	fl.BoolVar(&f.plan.WithTemporal, "with-temporal", false, "add Temporal ("+plan.TemporalImage+") on the project's PostgreSQL when the project has none, for its agent workers")
 	fl.StringArrayVar(&f.plan.AllowedRegistries, "allowed-registry", nil, "registry host the ai-lab admission guard also accepts images from (repeatable; the project's own registries always are)")
+	fl.StringVar(&f.plan.OTLPEndpoint, "otel-endpoint", "", "OpenTelemetry collector's OTLP/HTTP URL (e.g. http://otel-collector.observability:4318): the agops gateways and workers export traces there (docs/telemetry.md)")
 	fl.StringVar(&f.plan.ClusterDomain, "cluster-domain", f.plan.ClusterDomain, "DNS domain of Services, used by names that cross tiers")
 }
 
@@ -80,6 +81,9 @@ func (f *loadFlags) options(s streams) (migrate.Options, error) {
 		}
 	}
 	if err := plan.CheckPublishedOptions(f.plan); err != nil {
+		return o, usageError{err}
+	}
+	if err := plan.CheckTelemetryOptions(f.plan); err != nil {
 		return o, usageError{err}
 	}
 	if f.policy != "" {

@@ -53,6 +53,9 @@ type Options struct {
 	PolicyYAML []byte
 	// WithTemporal adds a Temporal server on the project's PostgreSQL when the project has none (--with-temporal).
 	WithTemporal bool
+	// OTLPEndpoint is the OpenTelemetry collector's OTLP/HTTP URL (--otel-endpoint): the agops gateways and workers
+	// export their traces there (docs/telemetry.md). Empty: no export.
+	OTLPEndpoint string
 }
 
 // The postures.
@@ -128,6 +131,7 @@ var rules = []rule{
 	{"temporal-access", (*planner).ruleTemporalAccess},
 	{"governance", (*planner).ruleGovernance},
 	{"agent-wiring", (*planner).ruleAgentWiring},
+	{"telemetry", (*planner).ruleTelemetry},
 	{"pod-security", (*planner).rulePodSecurity},
 	{"admission", (*planner).ruleAdmission},
 	{"quotas", (*planner).ruleQuotas},
@@ -218,6 +222,9 @@ func newPlanner(p *compose.Project, o Options) (*planner, error) {
 	}
 	var errs []error
 	if err := CheckPublishedOptions(o); err != nil {
+		errs = append(errs, err)
+	}
+	if err := CheckTelemetryOptions(o); err != nil {
 		errs = append(errs, err)
 	}
 	for name, s := range p.Services {

@@ -37,7 +37,10 @@ type ServerAccess struct {
 	Access []Access
 }
 
-// Access is the outcome of calling one granted tool, pattern or route.
+// Access is the outcome of calling one granted tool, pattern or route. For a pattern or a route, the verdict is
+// that of a call named by the pattern itself: a fleet rule that names only some of the tools a pattern covers shows
+// as an entry of its own when it names them exactly (ServerAccess.Access), not when it names them by a pattern or
+// by a narrower route; Decide (and Explain) judge such calls one by one.
 type Access struct {
 	Tool         string // MCP: a tool name or pattern
 	Method, Path string // HTTP: a route (method or *, path pattern)
@@ -84,6 +87,19 @@ func (p *Policy) TeamsOf(agent string) []string {
 		return []string{s.team}
 	}
 	return nil
+}
+
+// Limits are the agent's limits once its own replaced its team's one by one; false for an agent the policy does not
+// name.
+func (p *Policy) Limits(agent string) (Limits, bool) {
+	if p == nil {
+		return Limits{}, false
+	}
+	s, ok := p.subjects[agent]
+	if !ok {
+		return Limits{}, false
+	}
+	return s.limits, true
 }
 
 // Effective computes the agent's effective policy. It fails with ErrUnknownAgent for an agent the policy does not

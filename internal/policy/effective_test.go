@@ -192,7 +192,7 @@ func TestEffective(t *testing.T) {
 			if !slices.Equal(e.Teams, tc.teams) || !slices.Equal(tc.p.TeamsOf(tc.agent), tc.teams) {
 				t.Errorf("teams %v, TeamsOf %v, want %v", e.Teams, tc.p.TeamsOf(tc.agent), tc.teams)
 			}
-			if e.Limits != tc.limits {
+			if l, ok := tc.p.Limits(tc.agent); e.Limits != tc.limits || l != tc.limits || !ok {
 				t.Errorf("limits %+v, want %+v", e.Limits, tc.limits)
 			}
 			var g []string
@@ -239,6 +239,9 @@ func TestEffectiveUnknownAgent(t *testing.T) {
 	p := mustLoad(t, "testdata/valid-fleet.yaml")
 	if _, err := p.Effective("nobody/here"); !errors.Is(err, ErrUnknownAgent) {
 		t.Errorf("err %v, want ErrUnknownAgent", err)
+	}
+	if _, ok := p.Limits("nobody/here"); ok {
+		t.Error("Limits of an unknown agent")
 	}
 	if got := p.TeamsOf("nobody/here"); got != nil {
 		t.Errorf("TeamsOf unknown: %v", got)

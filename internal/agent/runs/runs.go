@@ -1,6 +1,6 @@
-// Package runs is the client side of durable agent runs: start a team run, follow it, list, show, approve and
-// cancel runs. It talks to Temporal only (and, for approvals the gateway holds, to the gateway's admin API); the
-// CLI verbs `agops run` and `agops runs` are thin wrappers around it.
+// Package runs is the client side of durable agent runs: start a team run, follow it, list, show, approve and cancel
+// runs, and read one run's timeline from its histories (timeline.go). It talks to Temporal only (and, for approvals the
+// gateway holds, to the gateway's admin API); the CLI verbs `agops run` and `agops runs` are thin wrappers around it.
 package runs
 
 import (
