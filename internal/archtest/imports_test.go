@@ -70,6 +70,11 @@ var rules = []struct {
 		"the stand-in reads rendered manifests and runs in the cluster: it knows nothing of the migration, and rehearse uses it, not the other way round"},
 	{"internal/labview", []string{"github.com/compose-spec/", module + "/internal/compose", module + "/internal/plan", module + "/internal/migrate", module + "/internal/render"},
 		"the lab's picture reads what a migration wrote (report.json, manifests), never the Compose project or the rules"},
+	{"internal/console", []string{"github.com/compose-spec/", module + "/internal/compose", module + "/internal/plan", module + "/internal/migrate",
+		module + "/internal/render", module + "/internal/testbed", module + "/internal/devserver", module + "/internal/agent/activities",
+		module + "/internal/agent/workflows"},
+		"the console reads the gateway, audit, runs, policy and the lab through their APIs; it runs no part of them"},
+	{"internal/mask", []string{module + "/internal/"}, "masking judges values, not where they come from"},
 }
 
 func TestImportRules(t *testing.T) {
