@@ -132,7 +132,7 @@ func (f *devFlags) run(ctx context.Context, g *globals, s streams) error {
 	if f.console.listen != "" {
 		if consoleErr, consoleURL, err = f.console.start(gwCtx, g.logger(s.err), f.state, f.adminListen, f.policy,
 			person, c); err != nil {
-			return fmt.Errorf("console: %w", err)
+			return fmt.Errorf("%w (--console-listen ADDR serves it elsewhere, \"\" not at all)", err)
 		}
 	}
 	fmt.Fprintf(s.err, "agops: dev ready — Temporal %s, gateway %s (admin http://%s, approver token in %s), state %s\n",

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -226,18 +227,31 @@ func checkPorts(host string, base int) error {
 	return nil
 }
 
-// FreeBase finds a base port with PortsUsed free ports after it, for tests and for --port 0.
+// FreeBase finds a base port with PortsUsed free ports after it, for tests and for --port 0. It picks at random
+// below the kernel's range of ephemeral ports: a range inside it can be taken, between this check and the server's
+// start, by any outgoing connection on the machine, and the server then fails to start.
 func FreeBase() (int, error) {
+	lo, hi := belowEphemeral()
 	for range 50 {
-		p, err := netutil.FreePort()
-		if err != nil {
-			return 0, err
-		}
-		if p+PortsUsed < 65535 && checkPorts("127.0.0.1", p) == nil {
+		p := lo + rand.IntN(hi-lo)
+		if checkPorts("127.0.0.1", p) == nil {
 			return p, nil
 		}
 	}
 	return 0, errors.New("devserver: no range of free ports found")
+}
+
+// belowEphemeral returns the ports to choose bases from: from 10000 to the start of the kernel's ephemeral range
+// (ip_local_port_range; 32768 when it cannot be read), less PortsUsed.
+func belowEphemeral() (lo, hi int) {
+	lo, hi = 10000, 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		var from, to int
+		if _, err := fmt.Sscan(string(b), &from, &to); err == nil && from > lo+1000 {
+			hi = from
+		}
+	}
+	return lo, hi - PortsUsed
 }
 
 // waitReady polls the frontend until it answers a health check.

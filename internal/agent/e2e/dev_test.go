@@ -29,7 +29,7 @@ func TestDevKilledMidRun(t *testing.T) {
 	}
 	gw, admin := freeAddr(t), freeAddr(t)
 	args := []string{"dev", "--state", state, "--port", strconv.Itoa(port), "--policy", filepath.Join(l.dir, "policy.yaml"),
-		"--agent", workerAgent, "--gateway-listen", gw, "--gateway-admin-listen", admin, "--model", "*=" + l.model.URL()}
+		"--agent", workerAgent, "--gateway-listen", gw, "--gateway-admin-listen", admin, "--console-listen", freeAddr(t), "--model", "*=" + l.model.URL()}
 	dev := startAgops(t, "dev-1", args...)
 	dev.waitLog("dev ready", 2*time.Minute)
 	c, err := client.Dial(client.Options{HostPort: "127.0.0.1:" + strconv.Itoa(port), Logger: devserver.QuietLogger()})

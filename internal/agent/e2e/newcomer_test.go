@@ -32,7 +32,7 @@ func TestNewcomerRunsTheExampleTeam(t *testing.T) {
 	admin := freeAddr(t)
 	dev := startAgops(t, "dev", "dev", "--state", state, "--port", strconv.Itoa(port),
 		"--policy", filepath.Join(root, "examples", "ai-lab", "policy.yaml"), "--upstream", "mcp-tools="+everything.URL,
-		"--demo-model", "--gateway-listen", freeAddr(t), "--gateway-admin-listen", admin)
+		"--demo-model", "--gateway-listen", freeAddr(t), "--gateway-admin-listen", admin, "--console-listen", freeAddr(t))
 	dev.waitLog("dev ready", 2*time.Minute)
 
 	run := startAgops(t, "run", "run", filepath.Join(root, "examples", "ai-lab", "team.yaml"),
