@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,6 +41,7 @@ type consoleFlags struct {
 	oidc         console.OIDC
 	oidcSecret   string
 	noTemporal   bool
+	replicas     []string
 }
 
 func newConsoleCmd(g *globals, s streams) *cobra.Command {
@@ -64,7 +66,8 @@ func newConsoleCmd(g *globals, s streams) *cobra.Command {
 	fl.StringVar(&f.tokenFile, "token-file", "", "file whose first line is the console's token at the gateway (an identity console:NAME in its approver tokens)")
 	fl.StringVar(&f.temporalUI, "temporal-ui", "", "base URL of Temporal's web UI, for links from runs")
 	fl.BoolVar(&f.noTemporal, "no-temporal", false, "no runs page (no Temporal to reach)")
-	fl.StringVar(&f.auditLog, "audit-log", "", "the gateway's audit log (read only)")
+	fl.StringVar(&f.auditLog, "audit-log", "", "the gateway's audit log file (read only), when the console can read it")
+	fl.StringArrayVar(&f.replicas, "gateway-replica", nil, "NAME=URL: a gateway replica's admin address, whose own audit log the console reads (repeatable; default: --gateway-admin, when no --audit-log)")
 	fl.StringVar(&f.auditKey, "audit-key", "", "public key (.pub) the audit checkpoints are signed with")
 	fl.StringVar(&f.policy, "policy", "", "the fleet policy the gateway enforces")
 	fl.StringVar(&f.lab, "lab", "", "a folder agops migrate wrote, for the lab's map and report")
@@ -91,6 +94,19 @@ func (f *consoleFlags) run(ctx context.Context, g *globals, s streams) error {
 			return usageError{fmt.Errorf("--token-file: the console's token at the gateway: %w", err)}
 		}
 		o.Gateway = &gateway.AdminClient{BaseURL: f.gatewayAdmin, Token: tok}
+		replicas, err := pairs("--gateway-replica", f.replicas, nil)
+		if err != nil {
+			return err
+		}
+		for _, name := range sortedNames(replicas) {
+			o.AuditReplicas = append(o.AuditReplicas, console.AuditReplica{Name: name,
+				Client: &gateway.AdminClient{BaseURL: replicas[name], Token: tok}})
+		}
+		if len(o.AuditReplicas) == 0 && f.auditLog == "" {
+			o.AuditReplicas = []console.AuditReplica{{Name: "gateway", Client: o.Gateway}}
+		}
+	} else if len(f.replicas) > 0 {
+		return usageError{errors.New("--gateway-replica needs --gateway-admin and --token-file")}
 	}
 	if err := f.signIns(ctx, &o); err != nil {
 		return err
@@ -234,4 +250,13 @@ func (d *devConsole) start(ctx context.Context, log *slog.Logger, state, adminLi
 	case err := <-errc:
 		return nil, "", err
 	}
+}
+
+func sortedNames(m map[string]string) []string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	return names
 }

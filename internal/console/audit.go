@@ -1,56 +1,23 @@
 package console
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
-	"sync"
 	"time"
 
-	"golang.org/x/mod/sumdb/note"
-
 	"github.com/agops/agops/internal/audit"
+	"github.com/agops/agops/internal/gateway"
 )
-
-// auditSource opens the gateway's audit log for reading once, and keeps the reader: each query reads only what
-// was appended since the last.
-type auditSource struct {
-	path, key string
-
-	mu sync.Mutex
-	r  *audit.Reader
-}
-
-func (a *auditSource) reader() (*audit.Reader, error) {
-	if a.path == "" {
-		return nil, errors.New("no audit log given (agops console --audit-log FILE)")
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.r != nil {
-		return a.r, nil
-	}
-	var v note.Verifier
-	if a.key != "" {
-		var err error
-		if v, err = audit.LoadVerifier(a.key); err != nil {
-			return nil, err
-		}
-	}
-	r, err := audit.OpenReader(a.path, v)
-	if err != nil {
-		return nil, err
-	}
-	a.r = r
-	return r, nil
-}
 
 // auditFilter is the audit page's form.
 type auditFilter struct {
 	Agent, Server, Tool, Decision, Rule, Event string
 	Since, Until                               string // datetime-local values, UTC
+	Log                                        string // which log (a replica's), "" for the first
 	Before                                     uint64
 }
 
@@ -58,7 +25,7 @@ const formTime = "2006-01-02T15:04"
 
 func filterOf(q url.Values) (auditFilter, audit.Query, error) {
 	f := auditFilter{Agent: q.Get("agent"), Server: q.Get("server"), Tool: q.Get("tool"), Decision: q.Get("decision"),
-		Rule: q.Get("rule"), Event: q.Get("event"), Since: q.Get("since"), Until: q.Get("until")}
+		Rule: q.Get("rule"), Event: q.Get("event"), Since: q.Get("since"), Until: q.Get("until"), Log: q.Get("log")}
 	aq := audit.Query{Caller: f.Agent, Server: f.Server, Tool: f.Tool, Decision: f.Decision, Rule: f.Rule, Event: f.Event}
 	var errs []error
 	for _, t := range []struct {
@@ -89,7 +56,7 @@ func filterOf(q url.Values) (auditFilter, audit.Query, error) {
 func (f auditFilter) query(before uint64) string {
 	q := url.Values{}
 	for k, v := range map[string]string{"agent": f.Agent, "server": f.Server, "tool": f.Tool, "decision": f.Decision,
-		"rule": f.Rule, "event": f.Event, "since": f.Since, "until": f.Until} {
+		"rule": f.Rule, "event": f.Event, "since": f.Since, "until": f.Until, "log": f.Log} {
 		if v != "" {
 			q.Set(k, v)
 		}
@@ -102,9 +69,11 @@ func (f auditFilter) query(before uint64) string {
 
 type auditView struct {
 	Filter   auditFilter
-	Page     audit.Page
-	Older    string // query string of the next page, "" on the last
-	Export   string // query string of the export
+	Page     gateway.AuditPage
+	Logs     []string // the logs to choose from, when there are several
+	Log      string   // the one shown
+	Older    string   // query string of the next page, "" on the last
+	Export   string   // query string of the export
 	Err      string
 	Decision []string
 	Events   []string
@@ -119,6 +88,9 @@ func (s *Server) auditRoutes(m *http.ServeMux) {
 func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, ss *session) {
 	v := auditView{Decision: []string{"allow", "deny", "replay", "approval", "approved", "rejected", "expired"},
 		Events: []string{"decision", "result", "approval"}}
+	if len(s.audit.names) > 1 {
+		v.Logs = s.audit.names
+	}
 	f, q, err := filterOf(r.URL.Query())
 	v.Filter = f
 	if err != nil {
@@ -127,9 +99,10 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, ss *session) 
 		s.render(w, r, ss, "audit", "Audit", v)
 		return
 	}
-	rd, err := s.audit.reader()
+	i, b, err := s.audit.pick(r)
 	if err == nil {
-		v.Page, err = rd.Query(q)
+		v.Log = s.audit.names[i]
+		v.Page, err = b.page(r, q)
 	}
 	if err != nil {
 		v.Err = err.Error()
@@ -143,25 +116,26 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, ss *session) 
 
 type callView struct {
 	ID        string
+	Log       string
 	Decisions []audit.Entry
 	Results   []audit.Entry
 	Approvals []audit.Entry
-	Verified  audit.Verified
+	Chain     gateway.AuditChain
 	Err       string
 }
 
 // auditCall shows one call's records: its decision and its result side by side, and its approval's records.
 func (s *Server) auditCall(w http.ResponseWriter, r *http.Request, ss *session) {
-	v := callView{ID: r.PathValue("id")}
-	rd, err := s.audit.reader()
-	var p audit.Page
+	v := callView{ID: r.PathValue("id"), Log: r.URL.Query().Get("log")}
+	var p gateway.AuditPage
+	_, b, err := s.audit.pick(r)
 	if err == nil {
-		p, err = rd.Request(v.ID)
+		p, err = b.call(r, v.ID)
 	}
 	if err != nil {
 		v.Err = err.Error()
 	}
-	v.Verified = p.Verified
+	v.Chain = p.Chain
 	for _, e := range p.Entries {
 		switch e.Record.Event {
 		case "decision":
@@ -182,37 +156,29 @@ func (s *Server) auditCall(w http.ResponseWriter, r *http.Request, ss *session) 
 // auditExport downloads the records between the filter's times as `agops audit export` writes them: JSON lines
 // with the proof that ties them to the log's latest signed checkpoint, which `agops audit verify-export` checks.
 // A proof covers a contiguous range, so every record between the times is in it, whatever the other filters say.
+// The export is made whole before a byte is sent: a failure is an error, never half a file.
 func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, ss *session) {
 	_, q, err := filterOf(r.URL.Query())
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	rd, err := s.audit.reader()
+	i, b, err := s.audit.pick(r)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		http.Error(w, err.Error(), http.StatusNotFound)
 		return
 	}
-	if _, err := rd.Query(audit.Query{Limit: 1}); err != nil { // refresh
-		http.Error(w, err.Error(), http.StatusServiceUnavailable)
-		return
-	}
-	ver := rd.Verified()
-	if ver.Checkpoint == nil {
-		http.Error(w, "no signed checkpoint matches the log yet: nothing can be exported with a proof (give --audit-key)", http.StatusConflict)
-		return
-	}
-	from, to, ok := rd.SeqRange(q.Since, q.Until)
-	to = min(to, ver.Checkpoint.Size)
-	if !ok || from > to {
-		http.Error(w, "no record signed by a checkpoint lies between those times", http.StatusNotFound)
+	var buf bytes.Buffer
+	if err := b.export(r, &buf, q.Since, q.Until); err != nil {
+		var ae *gateway.AdminError
+		if errors.As(err, &ae) {
+			err = errors.New(ae.Message)
+		}
+		http.Error(w, "nothing exported: "+err.Error(), http.StatusConflict)
 		return
 	}
 	w.Header().Set("Content-Type", "application/jsonl")
-	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="audit-%d-%d.jsonl"`, from, to))
-	if err := rd.Export(w, from, to); err != nil {
-		s.log.Error("console: audit export", "person", ss.person.Name, "err", err)
-		return
-	}
-	s.log.Info("console: audit exported", "person", ss.person.Name, "from", from, "to", to)
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="audit-%d.jsonl"`, s.o.Now().Unix()))
+	_, _ = w.Write(buf.Bytes())
+	s.log.Info("console: audit exported", "person", ss.person.Name, "log", s.audit.names[i], "bytes", buf.Len())
 }

@@ -38,6 +38,9 @@ type Options struct {
 	// signed with, for the chain's anchoring and for exports with their proof.
 	AuditLog string
 	AuditKey string
+	// AuditReplicas are gateway replicas whose own logs the console reads through their admin listeners (a
+	// console in the cluster: each replica keeps its own log and chain), shown after AuditLog.
+	AuditReplicas []AuditReplica
 	// PolicyFile is the fleet policy the gateway enforces (reread when it changes).
 	PolicyFile string
 	// Lab is a folder `agops migrate` wrote (report.json, manifests).
@@ -64,7 +67,7 @@ type Server struct {
 	secure    bool
 	approvals *approvalSource
 	policy    *policySource
-	audit     *auditSource
+	audit     auditSources
 	lab       *labSource
 }
 
@@ -94,7 +97,7 @@ func New(o Options) (*Server, error) {
 	}
 	s := &Server{o: o, log: log, sessions: newSessions(o.Now), pages: pages, secure: secure,
 		approvals: &approvalSource{gw: o.Gateway, temporal: o.Temporal, now: o.Now},
-		policy:    &policySource{path: o.PolicyFile}, audit: &auditSource{path: o.AuditLog, key: o.AuditKey},
+		policy:    &policySource{path: o.PolicyFile}, audit: newAuditSources(o),
 		lab: &labSource{dir: o.Lab}}
 	s.routes()
 	return s, nil

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/agops/agops/internal/audit"
 )
 
@@ -212,10 +214,13 @@ func TestTamperedLogFlagged(t *testing.T) {
 	}
 }
 
-// TestAuditExportVerifies: the export of a time range is JSON lines with a proof that audit.VerifyExport accepts.
+// TestAuditExportVerifies: the export of a time range is JSON lines with a proof that audit.VerifyExport accepts,
+// read from the log file and, the same, through the gateway's admin listener.
 func TestAuditExportVerifies(t *testing.T) {
 	t.Parallel()
-	st := newStack(t)
+	st := newStack(t, func(o *Options) {
+		o.AuditReplicas = []AuditReplica{{Name: "gateway", Client: o.Gateway}}
+	})
 	for range 3 {
 		if err := <-st.callAsync("echo", map[string]any{"message": "hello"}); err != nil {
 			t.Fatal(err)
@@ -227,9 +232,16 @@ func TestAuditExportVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, log := range []string{"audit log", "gateway"} {
+		exportVerifies(t, b, v, "/audit/export?log="+url.QueryEscape(log))
+	}
+}
+
+func exportVerifies(t *testing.T, b *browser, v note.Verifier, path string) {
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		code, body := b.get("/audit/export")
+		code, body := b.get(path)
 		if code == http.StatusOK {
 			got, err := audit.VerifyExport(strings.NewReader(body), v)
 			if err != nil {

@@ -62,7 +62,7 @@ func TestTwoReplicas(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = l.Close() })
-		g, err := gateway.New(gateway.Options{Policy: pol, Authenticator: agents, AdminAuthenticator: admins, Audit: l,
+		g, err := gateway.New(gateway.Options{Policy: pol, Authenticator: agents, AdminAuthenticator: admins, Audit: l, AuditLogPath: logPath,
 			ApprovalDir: filepath.Join(dir, fmt.Sprintf("approvals-%d", i)), Peers: peersOf(i), PeerToken: replicasToken,
 			WitnessDir: filepath.Join(dir, fmt.Sprintf("witness-%d", i))})
 		if err != nil {
@@ -77,8 +77,9 @@ func TestTwoReplicas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st.srv, err = New(Options{Gateway: &gateway.AdminClient{BaseURL: reps[0].admin.URL, Token: consoleToken},
-		SignIns: []TokenSignIn{su}})
+	client := func(i int) *gateway.AdminClient { return &gateway.AdminClient{BaseURL: reps[i].admin.URL, Token: consoleToken} }
+	st.srv, err = New(Options{Gateway: client(0), SignIns: []TokenSignIn{su},
+		AuditReplicas: []AuditReplica{{Name: "gateway-0", Client: client(0)}, {Name: "gateway-1", Client: client(1)}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,5 +106,32 @@ func TestTwoReplicas(t *testing.T) {
 	}
 	if !strings.Contains(string(data), "approved by alice via console:test: via A") {
 		t.Errorf("replica B's audit:\n%s", data)
+	}
+	// Each replica's log, read through its admin listener: B's has the call and the decision, A's neither.
+	_, page := alice.get("/audit?log=gateway-1&decision=approved")
+	if !strings.Contains(page, "approved by alice via console:test: via A") || !strings.Contains(page, "Chain verified") ||
+		!strings.Contains(page, `href="/audit?log=gateway-0"`) {
+		t.Errorf("replica B's log in the console:\n%s", page)
+	}
+	if _, page := alice.get("/audit?log=gateway-0"); strings.Contains(page, "held-on-b") || strings.Contains(page, "approved by") {
+		t.Errorf("replica A's log shows B's records:\n%s", page)
+	}
+	rid := regexpFind(t, page, `/audit/call/(rq_[^"?]+)`)
+	if _, call := alice.get("/audit/call/" + rid + "?log=gateway-1"); !strings.Contains(call, `id="result"`) || !strings.Contains(call, "approved by alice") {
+		t.Errorf("the call's records from replica B:\n%s", call)
+	}
+	if code, _ := alice.get("/audit?log=gateway-9"); code != http.StatusOK {
+		t.Errorf("an unknown log: %d", code)
+	}
+	// The admin listener's audit routes authenticate.
+	for _, path := range []string{"/audit/records", "/audit/export"} {
+		resp, err := http.Get(reps[1].admin.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s without a token: %d", path, resp.StatusCode)
+		}
 	}
 }

@@ -133,6 +133,38 @@ func (e *AdminError) Error() string {
 	return fmt.Sprintf("gateway: %d %s: %s", e.Status, http.StatusText(e.Status), e.Message)
 }
 
+// stream GETs path and copies a successful answer's body to w.
+func (c *AdminClient) stream(ctx context.Context, path string, w io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(c.BaseURL, "/")+path, nil)
+	if err != nil {
+		return fmt.Errorf("gateway admin address %q: %w", c.BaseURL, err)
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = &http.Client{}
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("reaching the gateway: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(raw, &e) != nil || e.Error == "" {
+			e.Error = strings.TrimSpace(string(raw))
+		}
+		return &AdminError{Status: resp.StatusCode, Message: e.Error, body: raw}
+	}
+	_, err = io.Copy(w, resp.Body)
+	return err
+}
+
 func (c *AdminClient) do(ctx context.Context, method, path string, body []byte, into any) error {
 	var rd io.Reader
 	if body != nil {

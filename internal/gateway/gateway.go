@@ -16,6 +16,7 @@ import (
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/agops/agops/internal/audit"
 	"github.com/agops/agops/internal/policy"
@@ -103,6 +104,12 @@ type Options struct {
 	// TracerProvider makes the spans of every request on the agents' listener (docs/telemetry.md); nil: otel's
 	// global one, which does nothing until telemetry.Setup installs one.
 	TracerProvider trace.TracerProvider
+	// AuditLogPath is the file Audit writes, served read only on the admin listener (GET /audit/records, GET
+	// /audit/export) to people and consoles; "" serves none. AuditVerifier (nil: none) checks the signed
+	// checkpoints at AuditCheckpointPath (default AuditLogPath + ".checkpoint").
+	AuditLogPath        string
+	AuditVerifier       note.Verifier
+	AuditCheckpointPath string
 }
 
 // Gateway is the governing proxy. Its handlers are safe for concurrent use.
@@ -124,6 +131,7 @@ type Gateway struct {
 	peerAuth    Authenticator // nil: no replica is accepted on the admin listener
 	gate        *agentGate
 	witness     *witness // nil without Options.WitnessDir
+	auditReader *auditReader
 	limitFlood  *authFlood
 	metrics     *metrics
 	auditFailed atomic.Bool
@@ -191,6 +199,7 @@ func New(o Options) (*Gateway, error) {
 		return nil, err
 	}
 	g.approvals = store
+	g.auditReader = &auditReader{path: o.AuditLogPath, checkpoint: o.AuditCheckpointPath, verifier: o.AuditVerifier}
 	if o.WitnessDir != "" {
 		if err := os.MkdirAll(o.WitnessDir, 0o700); err != nil {
 			return nil, fmt.Errorf("gateway: witness folder: %w", err)
@@ -390,5 +399,7 @@ func (g *Gateway) AdminHandler() http.Handler {
 	mux.HandleFunc("GET /keys/{name}", g.serveKey)
 	mux.HandleFunc("POST /audit/checkpoints", g.serveWitnessPost)
 	mux.HandleFunc("GET /audit/checkpoints", g.serveWitnessList)
+	mux.HandleFunc("GET /audit/records", g.serveAuditRecords)
+	mux.HandleFunc("GET /audit/export", g.serveAuditExport)
 	return mux
 }

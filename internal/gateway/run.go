@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -108,7 +109,14 @@ func Run(ctx context.Context, o RunOptions) error {
 		return err
 	}
 	defer alog.Close()
+	var verifier note.Verifier
+	if o.AuditKey != "" {
+		if verifier, err = audit.LoadVerifier(audit.PubPath(o.AuditKey)); err != nil {
+			return err
+		}
+	}
 	opts := Options{Policy: p, Authenticator: auth, AdminAuthenticator: admins, PeerToken: peerToken, Audit: alog,
+		AuditLogPath: o.AuditLog, AuditVerifier: verifier, AuditCheckpointPath: cmp.Or(o.AuditCheckpoint, o.AuditLog+".checkpoint"),
 		ApprovalDir: o.ApprovalDir, Logger: log, Peers: peers, WitnessDir: cmp.Or(o.WitnessDir, o.AuditLog+".witness"),
 		IdempotencyDir: cmp.Or(o.IdempotencyDir, o.AuditLog+".keys"), HostRoutes: o.HostRoutes, Upstreams: o.Upstreams}
 	g, err := New(opts)
