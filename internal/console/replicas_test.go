@@ -77,7 +77,9 @@ func TestTwoReplicas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := func(i int) *gateway.AdminClient { return &gateway.AdminClient{BaseURL: reps[i].admin.URL, Token: consoleToken} }
+	client := func(i int) *gateway.AdminClient {
+		return &gateway.AdminClient{BaseURL: reps[i].admin.URL, Token: consoleToken}
+	}
 	st.srv, err = New(Options{Gateway: client(0), SignIns: []TokenSignIn{su},
 		AuditReplicas: []AuditReplica{{Name: "gateway-0", Client: client(0)}, {Name: "gateway-1", Client: client(1)}}})
 	if err != nil {

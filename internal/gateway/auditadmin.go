@@ -236,5 +236,3 @@ func (c *AdminClient) AuditExport(ctx context.Context, w io.Writer, since, until
 	q := AuditQueryValues(audit.Query{Since: since, Until: until})
 	return c.stream(ctx, "/audit/export?"+q.Encode(), w)
 }
-
-
