@@ -274,3 +274,32 @@ func mustURL(s string) *url.URL {
 	u, _ := url.Parse(s)
 	return u
 }
+
+// TestAgentTextIsEscaped: what an agent chooses — a tool's name, arguments — reaches the pages as text, never as
+// markup: a name built to run a script in an approver's browser is shown escaped.
+func TestAgentTextIsEscaped(t *testing.T) {
+	t.Parallel()
+	st := newStack(t)
+	const evil = `<img src=x onerror=alert(1)>`
+	if err := <-st.callAsync(evil, map[string]any{"x": `</pre><script>alert(2)</script>`}); err == nil {
+		t.Fatal("the gateway let an unknown tool through")
+	}
+	done := st.callAsync("read_file", map[string]any{"path": `</pre><script>alert(3)</script>`})
+	b := st.browser()
+	b.signIn(aliceToken)
+	id := b.waitHeld(1)[0]
+	for _, path := range []string{"/audit", "/approvals"} {
+		_, page := b.get(path)
+		for _, bad := range []string{"<img src=x", "<script>alert"} {
+			if strings.Contains(page, bad) {
+				t.Errorf("%s carries the agent's markup %q", path, bad)
+			}
+		}
+	}
+	_, page := b.get("/audit")
+	if !strings.Contains(page, "&lt;img src=x onerror=alert(1)&gt;") {
+		t.Errorf("the audit page does not show the tool's name as text:\n%s", page)
+	}
+	b.post("/approvals/"+id, url.Values{"csrf": {b.csrf()}, "decision": {"reject"}}, nil)
+	<-done
+}
