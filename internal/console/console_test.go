@@ -303,3 +303,22 @@ func TestAgentTextIsEscaped(t *testing.T) {
 	b.post("/approvals/"+id, url.Values{"csrf": {b.csrf()}, "decision": {"reject"}}, nil)
 	<-done
 }
+
+// TestPolicyPage: an agent's effective policy — each granted tool's verdict and origin, its limits as one line — and
+// today's use, counted by the gateway.
+func TestPolicyPage(t *testing.T) {
+	t.Parallel()
+	st := newStack(t)
+	if err := <-st.callAsync("echo", map[string]any{"message": "hi"}); err != nil {
+		t.Fatal(err)
+	}
+	b := st.browser()
+	b.signIn(victorToken)
+	_, page := b.get("/policy")
+	for _, want := range []string{`id="agent-lab/worker"`, "echo", "allowed", "read_file", "approval (within 2m0s)",
+		`<dd class="limits">1000 calls/day</dd>`, "1 calls, 0 tokens"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the policy page lacks %q:\n%s", want, page)
+		}
+	}
+}
