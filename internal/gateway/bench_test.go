@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -86,8 +88,9 @@ func BenchmarkProxy(b *testing.B) {
 
 // BenchmarkGatewayLoad measures the gateway with the real audit log (fsync'ed, group commit) on a temporary file:
 //   - fixed-rate: 1,000 calls at 500 calls/s, direct and through the gateway, reporting p50 and p99;
-//   - max: b.RunParallel with 64 concurrent callers, reporting calls/s: direct, through the gateway to the real
-//     server, and through the gateway to a canned upstream with the real audit and with a no-op one.
+//   - max: b.RunParallel with 64 concurrent callers, reporting calls/s and p50 and p99: direct, through the gateway
+//     to the real server, and through the gateway to a canned upstream with the real audit (with and without an
+//     Idempotency-Key) and with a no-op one.
 //
 // go test ./internal/gateway -run XXX -bench GatewayLoad -benchtime 1x
 func BenchmarkGatewayLoad(b *testing.B) {
@@ -97,18 +100,23 @@ func BenchmarkGatewayLoad(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer alog.Close()
-	gw, err := New(Options{Policy: newPolicy(up.URL), Authenticator: writeTokens(b), AdminAuthenticator: writeApprovers(b), Audit: alog, ApprovalDir: b.TempDir()})
+	gw, err := New(Options{Policy: newPolicy(up.URL), Authenticator: writeTokens(b), AdminAuthenticator: writeApprovers(b), Audit: alog,
+		ApprovalDir: b.TempDir(), MaxRequestsPerMinute: 1 << 30, MaxConcurrentPerAgent: 1 << 10})
 	if err != nil {
 		b.Fatal(err)
 	}
 	srv := httptest.NewServer(gw.Handler())
 	defer srv.Close()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128, MaxConnsPerHost: 128}}
-	post := func(url string) error {
+	var keys atomic.Int64
+	post := func(url string, keyed bool) error {
 		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(echoCall))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Accept", "application/json, text/event-stream")
 		req.Header.Set("Authorization", "Bearer "+tokenA)
+		if keyed {
+			req.Header.Set(HeaderIdempotencyKey, fmt.Sprintf("bench-%d", keys.Add(1)))
+		}
 		resp, err := client.Do(req)
 		if err != nil {
 			return err
@@ -129,7 +137,7 @@ func BenchmarkGatewayLoad(b *testing.B) {
 				for range calls {
 					<-tick.C
 					start := time.Now()
-					if err := post(target.url); err != nil {
+					if err := post(target.url, false); err != nil {
 						b.Fatal(err)
 					}
 					lat = append(lat, time.Since(start))
@@ -153,34 +161,53 @@ func BenchmarkGatewayLoad(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer alog2.Close()
-	gw2, err := New(Options{Policy: newPolicy(canned.URL), Authenticator: writeTokens(b), AdminAuthenticator: writeApprovers(b), Audit: alog2, ApprovalDir: b.TempDir()})
+	gw2, err := New(Options{Policy: newPolicy(canned.URL), Authenticator: writeTokens(b), AdminAuthenticator: writeApprovers(b), Audit: alog2,
+		ApprovalDir: b.TempDir(), IdempotencyDir: b.TempDir(), MaxRequestsPerMinute: 1 << 30, MaxConcurrentPerAgent: 1 << 10})
 	if err != nil {
 		b.Fatal(err)
 	}
 	srv2 := httptest.NewServer(gw2.Handler())
 	defer srv2.Close()
 	// The same with a no-op audit: the cost of everything but the two durable records per call.
-	gw3, err := New(Options{Policy: newPolicy(canned.URL), Authenticator: writeTokens(b), AdminAuthenticator: writeApprovers(b), Audit: noopAudit{}, ApprovalDir: b.TempDir()})
+	gw3, err := New(Options{Policy: newPolicy(canned.URL), Authenticator: writeTokens(b), AdminAuthenticator: writeApprovers(b), Audit: noopAudit{},
+		ApprovalDir: b.TempDir(), MaxRequestsPerMinute: 1 << 30, MaxConcurrentPerAgent: 1 << 10})
 	if err != nil {
 		b.Fatal(err)
 	}
 	srv3 := httptest.NewServer(gw3.Handler())
 	defer srv3.Close()
-	for _, target := range []struct{ name, url string }{{"max/direct", up.URL}, {"max/gateway-audited", srv.URL + "/mcp/tools"},
-		{"max/gateway-audited-canned-upstream", srv2.URL + "/mcp/tools"},
-		{"max/gateway-noop-audit-canned-upstream", srv3.URL + "/mcp/tools"}} {
+	// Keyed: each call with its own Idempotency-Key, so that the key store writes its entry twice a call.
+	for _, target := range []struct {
+		name, url string
+		keyed     bool
+	}{{"max/direct", up.URL, false}, {"max/gateway-audited", srv.URL + "/mcp/tools", false},
+		{"max/gateway-audited-canned-upstream", srv2.URL + "/mcp/tools", false},
+		{"max/gateway-audited-keyed-canned-upstream", srv2.URL + "/mcp/tools", true},
+		{"max/gateway-noop-audit-canned-upstream", srv3.URL + "/mcp/tools", false}} {
 		b.Run(target.name, func(b *testing.B) {
 			b.SetParallelism(32) // 64 callers on 2 cores
+			b.ReportAllocs()     // of the whole process: callers, gateway and upstream
+			var mu sync.Mutex
+			var lat []time.Duration
 			start := time.Now()
 			b.RunParallel(func(pb *testing.PB) {
+				var mine []time.Duration
 				for pb.Next() {
-					if err := post(target.url); err != nil {
+					t := time.Now()
+					if err := post(target.url, target.keyed); err != nil {
 						b.Error(err)
 						return
 					}
+					mine = append(mine, time.Since(t))
 				}
+				mu.Lock()
+				lat = append(lat, mine...)
+				mu.Unlock()
 			})
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "calls/s")
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 		})
 	}
 }

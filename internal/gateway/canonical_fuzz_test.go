@@ -5,13 +5,16 @@ import (
 	"encoding/json"
 	"reflect"
 	"testing"
+	"unicode/utf8"
 )
 
 // FuzzCanonicalize: any body is refused or canonicalised without panicking; the canonical form is JSON that means
-// the same as the input (decoded with numbers kept as written), and canonicalising it again changes nothing.
+// the same as the input (decoded with numbers kept as written), canonicalising it again changes nothing, and the
+// digest of arguments read from it (canonicalArgsDigest) is the digest of the arguments as sent (argsDigest).
 func FuzzCanonicalize(f *testing.F) {
 	for _, s := range []string{echoCall, `{"b":1,"a":[1,2,{"d":"\u00e9","c":null}]}`, `"a\ud83d\ude00b"`, `{"a":"\ud800"}`,
-		`[1e400]`, `{"a":9007199254740993}`, `{"A":1,"a":2}`, `{"a":"\u0000"}`, " {\"x\" : -0.5e-3 } ", `{"a\nb":1}`} {
+		`[1e400]`, `{"a":9007199254740993}`, `{"A":1,"a":2}`, `{"a":"\u0000"}`, " {\"x\" : -0.5e-3 } ", `{"a\nb":1}`,
+		"{\"a\":\"x\u2028y\\u2029<&>\\u007f\\b\"}"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -28,6 +31,13 @@ func FuzzCanonicalize(f *testing.F) {
 		}
 		if a, b := decodeNumbers(t, body), decodeNumbers(t, out); !reflect.DeepEqual(a, b) {
 			t.Fatalf("meaning changed: %q → %q", body, out)
+		}
+		if !utf8.Valid(body) {
+			return // parseMessage refuses such bodies before any digest
+		}
+		slow, serr := argsDigest(body)
+		if fast, ferr := canonicalArgsDigest(out); serr != nil || ferr != nil || fast != slow {
+			t.Fatalf("digest of the canonical form %q is %s (%v), of the arguments %s (%v)", out, fast, ferr, slow, serr)
 		}
 	})
 }

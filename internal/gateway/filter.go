@@ -186,6 +186,9 @@ func lookup(m map[string]json.RawMessage, path ...string) json.RawMessage {
 }
 
 func tokenCount(raw json.RawMessage) int64 {
+	if len(raw) == 0 { // absent: most results; the parsers' errors would cost four allocations
+		return 0
+	}
 	n := string(raw)
 	if i, err := strconv.ParseInt(n, 10, 64); err == nil {
 		return max(i, 0)

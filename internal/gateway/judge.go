@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -51,8 +52,10 @@ func (g *Gateway) admit(ctx context.Context, c *call) *rpcError {
 	}
 	g.metrics.call(c.c.Server, c.c.Tool, "allow")
 	traceVerdict(ctx, "allow", d.Rule, approvalID)
-	g.log.Info("call allowed", "request", c.requestID, "agent", c.c.Agent, "server", c.c.Server, "tool", c.c.Tool,
-		"method", c.c.Method, "path", c.c.Path, "rule", d.Rule, "approval", approvalID)
+	if g.log.Enabled(ctx, slog.LevelInfo) { // the arguments cost allocations even when nothing is logged
+		g.log.Info("call allowed", "request", c.requestID, "agent", c.c.Agent, "server", c.c.Server, "tool", c.c.Tool,
+			"method", c.c.Method, "path", c.c.Path, "rule", d.Rule, "approval", approvalID)
+	}
 	return nil
 }
 
@@ -141,6 +144,8 @@ func (g *Gateway) recordResult(ctx context.Context, c *call, o outcome, took tim
 	rec := c.record(g.now())
 	rec.Event, rec.Status, rec.DurationMS, rec.Tokens = "result", o.status, float64(took.Microseconds())/1000, o.tokens
 	_ = g.appendAudit(context.WithoutCancel(ctx), rec)
-	g.log.Info("call finished", "request", c.requestID, "agent", c.c.Agent, "server", c.c.Server, "tool", c.c.Tool,
-		"status", o.status, "ms", rec.DurationMS, "tokens", o.tokens)
+	if g.log.Enabled(ctx, slog.LevelInfo) {
+		g.log.Info("call finished", "request", c.requestID, "agent", c.c.Agent, "server", c.c.Server, "tool", c.c.Tool,
+			"status", o.status, "ms", rec.DurationMS, "tokens", o.tokens)
+	}
 }

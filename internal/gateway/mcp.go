@@ -156,7 +156,7 @@ func (g *Gateway) serveToolCall(w http.ResponseWriter, r *http.Request, st *poli
 		g.refuse(w, r, msg.ID, perr, tc.Name)
 		return
 	}
-	digest, err := argsDigest(tc.Args)
+	digest, err := canonicalArgsDigest(tc.Args) // msg.Params is a member of the canonical message
 	if err != nil {
 		g.refuse(w, r, msg.ID, invalidRequest("arguments are not canonical JSON"), tc.Name)
 		return
