@@ -1,10 +1,8 @@
 package console
 
 import (
-	"fmt"
 	"net/http"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -52,24 +50,6 @@ type agentPolicy struct {
 	LimitsLine string // the limits in force, as one line
 }
 
-// limitsLine writes limits as "60 calls/min · 5000 calls/day · 200000 tokens/day", or "none".
-func limitsLine(l policy.Limits) string {
-	var parts []string
-	if l.CallsPerMinute > 0 {
-		parts = append(parts, fmt.Sprintf("%d calls/min", l.CallsPerMinute))
-	}
-	if l.CallsPerDay > 0 {
-		parts = append(parts, fmt.Sprintf("%d calls/day", l.CallsPerDay))
-	}
-	if l.TokensPerDay > 0 {
-		parts = append(parts, fmt.Sprintf("%d tokens/day", l.TokensPerDay))
-	}
-	if len(parts) == 0 {
-		return "none"
-	}
-	return strings.Join(parts, " · ")
-}
-
 type policyView struct {
 	File     string
 	Name     string
@@ -111,7 +91,7 @@ func (s *Server) policyPage(w http.ResponseWriter, r *http.Request, ss *session)
 	}
 	for _, a := range p.Agents() {
 		e, err := p.Effective(a)
-		ap := agentPolicy{Effective: e, Usage: usage[a], LimitsLine: limitsLine(e.Limits)}
+		ap := agentPolicy{Effective: e, Usage: usage[a], LimitsLine: policy.LimitsText(e.Limits)}
 		if err != nil {
 			ap.Err = err.Error()
 		}

@@ -146,22 +146,32 @@ func ParseAuditQuery(v url.Values) (audit.Query, error) {
 	return q, errors.Join(errs...)
 }
 
-// serveAuditRecords serves GET /audit/records: with request=ID one call's records, else a page of the query.
-func (g *Gateway) serveAuditRecords(w http.ResponseWriter, r *http.Request) {
+// auditRequest authenticates an audit read, parses its query and opens the log; on false it has answered.
+func (g *Gateway) auditRequest(w http.ResponseWriter, r *http.Request) (audit.Query, *audit.Reader, bool) {
 	if _, ok := g.admin(w, r, humansAndPeers); !ok {
-		return
+		return audit.Query{}, nil, false
 	}
 	q, err := ParseAuditQuery(r.URL.Query())
 	if err != nil {
 		writeJSONError(w, http.StatusBadRequest, err.Error())
-		return
+		return q, nil, false
 	}
 	rd, err := g.auditReader.get()
 	if err != nil {
 		writeJSONError(w, http.StatusServiceUnavailable, err.Error())
+		return q, nil, false
+	}
+	return q, rd, true
+}
+
+// serveAuditRecords serves GET /audit/records: with request=ID one call's records, else a page of the query.
+func (g *Gateway) serveAuditRecords(w http.ResponseWriter, r *http.Request) {
+	q, rd, ok := g.auditRequest(w, r)
+	if !ok {
 		return
 	}
 	var p audit.Page
+	var err error
 	if q.RequestID != "" && r.URL.Query().Get("call") == "1" {
 		p, err = rd.Request(q.RequestID)
 	} else {
@@ -177,17 +187,8 @@ func (g *Gateway) serveAuditRecords(w http.ResponseWriter, r *http.Request) {
 // serveAuditExport serves GET /audit/export?since=&until=: the records between the times that a signed
 // checkpoint covers, in audit.Export's format.
 func (g *Gateway) serveAuditExport(w http.ResponseWriter, r *http.Request) {
-	if _, ok := g.admin(w, r, humansAndPeers); !ok {
-		return
-	}
-	q, err := ParseAuditQuery(r.URL.Query())
-	if err != nil {
-		writeJSONError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	rd, err := g.auditReader.get()
-	if err != nil {
-		writeJSONError(w, http.StatusServiceUnavailable, err.Error())
+	q, rd, ok := g.auditRequest(w, r)
+	if !ok {
 		return
 	}
 	from, to, err := ExportRange(rd, q.Since, q.Until)

@@ -52,12 +52,14 @@ func explainHeader(c *Call, kind string, s *subject) string {
 		fmt.Fprintf(&b, "call:   %s %s on HTTP server %s, %d bytes of arguments\n", c.Method, quote(c.Path), c.Server, len(c.Args))
 	}
 	if s != nil {
-		fmt.Fprintf(&b, "limits: %s\n", describeLimits(s.limits))
+		fmt.Fprintf(&b, "limits: %s\n", LimitsText(s.limits))
 	}
 	return b.String()
 }
 
-func describeLimits(l Limits) string {
+// LimitsText writes limits as "60 calls/minute, 5000 calls/day", or "none": what `agops policy explain` and the
+// console show.
+func LimitsText(l Limits) string {
 	var parts []string
 	if l.CallsPerMinute > 0 {
 		parts = append(parts, fmt.Sprintf("%d calls/minute", l.CallsPerMinute))
