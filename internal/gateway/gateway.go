@@ -324,6 +324,9 @@ func (g *Gateway) RefusePolicy(err error) {
 
 // Close flushes what the gateway holds for the audit log (the aggregate of refused unauthenticated requests).
 func (g *Gateway) Close() {
+	if g.keys != nil {
+		_ = g.keys.close()
+	}
 	g.authFlood.stop()
 	g.limitFlood.stop()
 	if n := g.aggregates.inner; n != nil {

@@ -50,8 +50,8 @@ func (g *Gateway) forwardKeyedHTTP(w http.ResponseWriter, r *http.Request, c *ca
 				"with an %s)", g.opts.MaxResponseBytes, HeaderIdempotencyKey)), c.requestID)
 		return
 	}
-	g.recordResult(r.Context(), c, httpOutcome(resp.StatusCode, nil), time.Since(start))
-	g.keyAnswered(c, nil, &HTTPAnswer{Status: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), Body: data})
+	g.recordAnswered(r.Context(), c, httpOutcome(resp.StatusCode, nil), time.Since(start), nil,
+		&HTTPAnswer{Status: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), Body: data})
 	copyHeaders(w.Header(), resp.Header)
 	w.WriteHeader(resp.StatusCode)
 	_, _ = w.Write(data)

@@ -15,8 +15,8 @@ import (
 	"time"
 )
 
-// keyFile is the on-disk form of one idempotency key: <IdempotencyDir>/<keyName>.json, replaced atomically like an
-// approval (temporary file, fsync, rename, fsync of the directory). States: started (written before the call is
+// keyFile is the on-disk form of one idempotency key: <IdempotencyDir>/<keyName>.json, replaced by a rename and made
+// durable by the store's journal (keyJournal), which groups the fsyncs of concurrent calls. States: started (written before the call is
 // forwarded) → done (the tool server's answer is kept) | unknown (the call was sent, its answer was lost). A started
 // entry whose call never left the gateway is removed. Entries are removed once past Expires.
 type keyFile struct {
@@ -48,6 +48,17 @@ const (
 	keyUnknown = "unknown"
 )
 
+// name is the name of e's file.
+func (e keyFile) name() string { return keyName(e.Agent, e.Server, e.Key) }
+
+func encodeKeyFile(e keyFile) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(e)
+	return buf.Bytes(), err
+}
+
 // fingerprint is what a key is bound to: a retry must make the same call.
 type fingerprint struct{ tool, method, path, digest string }
 
@@ -67,12 +78,14 @@ func keyName(agent, server, key string) string {
 
 // keyStore keeps the keys in a directory, and the keyed calls running in this process in memory.
 type keyStore struct {
-	dir string
-	ttl time.Duration
-	now func() time.Time
+	dir     string
+	journal *keyJournal
+	ttl     time.Duration
+	now     func() time.Time
 
 	mu      sync.Mutex
 	flights map[string]*flight // by keyName
+	started map[string]keyFile // started entries written by this process, which have no file
 	swept   time.Time
 }
 
@@ -95,7 +108,11 @@ func openKeyStore(dir string, ttl time.Duration, now func() time.Time) (*keyStor
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("idempotency store: %w", err)
 	}
-	s := &keyStore{dir: dir, ttl: ttl, now: now, flights: map[string]*flight{}}
+	j, err := openKeyJournal(dir, maxJournalBytes)
+	if err != nil {
+		return nil, err
+	}
+	s := &keyStore{dir: dir, journal: j, ttl: ttl, now: now, flights: map[string]*flight{}, started: map[string]keyFile{}}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.sweep(true); err != nil {
@@ -174,6 +191,13 @@ func (s *keyStore) waiting() int {
 
 // read returns the entry of name; an expired entry is removed and reads as absent.
 func (s *keyStore) read(name string) (keyFile, bool, error) {
+	if e, ok := s.started[name]; ok {
+		if !s.now().Before(e.Expires) {
+			delete(s.started, name)
+			return e, false, nil
+		}
+		return e, true, nil
+	}
 	var e keyFile
 	data, err := os.ReadFile(filepath.Join(s.dir, name+".json"))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -189,19 +213,42 @@ func (s *keyStore) read(name string) (keyFile, bool, error) {
 		return e, false, fmt.Errorf("idempotency key %s: %w", name, err)
 	}
 	if !s.now().Before(e.Expires) {
-		return e, false, s.remove(name)
+		return e, false, s.expire(name)
 	}
 	return e, true, nil
 }
 
-// write replaces the entry of name; only the flight of name writes it.
+// write replaces the entry of name, durably; only the flight of name writes it. A started entry is only journaled:
+// while its call runs, this process knows it from the flight, and after a crash the journal's replay writes its
+// file. A settled entry is written to its file, then journaled, so that the journal never holds a change its file
+// lacks. (Each file is created once: replacing a file by a rename makes ext4 write it out at once, which cost more
+// than the fsyncs the journal saves.)
 func (s *keyStore) write(name string, e keyFile) error {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	err := enc.Encode(e)
+	if e.name() != name {
+		return fmt.Errorf("writing idempotency key %s: the entry is another key's", name)
+	}
+	var err error
+	if e.State == keyStarted {
+		s.mu.Lock()
+		s.started[name] = e
+		s.mu.Unlock()
+	} else {
+		var data []byte
+		if data, err = encodeKeyFile(e); err == nil {
+			err = writeKeyFile(s.dir, name+".json", data)
+		}
+		if err == nil {
+			s.mu.Lock()
+			delete(s.started, name)
+			s.mu.Unlock()
+		}
+	}
+	var line []byte
 	if err == nil {
-		err = writeFileAtomic(s.dir, name+".json", ".key-*.tmp", buf.Bytes())
+		line, err = journalLine(journalEntry{Entry: &e})
+	}
+	if err == nil {
+		err = s.journal.append(line)
 	}
 	if err != nil {
 		return fmt.Errorf("writing idempotency key %s: %w", name, err)
@@ -209,16 +256,38 @@ func (s *keyStore) write(name string, e keyFile) error {
 	return nil
 }
 
+// remove frees the key name, durably: its entry is gone, also after a crash.
 func (s *keyStore) remove(name string) error {
+	s.mu.Lock()
+	delete(s.started, name)
+	s.mu.Unlock()
 	err := os.Remove(filepath.Join(s.dir, name+".json"))
-	if err == nil {
-		err = syncDir(s.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		err = nil
 	}
+	var line []byte
+	if err == nil {
+		line, err = journalLine(journalEntry{Remove: name})
+	}
+	if err == nil {
+		err = s.journal.append(line)
+	}
+	if err != nil {
+		return fmt.Errorf("removing idempotency key %s: %w", name, err)
+	}
+	return nil
+}
+
+// expire removes an expired entry. It is not journaled: an expired entry that a crash brings back expires again.
+func (s *keyStore) expire(name string) error {
+	err := os.Remove(filepath.Join(s.dir, name+".json"))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("removing idempotency key %s: %w", name, err)
 	}
 	return nil
 }
+
+func (s *keyStore) close() error { return s.journal.close() }
 
 // sweep removes expired entries, leaving alone the entries of flights, and at start the temporary files of writes a
 // crash cut short (later, they may be writes in progress); s.mu is held.

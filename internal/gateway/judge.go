@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/agops/agops/internal/audit"
@@ -37,18 +38,28 @@ func (g *Gateway) admit(ctx context.Context, c *call) *rpcError {
 	}
 	rec := c.record(g.now())
 	rec.Event, rec.Decision, rec.Rule, rec.Reason, rec.ApprovalID = "decision", "allow", d.Rule, d.Reason, approvalID
-	if err := g.appendAudit(ctx, rec); err != nil {
+	// A keyed call's started entry is made durable beside its decision record: the two wait for their group
+	// commits at once, and the call is forwarded only once both are durable.
+	var keyErr error
+	var started sync.WaitGroup
+	if c.key != nil {
+		started.Go(func() { keyErr = g.keyStarted(c) })
+	}
+	err := g.appendAudit(ctx, rec)
+	started.Wait()
+	if err != nil {
+		if c.key != nil && keyErr == nil {
+			g.keyLost(c, 0, nil) // nothing was sent: free the key
+		}
 		g.limits.release(res)
 		g.metrics.call(c.c.Server, c.c.Tool, "deny")
 		return internalDenial("audit log unavailable")
 	}
-	if c.key != nil {
-		if err := g.keyStarted(c); err != nil {
-			// Allowed, but not forwarded: the call cannot be protected from running twice.
-			g.log.Error("idempotency store", "request", c.requestID, "err", err)
-			g.limits.release(res)
-			return g.deny(ctx, c, internalDenial("idempotency store unavailable"))
-		}
+	if keyErr != nil {
+		// Allowed, but not forwarded: the call cannot be protected from running twice.
+		g.log.Error("idempotency store", "request", c.requestID, "err", keyErr)
+		g.limits.release(res)
+		return g.deny(ctx, c, internalDenial("idempotency store unavailable"))
 	}
 	g.metrics.call(c.c.Server, c.c.Tool, "allow")
 	traceVerdict(ctx, "allow", d.Rule, approvalID)
@@ -132,6 +143,19 @@ type outcome struct {
 }
 
 // recordResult audits the result of a forwarded call and counts its tokens.
+// recordAnswered records the result of call c, which its tool server answered (msg for MCP, res for plain HTTP), and
+// keeps the answer for c's key, if it has one: the two durable writes wait for their group commits at once.
+func (g *Gateway) recordAnswered(ctx context.Context, c *call, o outcome, took time.Duration, msg []byte, res *HTTPAnswer) {
+	if c.key == nil {
+		g.recordResult(ctx, c, o, took)
+		return
+	}
+	var kept sync.WaitGroup
+	kept.Go(func() { g.keyAnswered(c, msg, res) })
+	g.recordResult(ctx, c, o, took)
+	kept.Wait()
+}
+
 func (g *Gateway) recordResult(ctx context.Context, c *call, o outcome, took time.Duration) {
 	g.limits.addTokens(c.c.Agent, o.tokens, g.now())
 	g.metrics.latency.WithLabelValues(c.c.Server).Observe(took.Seconds())

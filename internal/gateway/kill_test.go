@@ -2,16 +2,20 @@ package gateway_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -52,79 +56,14 @@ func TestKillUnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes and a real MCP server")
 	}
-	server := mcptest.StartEverything(t)
-	dir := t.TempDir()
-	policyFile, tokens := filepath.Join(dir, "policy.yaml"), filepath.Join(dir, "tokens")
-	if err := os.WriteFile(policyFile, []byte(fmt.Sprintf(loadPolicy, server.URL)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(tokens, []byte(devToken+" load/agent\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	opts := gateway.RunOptions{PolicyFile: policyFile, Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0",
-		AuditLog: filepath.Join(dir, "audit.jsonl"), ApprovalDir: filepath.Join(dir, "approvals"), Auth: "static", TokensFile: tokens,
-		AdminTokensFile: filepath.Join(dir, "approvers"), CreateAdminTokens: true, AdminName: "alice"}
-
+	opts := killOptions(t)
 	child, addr := startChild(t, opts)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	var mu sync.Mutex
+	load := killUnderLoad(ctx, t, child, addr, false)
 	var succeeded []string // arguments digests of calls the agents saw succeed
-	var connectErrs []error
-	enough := make(chan struct{}) // closed once the agents have seen enough calls succeed to mean something
-	var enoughOnce sync.Once
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for g := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := mcp.NewClient(&mcp.Implementation{Name: "load", Version: "v1"}, nil)
-			s, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: "http://" + addr + "/mcp/tools", HTTPClient: clientTo(addr, devToken), MaxRetries: -1}, nil)
-			if err != nil {
-				mu.Lock()
-				connectErrs = append(connectErrs, err)
-				mu.Unlock()
-				return
-			}
-			defer s.Close()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				msg := fmt.Sprintf("m-%d-%d", g, i)
-				res, err := s.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": msg}})
-				if err != nil {
-					return // the gateway is gone
-				}
-				if !res.IsError {
-					mu.Lock()
-					succeeded = append(succeeded, digest(`{"message":"`+msg+`"}`))
-					if len(succeeded) >= minCallsBeforeKill {
-						enoughOnce.Do(func() { close(enough) })
-					}
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	// Kill once the load means something, not after a fixed time: on a busy machine the agents may need seconds
-	// to connect. A little more load after the threshold keeps calls in flight at the kill.
-	select {
-	case <-enough:
-		time.Sleep(200 * time.Millisecond)
-	case <-time.After(time.Minute):
-	}
-	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = child.Wait()
-	close(stop)
-	wg.Wait()
-	if len(succeeded) < minCallsBeforeKill {
-		t.Fatalf("only %d calls succeeded in a minute before the kill (connect errors: %v): too little load to mean anything", len(succeeded), connectErrs)
+	for _, msg := range load.succeeded {
+		succeeded = append(succeeded, digest(`{"message":"`+msg+`"}`))
 	}
 
 	sum, err := audit.VerifyFile(opts.AuditLog)
@@ -161,6 +100,207 @@ func TestKillUnderLoad(t *testing.T) {
 	}
 }
 
+// killOptions starts the real MCP reference server and returns the options of a gateway in front of it, with its
+// files in a new folder.
+func killOptions(t *testing.T) gateway.RunOptions {
+	t.Helper()
+	server := mcptest.StartEverything(t)
+	dir := t.TempDir()
+	policyFile, tokens := filepath.Join(dir, "policy.yaml"), filepath.Join(dir, "tokens")
+	if err := os.WriteFile(policyFile, []byte(fmt.Sprintf(loadPolicy, server.URL)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tokens, []byte(devToken+" load/agent\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts := gateway.RunOptions{PolicyFile: policyFile, Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0",
+		AuditLog: filepath.Join(dir, "audit.jsonl"), ApprovalDir: filepath.Join(dir, "approvals"), Auth: "static", TokensFile: tokens,
+		AdminTokensFile: filepath.Join(dir, "approvers"), CreateAdminTokens: true, AdminName: "alice"}
+	return opts
+}
+
+// killed is what the agents saw before the gateway was killed: the messages of the calls that succeeded, and of every
+// call sent.
+type killed struct{ succeeded, sent []string }
+
+// killUnderLoad runs 8 agents calling echo through the gateway at addr, each call with its own message (and, keyed,
+// an Idempotency-Key named after it), and kills the gateway with SIGKILL once enough calls succeeded.
+func killUnderLoad(ctx context.Context, t *testing.T, child *exec.Cmd, addr string, keyed bool) killed {
+	t.Helper()
+	var mu sync.Mutex
+	var k killed
+	var connectErrs []error
+	enough := make(chan struct{}) // closed once the agents have seen enough calls succeed to mean something
+	var enoughOnce sync.Once
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			hc := clientTo(addr, devToken)
+			if keyed {
+				hc.Transport = keyPerMessage{base: hc.Transport}
+			}
+			c := mcp.NewClient(&mcp.Implementation{Name: "load", Version: "v1"}, nil)
+			s, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: "http://" + addr + "/mcp/tools", HTTPClient: hc, MaxRetries: -1}, nil)
+			if err != nil {
+				mu.Lock()
+				connectErrs = append(connectErrs, err)
+				mu.Unlock()
+				return
+			}
+			defer s.Close()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				msg := fmt.Sprintf("m-%d-%d", g, i)
+				mu.Lock()
+				k.sent = append(k.sent, msg)
+				mu.Unlock()
+				res, err := s.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": msg}})
+				if err != nil {
+					return // the gateway is gone
+				}
+				if !res.IsError {
+					mu.Lock()
+					k.succeeded = append(k.succeeded, msg)
+					if len(k.succeeded) >= minCallsBeforeKill {
+						enoughOnce.Do(func() { close(enough) })
+					}
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	// Kill once the load means something, not after a fixed time: on a busy machine the agents may need seconds
+	// to connect. A little more load after the threshold keeps calls in flight at the kill.
+	select {
+	case <-enough:
+		time.Sleep(200 * time.Millisecond)
+	case <-time.After(time.Minute):
+	}
+	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = child.Wait()
+	close(stop)
+	wg.Wait()
+	if len(k.succeeded) < minCallsBeforeKill {
+		t.Fatalf("only %d calls succeeded in a minute before the kill (connect errors: %v): too little load to mean anything", len(k.succeeded), connectErrs)
+	}
+	return k
+}
+
+// keyPerMessage sends each tools/call with the Idempotency-Key "key-" + its message argument.
+type keyPerMessage struct{ base http.RoundTripper }
+
+var messageArg = regexp.MustCompile(`"method":"tools/call".*"message":"([^"]+)"`)
+
+func (k keyPerMessage) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body == nil || r.Method != http.MethodPost {
+		return k.base.RoundTrip(r)
+	}
+	body, err := io.ReadAll(r.Body)
+	r.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	r = r.Clone(r.Context())
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	if m := messageArg.FindSubmatch(body); m != nil {
+		r.Header.Set(gateway.HeaderIdempotencyKey, "key-"+string(m[1]))
+	}
+	return k.base.RoundTrip(r)
+}
+
+// TestKillUnderLoadKeyed kills the gateway with SIGKILL while agents send every call with its own Idempotency-Key,
+// then takes from the key store every entry file, as a power loss could (the files are not fsync'ed; the store's
+// journal is), restarts the gateway and retries every call that was sent: a call the agents saw succeed is given its
+// recorded answer, and no call is allowed twice — the ones the kill cut short are refused as of unknown outcome or
+// were never forwarded.
+func TestKillUnderLoadKeyed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes and a real MCP server")
+	}
+	opts := killOptions(t)
+	child, addr := startChild(t, opts)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	load := killUnderLoad(ctx, t, child, addr, true)
+	keyDir := opts.AuditLog + ".keys"
+	files, _ := filepath.Glob(filepath.Join(keyDir, "*.json"))
+	for _, f := range files {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st, err := os.Stat(filepath.Join(keyDir, "journal")); err != nil || st.Size() == 0 {
+		t.Fatalf("the key store's journal: %v %v", st, err)
+	}
+
+	child, addr = startChild(t, opts)
+	defer func() { _ = child.Process.Signal(syscall.SIGTERM); _ = child.Wait() }()
+	hc := clientTo(addr, devToken)
+	hc.Transport = keyPerMessage{base: hc.Transport}
+	c := mcp.NewClient(&mcp.Implementation{Name: "retry", Version: "v1"}, nil)
+	s, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: "http://" + addr + "/mcp/tools", HTTPClient: hc, MaxRetries: -1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	succeeded := map[string]bool{}
+	for _, msg := range load.succeeded {
+		succeeded[msg] = true
+	}
+	replayed, unknown := 0, 0
+	for _, msg := range load.sent {
+		res, err := s.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": msg}})
+		switch {
+		case err != nil && succeeded[msg]:
+			t.Errorf("retry of %s, which succeeded before the kill: %v", msg, err)
+			continue
+		case err != nil && strings.Contains(err.Error(), gateway.RuleIdempotencyUnknown):
+			unknown++
+			continue
+		case err != nil:
+			t.Fatalf("retry of %s: %v", msg, err)
+		}
+		text := ""
+		if len(res.Content) > 0 {
+			if tc, ok := res.Content[0].(*mcp.TextContent); ok {
+				text = tc.Text
+			}
+		}
+		switch {
+		case !res.IsError && strings.Contains(text, msg):
+			replayed++
+		case succeeded[msg]:
+			t.Errorf("retry of %s, which succeeded before the kill: %v %q", msg, res.IsError, text)
+		}
+	}
+	allows := map[string]int{}
+	replays := 0
+	forEachRecord(t, opts.AuditLog, func(r audit.Record) {
+		switch {
+		case r.Event == "decision" && r.Decision == "allow":
+			allows[r.IdempotencyKey]++
+		case r.Event == "decision" && r.Decision == "replay":
+			replays++
+		}
+	})
+	for key, n := range allows {
+		if n > 1 {
+			t.Errorf("%s was allowed %d times", key, n)
+		}
+	}
+	if replays < len(load.succeeded) {
+		t.Errorf("%d replays recorded, for %d calls that had succeeded", replays, len(load.succeeded))
+	}
+	t.Logf("%d calls sent, %d succeeded before the kill; after losing %d key files and restarting, %d retries were given their recorded answer and %d refused as of unknown outcome", len(load.sent), len(load.succeeded), len(files), replayed, unknown)
+}
+
 // digest is how the gateway records arguments: sha256 of their canonical JSON.
 func digest(canonical string) string {
 	h := sha256.Sum256([]byte(canonical))
@@ -170,12 +310,26 @@ func digest(canonical string) string {
 // recordsByDigest reads the allow decisions and the ok results of a log, by arguments digest.
 func recordsByDigest(t *testing.T, path string) (allowed, results map[string]bool) {
 	t.Helper()
+	allowed, results = map[string]bool{}, map[string]bool{}
+	forEachRecord(t, path, func(r audit.Record) {
+		switch {
+		case r.Event == "decision" && r.Decision == "allow":
+			allowed[r.ArgsDigest] = true
+		case r.Event == "result" && r.Status == "ok":
+			results[r.ArgsDigest] = true
+		}
+	})
+	return allowed, results
+}
+
+// forEachRecord calls fn with each whole record of the log at path.
+func forEachRecord(t *testing.T, path string, fn func(audit.Record)) {
+	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	allowed, results = map[string]bool{}, map[string]bool{}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<21)
 	for sc.Scan() {
@@ -183,14 +337,8 @@ func recordsByDigest(t *testing.T, path string) (allowed, results map[string]boo
 		if json.Unmarshal(sc.Bytes(), &r) != nil {
 			continue // the torn last line
 		}
-		switch {
-		case r.Event == "decision" && r.Decision == "allow":
-			allowed[r.ArgsDigest] = true
-		case r.Event == "result" && r.Status == "ok":
-			results[r.ArgsDigest] = true
-		}
+		fn(r)
 	}
-	return allowed, results
 }
 
 // startChild runs the gateway in a child process (this test binary) and returns it with its agents' address.

@@ -311,8 +311,7 @@ func (g *Gateway) forwardMCP(w http.ResponseWriter, r *http.Request, st *policyS
 		rl.callID = c.id
 		rl.onResult = func(o outcome, msg []byte) {
 			recorded = true
-			g.recordResult(r.Context(), c, o, time.Since(start))
-			g.keyAnswered(c, msg, nil)
+			g.recordAnswered(r.Context(), c, o, time.Since(start), msg, nil)
 		}
 	}
 	o := rl.response(w, resp)
