@@ -78,16 +78,11 @@ func TestLeadAndParallelFlows(t *testing.T) {
 	}
 	l.saveHistory(ctx, "parallel-run", id)
 
-	// Temporal's list (its visibility store) learns that a run closed a little after the run itself.
-	var list []runs.Summary
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		list, err = runs.List(ctx, l.client, 10)
-		if err != nil || len(list) != 2 {
-			t.Fatalf("runs.List = %+v, %v", list, err)
-		}
-		if list[0].State != "Running" && list[1].State != "Running" || time.Now().After(deadline) {
-			break
-		}
+	// Temporal's list (its visibility store) learns that a run closed a little after the run itself; runs.List
+	// asks for the runs it still lists as running, so Result having returned is enough.
+	list, err := runs.List(ctx, l.client, 10)
+	if err != nil || len(list) != 2 {
+		t.Fatalf("runs.List = %+v, %v", list, err)
 	}
 	for _, r := range list {
 		if r.Team != "flows" || r.State != "Completed" || r.Closed.Before(r.Started) {

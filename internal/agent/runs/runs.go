@@ -136,6 +136,22 @@ func notFound(id string, err error) error {
 	return err
 }
 
+// confirmRunning asks Temporal for run runID of s itself, which is consistent where its list may lag, and updates
+// s if the run has ended. If it cannot ask, s stays as listed.
+func confirmRunning(ctx context.Context, c client.Client, runID string, s *Summary) {
+	d, err := c.DescribeWorkflowExecution(ctx, s.ID, runID)
+	if err != nil {
+		return
+	}
+	info := d.GetWorkflowExecutionInfo()
+	if st := info.GetStatus(); st != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING && st != enumspb.WORKFLOW_EXECUTION_STATUS_UNSPECIFIED {
+		s.State = stateName(st)
+		if info.GetCloseTime() != nil {
+			s.Closed = info.GetCloseTime().AsTime()
+		}
+	}
+}
+
 // Summary is one line of List.
 type Summary struct {
 	ID      string
@@ -145,7 +161,9 @@ type Summary struct {
 	Closed  time.Time
 }
 
-// List returns the most recent runs, newest first.
+// List returns the most recent runs, newest first. Temporal's list (its visibility store) learns of a run's end a
+// little after the run itself, so a run it still lists as running is asked directly, once: a run whose Result has
+// returned is never listed as running.
 func List(ctx context.Context, c client.Client, limit int) ([]Summary, error) {
 	var out []Summary
 	var token []byte
@@ -159,6 +177,9 @@ func List(ctx context.Context, c client.Client, limit int) ([]Summary, error) {
 			s := Summary{ID: e.GetExecution().GetWorkflowId(), State: stateName(e.GetStatus()), Started: e.GetStartTime().AsTime()}
 			if e.GetCloseTime() != nil {
 				s.Closed = e.GetCloseTime().AsTime()
+			}
+			if e.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+				confirmRunning(ctx, c, e.GetExecution().GetRunId(), &s)
 			}
 			if f, ok := e.GetMemo().GetFields()["team"]; ok {
 				_ = converterDefault.FromPayload(f, &s.Team)
