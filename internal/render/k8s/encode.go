@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-
-	yaml "go.yaml.in/yaml/v2"
 )
 
 // Encode serializes an object as YAML with sorted keys, leaving out the fields the API server fills in
@@ -21,7 +19,7 @@ func Encode(obj Object) ([]byte, error) {
 
 // EncodeMap serializes the generic form of an object made by ToMap.
 func EncodeMap(m map[string]any) ([]byte, error) {
-	return yaml.Marshal(m)
+	return EncodeYAML(m)
 }
 
 // ToMap returns the generic JSON form of an object, pruned as Encode writes it. Numbers are int64 or float64.

@@ -16,7 +16,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	goyaml "go.yaml.in/yaml/v2"
 	"sigs.k8s.io/yaml"
 
 	"github.com/agops/agops/internal/render/k8s"
@@ -233,7 +232,7 @@ func encodeOps(ops []Op) ([]byte, error) {
 			list[i]["value"] = o.Value
 		}
 	}
-	return goyaml.Marshal(list)
+	return k8s.EncodeYAML(list)
 }
 
 func hasPodTemplate(o k8s.Object) bool {
