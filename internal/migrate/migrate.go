@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 
@@ -115,17 +116,8 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if o.Format == FormatYAML {
 		return res, writeStream(m, o)
 	}
-	tree, err := renderTree(m, o, rep)
-	if err != nil {
-		return res, err
-	}
-	if err := fsutil.WriteTree(o.Out, tree); err != nil {
-		return res, err
-	}
-	for name := range tree {
-		res.Files = append(res.Files, name)
-	}
-	return res, nil
+	res.Files, err = writeTree(m, o, rep)
+	return res, err
 }
 
 func strictCheck(m *model.Project) error {
@@ -175,7 +167,10 @@ func writeStream(m *model.Project, o Options) error {
 	return err
 }
 
-func renderTree(m *model.Project, o Options, rep report.Report) (map[string][]byte, error) {
+// writeTree renders the base and the overlays and writes them with the report into o.Out, file by file as they are
+// ready (a large project's tree is never held whole), replacing o.Out whole or not at all. It returns the files'
+// names.
+func writeTree(m *model.Project, o Options, rep report.Report) ([]string, error) {
 	base, err := k8s.Render(m, k8s.Options{Variant: k8s.Base, InlineSecrets: o.InlineSecrets})
 	if err != nil {
 		return nil, err
@@ -184,16 +179,7 @@ func renderTree(m *model.Project, o Options, rep report.Report) (map[string][]by
 	if err != nil {
 		return nil, err
 	}
-	tree, err := kustomize.Tree(base, ha)
-	if err != nil {
-		return nil, err
-	}
-	js, err := rep.JSON()
-	if err != nil {
-		return nil, err
-	}
-	tree["report.json"] = js
-	tree["report.md"] = rep.Markdown()
+	small := map[string][]byte{}
 	if o.RegistryMirror != "" {
 		if err := cluster.CheckMirrorPaths(m.Images()); err != nil {
 			return nil, err
@@ -202,12 +188,55 @@ func renderTree(m *model.Project, o Options, rep report.Report) (map[string][]by
 		if err != nil {
 			return nil, err
 		}
-		tree["cluster/k3s-registries.yaml"], tree["cluster/talos-registry-mirrors.yaml"] = k3s, talos
+		small["cluster/k3s-registries.yaml"], small["cluster/talos-registry-mirrors.yaml"] = k3s, talos
 	}
 	if o.InlineSecrets {
-		tree[".gitignore"] = []byte("# --inline-secrets wrote Secret values here: keep them out of version control.\nbase/secrets.yaml\n")
+		small[".gitignore"] = []byte("# --inline-secrets wrote Secret values here: keep them out of version control.\nbase/secrets.yaml\n")
 	}
-	return tree, nil
+	out, err := fsutil.Stage(o.Out, fsutil.Marker, "agops")
+	if err != nil {
+		return nil, err
+	}
+	var mu sync.Mutex
+	var names []string
+	put := func(name string, data []byte) error {
+		mu.Lock()
+		names = append(names, name)
+		mu.Unlock()
+		return out.Write(name, fsutil.File{Data: data, Mode: 0o644})
+	}
+	if err := writeFiles(put, base, ha, rep, small); err != nil {
+		out.Abort()
+		return nil, err
+	}
+	if err := out.Commit(); err != nil {
+		return nil, err
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// writeFiles puts the report, the kustomize tree and the small files.
+func writeFiles(put kustomize.Sink, base, ha []k8s.Item, rep report.Report, small map[string][]byte) error {
+	js, err := rep.JSON()
+	if err != nil {
+		return err
+	}
+	if err := put("report.json", js); err != nil {
+		return err
+	}
+	if err := put("report.md", rep.Markdown()); err != nil {
+		return err
+	}
+	if err := kustomize.Write(base, ha, put); err != nil {
+		return err
+	}
+	for _, name := range slices.Sorted(maps.Keys(small)) {
+		if err := put(name, small[name]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // sitePlan reads the cluster folder and plans the move into it.

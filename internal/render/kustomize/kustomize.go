@@ -65,66 +65,102 @@ func (o Op) MarshalJSON() ([]byte, error) {
 // Tree builds the files of base/ and the overlays, keyed by slash-separated path.
 func Tree(base, ha []k8s.Item) (map[string][]byte, error) {
 	files := map[string][]byte{}
-	baseMaps, err := writeBase(files, base)
+	var mu sync.Mutex
+	err := Write(base, ha, func(name string, data []byte) error {
+		mu.Lock()
+		defer mu.Unlock()
+		files[name] = data
+		return nil
+	})
 	if err != nil {
-		return nil, err
-	}
-	if err := putYAML(files, "overlays/single-node/kustomization.yaml", newKustomization([]string{"../../base"})); err != nil {
-		return nil, err
-	}
-	if err := writeHA(files, base, baseMaps, ha); err != nil {
 		return nil, err
 	}
 	return files, nil
 }
 
-func newKustomization(resources []string) Kustomization {
-	return Kustomization{APIVersion: "kustomize.config.k8s.io/v1beta1", Kind: "Kustomization", Resources: resources}
-}
+// Sink receives the files of a tree as they are ready, each once; it is called from several goroutines at once.
+type Sink func(name string, data []byte) error
 
-// encoded is an object as YAML, and as a generic map when the ha overlay may need to compare it.
-type encoded struct {
-	doc []byte
-	m   map[string]any
-}
-
-// writeBase writes base/ and returns the generic form of the objects that the ha rendering may change (nil for
-// the others, to keep memory low on large projects).
-func writeBase(files map[string][]byte, items []k8s.Item) ([]map[string]any, error) {
-	enc, err := parallel(len(items), func(i int) (encoded, error) {
-		m, err := k8s.ToMap(items[i].Object)
-		if err != nil {
-			return encoded{}, err
+// Write renders the files of base/ and the overlays into put, one file at a time and on every core, so that a large
+// project's tree is never held whole: each workload's objects are encoded, and compared with their ha rendering,
+// one by one.
+func Write(base, ha []k8s.Item, put Sink) error {
+	order, byFile := baseFiles(base)
+	lastInBase := map[string]int{} // object ID → index in base (the last, should two share an ID)
+	for i, it := range base {
+		lastInBase[objectID(it.Object)] = i
+	}
+	// Only objects with a pod template (and the ha-only objects) can differ between the renderings; skipping the
+	// rest halves the work. The kustomize equivalence tests check that the overlay still equals the ha stream.
+	haOf := map[int][]int{} // index in base → indexes in ha of the same object, when the ha rendering may change it
+	var extra []int         // indexes in ha of the objects only the ha rendering has
+	for j, it := range ha {
+		i, inBase := lastInBase[objectID(it.Object)]
+		switch {
+		case !inBase:
+			extra = append(extra, j)
+		case hasPodTemplate(it.Object):
+			haOf[i] = append(haOf[i], j)
 		}
-		doc, err := k8s.EncodeMap(m)
-		if !hasPodTemplate(items[i].Object) {
-			m = nil
+	}
+	patches := make([][]byte, len(ha)) // by index in ha; each written by the one worker encoding its base object
+	_, err := parallel(len(order), func(f int) (struct{}, error) {
+		idx := byFile[order[f]]
+		docs := make([][]byte, len(idx))
+		for n, i := range idx {
+			m, err := k8s.ToMap(base[i].Object)
+			if err != nil {
+				return struct{}{}, err
+			}
+			if docs[n], err = k8s.EncodeMap(m); err != nil {
+				return struct{}{}, err
+			}
+			for _, j := range haOf[i] {
+				hm, err := k8s.ToMap(ha[j].Object)
+				if err != nil {
+					return struct{}{}, err
+				}
+				var ops []Op
+				diff("", m, hm, &ops)
+				if len(ops) > 0 { // encoded now, so that the ha rendering's map is not kept
+					if patches[j], err = encodeOps(ops); err != nil {
+						return struct{}{}, err
+					}
+				}
+			}
 		}
-		return encoded{doc, m}, err
+		return struct{}{}, put("base/"+order[f], joinDocs(docs))
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	maps := make([]map[string]any, len(items))
-	docs := make([][]byte, len(items))
-	for i, e := range enc {
-		maps[i], docs[i] = e.m, e.doc
+	if err := putYAML(put, "base/kustomization.yaml", newKustomization(order)); err != nil {
+		return err
 	}
-	byFile := map[string][][]byte{}
+	if err := putYAML(put, "overlays/single-node/kustomization.yaml", newKustomization([]string{"../../base"})); err != nil {
+		return err
+	}
+	return writeHA(put, ha, patches, extra)
+}
+
+// baseFiles groups the objects of base by file (indexes in base), and orders the files.
+func baseFiles(items []k8s.Item) ([]string, map[string][]int) {
+	byFile := map[string][]int{}
 	var order []string
 	for i, it := range items {
 		if _, ok := byFile[it.File]; !ok {
 			order = append(order, it.File)
 		}
-		byFile[it.File] = append(byFile[it.File], docs[i])
+		byFile[it.File] = append(byFile[it.File], i)
 	}
 	sort.SliceStable(order, func(i, j int) bool {
 		return fileRank(order[i]) < fileRank(order[j]) || fileRank(order[i]) == fileRank(order[j]) && order[i] < order[j]
 	})
-	for _, f := range order {
-		files["base/"+f] = joinDocs(byFile[f])
-	}
-	return maps, putYAML(files, "base/kustomization.yaml", newKustomization(order))
+	return order, byFile
+}
+
+func newKustomization(resources []string) Kustomization {
+	return Kustomization{APIVersion: "kustomize.config.k8s.io/v1beta1", Kind: "Kustomization", Resources: resources}
 }
 
 // fileRank puts the namespaces first, then what guards them (RBAC, quotas, network policies), then shared objects,
@@ -166,61 +202,29 @@ func Stream(items []k8s.Item) ([]byte, error) {
 	return joinDocs(docs), nil
 }
 
-func writeHA(files map[string][]byte, base []k8s.Item, baseMaps []map[string]any, ha []k8s.Item) error {
-	baseByID := map[string]map[string]any{}
-	for i, it := range base {
-		baseByID[objectID(it.Object)] = baseMaps[i]
-	}
-	// Only objects with a pod template (and the ha-only objects) can differ between the renderings; skipping the
-	// rest halves the work. The kustomize equivalence tests check that the overlay still equals the ha stream.
-	var differs []k8s.Item
-	var at []int
-	for i, it := range ha {
-		if _, inBase := baseByID[objectID(it.Object)]; !inBase || hasPodTemplate(it.Object) {
-			differs = append(differs, it)
-			at = append(at, i)
-		}
-	}
-	someMaps, err := toMaps(differs)
-	if err != nil {
-		return err
-	}
-	haMaps := make([]map[string]any, len(ha))
-	for j, i := range at {
-		haMaps[i] = someMaps[j]
-	}
+// writeHA writes the ha overlay: a JSON patch for each object whose ha rendering differs (patches, by index in ha),
+// and the objects only the ha rendering has (extra, indexes in ha).
+func writeHA(put Sink, ha []k8s.Item, patches [][]byte, extra []int) error {
 	k := newKustomization([]string{"../../base"})
-	var extra [][]byte
-	for i, it := range ha {
-		if haMaps[i] == nil {
-			continue
-		}
-		b, ok := baseByID[objectID(it.Object)]
-		if !ok {
-			doc, err := k8s.EncodeMap(haMaps[i])
-			if err != nil {
-				return err
-			}
-			extra = append(extra, doc)
-			continue
-		}
-		var ops []Op
-		diff("", b, haMaps[i], &ops)
-		if len(ops) == 0 {
+	for j, it := range ha {
+		doc := patches[j]
+		if doc == nil {
 			continue
 		}
 		gvk := it.Object.GetObjectKind().GroupVersionKind()
-		doc, err := encodeOps(ops)
-		if err != nil {
-			return err
-		}
 		k.Patches = append(k.Patches, Patch{Patch: string(doc), Target: Target{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind, Name: it.Object.GetName()}})
 	}
 	if len(extra) > 0 {
-		files["overlays/ha/disruption-budgets.yaml"] = joinDocs(extra)
+		docs, err := parallel(len(extra), func(n int) ([]byte, error) { return k8s.Encode(ha[extra[n]].Object) })
+		if err != nil {
+			return err
+		}
+		if err := put("overlays/ha/disruption-budgets.yaml", joinDocs(docs)); err != nil {
+			return err
+		}
 		k.Resources = append(k.Resources, "disruption-budgets.yaml")
 	}
-	return putYAML(files, "overlays/ha/kustomization.yaml", k)
+	return putYAML(put, "overlays/ha/kustomization.yaml", k)
 }
 
 // encodeOps writes a JSON patch as YAML, leaving the value out of remove operations only.
@@ -241,10 +245,6 @@ func hasPodTemplate(o k8s.Object) bool {
 		return true
 	}
 	return false
-}
-
-func toMaps(items []k8s.Item) ([]map[string]any, error) {
-	return parallel(len(items), func(i int) (map[string]any, error) { return k8s.ToMap(items[i].Object) })
 }
 
 // parallel computes f(0..n-1) on every core, keeping results in order.
@@ -272,13 +272,12 @@ func objectID(o k8s.Object) string {
 	return gvk.Group + "/" + gvk.Kind + "/" + o.GetNamespace() + "/" + o.GetName()
 }
 
-func putYAML(files map[string][]byte, name string, v any) error {
+func putYAML(put Sink, name string, v any) error {
 	b, err := yaml.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encoding %s: %w", name, err)
 	}
-	files[name] = b
-	return nil
+	return put(name, b)
 }
 
 // diff appends the operations turning a into b, recursing into maps and replacing lists whole.

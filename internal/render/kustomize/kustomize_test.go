@@ -3,9 +3,11 @@ package kustomize
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
@@ -258,4 +260,24 @@ func toJSON(t *testing.T, o k8s.Object) []byte {
 		t.Fatal(err)
 	}
 	return mustJSON(t, m)
+}
+
+// TestWriteSinkError: a file that cannot be written stops the tree with that error.
+func TestWriteSinkError(t *testing.T) {
+	t.Parallel()
+	base, ha := renderBoth(t)
+	full := errors.New("disk full")
+	var mu sync.Mutex
+	calls := 0
+	err := Write(base, ha, func(name string, data []byte) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if calls++; calls == 3 {
+			return full
+		}
+		return nil
+	})
+	if !errors.Is(err, full) {
+		t.Fatalf("Write: %v, want the sink's error", err)
+	}
 }
