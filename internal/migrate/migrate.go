@@ -171,11 +171,7 @@ func writeStream(m *model.Project, o Options) error {
 // ready (a large project's tree is never held whole), replacing o.Out whole or not at all. It returns the files'
 // names.
 func writeTree(m *model.Project, o Options, rep report.Report) ([]string, error) {
-	base, err := k8s.Render(m, k8s.Options{Variant: k8s.Base, InlineSecrets: o.InlineSecrets})
-	if err != nil {
-		return nil, err
-	}
-	ha, err := k8s.Render(m, k8s.Options{Variant: k8s.HA, InlineSecrets: o.InlineSecrets})
+	base, ha, err := renderings(m, o.InlineSecrets)
 	if err != nil {
 		return nil, err
 	}
@@ -216,8 +212,12 @@ func writeTree(m *model.Project, o Options, rep report.Report) ([]string, error)
 	return names, nil
 }
 
-// writeFiles puts the report, the kustomize tree and the small files.
-func writeFiles(put kustomize.Sink, base, ha []k8s.Item, rep report.Report, small map[string][]byte) error {
+// writeFiles puts the kustomize tree, the report and the small files. The tree goes first, so that its last
+// objects are freed before the report is encoded.
+func writeFiles(put kustomize.Sink, base, ha kustomize.Rendering, rep report.Report, small map[string][]byte) error {
+	if err := kustomize.Write(base, ha, put); err != nil {
+		return err
+	}
 	js, err := rep.JSON()
 	if err != nil {
 		return err
@@ -225,10 +225,8 @@ func writeFiles(put kustomize.Sink, base, ha []k8s.Item, rep report.Report, smal
 	if err := put("report.json", js); err != nil {
 		return err
 	}
+	js = nil
 	if err := put("report.md", rep.Markdown()); err != nil {
-		return err
-	}
-	if err := kustomize.Write(base, ha, put); err != nil {
 		return err
 	}
 	for _, name := range slices.Sorted(maps.Keys(small)) {
@@ -237,6 +235,48 @@ func writeFiles(put kustomize.Sink, base, ha []k8s.Item, rep report.Report, smal
 		}
 	}
 	return nil
+}
+
+// renderings are the base and the ha rendering, a file at a time as the tree is written: each workload is rendered
+// when its file is, since a large project's objects of both variants would take more memory than anything else.
+// The shared objects are rendered at once (only workloads differ between the variants).
+func renderings(m *model.Project, inlineSecrets bool) (base, ha kustomize.Rendering, err error) {
+	shared, err := k8s.RenderShared(m, k8s.Options{Variant: k8s.Base, InlineSecrets: inlineSecrets})
+	if err != nil {
+		return base, ha, err
+	}
+	base = kustomize.RenderingOf(shared)
+	sharedOf, nShared := base.Render, len(base.Files)
+	at := map[string]int{} // file → index in base.Files
+	for i, f := range base.Files {
+		at[f] = i
+	}
+	workloadAt := map[int]int{} // index in base.Files → index in m.Workloads
+	for i := range m.Workloads {
+		f := k8s.WorkloadFile(&m.Workloads[i])
+		ha.Files = append(ha.Files, f)
+		if _, ok := at[f]; !ok { // a workload's file is its own, unless its name is that of a shared file
+			at[f] = len(base.Files)
+			base.Files = append(base.Files, f)
+		}
+		workloadAt[at[f]] = i
+	}
+	base.Render = func(i int) ([]k8s.Item, error) {
+		var items []k8s.Item
+		if i < nShared {
+			items, _ = sharedOf(i)
+		}
+		w, ok := workloadAt[i]
+		if !ok {
+			return items, nil
+		}
+		own, err := k8s.RenderWorkload(m, &m.Workloads[w], k8s.Options{Variant: k8s.Base, InlineSecrets: inlineSecrets})
+		return append(slices.Clip(items), own...), err
+	}
+	ha.Render = func(i int) ([]k8s.Item, error) {
+		return k8s.RenderWorkload(m, &m.Workloads[i], k8s.Options{Variant: k8s.HA, InlineSecrets: inlineSecrets})
+	}
+	return base, ha, nil
 }
 
 // sitePlan reads the cluster folder and plans the move into it.

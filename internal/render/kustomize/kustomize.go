@@ -66,7 +66,7 @@ func (o Op) MarshalJSON() ([]byte, error) {
 func Tree(base, ha []k8s.Item) (map[string][]byte, error) {
 	files := map[string][]byte{}
 	var mu sync.Mutex
-	err := Write(base, ha, func(name string, data []byte) error {
+	err := Write(RenderingOf(base), RenderingOf(ha), func(name string, data []byte) error {
 		mu.Lock()
 		defer mu.Unlock()
 		files[name] = data
@@ -81,82 +81,169 @@ func Tree(base, ha []k8s.Item) (map[string][]byte, error) {
 // Sink receives the files of a tree as they are ready, each once; it is called from several goroutines at once.
 type Sink func(name string, data []byte) error
 
+// Rendering is one variant's objects handed over one file at a time, so that a large project's objects need never
+// exist all at once.
+type Rendering struct {
+	// Files are the files of the base the objects go in, each once; for the ha rendering, only those whose objects
+	// may differ from the base's, in the order of the ha rendering.
+	Files []string
+	// Render returns the objects of Files[i], in order.
+	Render func(i int) ([]k8s.Item, error)
+}
+
+// RenderingOf hands a whole rendering over file by file.
+func RenderingOf(items []k8s.Item) Rendering {
+	var r Rendering
+	at := map[string]int{}
+	var byFile [][]k8s.Item
+	for _, it := range items {
+		i, ok := at[it.File]
+		if !ok {
+			i = len(r.Files)
+			at[it.File] = i
+			r.Files = append(r.Files, it.File)
+			byFile = append(byFile, nil)
+		}
+		byFile[i] = append(byFile[i], it)
+	}
+	r.Render = func(i int) ([]k8s.Item, error) { return byFile[i], nil }
+	return r
+}
+
 // Write renders the files of base/ and the overlays into put, one file at a time and on every core, so that a large
-// project's tree is never held whole: each workload's objects are encoded, and compared with their ha rendering,
-// one by one.
-func Write(base, ha []k8s.Item, put Sink) error {
-	order, byFile := baseFiles(base)
-	lastInBase := map[string]int{} // object ID → index in base (the last, should two share an ID)
-	for i, it := range base {
-		lastInBase[objectID(it.Object)] = i
+// project's tree is never held whole: each file's objects are rendered, encoded and compared with their ha
+// rendering, and dropped. An ha object is compared with the base object of the same file that has its kind,
+// namespace and name; one without such an object goes into the ha overlay whole.
+func Write(base, ha Rendering, put Sink) error {
+	order := make([]int, len(base.Files)) // indexes in base.Files, namespaces first, then what guards them...
+	for i := range order {
+		order[i] = i
 	}
-	// Only objects with a pod template (and the ha-only objects) can differ between the renderings; skipping the
-	// rest halves the work. The kustomize equivalence tests check that the overlay still equals the ha stream.
-	haOf := map[int][]int{} // index in base → indexes in ha of the same object, when the ha rendering may change it
-	var extra []int         // indexes in ha of the objects only the ha rendering has
-	for j, it := range ha {
-		i, inBase := lastInBase[objectID(it.Object)]
-		switch {
-		case !inBase:
-			extra = append(extra, j)
-		case hasPodTemplate(it.Object):
-			haOf[i] = append(haOf[i], j)
-		}
+	sort.SliceStable(order, func(i, j int) bool {
+		a, b := base.Files[order[i]], base.Files[order[j]]
+		return fileRank(a) < fileRank(b) || fileRank(a) == fileRank(b) && a < b
+	})
+	haAt := map[string]int{} // file → index in ha.Files
+	for k, f := range ha.Files {
+		haAt[f] = k
 	}
-	patches := make([][]byte, len(ha)) // by index in ha; each written by the one worker encoding its base object
-	_, err := parallel(len(order), func(f int) (struct{}, error) {
-		idx := byFile[order[f]]
-		docs := make([][]byte, len(idx))
-		for n, i := range idx {
-			m, err := k8s.ToMap(base[i].Object)
-			if err != nil {
-				return struct{}{}, err
-			}
-			if docs[n], err = k8s.EncodeMap(m); err != nil {
-				return struct{}{}, err
-			}
-			for _, j := range haOf[i] {
-				hm, err := k8s.ToMap(ha[j].Object)
-				if err != nil {
-					return struct{}{}, err
-				}
-				var ops []Op
-				diff("", m, hm, &ops)
-				if len(ops) > 0 { // encoded now, so that the ha rendering's map is not kept
-					if patches[j], err = encodeOps(ops); err != nil {
-						return struct{}{}, err
-					}
-				}
-			}
+	changes := make([]haChanges, len(ha.Files)) // by index in ha.Files; each written by the one worker of that file
+	inBase := make([]bool, len(ha.Files))
+	_, err := parallel(len(order), func(n int) (struct{}, error) {
+		file := base.Files[order[n]]
+		maps, err := writeBaseFile(base, order[n], put)
+		if err != nil {
+			return struct{}{}, err
 		}
-		return struct{}{}, put("base/"+order[f], joinDocs(docs))
+		if k, ok := haAt[file]; ok {
+			inBase[k] = true
+			changes[k], err = compareHA(ha, k, maps)
+		}
+		return struct{}{}, err
 	})
 	if err != nil {
 		return err
 	}
-	if err := putYAML(put, "base/kustomization.yaml", newKustomization(order)); err != nil {
+	for k := range ha.Files { // files that only the ha rendering has
+		if !inBase[k] {
+			if changes[k], err = compareHA(ha, k, nil); err != nil {
+				return err
+			}
+		}
+	}
+	files := make([]string, len(order))
+	for n, i := range order {
+		files[n] = base.Files[i]
+	}
+	if err := putYAML(put, "base/kustomization.yaml", newKustomization(files)); err != nil {
 		return err
 	}
 	if err := putYAML(put, "overlays/single-node/kustomization.yaml", newKustomization([]string{"../../base"})); err != nil {
 		return err
 	}
-	return writeHA(put, ha, patches, extra)
+	return writeHA(put, changes)
 }
 
-// baseFiles groups the objects of base by file (indexes in base), and orders the files.
-func baseFiles(items []k8s.Item) ([]string, map[string][]int) {
-	byFile := map[string][]int{}
-	var order []string
-	for i, it := range items {
-		if _, ok := byFile[it.File]; !ok {
-			order = append(order, it.File)
-		}
-		byFile[it.File] = append(byFile[it.File], i)
+// writeBaseFile renders, encodes and puts base.Files[i]. It returns the file's objects by ID, in their generic form
+// for those with a pod template (which the ha rendering may change) and nil for the others.
+func writeBaseFile(base Rendering, i int, put Sink) (map[string]map[string]any, error) {
+	items, err := base.Render(i)
+	if err != nil {
+		return nil, err
 	}
-	sort.SliceStable(order, func(i, j int) bool {
-		return fileRank(order[i]) < fileRank(order[j]) || fileRank(order[i]) == fileRank(order[j]) && order[i] < order[j]
-	})
-	return order, byFile
+	docs := make([][]byte, len(items))
+	maps := map[string]map[string]any{}
+	for n, it := range items {
+		m, err := k8s.ToMap(it.Object)
+		if err != nil {
+			return nil, err
+		}
+		if docs[n], err = k8s.EncodeMap(m); err != nil {
+			return nil, err
+		}
+		if !hasPodTemplate(it.Object) {
+			m = nil
+		}
+		maps[objectID(it.Object)] = m
+	}
+	return maps, put("base/"+base.Files[i], joinDocs(docs))
+}
+
+// haChanges are what the ha rendering of one file changes: patches of base objects, and objects of its own.
+type haChanges struct {
+	patches []Patch
+	extra   [][]byte
+}
+
+// compareHA renders the ha objects of ha.Files[k] and compares them with the base file's (base, by ID). Only objects
+// with a pod template (and the ha-only objects) can differ between the renderings; skipping the rest halves the
+// work. The kustomize equivalence tests check that the overlay still equals the ha stream.
+func compareHA(ha Rendering, k int, base map[string]map[string]any) (haChanges, error) {
+	var c haChanges
+	items, err := ha.Render(k)
+	if err != nil {
+		return c, err
+	}
+	for _, it := range items {
+		m, inBase := base[objectID(it.Object)]
+		switch {
+		case !inBase:
+			doc, err := k8s.Encode(it.Object)
+			if err != nil {
+				return c, err
+			}
+			c.extra = append(c.extra, doc)
+		case m != nil:
+			p, err := patchOf(m, it.Object)
+			if err != nil {
+				return c, err
+			}
+			if p.Patch != "" {
+				c.patches = append(c.patches, p)
+			}
+		}
+	}
+	return c, nil
+}
+
+// patchOf returns the JSON patch turning the generic form of an object's base rendering into its ha rendering obj,
+// encoded at once so that neither form is kept; an empty Patch when they are the same.
+func patchOf(base map[string]any, obj k8s.Object) (Patch, error) {
+	m, err := k8s.ToMap(obj)
+	if err != nil {
+		return Patch{}, err
+	}
+	var ops []Op
+	diff("", base, m, &ops)
+	if len(ops) == 0 {
+		return Patch{}, nil
+	}
+	doc, err := encodeOps(ops)
+	if err != nil {
+		return Patch{}, err
+	}
+	gvk := obj.GetObjectKind().GroupVersionKind()
+	return Patch{Patch: string(doc), Target: Target{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind, Name: obj.GetName()}}, nil
 }
 
 func newKustomization(resources []string) Kustomization {
@@ -202,24 +289,17 @@ func Stream(items []k8s.Item) ([]byte, error) {
 	return joinDocs(docs), nil
 }
 
-// writeHA writes the ha overlay: a JSON patch for each object whose ha rendering differs (patches, by index in ha),
-// and the objects only the ha rendering has (extra, indexes in ha).
-func writeHA(put Sink, ha []k8s.Item, patches [][]byte, extra []int) error {
+// writeHA writes the ha overlay: a JSON patch for each object whose ha rendering differs, and the objects only the ha
+// rendering has, in the order of the ha rendering.
+func writeHA(put Sink, changes []haChanges) error {
 	k := newKustomization([]string{"../../base"})
-	for j, it := range ha {
-		doc := patches[j]
-		if doc == nil {
-			continue
-		}
-		gvk := it.Object.GetObjectKind().GroupVersionKind()
-		k.Patches = append(k.Patches, Patch{Patch: string(doc), Target: Target{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind, Name: it.Object.GetName()}})
+	var extra [][]byte
+	for _, c := range changes {
+		k.Patches = append(k.Patches, c.patches...)
+		extra = append(extra, c.extra...)
 	}
 	if len(extra) > 0 {
-		docs, err := parallel(len(extra), func(n int) ([]byte, error) { return k8s.Encode(ha[extra[n]].Object) })
-		if err != nil {
-			return err
-		}
-		if err := put("overlays/ha/disruption-budgets.yaml", joinDocs(docs)); err != nil {
+		if err := put("overlays/ha/disruption-budgets.yaml", joinDocs(extra)); err != nil {
 			return err
 		}
 		k.Resources = append(k.Resources, "disruption-budgets.yaml")

@@ -269,7 +269,7 @@ func TestWriteSinkError(t *testing.T) {
 	full := errors.New("disk full")
 	var mu sync.Mutex
 	calls := 0
-	err := Write(base, ha, func(name string, data []byte) error {
+	err := Write(RenderingOf(base), RenderingOf(ha), func(name string, data []byte) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if calls++; calls == 3 {
