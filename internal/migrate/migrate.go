@@ -155,16 +155,14 @@ func writeStream(m *model.Project, o Options) error {
 	if err != nil {
 		return err
 	}
-	items, err := k8s.Render(m, k8s.Options{Variant: v, InlineSecrets: o.InlineSecrets})
-	if err != nil {
-		return err
-	}
-	out, err := kustomize.Stream(items)
-	if err != nil {
-		return err
-	}
-	_, err = o.Stdout.Write(out)
-	return err
+	// The shared objects, then each workload's, rendered as they are encoded: the stream's order is Render's.
+	opts := k8s.Options{Variant: v, InlineSecrets: o.InlineSecrets}
+	return kustomize.StreamOf(o.Stdout, len(m.Workloads)+1, func(i int) ([]k8s.Item, error) {
+		if i == 0 {
+			return k8s.RenderShared(m, opts)
+		}
+		return k8s.RenderWorkload(m, &m.Workloads[i-1], opts)
+	})
 }
 
 // writeTree renders the base and the overlays and writes them with the report into o.Out, file by file as they are
@@ -241,8 +239,10 @@ func writeFiles(put kustomize.Sink, base, ha kustomize.Rendering, rep report.Rep
 // when its file is, since a large project's objects of both variants would take more memory than anything else.
 // The shared objects are rendered at once (only workloads differ between the variants).
 func renderings(m *model.Project, inlineSecrets bool) (base, ha kustomize.Rendering, err error) {
-	shared, err := k8s.RenderShared(m, k8s.Options{Variant: k8s.Base, InlineSecrets: inlineSecrets})
+	opts := k8s.Options{Variant: k8s.Base, InlineSecrets: inlineSecrets}
+	shared, err := k8s.RenderShared(m, opts)
 	if err != nil {
+		_, err = k8s.Render(m, opts) // every problem at once, the workloads' too
 		return base, ha, err
 	}
 	base = kustomize.RenderingOf(shared)
@@ -270,7 +270,7 @@ func renderings(m *model.Project, inlineSecrets bool) (base, ha kustomize.Render
 		if !ok {
 			return items, nil
 		}
-		own, err := k8s.RenderWorkload(m, &m.Workloads[w], k8s.Options{Variant: k8s.Base, InlineSecrets: inlineSecrets})
+		own, err := k8s.RenderWorkload(m, &m.Workloads[w], opts)
 		return append(slices.Clip(items), own...), err
 	}
 	ha.Render = func(i int) ([]k8s.Item, error) {

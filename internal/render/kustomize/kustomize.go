@@ -5,10 +5,12 @@
 package kustomize
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"path"
 	"runtime"
 	"sort"
@@ -291,6 +293,41 @@ func Stream(items []k8s.Item) ([]byte, error) {
 
 // writeHA writes the ha overlay: a JSON patch for each object whose ha rendering differs, and the objects only the ha
 // rendering has, in the order of the ha rendering.
+// StreamOf writes n groups of objects (render(i), rendered as they are encoded, on every core) to w as one
+// multi-document YAML stream, in order, as Stream would write them all. Nothing is written unless every group
+// renders and encodes.
+func StreamOf(w io.Writer, n int, render func(i int) ([]k8s.Item, error)) error {
+	groups, err := parallel(n, func(i int) ([]byte, error) {
+		items, err := render(i)
+		if err != nil {
+			return nil, err
+		}
+		docs := make([][]byte, len(items))
+		for j, it := range items {
+			if docs[j], err = k8s.Encode(it.Object); err != nil {
+				return nil, err
+			}
+		}
+		return joinDocs(docs), nil
+	})
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	first := true
+	for _, g := range groups {
+		if len(g) == 0 {
+			continue
+		}
+		if !first {
+			bw.WriteString("---\n")
+		}
+		first = false
+		bw.Write(g)
+	}
+	return bw.Flush()
+}
+
 func writeHA(put Sink, changes []haChanges) error {
 	k := newKustomization([]string{"../../base"})
 	var extra [][]byte
