@@ -23,11 +23,11 @@ func TestGCLimit(t *testing.T) {
 		o    compose.Options
 		want int64
 	}{
-		{"valid-small-file", compose.Options{Files: []string{small}}, 80 << 20},
-		{"valid-large-file", compose.Options{Files: []string{big}}, 256 << 20},
-		{"valid-both", compose.Options{Files: []string{small, big}}, 256 * (1<<20 + 13)},
-		{"valid-stdin", compose.Options{Files: []string{"-"}}, 80 << 20},
-		{"valid-default-file-in-project-dir", compose.Options{ProjectDir: dir}, 256 << 20},
+		{"valid-small-file", compose.Options{Files: []string{small}}, 32<<20 + 192*13},
+		{"valid-large-file", compose.Options{Files: []string{big}}, 32<<20 + 192<<20},
+		{"valid-both", compose.Options{Files: []string{small, big}}, 32<<20 + 192*(1<<20+13)},
+		{"valid-stdin", compose.Options{Files: []string{"-"}}, 32 << 20},
+		{"valid-default-file-in-project-dir", compose.Options{ProjectDir: dir}, 32<<20 + 192<<20},
 	} {
 		if got := gcLimit(tt.o); got != tt.want {
 			t.Errorf("%s: gcLimit = %d, want %d", tt.name, got, tt.want)
