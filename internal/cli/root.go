@@ -43,6 +43,8 @@ type streams struct {
 type globals struct {
 	verbose bool
 	quiet   bool
+	// process tells that the command runs in a process of its own (Main), which it may tune as a whole.
+	process bool
 }
 
 func (g *globals) logger(w io.Writer) *slog.Logger {
@@ -59,14 +61,18 @@ func (g *globals) logger(w io.Writer) *slog.Logger {
 // Main runs agops with the process's arguments and exits with its code.
 func Main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := Run(ctx, os.Args[1:], streams{in: os.Stdin, out: os.Stdout, err: os.Stderr})
+	code := execute(ctx, os.Args[1:], streams{in: os.Stdin, out: os.Stdout, err: os.Stderr}, true)
 	stop()
 	os.Exit(code)
 }
 
 // Run executes one agops command line and returns the exit code.
 func Run(ctx context.Context, args []string, s streams) int {
-	root := newRoot(s)
+	return execute(ctx, args, s, false)
+}
+
+func execute(ctx context.Context, args []string, s streams, process bool) int {
+	root := newRootWith(s, &globals{process: process})
 	root.SetArgs(args)
 	root.SetOut(s.out)
 	root.SetErr(s.err)
@@ -84,8 +90,9 @@ func Run(ctx context.Context, args []string, s streams) int {
 	return exitInput
 }
 
-func newRoot(s streams) *cobra.Command {
-	g := &globals{}
+func newRoot(s streams) *cobra.Command { return newRootWith(s, &globals{}) }
+
+func newRootWith(s streams, g *globals) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "agops",
 		Short:         "Take a Docker Compose AI stack to a production-grade Kubernetes AI lab",

@@ -123,7 +123,7 @@ func checkRecursiveAlias(path string) error {
 		return nil
 	}
 	b, err := os.ReadFile(path)
-	if err != nil {
+	if err != nil || !bytes.ContainsRune(b, '*') { // no alias at all: nothing to parse
 		return nil
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))

@@ -36,37 +36,107 @@ func WriteTree(dir string, files map[string][]byte) error {
 // command, for the error) wrote. Folders are 0755, except those holding a private file (no group or other bits),
 // which are 0700.
 func WriteFiles(dir string, files map[string]File, marker, writer string) (err error) {
-	dir = filepath.Clean(dir)
 	for name := range files {
 		if err := checkName(name); err != nil {
 			return err
 		}
 	}
-	if err := Replaceable(dir, marker, writer); err != nil {
-		return err
-	}
-	parent := filepath.Dir(dir)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return fmt.Errorf("creating %s: %w", parent, err)
-	}
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".agops-*")
+	s, err := Stage(dir, marker, writer)
 	if err != nil {
-		return fmt.Errorf("creating a temporary folder beside %s: %w", dir, err)
+		return err
 	}
 	defer func() {
 		if err != nil {
-			os.RemoveAll(tmp)
+			s.Abort()
 		}
 	}()
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return err
-	}
 	for _, name := range slices.Sorted(maps.Keys(files)) {
-		if err := writeFile(tmp, name, files[name]); err != nil {
+		if err := s.Write(name, files[name]); err != nil {
 			return err
 		}
 	}
-	return swap(tmp, dir)
+	return s.Commit()
+}
+
+// Staged is an output folder being written file by file, for a writer that produces its files one at a time and
+// should not hold them all: they go into a temporary sibling folder, which Commit moves into place and Abort
+// removes, so that dir is replaced whole or not at all (the same guarantee as WriteFiles).
+type Staged struct {
+	dir, tmp string
+	// created is the first folder above dir that Stage created, removed again by Abort; empty when none was.
+	created string
+}
+
+// Stage checks that dir may be replaced by writer's output (see Replaceable) and starts its replacement.
+func Stage(dir, marker, writer string) (*Staged, error) {
+	dir = filepath.Clean(dir)
+	if err := Replaceable(dir, marker, writer); err != nil {
+		return nil, err
+	}
+	parent := filepath.Dir(dir)
+	s := &Staged{dir: dir, created: firstMissing(parent)}
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", parent, err)
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".agops-*")
+	if err != nil {
+		s.removeCreated()
+		return nil, fmt.Errorf("creating a temporary folder beside %s: %w", dir, err)
+	}
+	s.tmp = tmp
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		s.Abort()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Write writes one file (a slash-separated path below the folder). It may be called from several goroutines at once.
+func (s *Staged) Write(name string, f File) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	return writeFile(s.tmp, name, f)
+}
+
+// Commit moves the written files into place of the folder.
+func (s *Staged) Commit() error {
+	if err := swap(s.tmp, s.dir); err != nil {
+		s.Abort()
+		return err
+	}
+	return nil
+}
+
+// Abort removes everything written so far, and the folders Stage created above the output folder.
+func (s *Staged) Abort() {
+	os.RemoveAll(s.tmp)
+	s.removeCreated()
+}
+
+func (s *Staged) removeCreated() {
+	if s.created == "" {
+		return
+	}
+	for d := filepath.Dir(s.dir); ; d = filepath.Dir(d) {
+		if os.Remove(d) != nil || d == s.created {
+			return
+		}
+	}
+}
+
+// firstMissing returns the highest folder of dir's path that does not exist yet, or "" when dir exists.
+func firstMissing(dir string) string {
+	missing := ""
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); err == nil {
+			return missing
+		}
+		missing = d
+		if filepath.Dir(d) == d {
+			return missing
+		}
+	}
 }
 
 // writeFile writes one file below root, creating its folder.

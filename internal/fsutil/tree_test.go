@@ -286,3 +286,104 @@ func umask() (fs.FileMode, bool) {
 	}
 	return 0, false
 }
+
+// TestStagedWritesConcurrently: files written from several goroutines all land, and nothing shows before Commit.
+func TestStagedWritesConcurrently(t *testing.T) {
+	t.Parallel()
+	parent := t.TempDir()
+	out := filepath.Join(parent, "new", "out")
+	s, err := fsutil.Stage(out, fsutil.Marker, "agops")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]byte{}
+	errs := make(chan error)
+	for g := range 4 {
+		for i := range 25 {
+			name := "base/w" + strconv.Itoa(g*100+i) + ".yaml"
+			want[name] = []byte(name + "\n")
+		}
+		go func() {
+			for i := range 25 {
+				name := "base/w" + strconv.Itoa(g*100+i) + ".yaml"
+				if err := s.Write(name, fsutil.File{Data: []byte(name + "\n"), Mode: 0o644}); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Fatalf("the output folder exists before Commit: %v", err)
+	}
+	if err := s.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, out); !equalTrees(got, want) {
+		t.Errorf("wrote %d files, want %d", len(got), len(want))
+	}
+	if got := entries(t, filepath.Dir(out)); !slices.Equal(got, []string{"out"}) {
+		t.Errorf("beside the output: %q, want only out", got)
+	}
+}
+
+// TestStagedAbortLeavesNothing: a writer that fails half-way leaves the earlier output as it was, or no trace at
+// all — not its temporary folder, nor the parents Stage created.
+func TestStagedAbortLeavesNothing(t *testing.T) {
+	t.Parallel()
+	t.Run("valid-new-folder", func(t *testing.T) {
+		t.Parallel()
+		root := t.TempDir()
+		s, err := fsutil.Stage(filepath.Join(root, "a", "b", "out"), fsutil.Marker, "agops")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Write("base/web.yaml", fsutil.File{Data: []byte("x\n"), Mode: 0o644}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Write("../escape.yaml", fsutil.File{Data: []byte("x\n"), Mode: 0o644}); err == nil {
+			t.Fatal("Write accepted a name with ..")
+		}
+		s.Abort()
+		if got := entries(t, root); len(got) != 0 {
+			t.Errorf("%s holds %q after Abort, want nothing", root, got)
+		}
+	})
+	t.Run("valid-earlier-output", func(t *testing.T) {
+		t.Parallel()
+		parent := t.TempDir()
+		out := filepath.Join(parent, "out")
+		earlier := map[string][]byte{fsutil.Marker: []byte("{}\n"), "base/web.yaml": []byte("old\n")}
+		writeFiles(t, out, earlier)
+		s, err := fsutil.Stage(out, fsutil.Marker, "agops")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, data := range tree() {
+			if err := s.Write(name, fsutil.File{Data: data, Mode: 0o644}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.Abort()
+		if got := read(t, out); !equalTrees(got, earlier) {
+			t.Errorf("output folder changed: holds %q", slices.Sorted(maps.Keys(got)))
+		}
+		if got := entries(t, parent); !slices.Equal(got, []string{"out"}) {
+			t.Errorf("parent holds %q after Abort, want only out", got)
+		}
+	})
+	t.Run("invalid-foreign-folder", func(t *testing.T) {
+		t.Parallel()
+		out := filepath.Join(t.TempDir(), "out")
+		writeFiles(t, out, map[string][]byte{"notes.txt": []byte("mine\n")})
+		if _, err := fsutil.Stage(out, fsutil.Marker, "agops"); err == nil || !strings.Contains(err.Error(), "not empty") {
+			t.Fatalf("Stage: error %v, want one saying not empty", err)
+		}
+	})
+}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 
@@ -115,17 +116,8 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if o.Format == FormatYAML {
 		return res, writeStream(m, o)
 	}
-	tree, err := renderTree(m, o, rep)
-	if err != nil {
-		return res, err
-	}
-	if err := fsutil.WriteTree(o.Out, tree); err != nil {
-		return res, err
-	}
-	for name := range tree {
-		res.Files = append(res.Files, name)
-	}
-	return res, nil
+	res.Files, err = writeTree(m, o, rep)
+	return res, err
 }
 
 func strictCheck(m *model.Project) error {
@@ -163,37 +155,25 @@ func writeStream(m *model.Project, o Options) error {
 	if err != nil {
 		return err
 	}
-	items, err := k8s.Render(m, k8s.Options{Variant: v, InlineSecrets: o.InlineSecrets})
-	if err != nil {
-		return err
-	}
-	out, err := kustomize.Stream(items)
-	if err != nil {
-		return err
-	}
-	_, err = o.Stdout.Write(out)
-	return err
+	// The shared objects, then each workload's, rendered as they are encoded: the stream's order is Render's.
+	opts := k8s.Options{Variant: v, InlineSecrets: o.InlineSecrets}
+	return kustomize.StreamOf(o.Stdout, len(m.Workloads)+1, func(i int) ([]k8s.Item, error) {
+		if i == 0 {
+			return k8s.RenderShared(m, opts)
+		}
+		return k8s.RenderWorkload(m, &m.Workloads[i-1], opts)
+	})
 }
 
-func renderTree(m *model.Project, o Options, rep report.Report) (map[string][]byte, error) {
-	base, err := k8s.Render(m, k8s.Options{Variant: k8s.Base, InlineSecrets: o.InlineSecrets})
+// writeTree renders the base and the overlays and writes them with the report into o.Out, file by file as they are
+// ready (a large project's tree is never held whole), replacing o.Out whole or not at all. It returns the files'
+// names.
+func writeTree(m *model.Project, o Options, rep report.Report) ([]string, error) {
+	base, ha, err := renderings(m, o.InlineSecrets)
 	if err != nil {
 		return nil, err
 	}
-	ha, err := k8s.Render(m, k8s.Options{Variant: k8s.HA, InlineSecrets: o.InlineSecrets})
-	if err != nil {
-		return nil, err
-	}
-	tree, err := kustomize.Tree(base, ha)
-	if err != nil {
-		return nil, err
-	}
-	js, err := rep.JSON()
-	if err != nil {
-		return nil, err
-	}
-	tree["report.json"] = js
-	tree["report.md"] = rep.Markdown()
+	small := map[string][]byte{}
 	if o.RegistryMirror != "" {
 		if err := cluster.CheckMirrorPaths(m.Images()); err != nil {
 			return nil, err
@@ -202,12 +182,101 @@ func renderTree(m *model.Project, o Options, rep report.Report) (map[string][]by
 		if err != nil {
 			return nil, err
 		}
-		tree["cluster/k3s-registries.yaml"], tree["cluster/talos-registry-mirrors.yaml"] = k3s, talos
+		small["cluster/k3s-registries.yaml"], small["cluster/talos-registry-mirrors.yaml"] = k3s, talos
 	}
 	if o.InlineSecrets {
-		tree[".gitignore"] = []byte("# --inline-secrets wrote Secret values here: keep them out of version control.\nbase/secrets.yaml\n")
+		small[".gitignore"] = []byte("# --inline-secrets wrote Secret values here: keep them out of version control.\nbase/secrets.yaml\n")
 	}
-	return tree, nil
+	out, err := fsutil.Stage(o.Out, fsutil.Marker, "agops")
+	if err != nil {
+		return nil, err
+	}
+	var mu sync.Mutex
+	var names []string
+	put := func(name string, data []byte) error {
+		mu.Lock()
+		names = append(names, name)
+		mu.Unlock()
+		return out.Write(name, fsutil.File{Data: data, Mode: 0o644})
+	}
+	if err := writeFiles(put, base, ha, rep, small); err != nil {
+		out.Abort()
+		return nil, err
+	}
+	if err := out.Commit(); err != nil {
+		return nil, err
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// writeFiles puts the kustomize tree, the report and the small files. The tree goes first, so that its last
+// objects are freed before the report is encoded.
+func writeFiles(put kustomize.Sink, base, ha kustomize.Rendering, rep report.Report, small map[string][]byte) error {
+	if err := kustomize.Write(base, ha, put); err != nil {
+		return err
+	}
+	js, err := rep.JSON()
+	if err != nil {
+		return err
+	}
+	if err := put("report.json", js); err != nil {
+		return err
+	}
+	js = nil
+	if err := put("report.md", rep.Markdown()); err != nil {
+		return err
+	}
+	for _, name := range slices.Sorted(maps.Keys(small)) {
+		if err := put(name, small[name]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// renderings are the base and the ha rendering, a file at a time as the tree is written: each workload is rendered
+// when its file is, since a large project's objects of both variants would take more memory than anything else.
+// The shared objects are rendered at once (only workloads differ between the variants).
+func renderings(m *model.Project, inlineSecrets bool) (base, ha kustomize.Rendering, err error) {
+	opts := k8s.Options{Variant: k8s.Base, InlineSecrets: inlineSecrets}
+	shared, err := k8s.RenderShared(m, opts)
+	if err != nil {
+		_, err = k8s.Render(m, opts) // every problem at once, the workloads' too
+		return base, ha, err
+	}
+	base = kustomize.RenderingOf(shared)
+	sharedOf, nShared := base.Render, len(base.Files)
+	at := map[string]int{} // file → index in base.Files
+	for i, f := range base.Files {
+		at[f] = i
+	}
+	workloadAt := map[int]int{} // index in base.Files → index in m.Workloads
+	for i := range m.Workloads {
+		f := k8s.WorkloadFile(&m.Workloads[i])
+		ha.Files = append(ha.Files, f)
+		if _, ok := at[f]; !ok { // a workload's file is its own, unless its name is that of a shared file
+			at[f] = len(base.Files)
+			base.Files = append(base.Files, f)
+		}
+		workloadAt[at[f]] = i
+	}
+	base.Render = func(i int) ([]k8s.Item, error) {
+		var items []k8s.Item
+		if i < nShared {
+			items, _ = sharedOf(i)
+		}
+		w, ok := workloadAt[i]
+		if !ok {
+			return items, nil
+		}
+		own, err := k8s.RenderWorkload(m, &m.Workloads[w], opts)
+		return append(slices.Clip(items), own...), err
+	}
+	ha.Render = func(i int) ([]k8s.Item, error) {
+		return k8s.RenderWorkload(m, &m.Workloads[i], k8s.Options{Variant: k8s.HA, InlineSecrets: inlineSecrets})
+	}
+	return base, ha, nil
 }
 
 // sitePlan reads the cluster folder and plans the move into it.

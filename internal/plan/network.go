@@ -48,24 +48,20 @@ func (pl *planner) ruleNetwork() {
 				}}})
 	}
 	apiAccess, published := false, false
+	groups := map[string]*peerGroup{}
 	for _, b := range primaries {
 		w := pl.work[b]
 		pol := model.NetworkPolicy{Namespace: pl.nsOf(b), Name: w.Name, Workload: w.Name, PolicyIngress: true, PolicyEgress: true}
 		// The networks this pod shares with some other service.
 		var shared []string
-		peers := map[string]bool{}
 		for _, net := range sortedKeys(nets[b]) {
 			if len(members[net]) < 2 {
 				continue
 			}
 			shared = append(shared, net)
 			w.Networks = append(w.Networks, label[net])
-			for _, m := range members[net] {
-				if m != b {
-					peers[m] = true
-				}
-			}
 		}
+		peers := pl.peersOn(groups, shared, members)
 		var netPeers []model.Peer
 		for _, net := range shared {
 			netPeers = append(netPeers, model.Peer{Network: label[net]})
@@ -74,7 +70,7 @@ func (pl *planner) ruleNetwork() {
 		ports := pl.policyPorts(b)
 		if len(ports) > 0 && len(netPeers) > 0 {
 			pol.Ingress = append(pol.Ingress, model.TrafficRule{Peers: netPeers, Ports: ports})
-			accepts = append(accepts, fmt.Sprintf("%s from %s", describePolicyPorts(ports), pl.describePeers(peers)))
+			accepts = append(accepts, fmt.Sprintf("%s from %s", describePolicyPorts(ports), pl.describePeers(b, peers)))
 		}
 		if w.External != nil {
 			var pub []model.PolicyPort
@@ -87,7 +83,7 @@ func (pl *planner) ruleNetwork() {
 		}
 		if len(netPeers) > 0 {
 			pol.Egress = append(pol.Egress, model.TrafficRule{Peers: netPeers})
-			reaches = append(reaches, pl.describePeers(peers)+" (on their declared ports)")
+			reaches = append(reaches, pl.describePeers(b, peers)+" (on their declared ports)")
 		}
 		outside := pl.outsideVia(b, nets[b])
 		if outside != "" {
@@ -175,16 +171,54 @@ func (pl *planner) crossTierLinks(primaries []string, nets map[string]map[string
 	}
 }
 
-// describePeers names a few peers and counts the rest, so that a decision stays one readable line.
-func (pl *planner) describePeers(peers map[string]bool) string {
-	const shown = 6
-	names := make([]string, 0, len(peers))
-	for p := range peers {
-		names = append(names, pl.names[p])
+// peerGroup is what a decision says about the services on a set of networks: the first of them by name and how
+// many there are. Services on the same networks share one, so that naming peers stays linear in the services.
+type peerGroup struct {
+	first []string // service keys, sorted by name: one more than describePeers shows, in case one is the caller
+	size  int
+}
+
+// peersOn returns the group of the services on the shared networks (sorted), computing it once per set of networks.
+func (pl *planner) peersOn(groups map[string]*peerGroup, shared []string, members map[string][]string) *peerGroup {
+	key := strings.Join(shared, "\x00")
+	if g, ok := groups[key]; ok {
+		return g
 	}
-	sort.Strings(names)
-	if len(names) > shown {
-		return fmt.Sprintf("%s and %d more", strings.Join(names[:shown], ", "), len(names)-shown)
+	union := map[string]bool{}
+	var all []string
+	for _, net := range shared {
+		for _, m := range members[net] {
+			if !union[m] {
+				union[m] = true
+				all = append(all, m)
+			}
+		}
+	}
+	sort.Slice(all, func(i, j int) bool {
+		if a, b := pl.names[all[i]], pl.names[all[j]]; a != b {
+			return a < b
+		}
+		return all[i] < all[j]
+	})
+	g := &peerGroup{first: all[:min(len(all), shownPeers+1)], size: len(all)}
+	groups[key] = g
+	return g
+}
+
+// shownPeers is how many peers a decision names before it counts the rest.
+const shownPeers = 6
+
+// describePeers names a few of self's peers (the group without self) and counts the rest, so that a decision stays
+// one readable line.
+func (pl *planner) describePeers(self string, g *peerGroup) string {
+	names := make([]string, 0, shownPeers)
+	for _, m := range g.first {
+		if m != self && len(names) < shownPeers {
+			names = append(names, pl.names[m])
+		}
+	}
+	if count := g.size - 1; count > shownPeers { // self is in the group: it is on its own networks
+		return fmt.Sprintf("%s and %d more", strings.Join(names, ", "), count-shownPeers)
 	}
 	return strings.Join(names, ", ")
 }

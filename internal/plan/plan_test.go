@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -426,5 +427,33 @@ func TestPlanPreStart(t *testing.T) {
 	ds := decisionsFor(m, "app", "pre_start[0]")
 	if len(ds) != 1 || ds[0].Outcome == model.NeedsInput || ds[0].Outcome == model.Dropped {
 		t.Errorf("pre_start[0] decisions = %+v, want one mapped or approximated", ds)
+	}
+}
+
+// TestPlanPeersOnOverlappingNetworks checks how a networks decision names peers reached through two networks: each
+// peer once, sorted, six named and the rest counted.
+func TestPlanPeersOnOverlappingNetworks(t *testing.T) {
+	t.Parallel()
+	services := map[string]any{}
+	for i := 1; i <= 12; i++ {
+		var nets []string
+		if i <= 5 {
+			nets = append(nets, "front")
+		}
+		if i >= 4 {
+			nets = append(nets, "back")
+		}
+		services["s"+strconv.Itoa(i)] = map[string]any{"image": "example/app:1", "networks": nets}
+	}
+	m := planOf(t, project{"services": services, "networks": map[string]any{"front": map[string]any{}, "back": map[string]any{}}}, nil, plan.DefaultOptions())
+	for svc, want := range map[string]string{
+		"s4":  "may open s1, s10, s11, s12, s2, s3 and 5 more (on their declared ports)",
+		"s1":  "may open s2, s3, s4, s5 (on their declared ports)",
+		"s12": "may open s10, s11, s4, s5, s6, s7 and 2 more (on their declared ports)",
+	} {
+		ds := decisionsFor(m, svc, "networks")
+		if len(ds) != 1 || !strings.Contains(ds[0].Reason, want) {
+			t.Errorf("%s: got %+v, want a decision saying %q", svc, ds, want)
+		}
 	}
 }

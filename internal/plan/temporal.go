@@ -256,8 +256,9 @@ func (pl *planner) policyOf(n string) *model.NetworkPolicy {
 	if w == nil {
 		return nil
 	}
+	ns := pl.nsOf(n)
 	for i := range pl.policies {
-		if p := &pl.policies[i]; p.Namespace == pl.nsOf(n) && p.Workload == w.Name {
+		if p := &pl.policies[i]; p.Workload == w.Name && p.Namespace == ns {
 			return p
 		}
 	}

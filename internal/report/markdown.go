@@ -86,5 +86,10 @@ func decisionTable(b *strings.Builder, ds []model.Decision, withService bool) {
 
 // cell keeps a value inside one table cell.
 func cell(s string) string {
-	return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s)
+	if !strings.ContainsAny(s, "|\n") {
+		return s
+	}
+	return cellReplacer.Replace(s)
 }
+
+var cellReplacer = strings.NewReplacer("|", `\|`, "\n", " ")

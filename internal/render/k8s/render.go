@@ -58,9 +58,34 @@ const (
 	FailoverSeconds = 30
 )
 
-// Render returns every object of the project for a variant, in a stable order.
+// Render returns every object of the project for a variant, in a stable order: the shared objects (RenderShared),
+// then each workload's (RenderWorkload).
 func Render(p *model.Project, o Options) ([]Item, error) {
 	r := &renderer{p: p, o: o}
+	r.shared()
+	for i := range p.Workloads {
+		r.workload(&p.Workloads[i])
+	}
+	return r.result()
+}
+
+// RenderShared returns the objects of the project that belong to no workload (namespaces, policies, storage,
+// configuration...), as Render returns them.
+func RenderShared(p *model.Project, o Options) ([]Item, error) {
+	r := &renderer{p: p, o: o}
+	r.shared()
+	return r.result()
+}
+
+func (r *renderer) result() ([]Item, error) {
+	if len(r.errs) > 0 {
+		return nil, errors.Join(r.errs...)
+	}
+	return r.items, nil
+}
+
+func (r *renderer) shared() {
+	p, o := r.p, r.o
 	for _, ns := range p.Namespaces {
 		r.add("namespace.yaml", r.namespace(ns))
 	}
@@ -108,13 +133,6 @@ func Render(p *model.Project, o Options) ([]Item, error) {
 			}
 		}
 	}
-	for i := range p.Workloads {
-		r.workload(&p.Workloads[i])
-	}
-	if len(r.errs) > 0 {
-		return nil, errors.Join(r.errs...)
-	}
-	return r.items, nil
 }
 
 type renderer struct {

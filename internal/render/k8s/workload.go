@@ -11,9 +11,20 @@ import (
 	"github.com/agops/agops/internal/model"
 )
 
+// RenderWorkload returns the objects of one workload of p for a variant, as Render returns them. Only workloads
+// differ between the variants, so an overlay can be rendered one workload at a time.
+func RenderWorkload(p *model.Project, w *model.Workload, o Options) ([]Item, error) {
+	r := &renderer{p: p, o: o}
+	r.workload(w)
+	return r.result()
+}
+
+// WorkloadFile is the file of the base that holds a workload's objects.
+func WorkloadFile(w *model.Workload) string { return w.Name + ".yaml" }
+
 // workload renders everything that belongs to one workload into its own file.
 func (r *renderer) workload(w *model.Workload) {
-	file := w.Name + ".yaml"
+	file := WorkloadFile(w)
 	r.add(file, r.serviceAccount(w))
 	for _, ns := range w.WaitsIn {
 		r.add(file, r.waitBinding(w, ns))

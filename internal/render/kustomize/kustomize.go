@@ -5,10 +5,12 @@
 package kustomize
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"path"
 	"runtime"
 	"sort"
@@ -16,7 +18,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	goyaml "go.yaml.in/yaml/v2"
 	"sigs.k8s.io/yaml"
 
 	"github.com/agops/agops/internal/render/k8s"
@@ -66,66 +67,189 @@ func (o Op) MarshalJSON() ([]byte, error) {
 // Tree builds the files of base/ and the overlays, keyed by slash-separated path.
 func Tree(base, ha []k8s.Item) (map[string][]byte, error) {
 	files := map[string][]byte{}
-	baseMaps, err := writeBase(files, base)
+	var mu sync.Mutex
+	err := Write(RenderingOf(base), RenderingOf(ha), func(name string, data []byte) error {
+		mu.Lock()
+		defer mu.Unlock()
+		files[name] = data
+		return nil
+	})
 	if err != nil {
-		return nil, err
-	}
-	if err := putYAML(files, "overlays/single-node/kustomization.yaml", newKustomization([]string{"../../base"})); err != nil {
-		return nil, err
-	}
-	if err := writeHA(files, base, baseMaps, ha); err != nil {
 		return nil, err
 	}
 	return files, nil
 }
 
-func newKustomization(resources []string) Kustomization {
-	return Kustomization{APIVersion: "kustomize.config.k8s.io/v1beta1", Kind: "Kustomization", Resources: resources}
+// Sink receives the files of a tree as they are ready, each once; it is called from several goroutines at once.
+type Sink func(name string, data []byte) error
+
+// Rendering is one variant's objects handed over one file at a time, so that a large project's objects need never
+// exist all at once.
+type Rendering struct {
+	// Files are the files of the base the objects go in, each once; for the ha rendering, only those whose objects
+	// may differ from the base's, in the order of the ha rendering.
+	Files []string
+	// Render returns the objects of Files[i], in order.
+	Render func(i int) ([]k8s.Item, error)
 }
 
-// encoded is an object as YAML, and as a generic map when the ha overlay may need to compare it.
-type encoded struct {
-	doc []byte
-	m   map[string]any
+// RenderingOf hands a whole rendering over file by file.
+func RenderingOf(items []k8s.Item) Rendering {
+	var r Rendering
+	at := map[string]int{}
+	var byFile [][]k8s.Item
+	for _, it := range items {
+		i, ok := at[it.File]
+		if !ok {
+			i = len(r.Files)
+			at[it.File] = i
+			r.Files = append(r.Files, it.File)
+			byFile = append(byFile, nil)
+		}
+		byFile[i] = append(byFile[i], it)
+	}
+	r.Render = func(i int) ([]k8s.Item, error) { return byFile[i], nil }
+	return r
 }
 
-// writeBase writes base/ and returns the generic form of the objects that the ha rendering may change (nil for
-// the others, to keep memory low on large projects).
-func writeBase(files map[string][]byte, items []k8s.Item) ([]map[string]any, error) {
-	enc, err := parallel(len(items), func(i int) (encoded, error) {
-		m, err := k8s.ToMap(items[i].Object)
-		if err != nil {
-			return encoded{}, err
-		}
-		doc, err := k8s.EncodeMap(m)
-		if !hasPodTemplate(items[i].Object) {
-			m = nil
-		}
-		return encoded{doc, m}, err
+// Write renders the files of base/ and the overlays into put, one file at a time and on every core, so that a large
+// project's tree is never held whole: each file's objects are rendered, encoded and compared with their ha
+// rendering, and dropped. An ha object is compared with the base object of the same file that has its kind,
+// namespace and name; one without such an object goes into the ha overlay whole.
+func Write(base, ha Rendering, put Sink) error {
+	order := make([]int, len(base.Files)) // indexes in base.Files, namespaces first, then what guards them...
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(i, j int) bool {
+		a, b := base.Files[order[i]], base.Files[order[j]]
+		return fileRank(a) < fileRank(b) || fileRank(a) == fileRank(b) && a < b
 	})
+	haAt := map[string]int{} // file → index in ha.Files
+	for k, f := range ha.Files {
+		haAt[f] = k
+	}
+	changes := make([]haChanges, len(ha.Files)) // by index in ha.Files; each written by the one worker of that file
+	inBase := make([]bool, len(ha.Files))
+	_, err := parallel(len(order), func(n int) (struct{}, error) {
+		file := base.Files[order[n]]
+		maps, err := writeBaseFile(base, order[n], put)
+		if err != nil {
+			return struct{}{}, err
+		}
+		if k, ok := haAt[file]; ok {
+			inBase[k] = true
+			changes[k], err = compareHA(ha, k, maps)
+		}
+		return struct{}{}, err
+	})
+	if err != nil {
+		return err
+	}
+	for k := range ha.Files { // files that only the ha rendering has
+		if !inBase[k] {
+			if changes[k], err = compareHA(ha, k, nil); err != nil {
+				return err
+			}
+		}
+	}
+	files := make([]string, len(order))
+	for n, i := range order {
+		files[n] = base.Files[i]
+	}
+	if err := putYAML(put, "base/kustomization.yaml", newKustomization(files)); err != nil {
+		return err
+	}
+	if err := putYAML(put, "overlays/single-node/kustomization.yaml", newKustomization([]string{"../../base"})); err != nil {
+		return err
+	}
+	return writeHA(put, changes)
+}
+
+// writeBaseFile renders, encodes and puts base.Files[i]. It returns the file's objects by ID, in their generic form
+// for those with a pod template (which the ha rendering may change) and nil for the others.
+func writeBaseFile(base Rendering, i int, put Sink) (map[string]map[string]any, error) {
+	items, err := base.Render(i)
 	if err != nil {
 		return nil, err
 	}
-	maps := make([]map[string]any, len(items))
 	docs := make([][]byte, len(items))
-	for i, e := range enc {
-		maps[i], docs[i] = e.m, e.doc
-	}
-	byFile := map[string][][]byte{}
-	var order []string
-	for i, it := range items {
-		if _, ok := byFile[it.File]; !ok {
-			order = append(order, it.File)
+	maps := map[string]map[string]any{}
+	for n, it := range items {
+		m, err := k8s.ToMap(it.Object)
+		if err != nil {
+			return nil, err
 		}
-		byFile[it.File] = append(byFile[it.File], docs[i])
+		if docs[n], err = k8s.EncodeMap(m); err != nil {
+			return nil, err
+		}
+		if !hasPodTemplate(it.Object) {
+			m = nil
+		}
+		maps[objectID(it.Object)] = m
 	}
-	sort.SliceStable(order, func(i, j int) bool {
-		return fileRank(order[i]) < fileRank(order[j]) || fileRank(order[i]) == fileRank(order[j]) && order[i] < order[j]
-	})
-	for _, f := range order {
-		files["base/"+f] = joinDocs(byFile[f])
+	return maps, put("base/"+base.Files[i], joinDocs(docs))
+}
+
+// haChanges are what the ha rendering of one file changes: patches of base objects, and objects of its own.
+type haChanges struct {
+	patches []Patch
+	extra   [][]byte
+}
+
+// compareHA renders the ha objects of ha.Files[k] and compares them with the base file's (base, by ID). Only objects
+// with a pod template (and the ha-only objects) can differ between the renderings; skipping the rest halves the
+// work. The kustomize equivalence tests check that the overlay still equals the ha stream.
+func compareHA(ha Rendering, k int, base map[string]map[string]any) (haChanges, error) {
+	var c haChanges
+	items, err := ha.Render(k)
+	if err != nil {
+		return c, err
 	}
-	return maps, putYAML(files, "base/kustomization.yaml", newKustomization(order))
+	for _, it := range items {
+		m, inBase := base[objectID(it.Object)]
+		switch {
+		case !inBase:
+			doc, err := k8s.Encode(it.Object)
+			if err != nil {
+				return c, err
+			}
+			c.extra = append(c.extra, doc)
+		case m != nil:
+			p, err := patchOf(m, it.Object)
+			if err != nil {
+				return c, err
+			}
+			if p.Patch != "" {
+				c.patches = append(c.patches, p)
+			}
+		}
+	}
+	return c, nil
+}
+
+// patchOf returns the JSON patch turning the generic form of an object's base rendering into its ha rendering obj,
+// encoded at once so that neither form is kept; an empty Patch when they are the same.
+func patchOf(base map[string]any, obj k8s.Object) (Patch, error) {
+	m, err := k8s.ToMap(obj)
+	if err != nil {
+		return Patch{}, err
+	}
+	var ops []Op
+	diff("", base, m, &ops)
+	if len(ops) == 0 {
+		return Patch{}, nil
+	}
+	doc, err := encodeOps(ops)
+	if err != nil {
+		return Patch{}, err
+	}
+	gvk := obj.GetObjectKind().GroupVersionKind()
+	return Patch{Patch: string(doc), Target: Target{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind, Name: obj.GetName()}}, nil
+}
+
+func newKustomization(resources []string) Kustomization {
+	return Kustomization{APIVersion: "kustomize.config.k8s.io/v1beta1", Kind: "Kustomization", Resources: resources}
 }
 
 // fileRank puts the namespaces first, then what guards them (RBAC, quotas, network policies), then shared objects,
@@ -167,61 +291,57 @@ func Stream(items []k8s.Item) ([]byte, error) {
 	return joinDocs(docs), nil
 }
 
-func writeHA(files map[string][]byte, base []k8s.Item, baseMaps []map[string]any, ha []k8s.Item) error {
-	baseByID := map[string]map[string]any{}
-	for i, it := range base {
-		baseByID[objectID(it.Object)] = baseMaps[i]
-	}
-	// Only objects with a pod template (and the ha-only objects) can differ between the renderings; skipping the
-	// rest halves the work. The kustomize equivalence tests check that the overlay still equals the ha stream.
-	var differs []k8s.Item
-	var at []int
-	for i, it := range ha {
-		if _, inBase := baseByID[objectID(it.Object)]; !inBase || hasPodTemplate(it.Object) {
-			differs = append(differs, it)
-			at = append(at, i)
+// writeHA writes the ha overlay: a JSON patch for each object whose ha rendering differs, and the objects only the ha
+// rendering has, in the order of the ha rendering.
+// StreamOf writes n groups of objects (render(i), rendered as they are encoded, on every core) to w as one
+// multi-document YAML stream, in order, as Stream would write them all. Nothing is written unless every group
+// renders and encodes.
+func StreamOf(w io.Writer, n int, render func(i int) ([]k8s.Item, error)) error {
+	groups, err := parallel(n, func(i int) ([]byte, error) {
+		items, err := render(i)
+		if err != nil {
+			return nil, err
 		}
-	}
-	someMaps, err := toMaps(differs)
+		docs := make([][]byte, len(items))
+		for j, it := range items {
+			if docs[j], err = k8s.Encode(it.Object); err != nil {
+				return nil, err
+			}
+		}
+		return joinDocs(docs), nil
+	})
 	if err != nil {
 		return err
 	}
-	haMaps := make([]map[string]any, len(ha))
-	for j, i := range at {
-		haMaps[i] = someMaps[j]
+	bw := bufio.NewWriterSize(w, 64<<10)
+	first := true
+	for _, g := range groups {
+		if len(g) == 0 {
+			continue
+		}
+		if !first {
+			bw.WriteString("---\n")
+		}
+		first = false
+		bw.Write(g)
 	}
+	return bw.Flush()
+}
+
+func writeHA(put Sink, changes []haChanges) error {
 	k := newKustomization([]string{"../../base"})
 	var extra [][]byte
-	for i, it := range ha {
-		if haMaps[i] == nil {
-			continue
-		}
-		b, ok := baseByID[objectID(it.Object)]
-		if !ok {
-			doc, err := k8s.EncodeMap(haMaps[i])
-			if err != nil {
-				return err
-			}
-			extra = append(extra, doc)
-			continue
-		}
-		var ops []Op
-		diff("", b, haMaps[i], &ops)
-		if len(ops) == 0 {
-			continue
-		}
-		gvk := it.Object.GetObjectKind().GroupVersionKind()
-		doc, err := encodeOps(ops)
-		if err != nil {
-			return err
-		}
-		k.Patches = append(k.Patches, Patch{Patch: string(doc), Target: Target{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind, Name: it.Object.GetName()}})
+	for _, c := range changes {
+		k.Patches = append(k.Patches, c.patches...)
+		extra = append(extra, c.extra...)
 	}
 	if len(extra) > 0 {
-		files["overlays/ha/disruption-budgets.yaml"] = joinDocs(extra)
+		if err := put("overlays/ha/disruption-budgets.yaml", joinDocs(extra)); err != nil {
+			return err
+		}
 		k.Resources = append(k.Resources, "disruption-budgets.yaml")
 	}
-	return putYAML(files, "overlays/ha/kustomization.yaml", k)
+	return putYAML(put, "overlays/ha/kustomization.yaml", k)
 }
 
 // encodeOps writes a JSON patch as YAML, leaving the value out of remove operations only.
@@ -233,7 +353,7 @@ func encodeOps(ops []Op) ([]byte, error) {
 			list[i]["value"] = o.Value
 		}
 	}
-	return goyaml.Marshal(list)
+	return k8s.EncodeYAML(list)
 }
 
 func hasPodTemplate(o k8s.Object) bool {
@@ -242,10 +362,6 @@ func hasPodTemplate(o k8s.Object) bool {
 		return true
 	}
 	return false
-}
-
-func toMaps(items []k8s.Item) ([]map[string]any, error) {
-	return parallel(len(items), func(i int) (map[string]any, error) { return k8s.ToMap(items[i].Object) })
 }
 
 // parallel computes f(0..n-1) on every core, keeping results in order.
@@ -273,13 +389,12 @@ func objectID(o k8s.Object) string {
 	return gvk.Group + "/" + gvk.Kind + "/" + o.GetNamespace() + "/" + o.GetName()
 }
 
-func putYAML(files map[string][]byte, name string, v any) error {
+func putYAML(put Sink, name string, v any) error {
 	b, err := yaml.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encoding %s: %w", name, err)
 	}
-	files[name] = b
-	return nil
+	return put(name, b)
 }
 
 // diff appends the operations turning a into b, recursing into maps and replacing lists whole.

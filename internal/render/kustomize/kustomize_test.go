@@ -3,9 +3,11 @@ package kustomize
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
@@ -258,4 +260,54 @@ func toJSON(t *testing.T, o k8s.Object) []byte {
 		t.Fatal(err)
 	}
 	return mustJSON(t, m)
+}
+
+// TestWriteSinkError: a file that cannot be written stops the tree with that error.
+func TestWriteSinkError(t *testing.T) {
+	t.Parallel()
+	base, ha := renderBoth(t)
+	full := errors.New("disk full")
+	var mu sync.Mutex
+	calls := 0
+	err := Write(RenderingOf(base), RenderingOf(ha), func(name string, data []byte) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if calls++; calls == 3 {
+			return full
+		}
+		return nil
+	})
+	if !errors.Is(err, full) {
+		t.Fatalf("Write: %v, want the sink's error", err)
+	}
+}
+
+// TestStreamOf: groups encoded on every core make the same stream as Stream over all their objects, empty groups
+// included; a group that fails writes nothing.
+func TestStreamOf(t *testing.T) {
+	t.Parallel()
+	_, ha := renderBoth(t)
+	want, err := Stream(ha)
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups := [][]k8s.Item{nil, ha[:1], nil, ha[1:3], ha[3:], nil}
+	var got bytes.Buffer
+	if err := StreamOf(&got, len(groups), func(i int) ([]k8s.Item, error) { return groups[i], nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Bytes(), want) {
+		t.Errorf("StreamOf:\n%s\nStream:\n%s", got.Bytes(), want)
+	}
+	got.Reset()
+	bad := errors.New("no such quantity")
+	err = StreamOf(&got, len(groups), func(i int) ([]k8s.Item, error) {
+		if i == 4 {
+			return nil, bad
+		}
+		return groups[i], nil
+	})
+	if !errors.Is(err, bad) || got.Len() != 0 {
+		t.Errorf("StreamOf with a failing group: %v, wrote %d bytes", err, got.Len())
+	}
 }
