@@ -75,6 +75,10 @@ var rules = []struct {
 		module + "/internal/agent/workflows"},
 		"the console reads the gateway, audit, runs, policy and the lab through their APIs; it runs no part of them"},
 	{"internal/mask", []string{module + "/internal/"}, "masking judges values, not where they come from"},
+	// The agops command is the first build on a new machine (issue 17): Temporal's server, and the storage and cloud
+	// clients it brings, belong to cmd/agops-devserver, which `agops dev` runs as a child process.
+	{"cmd/agops", []string{"go.temporal.io/server", module + "/internal/devserver/embedded"},
+		"the agops command does not carry the dev server's Temporal: agops dev runs cmd/agops-devserver"},
 }
 
 func TestImportRules(t *testing.T) {
