@@ -48,7 +48,8 @@ func listPackages(t *testing.T) []pkg {
 	return pkgs
 }
 
-// rules: a package (prefix) must not depend, directly or not, on any of these import path prefixes.
+// rules: a package (prefix) must not depend, directly or not, on any of these import path prefixes (or, ending in
+// $, this exact import path).
 var rules = []struct {
 	pkg       string
 	forbidden []string
@@ -75,6 +76,13 @@ var rules = []struct {
 		module + "/internal/agent/workflows"},
 		"the console reads the gateway, audit, runs, policy and the lab through their APIs; it runs no part of them"},
 	{"internal/mask", []string{module + "/internal/"}, "masking judges values, not where they come from"},
+	// The agops command is the first build on a new machine (issue 17): Temporal's server, and the storage and cloud
+	// clients it brings, belong to cmd/agops-devserver, which `agops dev` runs as a child process.
+	{"cmd/agops", []string{"go.temporal.io/server", module + "/internal/devserver/embedded"},
+		"the agops command does not carry the dev server's Temporal: agops dev runs cmd/agops-devserver"},
+	// client-go's informer factory and clientset link every API group's informers, listers and clients into it.
+	{"cmd/agops", []string{"k8s.io/client-go/informers", "k8s.io/client-go/kubernetes$"},
+		"build informers with cache.NewSharedIndexInformer, and clients with internal/kubeclient (the groups agops calls)"},
 }
 
 func TestImportRules(t *testing.T) {
@@ -86,7 +94,7 @@ func TestImportRules(t *testing.T) {
 			}
 			for _, d := range p.Deps {
 				for _, f := range r.forbidden {
-					if strings.HasPrefix(d, f) {
+					if exact, ok := strings.CutSuffix(f, "$"); ok && d == exact || !ok && strings.HasPrefix(d, f) {
 						t.Errorf("%s depends on %s: %s", rel, d, r.why)
 					}
 				}

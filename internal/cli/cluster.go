@@ -7,10 +7,10 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/agops/agops/internal/airgap"
 	"github.com/agops/agops/internal/cluster"
+	"github.com/agops/agops/internal/kubeclient"
 )
 
 type clusterInitFlags struct {
@@ -96,7 +96,7 @@ func newClusterCheckCmd(s streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			client, err := kubernetes.NewForConfig(cfg)
+			client, err := kubeclient.New(cfg)
 			if err != nil {
 				return err
 			}

@@ -14,12 +14,12 @@ import (
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/agops/agops/internal/console"
 	"github.com/agops/agops/internal/devserver"
 	"github.com/agops/agops/internal/gateway"
+	"github.com/agops/agops/internal/kubeclient"
 )
 
 type consoleFlags struct {
@@ -146,7 +146,7 @@ func (f *consoleFlags) signIns(ctx context.Context, o *console.Options) error {
 		if err != nil {
 			return fmt.Errorf("--kube-sign-in: %w", err)
 		}
-		cs, err := kubernetes.NewForConfig(cfg)
+		cs, err := kubeclient.New(cfg)
 		if err != nil {
 			return err
 		}

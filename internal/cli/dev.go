@@ -39,10 +39,12 @@ func newDevCmd(g *globals, s streams) *cobra.Command {
 	f := &devFlags{}
 	cmd := &cobra.Command{
 		Use:   "dev --policy F [--state DIR] [--upstream SERVER=URL] [--demo-model | --model NAME=URL]",
-		Short: "Run agent teams on this machine: an embedded Temporal server (SQLite), the gateway and a worker in one process",
-		Long: "Starts, in this process: a Temporal server persisted to STATE/temporal.db, the agops gateway (policy F, audit " +
-			"log STATE/audit.jsonl, its own token for the worker) and a worker. Then `agops run TEAM.yaml` runs a team on " +
-			"it. Stopping and starting `agops dev` on the same state folder resumes the runs where they were.",
+		Short: "Run agent teams on this machine: a Temporal server (SQLite), the gateway and a worker, with one command",
+		Long: "Starts a Temporal server persisted to STATE/temporal.db (the agops-devserver program, a child process: " +
+			"found next to agops, or built with the go command from the module agops came from — the first build takes a " +
+			"few minutes), and in this process the agops gateway (policy F, audit log STATE/audit.jsonl, its own token " +
+			"for the worker) and a worker. Then `agops run TEAM.yaml` runs a team on it. Stopping and starting `agops dev` " +
+			"on the same state folder resumes the runs where they were.",
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if f.policy == "" {
@@ -90,7 +92,8 @@ func (f *devFlags) run(ctx context.Context, g *globals, s streams) error {
 	if f.transcripts == filepath.Join(".agops", "transcripts") {
 		f.transcripts = filepath.Join(f.state, "transcripts")
 	}
-	srv, err := devserver.Start(ctx, devserver.Options{DBFile: filepath.Join(f.state, "temporal.db"), Port: f.port})
+	srv, err := devserver.Launch(ctx, devserver.Options{DBFile: filepath.Join(f.state, "temporal.db"), Port: f.port},
+		devserver.LaunchOptions{Progress: s.err, Logger: g.logger(s.err)})
 	if err != nil {
 		return err
 	}
@@ -148,6 +151,8 @@ func (f *devFlags) run(ctx context.Context, g *globals, s streams) error {
 		return fmt.Errorf("gateway: %w", err)
 	case err := <-consoleErr:
 		return fmt.Errorf("console: %w", err)
+	case <-srv.Exited():
+		return srv.Err()
 	}
 }
 

@@ -11,11 +11,11 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/agops/agops/internal/kubeclient"
 	"github.com/agops/agops/internal/waitfor"
 )
 
@@ -31,7 +31,7 @@ type waitFlags struct {
 }
 
 // waitFunc is waitfor.Service or waitfor.Job.
-type waitFunc func(ctx context.Context, c kubernetes.Interface, namespace, name string, opts ...waitfor.Option) error
+type waitFunc func(ctx context.Context, c kubeclient.Interface, namespace, name string, opts ...waitfor.Option) error
 
 func newWaitCmd(g *globals, s streams) *cobra.Command {
 	f := &waitFlags{}
@@ -67,7 +67,7 @@ func (f *waitFlags) verb(g *globals, s streams, use, short string, wait waitFunc
 }
 
 // parse checks the flags and returns a client of the cluster and the namespace to wait in.
-func (f *waitFlags) parse() (kubernetes.Interface, string, error) {
+func (f *waitFlags) parse() (kubeclient.Interface, string, error) {
 	if f.timeout <= 0 || f.interval <= 0 {
 		return nil, "", usageError{fmt.Errorf("--timeout and --interval must be positive, not %s and %s", f.timeout, f.interval)}
 	}
@@ -77,7 +77,7 @@ func (f *waitFlags) parse() (kubernetes.Interface, string, error) {
 	}
 	cfg = rest.AddUserAgent(cfg, "agops/"+Version)
 	cfg.QPS = -1 // --interval paces the requests; client-go's limiter would only hide the last error behind its own
-	client, err := kubernetes.NewForConfig(cfg)
+	client, err := kubeclient.New(cfg)
 	if err != nil {
 		return nil, "", fmt.Errorf("creating kubernetes client: %w", err)
 	}

@@ -9,7 +9,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
+
+	"github.com/agops/agops/internal/kubeclient"
 )
 
 // CheckSpec says what a running cluster should look like.
@@ -65,7 +66,7 @@ func (r Report) Write(w io.Writer) error {
 // Check verifies a running cluster through its API: Ready nodes, control-plane health (readyz, etcd included),
 // each expected accelerator's label and allocatable resource, RuntimeClasses, and where images come from. It
 // returns an error only when the API cannot be asked at all; failed checks are in the Report.
-func Check(ctx context.Context, client kubernetes.Interface, cs CheckSpec) (Report, error) {
+func Check(ctx context.Context, client kubeclient.Interface, cs CheckSpec) (Report, error) {
 	if cs.ExpectNodes == 0 {
 		cs.ExpectNodes = 3
 	}
@@ -127,7 +128,7 @@ func notReadyWhy(c *corev1.NodeCondition) string {
 }
 
 // checkReadyz asks /readyz?verbose: every check must pass, and etcd must be among them.
-func checkReadyz(ctx context.Context, client kubernetes.Interface) Result {
+func checkReadyz(ctx context.Context, client kubeclient.Interface) Result {
 	body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").Param("verbose", "").DoRaw(ctx)
 	var failed []string
 	passed, etcd := 0, false

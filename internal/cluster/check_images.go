@@ -8,11 +8,12 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
+
+	"github.com/agops/agops/internal/kubeclient"
 )
 
 // checkRuntimeClasses lists the RuntimeClasses; an NVIDIA node needs RuntimeClass nvidia (handler nvidia).
-func checkRuntimeClasses(ctx context.Context, client kubernetes.Interface, cs CheckSpec) Result {
+func checkRuntimeClasses(ctx context.Context, client kubeclient.Interface, cs CheckSpec) Result {
 	list, err := client.NodeV1().RuntimeClasses().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return Result{Fail, "runtime classes", "listing: " + err.Error()}
@@ -38,7 +39,7 @@ func checkRuntimeClasses(ctx context.Context, client kubernetes.Interface, cs Ch
 
 // checkImages looks at every running container's image: with a mirror, each must come from it or be pinned by
 // digest. Registry configuration on the nodes is not visible through the API; the last line says so.
-func checkImages(ctx context.Context, client kubernetes.Interface, mirror string) []Result {
+func checkImages(ctx context.Context, client kubeclient.Interface, mirror string) []Result {
 	pods, err := client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{FieldSelector: "status.phase=Running"})
 	if err != nil {
 		return []Result{{Fail, "images", "listing pods: " + err.Error()}}

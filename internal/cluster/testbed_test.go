@@ -9,9 +9,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/agops/agops/internal/kube"
+	"github.com/agops/agops/internal/kubeclient"
 	"github.com/agops/agops/internal/testbed"
 )
 
@@ -103,7 +103,7 @@ func prepareGPUNode(ctx context.Context, t *testing.T, c *testbed.Cluster) {
 	}
 }
 
-func imagesOutsideMirror(ctx context.Context, t *testing.T, client kubernetes.Interface) {
+func imagesOutsideMirror(ctx context.Context, t *testing.T, client kubeclient.Interface) {
 	pods := map[string]string{
 		"from-hub":    "docker.io/library/nginx:1.27",
 		"from-mirror": "registry.lab:5000/mirror/library/redis:7",
@@ -146,7 +146,7 @@ func nodeDown(ctx context.Context, t *testing.T, c *testbed.Cluster) {
 	t.Errorf("the nodes check never failed for cpu-2")
 }
 
-func check(ctx context.Context, t *testing.T, client kubernetes.Interface, cs CheckSpec) Report {
+func check(ctx context.Context, t *testing.T, client kubeclient.Interface, cs CheckSpec) Report {
 	t.Helper()
 	r, err := Check(ctx, client, cs)
 	if err != nil {

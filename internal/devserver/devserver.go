@@ -1,37 +1,31 @@
-// Package devserver runs a Temporal server inside the agops process, persisted to one SQLite file, for `agops dev`
-// and for tests: a newcomer gets durable agent runs with no cluster and no other install, and the runs survive a
-// restart of the process on the same file. It owns only the server's configuration and lifecycle; the agent
-// workflows live in internal/agent.
+// Package devserver owns the Temporal server of `agops dev` and of tests: a whole Temporal in one process,
+// persisted to one SQLite file, so that a newcomer gets durable agent runs with no cluster and no other install, and
+// the runs survive a restart on the same file. This package is what the agops command links: the server's options,
+// its ports, and Launch, which runs the server as a child process (the agops-devserver program, built on demand).
+// The server itself — go.temporal.io/server and the storage and cloud clients it brings — lives in
+// internal/devserver/embedded, which only that program and tests import, so that the verbs that do not run it do
+// not compile or carry it. The agent workflows live in internal/agent.
 package devserver
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/server/common/authorization"
-	"go.temporal.io/server/common/cluster"
-	"go.temporal.io/server/common/config"
-	"go.temporal.io/server/common/log"
-	"go.temporal.io/server/common/metrics"
-	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
-	sqliteschema "go.temporal.io/server/schema/sqlite"
-	"go.temporal.io/server/temporal"
-
-	"github.com/agops/agops/internal/netutil"
+	sdklog "go.temporal.io/sdk/log"
 )
 
 // DefaultNamespace is the Temporal namespace agops uses unless told otherwise.
 const DefaultNamespace = "default"
 
-// Options configure a Server.
+// Options configure a server, in this process (embedded.Start) or in a child process (Launch).
 type Options struct {
 	// DBFile is the SQLite file holding every workflow's state; created (with its schema) when missing. Required.
 	DBFile string
@@ -46,69 +40,10 @@ type Options struct {
 	LogFile string
 }
 
-// Server is a running embedded Temporal server.
-type Server struct {
-	srv      temporal.Server
-	hostPort string
-	logClose func() error
-}
-
-// Start creates (or reopens) the SQLite file, registers the namespaces and starts every Temporal service in this
-// process. It returns once the frontend answers, or ctx ends.
-func Start(ctx context.Context, o Options) (*Server, error) {
-	if err := o.defaults(); err != nil {
-		return nil, err
-	}
-	// Temporal's telemetry start-up asks for the current user, which a static binary can only read from $USER: in a
-	// container without /etc/passwd (the agops image) it would fail without it.
-	if os.Getenv("USER") == "" {
-		if err := os.Setenv("USER", "agops"); err != nil {
-			return nil, err
-		}
-	}
-	sqlCfg := &config.SQL{PluginName: sqliteplugin.PluginName, DatabaseName: o.DBFile,
-		ConnectAttributes: map[string]string{"mode": "rwc", "_journal_mode": "wal", "_synchronous": "2"}}
-	if err := checkPorts(o.Host, o.Port); err != nil {
-		return nil, err
-	}
-	if err := prepareDB(sqlCfg, o); err != nil {
-		return nil, err
-	}
-	logger, logClose, err := serverLogger(o.LogFile)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := serverConfig(sqlCfg, o)
-	if err != nil {
-		_ = logClose()
-		return nil, err
-	}
-	srv, err := temporal.NewServer(
-		temporal.WithConfig(cfg),
-		temporal.ForServices(temporal.DefaultServices),
-		temporal.WithLogger(logger),
-		temporal.WithAuthorizer(authorization.NewNoopAuthorizer()),
-		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper { return authorization.NewNoopClaimMapper() }),
-	)
-	if err != nil {
-		_ = logClose()
-		return nil, fmt.Errorf("temporal server: %w", err)
-	}
-	s := &Server{srv: srv, hostPort: net.JoinHostPort(o.Host, strconv.Itoa(o.Port)), logClose: logClose}
-	if err := srv.Start(); err != nil {
-		_ = logClose()
-		return nil, fmt.Errorf("starting the temporal server on %s: %w", o.DBFile, err)
-	}
-	if err := s.waitReady(ctx); err != nil {
-		_ = s.Stop()
-		return nil, err
-	}
-	return s, nil
-}
-
-func (o *Options) defaults() error {
+// WithDefaults fills in the defaults; DBFile is required.
+func (o Options) WithDefaults() (Options, error) {
 	if o.DBFile == "" {
-		return errors.New("devserver: DBFile is required")
+		return o, errors.New("devserver: DBFile is required")
 	}
 	if o.Host == "" {
 		o.Host = "127.0.0.1"
@@ -122,100 +57,17 @@ func (o *Options) defaults() error {
 	if o.LogFile == "" {
 		o.LogFile = o.DBFile + ".log"
 	}
-	return nil
+	return o, nil
 }
 
-// prepareDB creates the schema on a new file and registers missing namespaces.
-func prepareDB(sqlCfg *config.SQL, o Options) error {
-	dir := filepath.Dir(o.DBFile)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("devserver: %w", err)
-	}
-	if _, err := os.Stat(o.DBFile); errors.Is(err, os.ErrNotExist) {
-		if err := sqliteschema.SetupSchema(sqlCfg); err != nil {
-			_ = os.Remove(o.DBFile) // nothing half-made: the next start sets the schema up again
-			return fmt.Errorf("devserver: creating the schema in %s: %w", o.DBFile, err)
-		}
-	} else if err != nil {
-		return fmt.Errorf("devserver: %w", err)
-	}
-	var nss []*sqliteschema.NamespaceConfig
-	for _, name := range o.Namespaces {
-		ns, err := sqliteschema.NewNamespaceConfig(clusterName, name, false, nil)
-		if err != nil {
-			return fmt.Errorf("devserver: namespace %q: %w", name, err)
-		}
-		nss = append(nss, ns)
-	}
-	if err := sqliteschema.CreateNamespaces(sqlCfg, nss...); err != nil {
-		return fmt.Errorf("devserver: %s: %w", o.DBFile, err)
-	}
-	return nil
-}
-
-const clusterName = "active"
-
-// serverConfig is a single-host, single-shard configuration: the four services in this process on loopback ports
-// derived from the frontend's (Port … Port+7), so that a restart on the same file finds its members where the file
-// says they were, instead of waiting for stale members to expire.
-func serverConfig(sqlCfg *config.SQL, o Options) (*config.Config, error) {
-	metricsPort, err := netutil.FreePort()
-	if err != nil {
-		return nil, err
-	}
-	service := func(i int) config.Service {
-		return config.Service{RPC: config.RPC{GRPCPort: o.Port + i, MembershipPort: o.Port + 4 + i, BindOnIP: o.Host}}
-	}
-	frontend := net.JoinHostPort(o.Host, strconv.Itoa(o.Port))
-	return &config.Config{
-		Global: config.Global{
-			Membership: config.Membership{MaxJoinDuration: 30 * time.Second, BroadcastAddress: o.Host},
-			Metrics: &metrics.Config{Prometheus: &metrics.PrometheusConfig{
-				ListenAddress: net.JoinHostPort(o.Host, strconv.Itoa(metricsPort)), HandlerPath: "/metrics"}},
-		},
-		Persistence: config.Persistence{
-			DefaultStore: sqliteplugin.PluginName, VisibilityStore: sqliteplugin.PluginName, NumHistoryShards: 1,
-			DataStores: map[string]config.DataStore{sqliteplugin.PluginName: {SQL: sqlCfg}},
-		},
-		ClusterMetadata: &cluster.Config{
-			FailoverVersionIncrement: 10, MasterClusterName: clusterName, CurrentClusterName: clusterName,
-			ClusterInformation: map[string]cluster.ClusterInformation{
-				clusterName: {Enabled: true, InitialFailoverVersion: 1, RPCAddress: frontend},
-			},
-		},
-		DCRedirectionPolicy: config.DCRedirectionPolicy{Policy: "noop"},
-		Services: map[string]config.Service{
-			"frontend": service(0), "history": service(1), "matching": service(2), "worker": service(3),
-		},
-		Archival: config.Archival{
-			History:    config.HistoryArchival{State: "disabled"},
-			Visibility: config.VisibilityArchival{State: "disabled"},
-		},
-		NamespaceDefaults: config.NamespaceDefaults{Archival: config.ArchivalNamespaceDefaults{
-			History:    config.HistoryArchivalNamespaceDefaults{State: "disabled"},
-			Visibility: config.VisibilityArchivalNamespaceDefaults{State: "disabled"},
-		}},
-		PublicClient: config.PublicClient{HostPort: frontend},
-	}, nil
-}
-
-// serverLogger writes the server's logs (warnings and up) to file, or nowhere for "-".
-func serverLogger(file string) (log.Logger, func() error, error) {
-	if file == "-" {
-		return log.NewNoopLogger(), func() error { return nil }, nil
-	}
-	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
-		return nil, nil, fmt.Errorf("devserver: %w", err)
-	}
-	z := log.BuildZapLogger(log.Config{Level: "warn", OutputFile: file})
-	return log.NewZapLogger(z), func() error { _ = z.Sync(); return nil }, nil
-}
+// HostPort is the frontend's address for clients and workers.
+func (o Options) HostPort() string { return net.JoinHostPort(o.Host, strconv.Itoa(o.Port)) }
 
 // PortsUsed is how many consecutive ports from Options.Port a server takes.
 const PortsUsed = 8
 
-// checkPorts fails when any of the server's ports is taken: the server itself would panic in a goroutine of its own.
-func checkPorts(host string, base int) error {
+// CheckPorts fails when any of a server's ports is taken: the server itself would panic in a goroutine of its own.
+func CheckPorts(host string, base int) error {
 	for i := range PortsUsed {
 		l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(base+i)))
 		if err != nil {
@@ -234,7 +86,7 @@ func FreeBase() (int, error) {
 	lo, hi := belowEphemeral()
 	for range 50 {
 		p := lo + rand.IntN(hi-lo)
-		if checkPorts("127.0.0.1", p) == nil {
+		if CheckPorts("127.0.0.1", p) == nil {
 			return p, nil
 		}
 	}
@@ -254,12 +106,12 @@ func belowEphemeral() (lo, hi int) {
 	return lo, hi - PortsUsed
 }
 
-// waitReady polls the frontend until it answers a health check.
-func (s *Server) waitReady(ctx context.Context) error {
+// WaitReady polls the frontend at hostPort until it answers a health check, for at most a minute.
+func WaitReady(ctx context.Context, hostPort string) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	for {
-		c, err := client.DialContext(ctx, client.Options{HostPort: s.hostPort, Logger: QuietLogger()})
+		c, err := client.DialContext(ctx, client.Options{HostPort: hostPort, Logger: QuietLogger()})
 		if err == nil {
 			_, err = c.CheckHealth(ctx, &client.CheckHealthRequest{})
 			c.Close()
@@ -269,20 +121,11 @@ func (s *Server) waitReady(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("devserver: the frontend on %s did not answer: %w", s.hostPort, err)
+			return fmt.Errorf("devserver: the frontend on %s did not answer: %w", hostPort, err)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
 
-// HostPort is the frontend's address for clients and workers.
-func (s *Server) HostPort() string { return s.hostPort }
-
-// Stop stops every service; the SQLite file keeps the state.
-func (s *Server) Stop() error {
-	err := s.srv.Stop()
-	if cerr := s.logClose(); err == nil {
-		err = cerr
-	}
-	return err
-}
+// QuietLogger is a Temporal SDK logger that drops everything: for clients whose own errors are reported anyway.
+func QuietLogger() sdklog.Logger { return sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)) }

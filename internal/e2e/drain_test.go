@@ -14,9 +14,9 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/agops/agops/internal/e2e/e2etest"
+	"github.com/agops/agops/internal/kubeclient"
 	"github.com/agops/agops/internal/testbed"
 )
 
@@ -88,7 +88,7 @@ func TestDrainHonoursDisruptionBudgets(t *testing.T) {
 
 // drainStep checks every budget, then evicts every live pod of the nodes at once, as parallel drains would. It
 // returns how many live pods it found.
-func drainStep(ctx context.Context, t *testing.T, client kubernetes.Interface, nodes []string, pdbs []policyv1.PodDisruptionBudget, refused map[string]int) int {
+func drainStep(ctx context.Context, t *testing.T, client kubeclient.Interface, nodes []string, pdbs []policyv1.PodDisruptionBudget, refused map[string]int) int {
 	t.Helper()
 	for _, pdb := range pdbs {
 		if err := checkBudget(ctx, client, pdb); err != nil {
@@ -129,7 +129,7 @@ func drainStep(ctx context.Context, t *testing.T, client kubernetes.Interface, n
 }
 
 // nodesOf lists the distinct nodes running a budget's pods.
-func nodesOf(ctx context.Context, client kubernetes.Interface, pdb policyv1.PodDisruptionBudget) ([]string, error) {
+func nodesOf(ctx context.Context, client kubeclient.Interface, pdb policyv1.PodDisruptionBudget) ([]string, error) {
 	sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
 	if err != nil {
 		return nil, err
@@ -151,7 +151,7 @@ func nodesOf(ctx context.Context, client kubernetes.Interface, pdb policyv1.PodD
 }
 
 // checkBudget fails when fewer pods of a budget are ready than its maxUnavailable allows.
-func checkBudget(ctx context.Context, client kubernetes.Interface, pdb policyv1.PodDisruptionBudget) error {
+func checkBudget(ctx context.Context, client kubeclient.Interface, pdb policyv1.PodDisruptionBudget) error {
 	cur, err := client.PolicyV1().PodDisruptionBudgets(pdb.Namespace).Get(ctx, pdb.Name, metav1.GetOptions{})
 	if err != nil {
 		return err

@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/agops/agops/internal/audit"
+	"github.com/agops/agops/internal/kubeclient"
 	"github.com/agops/agops/internal/policy"
 )
 
@@ -208,7 +208,7 @@ func authenticator(o RunOptions) (Authenticator, func() error, error) {
 			}
 			cfg = c
 		}
-		client, err := kubernetes.NewForConfig(cfg)
+		client, err := kubeclient.New(cfg)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -17,16 +17,16 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/agops/agops/internal/kube"
+	"github.com/agops/agops/internal/kubeclient"
 )
 
 // Cluster is what a rehearsal needs of a cluster: a real API server and nodes whose host can be killed.
 type Cluster interface {
 	RESTConfig() *rest.Config
-	Client() kubernetes.Interface
+	Client() kubeclient.Interface
 	KillNode(name string) error
 	Nodes() []string
 }

@@ -11,9 +11,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/agops/agops/internal/kube"
+	"github.com/agops/agops/internal/kubeclient"
 	"github.com/agops/agops/internal/plan"
 )
 
@@ -139,7 +139,7 @@ func podSpecOf(u *unstructured.Unstructured) (corev1.PodSpec, bool, error) {
 }
 
 // createPlaceholders creates the missing Secrets (their namespaces exist once objs are applied).
-func createPlaceholders(ctx context.Context, cs kubernetes.Interface, secrets []*corev1.Secret) error {
+func createPlaceholders(ctx context.Context, cs kubeclient.Interface, secrets []*corev1.Secret) error {
 	for _, s := range secrets {
 		if _, err := cs.CoreV1().Secrets(s.Namespace).Create(ctx, s, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("creating placeholder Secret %s/%s: %w", s.Namespace, s.Name, err)
@@ -150,7 +150,7 @@ func createPlaceholders(ctx context.Context, cs kubernetes.Interface, secrets []
 
 // CreatePlaceholderSecrets creates, with random values, every Secret objs reference and do not define (what a
 // rehearsal on real nodes does before the pods can start), and returns how many it created.
-func CreatePlaceholderSecrets(ctx context.Context, cs kubernetes.Interface, objs []*unstructured.Unstructured) (int, error) {
+func CreatePlaceholderSecrets(ctx context.Context, cs kubeclient.Interface, objs []*unstructured.Unstructured) (int, error) {
 	secrets, err := placeholderSecrets(objs)
 	if err != nil {
 		return 0, err

@@ -9,11 +9,11 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/agops/agops/internal/check/reach"
 	"github.com/agops/agops/internal/kube"
+	"github.com/agops/agops/internal/kubeclient"
 )
 
 // On the user's own cluster a rehearsal proves what stand-ins can prove — every workload Ready by its probes,
@@ -31,12 +31,12 @@ const cleanupWithin = 3 * time.Minute
 // yourCluster is the user's cluster: nothing of it is ever killed.
 type yourCluster struct {
 	cfg    *rest.Config
-	client kubernetes.Interface
+	client kubeclient.Interface
 	nodes  []string
 }
 
 func (c *yourCluster) RESTConfig() *rest.Config     { return c.cfg }
-func (c *yourCluster) Client() kubernetes.Interface { return c.client }
+func (c *yourCluster) Client() kubeclient.Interface { return c.client }
 func (c *yourCluster) Nodes() []string              { return c.nodes }
 func (c *yourCluster) KillNode(string) error {
 	return errors.New("agops never kills a node of your cluster")
@@ -47,7 +47,7 @@ func (c *yourCluster) KillNode(string) error {
 // every workload, measures the reachability matrix against agops check's (network describes the cluster: its
 // address ranges and enforcer), and deletes everything it created.
 func OnYourCluster(ctx context.Context, cfg *rest.Config, p Plan, network reach.Options) (rep Report, err error) {
-	client, err := kubernetes.NewForConfig(cfg)
+	client, err := kubeclient.New(cfg)
 	if err != nil {
 		return Report{}, err
 	}

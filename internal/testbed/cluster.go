@@ -12,8 +12,9 @@ import (
 	"sync"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/agops/agops/internal/kubeclient"
 )
 
 // Cluster is a running control plane with fake nodes. Its methods are safe
@@ -30,7 +31,7 @@ type Cluster struct {
 
 	token  string
 	config *rest.Config
-	client kubernetes.Interface
+	client kubeclient.Interface
 
 	// Real nodes (WithRealNodes): their binaries, network, tokens and processes.
 	realNodes  bool
@@ -205,7 +206,7 @@ func (c *Cluster) Kubeconfig() string { return c.paths.kubeconfig }
 func (c *Cluster) RESTConfig() *rest.Config { return rest.CopyConfig(c.config) }
 
 // Client is a clientset for the admin user.
-func (c *Cluster) Client() kubernetes.Interface { return c.client }
+func (c *Cluster) Client() kubeclient.Interface { return c.client }
 
 // Nodes are the names of the cluster's nodes, in the order given to Start.
 func (c *Cluster) Nodes() []string {

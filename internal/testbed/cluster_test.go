@@ -13,7 +13,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
+
+	"github.com/agops/agops/internal/kubeclient"
 )
 
 const pauseImage = "registry.local/pause:3.10"
@@ -191,7 +192,7 @@ func TestStopLeavesNoProcess(t *testing.T) {
 	}
 }
 
-func createNamespace(t *testing.T, client kubernetes.Interface, name string) string {
+func createNamespace(t *testing.T, client kubeclient.Interface, name string) string {
 	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
 	if _, err := client.CoreV1().Namespaces().Create(t.Context(), ns, metav1.CreateOptions{}); err != nil {
@@ -219,7 +220,7 @@ func podSpec() corev1.PodSpec {
 
 // createDeployment creates a Deployment spread over hostnames, whose pods
 // leave a NotReady or unreachable node after 10s.
-func createDeployment(t *testing.T, client kubernetes.Interface, ns, name string, replicas int32) {
+func createDeployment(t *testing.T, client kubeclient.Interface, ns, name string, replicas int32) {
 	t.Helper()
 	labels := map[string]string{"app": name}
 	honor := corev1.NodeInclusionPolicyHonor
@@ -293,7 +294,7 @@ func unschedulable(pods []corev1.Pod) []string {
 }
 
 // waitPods polls the pods matching selector until ok holds, and returns them.
-func waitPods(t *testing.T, client kubernetes.Interface, ns, selector string, within time.Duration, ok func([]corev1.Pod) bool) []corev1.Pod {
+func waitPods(t *testing.T, client kubeclient.Interface, ns, selector string, within time.Duration, ok func([]corev1.Pod) bool) []corev1.Pod {
 	t.Helper()
 	var pods []corev1.Pod
 	poll(t, within, fmt.Sprintf("pods %s in %s", selector, ns), func(ctx context.Context) bool {

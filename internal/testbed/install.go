@@ -1,23 +1,21 @@
 package testbed
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	_ "embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
 
 	"github.com/agops/agops/internal/fsutil"
+	"github.com/agops/agops/internal/gobuild"
 )
 
 //go:embed tools.txtar
@@ -188,11 +186,11 @@ func Prepare(ctx context.Context, opts ...Option) error {
 
 // install builds ts into its cache folder unless it is there, and returns the folder.
 func install(ctx context.Context, o options, ts toolset) (string, error) {
-	goCmd, err := exec.LookPath("go")
+	goCmd, err := gobuild.GoCommand("the testbed")
 	if err != nil {
-		return "", fmt.Errorf("building the testbed needs the go command: %w", err)
+		return "", err
 	}
-	goVersion, err := goEnv(ctx, goCmd, "GOVERSION")
+	goVersion, err := gobuild.GoEnv(ctx, goCmd, "GOVERSION")
 	if err != nil {
 		return "", err
 	}
@@ -236,14 +234,7 @@ func cacheRoot(dir string) (string, error) {
 	if dir != "" {
 		return dir, nil
 	}
-	if env := os.Getenv("AGOPS_CACHE"); env != "" {
-		return filepath.Join(env, "testbed"), nil
-	}
-	user, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("finding a cache folder for the testbed (set AGOPS_CACHE): %w", err)
-	}
-	return filepath.Join(user, "agops", "testbed"), nil
+	return gobuild.CacheRoot("testbed")
 }
 
 // cacheKey names one build: the tools module's files, what is built of it and how, the Go version and the
@@ -256,14 +247,6 @@ func cacheKey(ts toolset, goVersion string) string {
 	}
 	fmt.Fprintf(h, "\x00%s\x00%s\x00%s/%s", ts.ldflags, goVersion, runtime.GOOS, runtime.GOARCH)
 	return hex.EncodeToString(h.Sum(nil))[:16]
-}
-
-func goEnv(ctx context.Context, goCmd, name string) (string, error) {
-	out, err := exec.CommandContext(ctx, goCmd, "env", name).Output()
-	if err != nil {
-		return "", fmt.Errorf("go env %s: %w", name, err)
-	}
-	return strings.TrimSpace(string(out)), nil
 }
 
 // build writes the tools module to a temporary folder under root, builds the
@@ -286,7 +269,7 @@ func build(ctx context.Context, log *slog.Logger, goCmd, root, dir string, ts to
 	cmd.Dir = src
 	cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local", "GOFLAGS=-mod=mod", "GOWORK=off", "CGO_ENABLED=0")
 	log.Info("building testbed "+ts.what+" binaries; the first build takes several minutes", "dir", dir)
-	if err := runLogged(cmd, log); err != nil {
+	if err := gobuild.Run(cmd, log); err != nil {
 		return fmt.Errorf("building testbed %s binaries: %w", ts.what, err)
 	}
 	if !ts.built(out) {
@@ -297,30 +280,4 @@ func build(ctx context.Context, log *slog.Logger, goCmd, root, dir string, ts to
 	}
 	log.Info("built testbed "+ts.what+" binaries", "dir", dir)
 	return nil
-}
-
-// runLogged runs cmd, sending each line of its output to log.
-func runLogged(cmd *exec.Cmd, log *slog.Logger) error {
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	var wg sync.WaitGroup
-	var tail []string
-	wg.Go(func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			log.Debug("go build", "line", sc.Text())
-			tail = append(tail, sc.Text())
-			if len(tail) > 20 {
-				tail = tail[1:]
-			}
-		}
-		_, _ = io.Copy(io.Discard, pr)
-	})
-	err := cmd.Run()
-	pw.Close()
-	wg.Wait()
-	if err != nil && len(tail) > 0 {
-		return fmt.Errorf("%w:\n%s", err, strings.Join(tail, "\n"))
-	}
-	return err
 }

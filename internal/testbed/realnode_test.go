@@ -16,9 +16,9 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
+	"github.com/agops/agops/internal/kubeclient"
 	"github.com/agops/agops/internal/traffic"
 )
 
@@ -100,7 +100,7 @@ func clientPod(name, url string) *corev1.Pod {
 }
 
 // podOutcome waits for a pod to end and returns its phase and log.
-func podOutcome(t *testing.T, client kubernetes.Interface, ns, name string, within time.Duration) (corev1.PodPhase, string) {
+func podOutcome(t *testing.T, client kubeclient.Interface, ns, name string, within time.Duration) (corev1.PodPhase, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
@@ -227,7 +227,7 @@ func TestRealNodeKillUnderTraffic(t *testing.T) {
 
 // endpointLeft polls the EndpointSlices of Service svc until none lists a ready endpoint on node, and returns how long
 // after since that was seen; -1 if it did not happen within the time given.
-func endpointLeft(client kubernetes.Interface, ns, svc, node string, since time.Time, within time.Duration) time.Duration {
+func endpointLeft(client kubeclient.Interface, ns, svc, node string, since time.Time, within time.Duration) time.Duration {
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
 	for {
@@ -254,7 +254,7 @@ func endpointLeft(client kubernetes.Interface, ns, svc, node string, since time.
 }
 
 // readyPodNodes waits for n Ready pods matching selector and returns their nodes.
-func readyPodNodes(t *testing.T, client kubernetes.Interface, ns, selector string, n int, within time.Duration) []string {
+func readyPodNodes(t *testing.T, client kubeclient.Interface, ns, selector string, n int, within time.Duration) []string {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
@@ -277,7 +277,7 @@ func readyPodNodes(t *testing.T, client kubernetes.Interface, ns, selector strin
 	}
 }
 
-func waitPodRunning(t *testing.T, client kubernetes.Interface, ns, name string, within time.Duration) {
+func waitPodRunning(t *testing.T, client kubeclient.Interface, ns, name string, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {

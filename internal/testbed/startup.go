@@ -13,10 +13,11 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/agops/agops/internal/kubeclient"
 )
 
 // waitFor polls cond until it holds, a child exits, or the readiness timeout
@@ -96,7 +97,7 @@ func (c *Cluster) startAPIServer(ctx context.Context) error {
 		QPS:             50,
 		Burst:           100,
 	}
-	if c.client, err = kubernetes.NewForConfig(c.config); err != nil {
+	if c.client, err = kubeclient.New(c.config); err != nil {
 		return fmt.Errorf("creating client: %w", err)
 	}
 	if err := writeKubeconfig(c.paths.kubeconfig, c.config); err != nil {

@@ -11,7 +11,7 @@ import (
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/informers"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -53,9 +53,13 @@ func (c *Cluster) startBinder(ctx context.Context) error {
 			return fmt.Errorf("creating storage class %s: %w", name, err)
 		}
 	}
-	factory := informers.NewSharedInformerFactory(c.client, 0)
-	claims := factory.Core().V1().PersistentVolumeClaims().Informer()
-	volumes := factory.Core().V1().PersistentVolumes().Informer()
+	// Two informers of their own rather than client-go's informer factory, which links every API group's informers
+	// and listers into agops.
+	core := c.client.CoreV1().RESTClient()
+	claims := cache.NewSharedIndexInformer(cache.NewListWatchFromClient(core, "persistentvolumeclaims", metav1.NamespaceAll,
+		fields.Everything()), &corev1.PersistentVolumeClaim{}, 0, cache.Indexers{})
+	volumes := cache.NewSharedIndexInformer(cache.NewListWatchFromClient(core, "persistentvolumes", metav1.NamespaceAll,
+		fields.Everything()), &corev1.PersistentVolume{}, 0, cache.Indexers{})
 	onClaim := func(obj any) {
 		if pvc, ok := obj.(*corev1.PersistentVolumeClaim); ok {
 			c.provision(ctx, pvc)
@@ -76,8 +80,8 @@ func (c *Cluster) startBinder(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	factory.Start(ctx.Done())
-	c.wg.Go(func() { <-ctx.Done(); factory.Shutdown() })
+	c.wg.Go(func() { claims.RunWithContext(ctx) })
+	c.wg.Go(func() { volumes.RunWithContext(ctx) })
 	return nil
 }
 

@@ -9,7 +9,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
-	"k8s.io/client-go/kubernetes"
+
+	"github.com/agops/agops/internal/kubeclient"
 )
 
 // JobFailedError reports a Job whose Failed condition is True; waiting longer cannot make it complete.
@@ -26,7 +27,7 @@ func (e *JobFailedError) Error() string {
 // Job returns nil once the Job name in namespace has the condition Complete=True, and a *JobFailedError once it
 // has Failed=True. A Job that does not exist yet is waited for. The wait ends with an error naming the Job when
 // ctx ends.
-func Job(ctx context.Context, client kubernetes.Interface, namespace, name string, opts ...Option) error {
+func Job(ctx context.Context, client kubeclient.Interface, namespace, name string, opts ...Option) error {
 	if err := validate("job", namespace, name, validation.IsDNS1123Subdomain); err != nil {
 		return err
 	}

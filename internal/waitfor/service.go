@@ -7,13 +7,14 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
-	"k8s.io/client-go/kubernetes"
+
+	"github.com/agops/agops/internal/kubeclient"
 )
 
 // Service returns nil once an EndpointSlice of the Service name in namespace lists at least one ready endpoint.
 // It reads EndpointSlices only (the Service object itself is never fetched), so a Service that does not exist
 // yet simply has no slices and the wait goes on. The wait ends with an error naming the Service when ctx ends.
-func Service(ctx context.Context, client kubernetes.Interface, namespace, name string, opts ...Option) error {
+func Service(ctx context.Context, client kubeclient.Interface, namespace, name string, opts ...Option) error {
 	if err := validate("service", namespace, name, validation.IsDNS1035Label); err != nil {
 		return err
 	}

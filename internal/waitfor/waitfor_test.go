@@ -16,9 +16,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/agops/agops/internal/kubeclient"
 )
 
 const ns = "lab"
@@ -28,14 +29,14 @@ const ns = "lab"
 type waitCase struct {
 	name          string
 	initial       []runtime.Object
-	later         func(ctx context.Context, c kubernetes.Interface) error
+	later         func(ctx context.Context, c kubeclient.Interface) error
 	untilDeadline bool   // the wait must run until a short deadline and fail with it
 	wantErr       string // substring of the error; empty: the wait must succeed
 	wantJobFailed bool   // the error must be a *JobFailedError
 }
 
 // run starts wait, applies tc.later after two polls of resource, and returns the wait's error.
-func run(t *testing.T, tc waitCase, verb, resource string, wait func(context.Context, kubernetes.Interface) error) error {
+func run(t *testing.T, tc waitCase, verb, resource string, wait func(context.Context, kubeclient.Interface) error) error {
 	t.Helper()
 	client := fake.NewClientset(tc.initial...)
 	polls := countPolls(client, verb, resource)
@@ -99,8 +100,8 @@ func slice(name, service string, ready ...*bool) *discoveryv1.EndpointSlice {
 	return s
 }
 
-func create(s *discoveryv1.EndpointSlice) func(context.Context, kubernetes.Interface) error {
-	return func(ctx context.Context, c kubernetes.Interface) error {
+func create(s *discoveryv1.EndpointSlice) func(context.Context, kubeclient.Interface) error {
+	return func(ctx context.Context, c kubeclient.Interface) error {
 		_, err := c.DiscoveryV1().EndpointSlices(ns).Create(ctx, s, metav1.CreateOptions{})
 		return err
 	}
@@ -125,7 +126,7 @@ func TestService(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			err := run(t, tc, "list", "endpointslices", func(ctx context.Context, c kubernetes.Interface) error {
+			err := run(t, tc, "list", "endpointslices", func(ctx context.Context, c kubeclient.Interface) error {
 				return Service(ctx, c, ns, "postgres", WithInterval(time.Millisecond))
 			})
 			checkErr(t, err, tc.wantErr)
@@ -148,8 +149,8 @@ func cond(t batchv1.JobConditionType, status corev1.ConditionStatus, reason, mes
 }
 
 // putJob creates j, or replaces its status when it exists.
-func putJob(j *batchv1.Job) func(context.Context, kubernetes.Interface) error {
-	return func(ctx context.Context, c kubernetes.Interface) error {
+func putJob(j *batchv1.Job) func(context.Context, kubeclient.Interface) error {
+	return func(ctx context.Context, c kubeclient.Interface) error {
 		jobs := c.BatchV1().Jobs(ns)
 		old, err := jobs.Get(ctx, j.Name, metav1.GetOptions{})
 		if err != nil {
@@ -186,7 +187,7 @@ func TestJob(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			err := run(t, tc, "get", "jobs", func(ctx context.Context, c kubernetes.Interface) error {
+			err := run(t, tc, "get", "jobs", func(ctx context.Context, c kubeclient.Interface) error {
 				return Job(ctx, c, ns, "migrate", WithInterval(time.Millisecond))
 			})
 			checkErr(t, err, tc.wantErr)
@@ -205,7 +206,7 @@ func TestInvalidNames(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name, namespace, target, wantErr string
-		wait                             func(context.Context, kubernetes.Interface, string, string, ...Option) error
+		wait                             func(context.Context, kubeclient.Interface, string, string, ...Option) error
 	}{
 		{name: "invalid-service-selector-injection", namespace: ns, target: "postgres,app=x", wait: Service,
 			wantErr: `invalid service name "postgres,app=x"`},
@@ -251,13 +252,13 @@ func TestProgressLines(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name string
-		wait func(context.Context, kubernetes.Interface, ...Option) error
+		wait func(context.Context, kubeclient.Interface, ...Option) error
 		want []string
 	}{
-		{name: "valid-service", wait: func(ctx context.Context, c kubernetes.Interface, o ...Option) error {
+		{name: "valid-service", wait: func(ctx context.Context, c kubeclient.Interface, o ...Option) error {
 			return Service(ctx, c, ns, "postgres", o...)
 		}, want: []string{`msg="waiting for service \"postgres\" to have a ready endpoint"`, `seen="no endpointslice yet"`}},
-		{name: "valid-job", wait: func(ctx context.Context, c kubernetes.Interface, o ...Option) error {
+		{name: "valid-job", wait: func(ctx context.Context, c kubeclient.Interface, o ...Option) error {
 			return Job(ctx, c, ns, "migrate", o...)
 		}, want: []string{`msg="waiting for job \"migrate\" to complete"`, `seen="job does not exist yet"`}},
 	}

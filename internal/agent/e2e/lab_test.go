@@ -19,6 +19,7 @@ import (
 	"github.com/agops/agops/internal/agent/activities"
 	"github.com/agops/agops/internal/agent/worker"
 	"github.com/agops/agops/internal/devserver"
+	"github.com/agops/agops/internal/devserver/embedded"
 	"github.com/agops/agops/internal/gateway"
 	"github.com/agops/agops/internal/llmtest"
 	"github.com/agops/agops/internal/team"
@@ -35,7 +36,7 @@ const (
 type lab struct {
 	t        testing.TB
 	dir      string
-	temporal *devserver.Server
+	temporal *embedded.Server
 	client   client.Client
 	tools    *toolServer
 	model    *llmtest.Server
@@ -54,7 +55,7 @@ func newLab(t testing.TB, script llmtest.Script) *lab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.temporal, err = devserver.Start(t.Context(), devserver.Options{DBFile: filepath.Join(l.dir, "temporal.db"), Port: port})
+	l.temporal, err = embedded.Start(t.Context(), devserver.Options{DBFile: filepath.Join(l.dir, "temporal.db"), Port: port})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/agops/agops/internal/agent/demo"
 	"github.com/agops/agops/internal/agent/worker"
 	"github.com/agops/agops/internal/devserver"
+	"github.com/agops/agops/internal/devserver/embedded"
 	"github.com/agops/agops/internal/team"
 )
 
@@ -331,7 +332,7 @@ func startTemporal(t *testing.T) client.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := devserver.Start(t.Context(), devserver.Options{DBFile: filepath.Join(t.TempDir(), "temporal.db"), Port: port})
+	srv, err := embedded.Start(t.Context(), devserver.Options{DBFile: filepath.Join(t.TempDir(), "temporal.db"), Port: port})
 	if err != nil {
 		t.Fatal(err)
 	}

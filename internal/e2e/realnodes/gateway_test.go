@@ -20,7 +20,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -28,6 +27,7 @@ import (
 	"github.com/agops/agops/internal/e2e/e2etest"
 	"github.com/agops/agops/internal/image"
 	"github.com/agops/agops/internal/kube"
+	"github.com/agops/agops/internal/kubeclient"
 	"github.com/agops/agops/internal/migrate"
 	"github.com/agops/agops/internal/plan/plantest"
 )
@@ -183,7 +183,7 @@ func buildFleet(t *testing.T, root string) string {
 
 // waitPod waits for a pod of the service (other than the one with UID not) that is Ready, or Running when ready
 // is false.
-func waitPod(ctx context.Context, t *testing.T, cs kubernetes.Interface, service string, not types.UID, ready bool) *corev1.Pod {
+func waitPod(ctx context.Context, t *testing.T, cs kubeclient.Interface, service string, not types.UID, ready bool) *corev1.Pod {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, 8*time.Minute)
 	defer cancel()
@@ -212,7 +212,7 @@ func waitPod(ctx context.Context, t *testing.T, cs kubernetes.Interface, service
 }
 
 // dumpOnFailure logs the end of every pod's log in the project's namespace when the test failed.
-func dumpOnFailure(t *testing.T, cs kubernetes.Interface) { dumpNamespace(t, cs, gatewayNS) }
+func dumpOnFailure(t *testing.T, cs kubeclient.Interface) { dumpNamespace(t, cs, gatewayNS) }
 
 func containerStates(p *corev1.Pod) string {
 	var out []string
@@ -252,7 +252,7 @@ const (
 // waitAgent waits until the agent has made n rounds since since in which echo and add(2, 3) were answered by the
 // tool server and add(5000, 1) and delete_all were refused by the policy, and returns all its calls; any other
 // answer to a call since since fails the test.
-func waitAgent(ctx context.Context, t *testing.T, cs kubernetes.Interface, pod string, since time.Time, n int) []agentCall {
+func waitAgent(ctx context.Context, t *testing.T, cs kubeclient.Interface, pod string, since time.Time, n int) []agentCall {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, 6*time.Minute)
 	defer cancel()
@@ -304,7 +304,7 @@ func unreached(c agentCall) bool {
 	return c.Op == "connect" || c.Err != "" || strings.HasPrefix(c.Rule, "gateway:")
 }
 
-func agentLog(ctx context.Context, cs kubernetes.Interface, pod string) ([]agentCall, error) {
+func agentLog(ctx context.Context, cs kubeclient.Interface, pod string) ([]agentCall, error) {
 	raw, err := cs.CoreV1().Pods(gatewayNS).GetLogs(pod, &corev1.PodLogOptions{}).DoRaw(ctx)
 	if err != nil {
 		return nil, err
@@ -325,7 +325,7 @@ func tail[T any](s []T, n int) []T { return s[max(0, len(s)-n):] }
 
 // checkToolServer reads the tool server's log: it ran echo and add(2, 3) for the agent, named by the gateway, and
 // never a call the policy refuses.
-func checkToolServer(ctx context.Context, t *testing.T, cs kubernetes.Interface) {
+func checkToolServer(ctx context.Context, t *testing.T, cs kubeclient.Interface) {
 	t.Helper()
 	pod := waitPod(ctx, t, cs, "tools", "", true)
 	raw, err := cs.CoreV1().Pods(gatewayNS).GetLogs(pod.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
@@ -376,7 +376,7 @@ func logOutage(t *testing.T, calls []agentCall, killedAt, backAt time.Time) {
 
 // scaleGatewayDown scales the gateway to 0 and waits for its pod to be gone, so that the log is closed (and its
 // last checkpoint signed) before anyone reads it.
-func scaleGatewayDown(ctx context.Context, t *testing.T, cs kubernetes.Interface) {
+func scaleGatewayDown(ctx context.Context, t *testing.T, cs kubeclient.Interface) {
 	t.Helper()
 	patch := []byte(`{"spec":{"replicas":0}}`)
 	if _, err := cs.AppsV1().StatefulSets(gatewayNS).Patch(ctx, "agops-gateway", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
@@ -397,7 +397,7 @@ func scaleGatewayDown(ctx context.Context, t *testing.T, cs kubernetes.Interface
 
 // verifyInPod runs `agops audit verify --strict` with the gateway's checkpoint and key in a pod that mounts the
 // gateway's claim, as an operator would.
-func verifyInPod(ctx context.Context, t *testing.T, cs kubernetes.Interface, helper string) {
+func verifyInPod(ctx context.Context, t *testing.T, cs kubeclient.Interface, helper string) {
 	t.Helper()
 	uid, no, yes := int64(65532), false, true
 	pod := &corev1.Pod{
@@ -446,7 +446,7 @@ func verifyInPod(ctx context.Context, t *testing.T, cs kubernetes.Interface, hel
 // checkAuditRecords reads the log from the claim's volume (a folder of the test bed's host) and checks that every
 // echo the agent saw answered, before and after the kill, has an allow decision in the one verified chain, and
 // every refused call a deny.
-func checkAuditRecords(ctx context.Context, t *testing.T, cs kubernetes.Interface, calls []agentCall, killedAt time.Time) {
+func checkAuditRecords(ctx context.Context, t *testing.T, cs kubeclient.Interface, calls []agentCall, killedAt time.Time) {
 	t.Helper()
 	pvc, err := cs.CoreV1().PersistentVolumeClaims(gatewayNS).Get(ctx, auditClaim, metav1.GetOptions{})
 	if err != nil {
@@ -526,7 +526,7 @@ func argsDigest(canonical string) string {
 // by its Compose name: the gateway answers 401. The other calls the agent pod's address at the tool's port, where
 // the agent's proxy would be if it listened beyond the pod's loopback: it never connects. Neither borrows the
 // agent's identity.
-func checkImpostors(ctx context.Context, t *testing.T, cs kubernetes.Interface, agent *corev1.Pod) {
+func checkImpostors(ctx context.Context, t *testing.T, cs kubeclient.Interface, agent *corev1.Pod) {
 	t.Helper()
 	want := map[string]string{ // pod → its MCP_URL, and what its every connection attempt must fail with
 		"impostor":        "http://tools:8811/mcp",

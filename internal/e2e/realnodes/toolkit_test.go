@@ -21,12 +21,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/agops/agops/internal/airgap"
 	"github.com/agops/agops/internal/e2e/e2etest"
 	"github.com/agops/agops/internal/image"
 	"github.com/agops/agops/internal/kube"
+	"github.com/agops/agops/internal/kubeclient"
 	"github.com/agops/agops/internal/migrate"
 	"github.com/agops/agops/internal/plan/plantest"
 )
@@ -182,7 +182,7 @@ func pushTo(t *testing.T, ref, mirror string, img v1.Image) {
 }
 
 // podCalls reads the calls an agent pod of service printed (testdata/mcpfleet).
-func podCalls(ctx context.Context, cs kubernetes.Interface, ns, service string) []agentCall {
+func podCalls(ctx context.Context, cs kubeclient.Interface, ns, service string) []agentCall {
 	var calls []agentCall
 	for _, line := range strings.Split(podLog(ctx, cs, ns, service), "\n") {
 		var c agentCall
@@ -194,7 +194,7 @@ func podCalls(ctx context.Context, cs kubernetes.Interface, ns, service string) 
 }
 
 // podLog is the log of the main container of the first running pod of service.
-func podLog(ctx context.Context, cs kubernetes.Interface, ns, service string) string {
+func podLog(ctx context.Context, cs kubeclient.Interface, ns, service string) string {
 	pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=" + service})
 	if err != nil {
 		return ""
@@ -212,7 +212,7 @@ func podLog(ctx context.Context, cs kubernetes.Interface, ns, service string) st
 }
 
 // dumpNamespace logs the state and the end of the log of every pod in ns when the test failed.
-func dumpNamespace(t *testing.T, cs kubernetes.Interface, ns string) {
+func dumpNamespace(t *testing.T, cs kubeclient.Interface, ns string) {
 	if !t.Failed() || ns == "" {
 		return
 	}

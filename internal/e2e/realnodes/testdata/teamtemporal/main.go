@@ -1,4 +1,4 @@
-// Command teamtemporal serves agops's embedded Temporal server (internal/devserver, the one `agops dev` and the
+// Command teamtemporal serves agops's embedded Temporal server (internal/devserver/embedded, the one `agops dev` and the
 // agent tests run) from a pod, for TestAgentTeamOnRealNodes: the frontend on POD_IP:7233, the other services on the
 // next ports, state in a SQLite file under DATA_DIR. It is a test-only program, built and packed by that test.
 package main
@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/agops/agops/internal/devserver"
+	"github.com/agops/agops/internal/devserver/embedded"
 )
 
 func main() {
@@ -28,7 +29,7 @@ func run() error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	srv, err := devserver.Start(ctx, devserver.Options{DBFile: filepath.Join(dir, "temporal.db"), Host: host, Port: 7233,
+	srv, err := embedded.Start(ctx, devserver.Options{DBFile: filepath.Join(dir, "temporal.db"), Host: host, Port: 7233,
 		LogFile: "/dev/stderr"})
 	if err != nil {
 		return err

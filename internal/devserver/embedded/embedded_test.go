@@ -1,16 +1,22 @@
-package devserver
+package embedded
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/agops/agops/internal/devserver"
 )
 
 func greet(ctx workflow.Context, name string) (string, error) {
@@ -24,11 +30,11 @@ func greet(ctx workflow.Context, name string) (string, error) {
 // file and sees the same run finish there.
 func TestStateSurvivesRestart(t *testing.T) {
 	t.Parallel()
-	port, err := FreeBase()
+	port, err := devserver.FreeBase()
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := Options{DBFile: filepath.Join(t.TempDir(), "state", "temporal.db"), Port: port}
+	opts := devserver.Options{DBFile: filepath.Join(t.TempDir(), "state", "temporal.db"), Port: port}
 	srv := start(t, opts)
 	c := dial(t, srv)
 	run, err := c.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: "greet-1", TaskQueue: "q"}, greet, "ada")
@@ -60,14 +66,14 @@ func TestStateSurvivesRestart(t *testing.T) {
 
 func TestStartErrors(t *testing.T) {
 	t.Parallel()
-	if _, err := Start(t.Context(), Options{}); err == nil {
+	if _, err := Start(t.Context(), devserver.Options{}); err == nil {
 		t.Error("no error without a DB file")
 	}
-	port, err := FreeBase()
+	port, err := devserver.FreeBase()
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := Options{DBFile: filepath.Join(t.TempDir(), "t.db"), Port: port, LogFile: "-"}
+	opts := devserver.Options{DBFile: filepath.Join(t.TempDir(), "t.db"), Port: port, LogFile: "-"}
 	srv := start(t, opts)
 	defer srv.Stop()
 	// A second server on the same port fails with a clear error instead of hanging.
@@ -82,7 +88,7 @@ func TestStartErrors(t *testing.T) {
 	}
 }
 
-func start(t *testing.T, o Options) *Server {
+func start(t *testing.T, o devserver.Options) *Server {
 	t.Helper()
 	srv, err := Start(t.Context(), o)
 	if err != nil {
@@ -93,7 +99,7 @@ func start(t *testing.T, o Options) *Server {
 
 func dial(t *testing.T, s *Server) client.Client {
 	t.Helper()
-	c, err := client.Dial(client.Options{HostPort: s.HostPort(), Logger: QuietLogger()})
+	c, err := client.Dial(client.Options{HostPort: s.HostPort(), Logger: devserver.QuietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,13 +109,13 @@ func dial(t *testing.T, s *Server) client.Client {
 // BenchmarkStart measures starting the embedded server until its frontend answers, on a new file (schema set up) and
 // on an existing one, and stopping it.
 //
-// go test ./internal/devserver -run XXX -bench Start -benchtime 3x
+// go test ./internal/devserver/embedded -run XXX -bench Start -benchtime 3x
 func BenchmarkStart(b *testing.B) {
 	for _, reuse := range []bool{false, true} {
 		name := map[bool]string{false: "new-file", true: "existing-file"}[reuse]
 		b.Run(name, func(b *testing.B) {
 			db := filepath.Join(b.TempDir(), "t.db")
-			port, err := FreeBase()
+			port, err := devserver.FreeBase()
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -119,7 +125,7 @@ func BenchmarkStart(b *testing.B) {
 					db = filepath.Join(b.TempDir(), fmt.Sprintf("t%d.db", i))
 				}
 				i++
-				s, err := Start(context.Background(), Options{DBFile: db, Port: port, LogFile: "-"})
+				s, err := Start(context.Background(), devserver.Options{DBFile: db, Port: port, LogFile: "-"})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -128,5 +134,63 @@ func BenchmarkStart(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestMainProtocol runs the agops-devserver program as agops dev does: it says "ready HOST:PORT" once the frontend
+// answers and stops gracefully on "stop".
+func TestMainProtocol(t *testing.T) {
+	t.Parallel()
+	port, err := devserver.FreeBase()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	var stderr strings.Builder
+	code := make(chan int, 1)
+	go func() {
+		code <- Main([]string{"--db", filepath.Join(t.TempDir(), "t.db"), "--port", strconv.Itoa(port), "--log", "-",
+			"--watch-stdin"}, inR, outW, &stderr)
+	}()
+	line, err := bufio.NewReader(outR).ReadString('\n')
+	if want := fmt.Sprintf("ready 127.0.0.1:%d\n", port); err != nil || line != want {
+		t.Fatalf("first line %q, %v; want %q (stderr %s)", line, err, want, stderr.String())
+	}
+	go func() { _, _ = io.Copy(io.Discard, outR) }()
+	_, _ = io.WriteString(inW, "stop\n")
+	inW.Close()
+	select {
+	case got := <-code:
+		if got != 0 {
+			t.Errorf("exit %d after stop (stderr %s)", got, stderr.String())
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("still running a minute after stop")
+	}
+	if got := Main([]string{"--port", "1"}, strings.NewReader(""), io.Discard, io.Discard); got != 2 {
+		t.Errorf("no --db: exit %d, want 2", got)
+	}
+}
+
+// TestWatchStdin: "stop" asks for a graceful stop; the end of stdin, without it, means the parent is gone.
+func TestWatchStdin(t *testing.T) {
+	t.Parallel()
+	for in, wantGone := range map[string]bool{"stop\n": false, "other\n": true, "": true} {
+		cancelled, gone := false, make(chan struct{})
+		watchStdin(strings.NewReader(in), func() { cancelled = true }, gone)
+		select {
+		case <-gone:
+			if !wantGone {
+				t.Errorf("%q: gone", in)
+			}
+		default:
+			if wantGone {
+				t.Errorf("%q: not gone", in)
+			}
+		}
+		if !cancelled {
+			t.Errorf("%q: not cancelled", in)
+		}
 	}
 }
