@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -336,9 +335,9 @@ func TestIdempotencyKeyExpires(t *testing.T) {
 	if r := e.mustCall(tokenA, body, key); r.text() != "echo: hi" || e.up.runs("echo") != 2 {
 		t.Fatalf("after the TTL: %s, echo ran %d times", r.text(), e.up.runs("echo"))
 	}
-	files, err := filepath.Glob(filepath.Join(e.opts.IdempotencyDir, "*.json"))
-	if err != nil || len(files) != 1 || filepath.Base(files[0]) != keyName(agentA, "tools", "k")+".json" {
-		t.Errorf("key files: %v %v", files, err)
+	got, found, _, err := e.gw.keys.peek(keyName(agentA, "tools", "k"))
+	if err != nil || !found || got.State != keyDone || got.Created.Before(clock.Now()) {
+		t.Errorf("the key's entry after the TTL: %+v %v %v", got, found, err)
 	}
 }
 

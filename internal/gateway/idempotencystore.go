@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -85,8 +86,18 @@ type keyStore struct {
 
 	mu      sync.Mutex
 	flights map[string]*flight // by keyName
-	started map[string]keyFile // started entries written by this process, which have no file
-	swept   time.Time
+	// held are the entries written since the journal's last checkpoint: the journal has them, their files are
+	// written at the next checkpoint (a started entry's never: a checkpoint writes it only if its call has not
+	// settled by then). Creating a file per call cost more than the journal's fsyncs.
+	held  map[string]heldEntry
+	seq   uint64 // of the last held entry
+	swept time.Time
+}
+
+// heldEntry is an entry only the journal and memory hold, and the order it was written in.
+type heldEntry struct {
+	e   keyFile
+	seq uint64
 }
 
 // flight is a keyed call running in this process, from before it is judged until its entry is settled.
@@ -112,7 +123,8 @@ func openKeyStore(dir string, ttl time.Duration, now func() time.Time) (*keyStor
 	if err != nil {
 		return nil, err
 	}
-	s := &keyStore{dir: dir, journal: j, ttl: ttl, now: now, flights: map[string]*flight{}, started: map[string]keyFile{}}
+	s := &keyStore{dir: dir, journal: j, ttl: ttl, now: now, flights: map[string]*flight{}, held: map[string]heldEntry{}}
+	j.materialize = s.writeHeld
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.sweep(true); err != nil {
@@ -191,12 +203,12 @@ func (s *keyStore) waiting() int {
 
 // read returns the entry of name; an expired entry is removed and reads as absent.
 func (s *keyStore) read(name string) (keyFile, bool, error) {
-	if e, ok := s.started[name]; ok {
-		if !s.now().Before(e.Expires) {
-			delete(s.started, name)
-			return e, false, nil
+	if h, ok := s.held[name]; ok {
+		if !s.now().Before(h.e.Expires) {
+			delete(s.held, name)
+			return h.e, false, s.expire(name)
 		}
-		return e, true, nil
+		return h.e, true, nil
 	}
 	var e keyFile
 	data, err := os.ReadFile(filepath.Join(s.dir, name+".json"))
@@ -218,36 +230,18 @@ func (s *keyStore) read(name string) (keyFile, bool, error) {
 	return e, true, nil
 }
 
-// write replaces the entry of name, durably; only the flight of name writes it. A started entry is only journaled:
-// while its call runs, this process knows it from the flight, and after a crash the journal's replay writes its
-// file. A settled entry is written to its file, then journaled, so that the journal never holds a change its file
-// lacks. (Each file is created once: replacing a file by a rename makes ext4 write it out at once, which cost more
-// than the fsyncs the journal saves.)
+// write replaces the entry of name, durably; only the flight of name writes it. The entry is held in memory and
+// journaled; its file is written at the journal's next checkpoint (writeHeld), or by the replay after a crash.
 func (s *keyStore) write(name string, e keyFile) error {
 	if e.name() != name {
 		return fmt.Errorf("writing idempotency key %s: the entry is another key's", name)
 	}
-	var err error
-	if e.State == keyStarted {
+	line, err := journalLine(journalEntry{Entry: &e})
+	if err == nil {
 		s.mu.Lock()
-		s.started[name] = e
+		s.seq++
+		s.held[name] = heldEntry{e: e, seq: s.seq}
 		s.mu.Unlock()
-	} else {
-		var data []byte
-		if data, err = encodeKeyFile(e); err == nil {
-			err = writeKeyFile(s.dir, name+".json", data)
-		}
-		if err == nil {
-			s.mu.Lock()
-			delete(s.started, name)
-			s.mu.Unlock()
-		}
-	}
-	var line []byte
-	if err == nil {
-		line, err = journalLine(journalEntry{Entry: &e})
-	}
-	if err == nil {
 		err = s.journal.append(line)
 	}
 	if err != nil {
@@ -256,10 +250,59 @@ func (s *keyStore) write(name string, e keyFile) error {
 	return nil
 }
 
+// writeHeld writes the file of every entry held in memory, before the journal that holds them is emptied. It runs
+// while the journal writes a group, so every entry whose change is in the journal is held by then; an entry
+// written again meanwhile stays held.
+func (s *keyStore) writeHeld() error {
+	held := s.heldNow()
+	if err := s.writeFiles(held); err != nil {
+		return err
+	}
+	return s.forgetWritten(held)
+}
+
+// heldNow is a copy of the entries held in memory.
+func (s *keyStore) heldNow() map[string]heldEntry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.held)
+}
+
+func (s *keyStore) writeFiles(held map[string]heldEntry) error {
+	for name, h := range held {
+		data, err := encodeKeyFile(h.e)
+		if err == nil {
+			err = writeFileReplace(s.dir, name+".json", ".key-*.tmp", data)
+		}
+		if err != nil {
+			return fmt.Errorf("writing idempotency key %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// forgetWritten stops holding the entries whose files writeFiles wrote, unless they were written again since; a key
+// freed (or expired) meanwhile loses the file that writeFiles brought back.
+func (s *keyStore) forgetWritten(held map[string]heldEntry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name, h := range held {
+		switch cur, ok := s.held[name]; {
+		case !ok:
+			if err := os.Remove(filepath.Join(s.dir, name+".json")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("removing idempotency key %s: %w", name, err)
+			}
+		case cur.seq == h.seq:
+			delete(s.held, name)
+		}
+	}
+	return nil
+}
+
 // remove frees the key name, durably: its entry is gone, also after a crash.
 func (s *keyStore) remove(name string) error {
 	s.mu.Lock()
-	delete(s.started, name)
+	delete(s.held, name)
 	s.mu.Unlock()
 	err := os.Remove(filepath.Join(s.dir, name+".json"))
 	if errors.Is(err, fs.ErrNotExist) {

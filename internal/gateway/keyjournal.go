@@ -20,9 +20,11 @@ import (
 // the journal, with every change appended beside it, is fsync'ed. Concurrent calls share one fsync, like the audit
 // log's records, where each entry file used to cost two (the file's and its directory's).
 //
-// The files are the store's state; the journal is what makes them survive a crash. When the store opens, it applies
-// the journal's changes to the files again, in order, has the file system write everything out (syncfs), and empties
-// the journal. It does the same while it runs, once the journal outgrows maxJournalBytes.
+// The files and the store's memory are its state; the journal is what makes them survive a crash. A change since the
+// last checkpoint is in the journal and in memory, not yet in a file (see keyStore.write). When the store opens, it
+// applies the journal's changes to the files, in order, has the file system write everything out (syncfs), and
+// empties the journal. It does the same while it runs, once the journal outgrows maxJournalBytes, after writing
+// out the entries held in memory (materialize).
 //
 // A line is the CRC-32C of its JSON, in hex, a space, the JSON of a journalEntry, and a newline. Replay stops at the
 // first line that is torn or does not match its CRC: the tail of a group whose fsync a crash cut short, which no
@@ -30,6 +32,8 @@ import (
 type keyJournal struct {
 	dir, path string
 	maxBytes  int64
+	// materialize, if set, writes out the entries that only the journal holds, before a checkpoint empties it.
+	materialize func() error
 
 	mu      sync.Mutex
 	cond    sync.Cond
@@ -51,7 +55,7 @@ type journalEntry struct {
 
 const (
 	keyJournalName  = "journal"
-	maxJournalBytes = 64 << 20
+	maxJournalBytes = 32 << 20
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -192,8 +196,13 @@ func (j *keyJournal) writeGroup() {
 	}
 	size := j.size + int64(len(group))
 	if err == nil && size > j.maxBytes {
-		err = j.checkpoint(j.f)
-		size = 0
+		if j.materialize != nil {
+			err = j.materialize()
+		}
+		if err == nil {
+			err = j.checkpoint(j.f)
+			size = 0
+		}
 	}
 	j.mu.Lock()
 	j.writing = false

@@ -170,6 +170,14 @@ func TestKeyJournalCheckpoints(t *testing.T) {
 	if err != nil || st.Size() > 4<<10 {
 		t.Fatalf("journal not checkpointed: %v %v", st, err)
 	}
+	// The entries the emptied journal held are in files now, and no longer held in memory.
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	s.mu.Lock()
+	held := len(s.held)
+	s.mu.Unlock()
+	if len(files) == 0 || len(files)+held < 40 || held >= 40 {
+		t.Errorf("after checkpoints: %d files, %d entries held in memory", len(files), held)
+	}
 	s.close()
 	s2 := openTestStore(t, dir)
 	defer s2.close()
@@ -177,6 +185,32 @@ func TestKeyJournalCheckpoints(t *testing.T) {
 		if _, found, err := s2.read(testEntry(i, keyDone, now).name()); !found || err != nil {
 			t.Errorf("key %d lost across a checkpoint: %v", i, err)
 		}
+	}
+}
+
+// A key freed while a checkpoint writes the held entries out does not come back as a file.
+func TestKeyJournalCheckpointKeepsFreedKeysFreed(t *testing.T) {
+	t.Parallel()
+	dir, now := t.TempDir(), time.Now()
+	s := openTestStore(t, dir)
+	defer s.close()
+	freed := testEntry(0, keyStarted, now)
+	if err := s.write(freed.name(), freed); err != nil {
+		t.Fatal(err)
+	}
+	// The checkpoint's copy of the held entries is taken; then the key is freed; then the files are written.
+	held := s.heldNow()
+	if err := s.remove(freed.name()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.writeFiles(held); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.forgetWritten(held); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, err := s.read(freed.name()); found || err != nil {
+		t.Fatalf("the freed key is back: %v", err)
 	}
 }
 
