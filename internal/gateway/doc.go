@@ -95,9 +95,10 @@
 //   - Approvals are one JSON file per approval in Options.ApprovalDir (see approvalFile), written atomically. A
 //     call is identified by sha256(agent, server, tool, method, path, argsDigest); a retry of the same call finds
 //     its pending or approved approval, across restarts. An approval is used once.
-//   - Idempotency keys (header Idempotency-Key on a tools/call or a non-GET plain HTTP call) are one JSON file per
-//     settled key in Options.IdempotencyDir (see keyFile), named by sha256(agent, server, key), made durable by the
-//     directory's journal (see keyJournal), whose fsyncs concurrent calls share: agents cannot share keys. A
+//   - Idempotency keys (header Idempotency-Key on a tools/call or a non-GET plain HTTP call) are entries named by
+//     sha256(agent, server, key) (see keyFile), made durable by Options.IdempotencyDir's journal (see keyJournal),
+//     whose fsyncs concurrent calls share, held in memory and written out as files when the journal is emptied:
+//     agents cannot share keys. A
 //     key is bound to its tool (or method and path) and arguments digest. The first call is judged as usual, its key
 //     written "started" before it is forwarded, and the tool server's JSON-RPC response (or plain HTTP answer) kept
 //     as "done" before the caller sees it. The forwarded call is detached from the caller: it runs to its end (at
