@@ -138,13 +138,19 @@ func (s *approvalStore) write(f approvalFile) error {
 // writeFileAtomic replaces dir/name with data: a temporary file (named by pattern) written and fsynced, renamed over
 // name, then the directory fsynced, so that a crash leaves either the old file or the new one.
 func writeFileAtomic(dir, name, pattern string, data []byte) error {
+	return replaceFile(dir, name, pattern, data, true)
+}
+
+// replaceFile replaces dir/name with data through a temporary file named by pattern and a rename; durable also
+// fsyncs the file before the rename and the folder after it.
+func replaceFile(dir, name, pattern string, data []byte, durable bool) error {
 	tmp, err := os.CreateTemp(dir, pattern)
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp.Name()) // after a successful rename this fails harmlessly
 	_, err = tmp.Write(data)
-	if err == nil {
+	if err == nil && durable {
 		err = tmp.Sync()
 	}
 	if cerr := tmp.Close(); err == nil {
@@ -153,7 +159,7 @@ func writeFileAtomic(dir, name, pattern string, data []byte) error {
 	if err == nil {
 		err = os.Rename(tmp.Name(), filepath.Join(dir, name))
 	}
-	if err == nil {
+	if err == nil && durable {
 		err = syncDir(dir)
 	}
 	return err

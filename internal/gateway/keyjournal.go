@@ -244,42 +244,9 @@ func (j *keyJournal) close() error {
 	return err
 }
 
-// writeKeyFile writes dir/name, without fsync: a new file is written in place (a crash before the file system
-// writes it out may leave it torn, and the journal's replay writes it again); an existing one is replaced.
-func writeKeyFile(dir, name string, data []byte) error {
-	path := filepath.Join(dir, name)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, os.ErrExist) {
-		return writeFileReplace(dir, name, ".key-*.tmp", data)
-	}
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(path)
-	}
-	return err
-}
-
 // writeFileReplace replaces dir/name with data by a rename, without fsync: until the file system writes it out, a
-// crash may leave the old file, the new one, or a torn one. The journal is what makes the change durable: replay
-// writes it again. A torn file whose change never reached the journal reads as an error, and its key is refused.
+// crash may leave the old file, the new one, or a torn one. The journal is what makes the change durable: the
+// entries are journaled before their files are written, and replay writes them again.
 func writeFileReplace(dir, name, pattern string, data []byte) error {
-	tmp, err := os.CreateTemp(dir, pattern)
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename this fails harmlessly
-	_, err = tmp.Write(data)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), filepath.Join(dir, name))
-	}
-	return err
+	return replaceFile(dir, name, pattern, data, false)
 }
